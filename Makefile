@@ -1,0 +1,34 @@
+# The two commands of the README's quick start live here:
+#   make demo   set up, then run the main job on the embedded default (local store, no cluster)
+#   make test   set up, then run the whole test suite
+# Both create their own virtual environment in .venv (rebuilt when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test bench completions clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/meshtool --version
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python -m bench
+
+completions: setup
+	for sh in bash zsh fish; do $(BIN)/meshtool completion $$sh > completions/meshtool.$$sh; done
+
+clean:
+	rm -rf $(VENV) .state build dist *.egg-info

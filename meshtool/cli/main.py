@@ -1,0 +1,81 @@
+"""The `meshtool` entry point: a lazily loaded command group and the one error handler.
+
+Commands are listed in COMMANDS with their short help so that `meshtool --help` imports
+no command module (and so none of kubernetes, mitmproxy, jsonschema or rich).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from meshtool import __version__
+from meshtool.cli.lazy import LazyGroup, Registry
+from meshtool.errors import ExitCode, MeshtoolError
+
+# name -> (module, attribute, short help). Order is the order shown in --help.
+COMMANDS: Registry = {
+    "proxy": ("meshtool.cli.proxy", "proxy", "Sidecar commands: init (traffic redirect), run (the proxy)"),
+}
+
+
+@click.group(cls=LazyGroup, registry=COMMANDS, context_settings={"help_option_names": ["-h", "--help"],
+                                               "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="meshtool",
+                      message="%(prog)s %(version)s")
+def cli() -> None:
+    """meshtool: a declarative service-mesh toolkit.
+
+    \b
+    Rewrite manifests to add a sidecar, validate and store routing rules,
+    push them to mitmproxy-based sidecars and see who has them.
+
+    \b
+    Examples:
+      meshtool kube-inject -f app.yaml | kubectl apply -f -
+      meshtool validate -f samples/
+      meshtool create -f samples/canary/route-90-10.yaml
+      meshtool get routerules -o yaml
+
+    Exit codes: 0 ok, 1 error, 64 usage, 65 bad input data, 79 analysis found issues.
+    """
+
+
+def _fail(lines: list[str], code: int) -> None:
+    for i, line in enumerate(lines):
+        prefix = "error: " if i == 0 else "  "
+        if line.startswith("hint: "):
+            prefix = ""
+        click.echo(f"{prefix}{line}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; map every outcome to a documented exit code."""
+    try:
+        rv = cli.main(args=argv, prog_name="meshtool", standalone_mode=False)
+    except MeshtoolError as exc:
+        _fail(exc.lines(), int(exc.exit_code))
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:  # usage errors: bad flag, missing argument, bad choice
+        exc.show()
+        sys.exit(int(ExitCode.USAGE) if isinstance(exc, click.UsageError) else int(ExitCode.ERROR))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:  # `meshtool get ... | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(int(ExitCode.OK))
+    except Exception as exc:  # noqa: BLE001 - a bug: say so plainly
+        if os.environ.get("MESHTOOL_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("this is a bug in meshtool; rerun with MESHTOOL_DEBUG=1 for the traceback "
+                   "and report it", err=True)
+        sys.exit(int(ExitCode.ERROR))
+    sys.exit(int(rv or 0))

@@ -1,0 +1,33 @@
+"""Options shared by many commands, so that every command spells them the same way."""
+
+from __future__ import annotations
+
+import click
+
+files_option = click.option(
+    "-f", "--filename", "files", multiple=True, metavar="FILE|DIR|-",
+    help="Input file, directory (recursive: .yaml, .yml, .json) or - for stdin. Repeatable.")
+
+namespace_option = click.option(
+    "-n", "--namespace", default=None, metavar="NS",
+    help="Namespace (default: the document's own, else 'default').")
+
+store_option = click.option(
+    "--store", "store", envvar="MESHTOOL_STORE", default=None, metavar="PATH|kubernetes",
+    help="Config store: a SQLite file path or 'kubernetes'. "
+         "Default: $MESHTOOL_STORE, else the local store under the XDG state directory.")
+
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="No report lines on stderr.")
+
+
+def output_option(*choices: str, default: str):
+    return click.option("-o", "--output", type=click.Choice(choices), default=default,
+                        show_default=True, help="Output format.")
+
+
+def kube_options(func):
+    """--kubeconfig and --context; KUBECONFIG is honoured by the kubernetes client itself."""
+    func = click.option("--context", default=None, help="Kubeconfig context to use.")(func)
+    func = click.option("--kubeconfig", default=None, envvar="KUBECONFIG", metavar="PATH",
+                        help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config).")(func)
+    return func

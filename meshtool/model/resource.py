@@ -1,0 +1,68 @@
+"""Resource: one rule object as every layer sees it (store, control plane, sidecar)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshtool.model.kinds import NATIVE_API_VERSION, SLUGS
+
+DEFAULT_NAMESPACE = "default"
+
+
+@dataclass
+class Resource:
+    """A native (config.meshtool.io/v1alpha1) rule with its identity and provenance.
+
+    `spec` holds plain JSON types only. `file`/`line` say where it was read from, when it
+    was read from a file; `resource_version`/`revision` are set by a store.
+    """
+
+    kind: str
+    name: str
+    namespace: str
+    spec: dict[str, Any]
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    resource_version: str | None = None
+    revision: int | None = None
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.name)
+
+    @property
+    def display(self) -> str:
+        """'route-rule/default/reviews-canary', as in the store's messages."""
+        return f"{SLUGS.get(self.kind, self.kind.lower())}/{self.namespace}/{self.name}"
+
+    @property
+    def where(self) -> str | None:
+        if not self.file:
+            return None
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def to_manifest(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        if self.labels:
+            meta["labels"] = dict(self.labels)
+        if self.annotations:
+            meta["annotations"] = dict(self.annotations)
+        if self.resource_version is not None:
+            meta["resourceVersion"] = self.resource_version
+        return {"apiVersion": NATIVE_API_VERSION, "kind": self.kind, "metadata": meta,
+                "spec": self.spec}
+
+    @classmethod
+    def from_manifest(cls, doc: dict[str, Any], *, namespace: str | None = None,
+                      file: str | None = None, line: int | None = None) -> "Resource":
+        """From an already validated native manifest. `namespace` fills in a missing one."""
+        meta = doc.get("metadata") or {}
+        rv = meta.get("resourceVersion")
+        return cls(kind=doc["kind"], name=meta["name"],
+                   namespace=meta.get("namespace") or namespace or DEFAULT_NAMESPACE,
+                   spec=doc.get("spec") or {}, labels=dict(meta.get("labels") or {}),
+                   annotations=dict(meta.get("annotations") or {}),
+                   resource_version=str(rv) if rv is not None else None, file=file, line=line)

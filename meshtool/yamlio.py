@@ -1,0 +1,199 @@
+"""Reading and writing YAML: the only module that touches ruamel.yaml.
+
+Two ways in, each for its job:
+- `load_documents` (PyYAML's C loader when present): fast, for validation and the store.
+  Line numbers of a field are looked up afterwards, only for the documents that have
+  a finding, with `locate` (a ruamel round-trip parse keeps line and column of every node).
+- `roundtrip_load`/`roundtrip_dump` (ruamel): keeps comments, key order and quoting, for
+  rewriting a user's manifests.
+`split_documents` cuts a stream into its raw documents so that a rewriter can leave every
+document it does not change byte for byte as it was.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import yaml
+
+from meshtool.errors import DataError
+from meshtool.sources import Source
+
+try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is missing
+    _FastLoader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _FastLoader = yaml.SafeLoader
+
+FieldPath = tuple[str | int, ...]
+
+# A line starting a new document: "---" alone or followed by a space/tab and content.
+_DOC_START = re.compile(r"^---(?:[ \t].*)?$")
+_DOC_END = re.compile(r"^\.\.\.[ \t]*$")
+
+
+@dataclass
+class RawDocument:
+    """One document of a stream, as written: `text` includes its own leading
+    separator line (if any), so that "".join(d.text for d in docs) == stream."""
+
+    text: str
+    start_line: int  # 1-based line in the file of the first line of `text`
+    index: int  # position in the stream, from 0
+
+    @property
+    def body_line(self) -> int:
+        """The first line of the document's content (after a '---' line)."""
+        first = self.text.split("\n", 1)[0]
+        return self.start_line + 1 if _DOC_START.match(first) and first.strip() == "---" else self.start_line
+
+    @property
+    def is_blank(self) -> bool:
+        """Only separators, comments and whitespace: no data."""
+        for line in self.text.splitlines():
+            if _DOC_START.match(line):
+                line = line[3:]
+            s = line.strip()
+            if s and not s.startswith("#") and not _DOC_END.match(s) and not s.startswith("%"):
+                return False
+        return True
+
+
+@dataclass
+class Document:
+    """A parsed document: plain Python data plus where it came from."""
+
+    data: Any
+    source: Source
+    raw: RawDocument
+    _rt: Any = field(default=None, repr=False)
+
+    @property
+    def line(self) -> int:
+        return self.raw.body_line
+
+    def locate(self, path: Iterable[str | int]) -> int:
+        """The 1-based line of the deepest node of `path` that exists in the file."""
+        if self._rt is None:
+            try:
+                self._rt = _rt_yaml().load(self.raw.text)
+            except Exception:  # the fast loader accepted it; never fail a report over a line number
+                return self.line
+        line = _node_line(self._rt, list(path))
+        return self.line if line is None else self.raw.start_line + line
+
+
+def split_documents(text: str) -> list[RawDocument]:
+    """Cut a YAML stream at its '---' lines (and after '...' lines), losslessly."""
+    lines = text.splitlines(keepends=True)
+    docs: list[RawDocument] = []
+    start = 0
+    seen_content = False
+    for i, line in enumerate(lines):
+        bare = line.rstrip("\r\n")
+        if _DOC_START.match(bare) and (seen_content or i > start):
+            if i > start:
+                docs.append(RawDocument("".join(lines[start:i]), start + 1, len(docs)))
+            start = i
+            seen_content = bool(bare[3:].strip()) and not bare[3:].strip().startswith("#")
+            continue
+        if _DOC_END.match(bare):
+            docs.append(RawDocument("".join(lines[start:i + 1]), start + 1, len(docs)))
+            start = i + 1
+            seen_content = False
+            continue
+        if bare.strip() and not bare.lstrip().startswith("#"):
+            seen_content = True
+    if start < len(lines) or not docs:
+        docs.append(RawDocument("".join(lines[start:]), start + 1, len(docs)))
+    return docs
+
+
+def load_documents(source: Source, *, keep_empty: bool = False) -> list[Document]:
+    """Parse every document of a source. Empty documents are dropped unless asked for.
+
+    Raises DataError naming file:line for text that is not YAML (or JSON).
+    """
+    if source.is_json:
+        raw = RawDocument(source.text, 1, 0)
+        try:
+            data = json.loads(source.text)
+        except json.JSONDecodeError as exc:
+            raise DataError.at(f"invalid JSON: {exc.msg}", source.name, exc.lineno) from None
+        return [Document(data, source, raw)]
+    out = []
+    for raw in split_documents(source.text):
+        if raw.is_blank:
+            if keep_empty:
+                out.append(Document(None, source, raw))
+            continue
+        try:
+            data = yaml.load(raw.text, Loader=_FastLoader)  # noqa: S506 - a safe loader
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = raw.start_line + mark.line if mark else raw.start_line
+            problem = exc.problem or exc.context or "cannot parse"
+            raise DataError.at(f"invalid YAML: {problem}", source.name, line) from None
+        except yaml.YAMLError as exc:
+            raise DataError.at(f"invalid YAML: {exc}", source.name, raw.start_line) from None
+        if data is None and not keep_empty:
+            continue
+        out.append(Document(data, source, raw))
+    return out
+
+
+def format_path(path: Iterable[str | int]) -> str:
+    """("spec", "route", 1, "weight") -> "spec.route[1].weight"."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+# --- round trip (ruamel) -------------------------------------------------------------
+
+def _rt_yaml():
+    from ruamel.yaml import YAML
+
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    y.width = 4096  # never re-wrap a user's long lines
+    return y
+
+
+def roundtrip_load(text: str) -> Any:
+    """Load one document keeping comments, order and quoting."""
+    return _rt_yaml().load(text)
+
+
+def roundtrip_dump(data: Any, *, yaml=None) -> str:
+    buf = io.StringIO()
+    (yaml or _rt_yaml()).dump(data, buf)
+    return buf.getvalue()
+
+
+def _node_line(node: Any, path: list[str | int]) -> int | None:
+    """0-based line of the deepest existing node along `path` in a ruamel tree."""
+    line = None
+    for part in path:
+        lc = getattr(node, "lc", None)
+        if lc is None:
+            break
+        try:
+            if isinstance(part, int) and isinstance(node, list) and part < len(node):
+                line = lc.item(part)[0]
+                node = node[part]
+            elif isinstance(part, str) and isinstance(node, dict) and part in node:
+                line = lc.key(part)[0]
+                node = node[part]
+            else:
+                break
+        except (KeyError, IndexError, TypeError):
+            break
+    return line
