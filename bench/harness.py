@@ -1,0 +1,71 @@
+"""The benchmark harness: figures, side-by-side timing, and bench/RESULTS.md.
+
+A benchmark is a module `bench/bench_<topic>.py` with a function `run(quick: bool) -> list[Figure]`.
+Each Figure carries its own reference measured in the same run, so RESULTS.md shows ratios,
+which survive a noisy shared machine far better than absolute times.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class Figure:
+    name: str  # what was measured, e.g. "meshtool --help"
+    value: float  # the measurement
+    unit: str  # "s", "ms", "req/s", "MB", "docs/s"
+    reference: str | None = None  # what it is compared with, e.g. 'python -c "import click"'
+    reference_value: float | None = None
+    target: str | None = None  # the target in words, e.g. "<= 1.5x"
+    met: bool | None = None  # whether the target was met (None: no target)
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.reference_value in (None, 0):
+            return None
+        return self.value / self.reference_value
+
+
+def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
+    """Minimum wall time of `fn` over `repeat` runs: the least noisy estimate."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeat: int = 10) -> dict[str, float]:
+    """Time several candidates alternately (A B A B ...) so drift hits them equally; medians."""
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def command(argv: list[str], env: dict | None = None) -> Callable[[], None]:
+    """A callable that runs a command to completion, output discarded."""
+    full_env = {**os.environ, **(env or {})}
+
+    def run() -> None:
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=full_env,
+                       check=True)
+
+    return run
+
+
+def python() -> str:
+    return sys.executable

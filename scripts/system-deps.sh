@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Debian packages the test suite and benchmarks use: network namespaces and iptables for the
+# transparent-mode tests, nginx and wrk for the sidecar benchmark. Installs what is missing
+# when run as root (as on CI); otherwise prints the apt-get line to run.
+set -euo pipefail
+need=()
+command -v ip >/dev/null       || need+=(iproute2)
+command -v iptables >/dev/null || need+=(iptables)
+command -v nginx >/dev/null    || need+=(nginx-light)
+command -v wrk >/dev/null      || need+=(wrk)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+  echo "installing Debian packages: ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+  echo "missing Debian packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2
+fi
