@@ -1,0 +1,40 @@
+"""The config store: where rules live, with revisions. `open_store` picks the backend.
+
+`--store PATH|kubernetes` or $MESHTOOL_STORE choose it; the default is the local SQLite
+file under the XDG state directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from meshtool.errors import MeshtoolError
+from meshtool.store.base import (ADDED, DELETED, MODIFIED, Change, Key, RelistRequired, Store,
+                                 StoredResource)
+
+__all__ = ["ADDED", "DELETED", "MODIFIED", "Change", "Key", "RelistRequired", "Store",
+           "StoredResource", "default_store_path", "open_store"]
+
+KUBERNETES = "kubernetes"
+
+
+def default_store_path() -> Path:
+    """$XDG_STATE_HOME/meshtool/store.db, else ~/.local/state/meshtool/store.db."""
+    state = os.environ.get("XDG_STATE_HOME") or ""
+    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    return base / "meshtool" / "store.db"
+
+
+def open_store(spec: str | None = None) -> Store:
+    """'kubernetes' -> the CRD backend; a path -> a local store file (directories created);
+    None -> $MESHTOOL_STORE, else the default path."""
+    if not spec:
+        spec = os.environ.get("MESHTOOL_STORE") or None
+    if spec == KUBERNETES:
+        raise MeshtoolError("the kubernetes store is not available yet; "
+                            "use a local store file (--store PATH)")
+    from meshtool.store.local import LocalStore
+
+    path = Path(os.path.expanduser(spec)) if spec else default_store_path()
+    return LocalStore(path)
