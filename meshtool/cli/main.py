@@ -17,6 +17,8 @@ from meshtool.errors import ExitCode, MeshtoolError
 
 # name -> (module, attribute, short help). Order is the order shown in --help.
 COMMANDS: Registry = {
+    "up": ("meshtool.cli.up", "up", "Start a local mesh (control plane, services, sidecars)"),
+    "down": ("meshtool.cli.up", "down", "Stop the local mesh started by `up`"),
     "proxy": ("meshtool.cli.proxy", "proxy", "Sidecar commands: init (traffic redirect), run (the proxy)"),
 }
 

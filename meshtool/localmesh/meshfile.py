@@ -1,0 +1,139 @@
+"""mesh.yaml: the services of a local mesh, parsed and checked with file:line errors.
+
+    name: canary
+    services:                      # each instance gets a sidecar
+      - name: benigno              # the service name callers use (http://benigno:5000)
+        port: 5000                 # the service port callers use
+        labels: {version: v1}      # or the shortcut `version: v1`
+        command: ["{python}", "{dir}/../services/benigno.py", "--port", "{port}", "--version", "v1"]
+        env: {GREETING: hi}
+    external:                      # processes outside the mesh: no sidecar, reached through egress
+      - name: msgd
+        port: 9997
+        command: [...]
+
+Placeholders in command and env values: {port} (the port the process must listen on, chosen free
+at start), {python} (this interpreter), {dir} (the directory of the mesh file).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from meshtool.errors import DataError
+from meshtool.sources import Source, read_source
+from meshtool.yamlio import Document, load_documents
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    port: int
+    command: tuple[str, ...]
+    labels: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    in_mesh: bool = True
+
+    @property
+    def instance(self) -> str:
+        """A unique, readable instance id: benigno-v1, magnanimo."""
+        version = self.labels.get("version")
+        return f"{self.name}-{version}" if version else self.name
+
+
+@dataclass(frozen=True)
+class MeshSpec:
+    name: str
+    workloads: tuple[Workload, ...]
+    path: Path | None = None
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+
+def load_meshfile(path: str | Path) -> MeshSpec:
+    src = read_source(str(path))
+    return parse_meshfile(src)
+
+
+def parse_meshfile(src: Source) -> MeshSpec:
+    docs = load_documents(src)
+    if len(docs) != 1:
+        raise DataError.at("a mesh file holds exactly one YAML document", src.name, 1)
+    doc = docs[0]
+    data = doc.data
+    if not isinstance(data, dict):
+        raise DataError.at("a mesh file is a mapping with name and services", src.name, doc.line)
+    _only(doc, (), data, {"name", "services", "external"})
+    name = data.get("name", src.path.parent.name if src.path else "mesh")
+    if not isinstance(name, str) or not _NAME.match(name):
+        _fail(doc, ("name",), f"invalid mesh name {name!r}: use lowercase letters, digits and '-'")
+    workloads: list[Workload] = []
+    for section, in_mesh in (("services", True), ("external", False)):
+        items = data.get(section) or []
+        if not isinstance(items, list):
+            _fail(doc, (section,), "must be a list")
+        for i, item in enumerate(items):
+            workloads.append(_workload(doc, (section, i), item, in_mesh))
+    if not any(w.in_mesh for w in workloads):
+        _fail(doc, ("services",), "a mesh needs at least one service")
+    seen: dict[str, tuple] = {}
+    for w, path in zip(workloads, _paths(data)):
+        if w.instance in seen:
+            _fail(doc, path, f"duplicate instance {w.instance!r}: give each instance of a service "
+                             f"its own version label")
+        seen[w.instance] = path
+    return MeshSpec(name, tuple(workloads), src.path)
+
+
+def _paths(data: dict) -> list[tuple]:
+    return [(s, i) for s in ("services", "external") for i in range(len(data.get(s) or []))]
+
+
+def _workload(doc: Document, path: tuple, item: object, in_mesh: bool) -> Workload:
+    if not isinstance(item, dict):
+        _fail(doc, path, "must be a mapping with name, port and command")
+    _only(doc, path, item, {"name", "port", "labels", "version", "command", "env"})
+    for key in ("name", "port", "command"):
+        if key not in item:
+            _fail(doc, path, f"missing required field '{key}'")
+    name = item["name"]
+    if not isinstance(name, str) or not _NAME.match(name):
+        _fail(doc, path + ("name",), f"invalid service name {name!r}: lowercase letters, digits, '-'")
+    port = item["port"]
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        _fail(doc, path + ("port",), f"port must be a number from 1 to 65535, got {port!r}")
+    command = item["command"]
+    if isinstance(command, str):
+        command = command.split()
+    if not isinstance(command, list) or not command or not all(isinstance(c, (str, int)) for c in command):
+        _fail(doc, path + ("command",), "command must be a non-empty list of strings")
+    labels = item.get("labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        _fail(doc, path + ("labels",), "labels must map names to strings")
+    if "version" in item:
+        if not isinstance(item["version"], str):
+            _fail(doc, path + ("version",), "version must be a string (quote numbers: \"1.0\")")
+        labels = {**labels, "version": item["version"]}
+    env = item.get("env") or {}
+    if not isinstance(env, dict):
+        _fail(doc, path + ("env",), "env must map names to values")
+    return Workload(name, port, tuple(str(c) for c in command), dict(labels),
+                    {str(k): str(v) for k, v in env.items()}, in_mesh)
+
+
+def _only(doc: Document, path: tuple, data: dict, allowed: set[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            _fail(doc, path + (key,), f"unknown field '{key}' (allowed: {', '.join(sorted(allowed))})")
+
+
+def _fail(doc: Document, path: tuple, message: str) -> None:
+    from meshtool.yamlio import format_path
+
+    raise DataError.at(message, doc.source.name, doc.locate(path), format_path(path) or None)

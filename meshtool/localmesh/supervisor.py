@@ -1,0 +1,235 @@
+"""Bring a local mesh up and down: the control plane, then every app and its sidecar.
+
+State lives in one directory (default: $XDG_STATE_HOME/meshtool/localmesh): mesh.json records every
+process started, logs/ holds one log file per process. One mesh runs at a time per state directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from meshtool.errors import MeshtoolError
+from meshtool.localmesh.meshfile import MeshSpec, Workload
+from meshtool.localmesh.processes import ProcessRecord, free_ports, port_in_use, spawn, stop, tail
+
+DEFAULT_CONTROL_PLANE_PORT = 15010
+STATE_FILE = "mesh.json"
+
+# (instance, role, status) -> None; status is "starting", "ready" or "failed"
+Listener = Callable[[str, str, str], None]
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(base) / "meshtool" / "localmesh"
+
+
+class MeshAlreadyUp(MeshtoolError):
+    pass
+
+
+class MeshNotUp(MeshtoolError):
+    pass
+
+
+@dataclass
+class MeshState:
+    name: str
+    meshfile: str | None
+    store: str | None
+    control_plane: str
+    started: float
+    processes: list[ProcessRecord] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "meshfile": self.meshfile, "store": self.store,
+                "controlPlane": self.control_plane, "started": self.started,
+                "processes": [p.to_dict() for p in self.processes]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MeshState":
+        return cls(d["name"], d.get("meshfile"), d.get("store"), d["controlPlane"], d["started"],
+                   [ProcessRecord(**p) for p in d.get("processes", [])])
+
+    def sidecars(self) -> list[ProcessRecord]:
+        return [p for p in self.processes if p.role == "sidecar"]
+
+    def find(self, instance: str, role: str) -> ProcessRecord | None:
+        return next((p for p in self.processes if p.instance == instance and p.role == role), None)
+
+
+def read_state(state_dir: Path) -> MeshState | None:
+    try:
+        return MeshState.from_dict(json.loads((state_dir / STATE_FILE).read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MeshtoolError(f"{state_dir / STATE_FILE}: unreadable mesh state ({exc}); "
+                            f"remove the file after checking no mesh process runs") from None
+
+
+def _write_state(state_dir: Path, state: MeshState) -> None:
+    tmp = state_dir / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state.to_dict(), indent=2))
+    tmp.replace(state_dir / STATE_FILE)
+
+
+def running_state(state_dir: Path) -> MeshState | None:
+    """The state of a mesh with at least one live process; a fully dead one is cleared."""
+    state = read_state(state_dir)
+    if state is None:
+        return None
+    if any(p.alive() for p in state.processes):
+        return state
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    return None
+
+
+def up(spec: MeshSpec, state_dir: Path | None = None, *, store: str | None = None,
+       control_plane_port: int = DEFAULT_CONTROL_PLANE_PORT, timeout: float = 30.0,
+       listener: Listener | None = None) -> MeshState:
+    """Start the mesh; on any failure stop what was started and raise with the failing log's tail."""
+    state_dir = state_dir or default_state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    existing = running_state(state_dir)
+    if existing is not None:
+        raise MeshAlreadyUp(f"mesh '{existing.name}' is already up "
+                            f"({sum(p.alive() for p in existing.processes)} processes, state in "
+                            f"{state_dir}); run `meshtool down` first")
+    if port_in_use(control_plane_port):
+        raise MeshtoolError(f"port {control_plane_port} is in use, so the control plane cannot listen "
+                            f"there; free it or pass --control-plane-port")
+    notify = listener or (lambda *_: None)
+    logs = state_dir / "logs"
+    cp_addr = f"127.0.0.1:{control_plane_port}"
+    state = MeshState(spec.name, str(spec.path) if spec.path else None, store, cp_addr, time.time())
+    try:
+        _start_control_plane(state, logs, store, cp_addr, notify, timeout)
+        _write_state(state_dir, state)
+        resolve = _external_ports(spec)
+        for w in spec.workloads:
+            _start_workload(state, spec, w, logs, cp_addr, resolve, notify, timeout)
+            _write_state(state_dir, state)
+    except BaseException:
+        stop(list(reversed(state.processes)))
+        (state_dir / STATE_FILE).unlink(missing_ok=True)
+        raise
+    return state
+
+
+def down(state_dir: Path | None = None) -> tuple[MeshState, list[ProcessRecord]]:
+    state_dir = state_dir or default_state_dir()
+    state = read_state(state_dir)
+    if state is None:
+        raise MeshNotUp(f"no local mesh is up (no state in {state_dir})")
+    stopped = stop(list(reversed(state.processes)))
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    return state, stopped
+
+
+def meshtool_command(*args: str) -> list[str]:
+    """Run meshtool with this interpreter, whatever PATH says."""
+    return [sys.executable, "-m", "meshtool", *args]
+
+
+def _start_control_plane(state: MeshState, logs: Path, store: str | None, addr: str,
+                         notify: Listener, timeout: float) -> None:
+    cmd = meshtool_command("control-plane", "--listen", addr)
+    if store:
+        cmd += ["--store", store]
+    notify("control-plane", "control-plane", "starting")
+    rec = spawn("control-plane", "control-plane", cmd, logs / "control-plane.log",
+                ports={"discovery": int(addr.rsplit(":", 1)[1])})
+    state.processes.append(rec)
+    _wait(rec, lambda: _http_ok(f"http://{addr}/debug/syncz"), timeout, notify)
+
+
+def _external_ports(spec: MeshSpec) -> dict[str, tuple[int, int]]:
+    """External workload name -> (its service port, the real port it will listen on)."""
+    return {w.name: (w.port, free_ports(1)[0]) for w in spec.workloads if not w.in_mesh}
+
+
+def _start_workload(state: MeshState, spec: MeshSpec, w: Workload, logs: Path, cp_addr: str,
+                    external: dict[str, tuple[int, int]], notify: Listener, timeout: float) -> None:
+    if not w.in_mesh:
+        port = external[w.name][1]
+        notify(w.instance, "external", "starting")
+        rec = spawn("external", w.instance, _expand(w.command, spec, port), logs / f"{w.instance}.log",
+                    env=_expand_env(w.env, spec, port), cwd=spec.directory, ports={"app": port})
+        state.processes.append(rec)
+        _wait(rec, lambda: _tcp_ok(port), timeout, notify)
+        return
+    app, inbound, outbound, admin = free_ports(4)
+    sidecar_cmd = meshtool_command(
+        "proxy", "run", "--mode", "explicit", "--inbound-port", str(inbound),
+        "--outbound-port", str(outbound), "--admin-port", str(admin), "--app-port", str(app),
+        "--service", w.name, "--service-port", str(w.port), "--proxy-id", f"{w.instance}.{spec.name}",
+        "--control-plane", cp_addr)
+    for k, v in w.labels.items():
+        sidecar_cmd += ["--label", f"{k}={v}"]
+    for name, (svc_port, real_port) in external.items():
+        sidecar_cmd += ["--resolve", f"{name}:{svc_port}:127.0.0.1:{real_port}"]
+    notify(w.instance, "app", "starting")
+    proxy_env = {"HTTP_PROXY": f"http://127.0.0.1:{outbound}", "http_proxy": f"http://127.0.0.1:{outbound}",
+                 "NO_PROXY": "", "no_proxy": ""}
+    rec = spawn("app", w.instance, _expand(w.command, spec, app), logs / f"{w.instance}.log",
+                env={**proxy_env, **_expand_env(w.env, spec, app)}, cwd=spec.directory,
+                ports={"app": app})
+    state.processes.append(rec)
+    _wait(rec, lambda: _tcp_ok(app), timeout, notify)
+    notify(w.instance, "sidecar", "starting")
+    side = spawn("sidecar", w.instance, sidecar_cmd, logs / f"{w.instance}.sidecar.log",
+                 ports={"inbound": inbound, "outbound": outbound, "admin": admin, "service": w.port})
+    state.processes.append(side)
+    _wait(side, lambda: _http_ok(f"http://127.0.0.1:{admin}/ready"), timeout, notify)
+
+
+def _expand(command: tuple[str, ...], spec: MeshSpec, port: int) -> list[str]:
+    values = {"port": str(port), "python": sys.executable, "dir": str(spec.directory)}
+    return [part.format(**values) for part in command]
+
+
+def _expand_env(env: dict[str, str], spec: MeshSpec, port: int) -> dict[str, str]:
+    values = {"port": str(port), "python": sys.executable, "dir": str(spec.directory)}
+    return {k: v.format(**values) for k, v in env.items()}
+
+
+def _wait(rec: ProcessRecord, ready: Callable[[], bool], timeout: float, notify: Listener) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not rec.alive():
+            notify(rec.instance, rec.role, "failed")
+            raise MeshtoolError(f"{rec.role} {rec.instance} exited during start-up; "
+                                f"its log ({rec.log}) ends with:\n{tail(rec.log)}")
+        if ready():
+            notify(rec.instance, rec.role, "ready")
+            return
+        time.sleep(0.05)
+    notify(rec.instance, rec.role, "failed")
+    raise MeshtoolError(f"{rec.role} {rec.instance} was not ready after {timeout:g}s; "
+                        f"its log ({rec.log}) ends with:\n{tail(rec.log)}")
+
+
+def _tcp_ok(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
