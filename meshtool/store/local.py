@@ -72,7 +72,8 @@ def _sqlite_errors(method):
                                  f"(waited {self.busy_timeout:g}s): {exc}") from None
             raise StoreError(f"store {self.location}: {exc}") from None
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"store {self.location} is not a meshtool store: {exc}") from None
+            what = "is damaged" if "malformed" in str(exc) else "is not a meshtool store"
+            raise StoreError(f"store {self.location} {what}: {exc}") from None
 
     return wrapper
 

@@ -69,7 +69,7 @@ def test_a_corrupted_store_is_a_clear_error(tmp_path):
     data = bytearray(path.read_bytes())
     data[4096:len(data)] = b"\xff" * (len(data) - 4096)  # everything past the first page
     path.write_bytes(bytes(data))
-    with pytest.raises(StoreError, match="s.db"):
+    with pytest.raises(StoreError, match="s.db is damaged: database disk image is malformed"):
         with LocalStore(path) as s:
             s.list()
 
