@@ -1,0 +1,238 @@
+"""From input files to valid native rules: the one path every command reads rules through.
+
+documents -> kind detection -> conversion of foreign formats -> schema check of the native
+form -> semantic checks -> Resource with file and line. Documents that are not rules
+(Deployments, Services, ...) are skipped and listed, so that `validate` can say so.
+Line numbers of fields are looked up (with ruamel, slowly) only for documents that have
+a finding; a clean document costs one fast parse and one schema pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from meshtool import schema
+from meshtool.errors import DataError, Finding
+from meshtool.model import convert, semantic
+from meshtool.model.convert import kuma
+from meshtool.model.kinds import API_GROUP, NATIVE_API_VERSION, RULE_KINDS
+from meshtool.model.resource import DEFAULT_NAMESPACE, Resource
+from meshtool.sources import Source
+from meshtool.yamlio import Document, format_path, load_documents
+
+FieldPath = tuple[str | int, ...]
+
+# kinds that, without an apiVersion, are surely meant as rules (a finding, not a skip)
+_RULE_LIKE_KINDS = set(RULE_KINDS) | {kind for _, kind in convert.CONVERTERS}
+
+
+@dataclass
+class LoadResult:
+    resources: list[Resource] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # ("file:line", why)
+    documents: int = 0  # documents read (List items counted one by one)
+    converted: list[tuple[str, str]] = field(default_factory=list)  # ("file:line", what)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+@dataclass
+class _Entry:
+    """One object of the input: a document, or an item of a List document."""
+
+    doc: Document
+    data: Any
+    prefix: FieldPath = ()
+
+    def line_of(self, path: FieldPath = ()) -> int:
+        if not path and not self.prefix:
+            return self.doc.line  # the fast path: no ruamel parse
+        return self.doc.locate(self.prefix + tuple(path))
+
+    @property
+    def where(self) -> str:
+        return f"{self.doc.source.name}:{self.line_of()}"
+
+    @property
+    def label(self) -> str:
+        kind = self.data.get("kind") if isinstance(self.data, dict) else None
+        if kind is None and kuma.is_universal(self.data):
+            kind = "TrafficRoute"
+        meta = self.data.get("metadata") if isinstance(self.data, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if name is None and kuma.is_universal(self.data):
+            name = self.data.get("name")
+        return f"{kind or '?'}/{name if name is not None else '?'}"
+
+    def finding(self, path: FieldPath, message: str, *, label: str | None = None,
+                line_path: FieldPath | None = None) -> Finding:
+        return Finding(message, self.doc.source.name,
+                       self.line_of(path if line_path is None else line_path),
+                       format_path(path) or None, label or self.label)
+
+
+def load_rules(sources: list[Source], *, namespace: str | None = None) -> LoadResult:
+    """Read every rule in `sources`: valid ones as Resources, problems as findings.
+
+    `namespace` fills in a rule without one; a rule naming another namespace is a finding.
+    Never raises for bad input: unreadable YAML is a finding of its file.
+    """
+    result = LoadResult()
+    entries: list[_Entry] = []
+    for source in sources:
+        try:
+            docs = load_documents(source)
+        except DataError as exc:
+            result.findings.extend(exc.findings)
+            continue
+        for doc in docs:
+            entries.extend(_expand(doc))
+    result.documents = len(entries)
+    context = convert.Context([e.data for e in entries])
+    seen: dict[tuple[str, str, str], Resource] = {}
+    for entry in entries:
+        for resource in _load_entry(entry, context, namespace, result):
+            first = seen.get(resource.key)
+            if first is not None:
+                result.findings.append(Finding(
+                    f"{resource.kind} {resource.namespace}/{resource.name} is defined twice "
+                    f"(first at {first.where})", resource.file, resource.line,
+                    "metadata.name", f"{resource.kind}/{resource.name}"))
+                continue
+            seen[resource.key] = resource
+            result.resources.append(resource)
+    return result
+
+
+def load_rules_strict(sources: list[Source], *, namespace: str | None = None) -> list[Resource]:
+    """All the rules of `sources`, or DataError with every finding: all or nothing."""
+    result = load_rules(sources, namespace=namespace)
+    if result.findings:
+        raise DataError(findings=result.findings)
+    return result.resources
+
+
+def _expand(doc: Document) -> Iterator[_Entry]:
+    """A `kind: List` document stands for its items."""
+    data = doc.data
+    if isinstance(data, dict) and isinstance(data.get("kind"), str) and \
+            data["kind"].endswith("List") and isinstance(data.get("items"), list):
+        for i, item in enumerate(data["items"]):
+            yield _Entry(doc, item, ("items", i))
+    else:
+        yield _Entry(doc, data)
+
+
+def _load_entry(entry: _Entry, context: convert.Context, namespace: str | None,
+                result: LoadResult) -> list[Resource]:
+    data = entry.data
+    if kuma.is_universal(data):
+        return _load_foreign(entry, kuma.convert, context, namespace, result)
+    if not isinstance(data, dict):
+        result.skipped.append((entry.where, "not a Kubernetes object (not a mapping)"))
+        return []
+    api, kind = data.get("apiVersion"), data.get("kind")
+    if not isinstance(api, str) or not isinstance(kind, str):
+        _incomplete(entry, api, kind, result)
+        return []
+    if api == NATIVE_API_VERSION and kind in RULE_KINDS:
+        return _load_native(entry, data, namespace, result)
+    if _group(api) == API_GROUP:
+        if api != NATIVE_API_VERSION:
+            result.findings.append(entry.finding(
+                ("apiVersion",), f"unknown version {api!r}: meshtool rules are {NATIVE_API_VERSION}"))
+        else:
+            result.findings.append(entry.finding(
+                ("kind",), f"unknown kind {kind!r}: {NATIVE_API_VERSION} has "
+                           f"{', '.join(RULE_KINDS)}"))
+        return []
+    converter = convert.converter_for(api, kind)
+    if converter is not None:
+        return _load_foreign(entry, converter, context, namespace, result)
+    if _group(api) in convert.FOREIGN_GROUPS:
+        result.skipped.append((entry.where, f"{entry.label} ({api}) is not converted: meshtool "
+                                            f"has no equivalent"))
+    else:
+        result.skipped.append((entry.where, f"{entry.label} is not a rule"))
+    return []
+
+
+def _incomplete(entry: _Entry, api: Any, kind: Any, result: LoadResult) -> None:
+    """apiVersion or kind missing (or not a string): a finding when the rest says "rule"."""
+    ours = (API_GROUP,) + convert.FOREIGN_GROUPS
+    if api is None and kind is None:
+        result.skipped.append((entry.where, "not a Kubernetes object (no apiVersion, kind)"))
+    elif not isinstance(api, str) and kind in _RULE_LIKE_KINDS:
+        msg = "must be a string" if api is not None else "required field is missing"
+        result.findings.append(entry.finding(("apiVersion",), f"{msg} (for meshtool rules: "
+                                                              f"{NATIVE_API_VERSION})"))
+    elif isinstance(api, str) and _group(api) in ours:
+        msg = "must be a string" if kind is not None else "required field is missing"
+        result.findings.append(entry.finding(("kind",), msg))
+    else:
+        result.skipped.append((entry.where, f"{entry.label} is not a rule"))
+
+
+def _group(api: Any) -> str:
+    return api.rpartition("/")[0] if isinstance(api, str) else ""
+
+
+def _load_native(entry: _Entry, data: dict, namespace: str | None,
+                 result: LoadResult) -> list[Resource]:
+    problems = schema.validate(data["kind"], data)
+    if not problems:
+        problems = semantic.check(data["kind"], data.get("spec"))
+    problems += _namespace_problems(data, namespace)
+    if problems:
+        result.findings.extend(entry.finding(path, msg) for path, msg in problems)
+        return []
+    return [Resource.from_manifest(data, namespace=namespace, file=entry.doc.source.name,
+                                   line=entry.line_of())]
+
+
+def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.Context,
+                  namespace: str | None, result: LoadResult) -> list[Resource]:
+    conversion = converter(entry.data, context)
+    findings = [entry.finding(path, msg) for path, msg in conversion.problems]
+    resources = []
+    for item in conversion.converted:
+        manifest = item.manifest
+        kind = manifest["kind"]
+        label = f"{kind}/{(manifest.get('metadata') or {}).get('name', '?')}"
+        problems = schema.validate(kind, manifest)
+        if not problems and not conversion.problems:
+            problems = semantic.check(kind, manifest.get("spec"))
+        problems += _namespace_problems(manifest, namespace)
+        suffix = f" (converted from {entry.label})"
+        for path, msg in problems:
+            if msg.startswith("unknown field"):
+                msg = msg.replace("unknown field", "field", 1) + " cannot be converted: " \
+                      "meshtool has no such field"
+            findings.append(entry.finding(path, msg + suffix, label=label,
+                                          line_path=item.foreign_path(path)))
+        if not problems:
+            resources.append(Resource.from_manifest(manifest, namespace=namespace,
+                                                    file=entry.doc.source.name,
+                                                    line=entry.line_of()))
+    if findings:
+        result.findings.extend(findings)
+        return []
+    for resource in resources:
+        result.converted.append((entry.where, f"{entry.label} -> {resource.kind}/{resource.name}"))
+    return resources
+
+
+def _namespace_problems(manifest: dict, namespace: str | None) -> list[tuple[FieldPath, str]]:
+    meta = manifest.get("metadata")
+    own = meta.get("namespace") if isinstance(meta, dict) else None
+    if namespace and isinstance(own, str) and own != namespace:
+        return [(("metadata", "namespace"), f"namespace {own!r} does not match the namespace "
+                                            f"given with -n ({namespace!r})")]
+    return []
+
+
+__all__ = ["LoadResult", "load_rules", "load_rules_strict", "DEFAULT_NAMESPACE"]

@@ -1,0 +1,113 @@
+"""What every converter shares: its result types, the input set, metadata and hosts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshtool.model.kinds import NATIVE_API_VERSION
+
+FieldPath = tuple[str | int, ...]
+Problem = tuple[FieldPath, str]
+
+# Metadata a server fills in: meaningless in another store, so leaving it out loses nothing.
+SERVER_METADATA = frozenset({"uid", "creationTimestamp", "generation", "resourceVersion",
+                             "managedFields", "selfLink", "deletionTimestamp",
+                             "deletionGracePeriodSeconds"})
+_KUBE_SVC = re.compile(r"^(?P<name>[^.]+)(?:\.(?P<ns>[^.]+)(?:\.svc(?:\..+)?)?)?$")
+
+
+@dataclass
+class Converted:
+    """One native manifest and, for line numbers, where its parts came from:
+    native path prefix -> path in the foreign document."""
+
+    manifest: dict[str, Any]
+    origin: dict[FieldPath, FieldPath] = field(default_factory=dict)
+
+    def foreign_path(self, path: FieldPath) -> FieldPath:
+        """The foreign field a native path came from (longest known prefix)."""
+        for n in range(len(path), -1, -1):
+            base = self.origin.get(tuple(path[:n]))
+            if base is not None:
+                return base + tuple(path[n:])
+        return ()
+
+
+@dataclass
+class Conversion:
+    converted: list[Converted] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def problem(self, path: FieldPath, message: str) -> None:
+        self.problems.append((tuple(path), message))
+
+    def unsupported(self, path: FieldPath, what: str = "") -> None:
+        name = path[-1] if path else "document"
+        self.problem(path, f"{name!s} cannot be converted: meshtool has no equivalent"
+                           + (f" ({what})" if what else ""))
+
+
+@dataclass
+class Context:
+    """The whole input set, for converters that need other documents."""
+
+    documents: list[Any] = field(default_factory=list)
+
+    def of_kind(self, api_versions: tuple[str, ...], kind: str) -> list[dict]:
+        return [d for d in self.documents if isinstance(d, dict) and d.get("kind") == kind
+                and d.get("apiVersion") in api_versions]
+
+
+def native_manifest(kind: str, metadata: dict, spec: dict) -> dict:
+    return {"apiVersion": NATIVE_API_VERSION, "kind": kind, "metadata": metadata, "spec": spec}
+
+
+def convert_metadata(doc: dict, out: Conversion, *, name: Any = None) -> dict:
+    """Native metadata from a foreign object's: identity, labels and annotations kept; fields
+    a server fills in left out; anything else is a problem."""
+    meta = doc.get("metadata")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        out.problem(("metadata",), "must be a mapping")
+        return {}
+    result: dict[str, Any] = {}
+    if name is not None or "name" in meta:
+        result["name"] = name if name is not None else meta.get("name")
+    for key in ("namespace", "labels", "annotations"):
+        if key in meta:
+            result[key] = meta[key]
+    for key in meta:
+        if key not in ("name", "namespace", "labels", "annotations") and key not in SERVER_METADATA:
+            out.unsupported(("metadata", key))
+    return result
+
+
+def object_name(doc: dict) -> Any:
+    meta = doc.get("metadata")
+    return meta.get("name") if isinstance(meta, dict) else None
+
+
+def object_namespace(doc: dict) -> str | None:
+    meta = doc.get("metadata")
+    ns = meta.get("namespace") if isinstance(meta, dict) else None
+    return ns if isinstance(ns, str) else None
+
+
+def kube_service(host: Any) -> tuple[str, str | None] | None:
+    """'reviews' -> ('reviews', None); 'reviews.prod' and 'reviews.prod.svc.cluster.local'
+    -> ('reviews', 'prod'); a host outside the cluster ('www.example.com') -> None."""
+    if not isinstance(host, str):
+        return None
+    m = _KUBE_SVC.match(host.split(":", 1)[0])
+    if not m or m.group("name") in ("", "*"):
+        return None
+    if host.count(".") >= 2 and ".svc" not in host:
+        return None
+    return m.group("name"), m.group("ns")
+
+
+def service_ref(name: str, namespace: str | None) -> dict:
+    return {"name": name, "namespace": namespace} if namespace else {"name": name}

@@ -1,0 +1,481 @@
+"""networking.istio.io VirtualService, DestinationRule and ServiceEntry (v1alpha3 and later).
+
+- VirtualService -> one RouteRule per HTTP route (one per match when a route has several),
+  precedence in the VirtualService's order. A route to subset v2 gets the labels of subset
+  v2 of the DestinationRule for the same host, which must be in the same input set.
+- DestinationRule -> a DestinationPolicy for its traffic policy and one for each subset
+  with its own; a DestinationRule with subsets only yields nothing of its own.
+- ServiceEntry (outside the mesh) -> one EgressRule per host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPath,
+                                         convert_metadata, kube_service, native_manifest,
+                                         object_name, object_namespace, service_ref)
+from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, ROUTE_RULE
+
+API_VERSIONS = ("networking.istio.io/v1alpha3", "networking.istio.io/v1beta1",
+                "networking.istio.io/v1")
+_REQUEST_FIELDS = ("uri", "scheme", "method", "authority")
+_BASE_ORIGIN = {(): (), ("metadata",): ("metadata",)}
+
+
+# --- VirtualService --------------------------------------------------------------------
+
+def convert_virtual_service(doc: dict, context: Context) -> Conversion:
+    out = Conversion()
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        out.problem(("spec",), "must be a mapping")
+        return out
+    for key in spec:
+        if key in ("gateways", "exportTo"):
+            if spec[key] not in (["mesh"], ["*"]):
+                out.unsupported(("spec", key), "meshtool routes traffic between its sidecars")
+        elif key in ("tcp", "tls"):
+            out.unsupported(("spec", key), "only HTTP routes convert")
+        elif key not in ("hosts", "http"):
+            out.unsupported(("spec", key))
+    hosts = spec.get("hosts")
+    if not isinstance(hosts, list) or len(hosts) != 1:
+        out.problem(("spec", "hosts"), "needs exactly one host: a RouteRule has one destination "
+                                       "service (write one VirtualService per host)")
+        return out
+    dest = kube_service(hosts[0])
+    if dest is None:
+        out.problem(("spec", "hosts", 0), f"{hosts[0]!r} is not a service of the mesh "
+                                          f"(for hosts outside it, use a ServiceEntry)")
+        return out
+    http = spec.get("http")
+    if not isinstance(http, list) or not http:
+        out.problem(("spec", "http"), "needs at least one HTTP route")
+        return out
+    namespace = object_namespace(doc)
+    subsets = _SubsetIndex(context, namespace)
+    metadata = convert_metadata(doc, out)
+    items = []
+    for i, route in enumerate(http):
+        if not isinstance(route, dict):
+            out.problem(("spec", "http", i), "must be a mapping")
+            continue
+        matches = route.get("match")
+        if matches is None:
+            items.append((i, None, route))
+        elif isinstance(matches, list) and matches:
+            items.extend((i, j, route) for j in range(len(matches)))
+        else:
+            out.problem(("spec", "http", i, "match"), "must be a non-empty list")
+    name = object_name(doc)
+    for k, (i, j, route) in enumerate(items):
+        base: FieldPath = ("spec", "http", i)
+        rspec: dict[str, Any] = {"destination": service_ref(*dest)}
+        origin = {**_BASE_ORIGIN, ("spec",): base, ("spec", "destination"): ("spec", "hosts", 0)}
+        if len(items) > 1:
+            rspec["precedence"] = len(items) - 1 - k
+        if j is not None:
+            rspec["match"] = _match(route["match"][j], base + ("match", j), out)
+            origin[("spec", "match")] = base + ("match", j)
+        _http_route(route, base, rspec, origin, dest, subsets, namespace, out,
+                    report=(j is None or j == 0))
+        meta = dict(metadata)
+        if isinstance(name, str) and len(items) > 1:
+            meta["name"] = f"{name}-{k}"
+        out.converted.append(Converted(native_manifest(ROUTE_RULE, meta, rspec), origin))
+    return out
+
+
+def _match(m: Any, path: FieldPath, out: Conversion) -> dict:
+    if not isinstance(m, dict):
+        out.problem(path, "must be a mapping")
+        return {}
+    headers: dict[str, Any] = {}
+    result: dict[str, Any] = {}
+    for key, value in m.items():
+        if key in _REQUEST_FIELDS:
+            headers[key] = value
+        elif key == "headers" and isinstance(value, dict):
+            for hname, cond in value.items():
+                headers[str(hname).lower()] = cond
+        elif key == "sourceLabels" and isinstance(value, dict):
+            app = value.get("app")
+            if not isinstance(app, str):
+                out.problem(path + (key,), "needs an 'app' label: it names the source service")
+                continue
+            result["source"] = {"name": app, "labels": dict(value)}
+        elif key == "name":
+            continue  # a label for people; no effect on routing
+        else:
+            out.unsupported(path + (key,))
+    if headers:
+        result["request"] = {"headers": headers}
+    return result
+
+
+def _http_route(route: dict, base: FieldPath, rspec: dict, origin: dict, dest: tuple,
+                subsets: "_SubsetIndex", namespace: str | None, out: Conversion,
+                report: bool) -> None:
+    """Fill a RouteRule spec from one HTTP route. `report` is false for the 2nd..nth rule
+    made from the same route, so that each problem is reported once."""
+    sink = out if report else Conversion()
+    for key, value in route.items():
+        path = base + (key,)
+        if key in ("match", "name"):
+            continue
+        if key == "route":
+            rspec["route"] = _destinations(value, path, dest, subsets, namespace, sink)
+            origin[("spec", "route")] = path
+        elif key in ("redirect", "rewrite"):
+            rspec[key] = _only(value, path, ("uri", "authority"), sink)
+            origin[("spec", key)] = path
+        elif key == "timeout":
+            rspec["httpReqTimeout"] = {"simpleTimeout": {"timeout": value}}
+            origin[("spec", "httpReqTimeout", "simpleTimeout", "timeout")] = path
+        elif key == "retries":
+            rspec["httpReqRetries"] = {"simpleRetry": _only(value, path, ("attempts",
+                                                                          "perTryTimeout"), sink)}
+            origin[("spec", "httpReqRetries", "simpleRetry")] = path
+        elif key == "fault":
+            rspec["httpFault"] = _fault(value, path, sink)
+            origin[("spec", "httpFault")] = path
+        elif key == "mirror":
+            rspec["mirror"] = _mirror(value, path, subsets, namespace, sink)
+            origin[("spec", "mirror")] = path
+        elif key == "corsPolicy":
+            rspec["corsPolicy"] = _cors(value, path, sink)
+            origin[("spec", "corsPolicy")] = path
+        elif key == "headers":
+            rspec["appendHeaders"] = _headers(value, path, sink)
+            origin[("spec", "appendHeaders")] = path + ("request", "add")
+        elif key in ("appendHeaders", "websocketUpgrade"):  # early v1alpha3 spellings
+            rspec[key] = value
+            origin[("spec", key)] = path
+        else:
+            sink.unsupported(path)
+
+
+def _destinations(value: Any, path: FieldPath, dest: tuple, subsets: "_SubsetIndex",
+                  namespace: str | None, out: Conversion) -> list:
+    if not isinstance(value, list):
+        out.problem(path, "must be a list")
+        return []
+    routes = []
+    for i, entry in enumerate(value):
+        epath = path + (i,)
+        if not isinstance(entry, dict):
+            out.problem(epath, "must be a mapping")
+            continue
+        native: dict[str, Any] = {}
+        for key in entry:
+            if key not in ("destination", "weight"):
+                out.unsupported(epath + (key,))
+        target = entry.get("destination")
+        if not isinstance(target, dict):
+            out.problem(epath + ("destination",), "must be a mapping with a host")
+            continue
+        for key in target:
+            if key == "port":
+                out.unsupported(epath + ("destination", key),
+                                "a RouteRule routes every port of its destination")
+            elif key not in ("host", "subset"):
+                out.unsupported(epath + ("destination", key))
+        svc = kube_service(target.get("host"))
+        if svc is None or svc[0] != dest[0] or (svc[1] or namespace) != (dest[1] or namespace):
+            out.problem(epath + ("destination", "host"),
+                        f"routes to {target.get('host')!r}, not to the VirtualService's host: "
+                        f"a RouteRule routes only among its destination's instances")
+            continue
+        if "subset" in target:
+            labels = subsets.labels(svc, target["subset"], epath + ("destination", "subset"), out)
+            if labels is None:
+                continue
+            native["labels"] = labels
+        if "weight" in entry:
+            native["weight"] = entry["weight"]
+        routes.append(native)
+    return routes
+
+
+def _only(value: Any, path: FieldPath, keys: tuple[str, ...], out: Conversion) -> Any:
+    if not isinstance(value, dict):
+        return value  # the native schema reports the type
+    for key in value:
+        if key not in keys:
+            out.unsupported(path + (key,))
+    return {k: v for k, v in value.items() if k in keys}
+
+
+def _percentage(value: dict, path: FieldPath, out: Conversion) -> Any:
+    """percentage: {value: 10.0} (later) or percent: 10 (early v1alpha3); absent = 100."""
+    if "percentage" in value:
+        pct = value["percentage"]
+        if isinstance(pct, dict) and set(pct) == {"value"}:
+            return pct["value"]
+        out.problem(path + ("percentage",), "must be {value: NUMBER}")
+        return None
+    return value.get("percent", 100)
+
+
+def _fault(value: Any, path: FieldPath, out: Conversion) -> Any:
+    if not isinstance(value, dict):
+        return value
+    fault: dict[str, Any] = {}
+    for key, part in value.items():
+        ppath = path + (key,)
+        if key not in ("delay", "abort") or not isinstance(part, dict):
+            out.unsupported(ppath)
+            continue
+        allowed = ("fixedDelay",) if key == "delay" else ("httpStatus",)
+        for sub in part:
+            if sub not in allowed + ("percentage", "percent"):
+                out.unsupported(ppath + (sub,))
+        native = {k: part[k] for k in allowed if k in part}
+        pct = _percentage(part, ppath, out)
+        if pct is not None:
+            native["percent"] = pct
+        fault[key] = native
+    return fault
+
+
+def _mirror(value: Any, path: FieldPath, subsets: "_SubsetIndex", namespace: str | None,
+            out: Conversion) -> Any:
+    if not isinstance(value, dict):
+        return value
+    for key in value:
+        if key not in ("host", "subset"):
+            out.unsupported(path + (key,))
+    svc = kube_service(value.get("host"))
+    if svc is None:
+        out.problem(path + ("host",), f"{value.get('host')!r} is not a service of the mesh")
+        return {}
+    mirror = service_ref(*svc)
+    if "subset" in value:
+        labels = subsets.labels(svc, value["subset"], path + ("subset",), out)
+        if labels is not None:
+            mirror["labels"] = labels
+    return mirror
+
+
+def _cors(value: Any, path: FieldPath, out: Conversion) -> Any:
+    if not isinstance(value, dict):
+        return value
+    cors: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in ("allowOrigin", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge",
+                   "allowCredentials"):
+            cors[key] = item
+        elif key == "allowOrigins" and isinstance(item, list):
+            origins = []
+            for i, cond in enumerate(item):
+                if isinstance(cond, dict) and set(cond) == {"exact"}:
+                    origins.append(cond["exact"])
+                else:
+                    out.unsupported(path + (key, i), "only exact origins convert")
+            cors["allowOrigin"] = cors.get("allowOrigin", []) + origins
+        else:
+            out.unsupported(path + (key,))
+    return cors
+
+
+def _headers(value: Any, path: FieldPath, out: Conversion) -> Any:
+    if not isinstance(value, dict):
+        return value
+    added: Any = {}
+    for key, ops in value.items():
+        if key != "request" or not isinstance(ops, dict):
+            out.unsupported(path + (key,), "only request headers added convert")
+            continue
+        for op, item in ops.items():
+            if op == "add":
+                added = item
+            else:
+                out.unsupported(path + (key, op), "only request headers added convert")
+    return added
+
+
+class _SubsetIndex:
+    """Subsets of the DestinationRules in the input set, by service."""
+
+    def __init__(self, context: Context, namespace: str | None):
+        self.namespace = namespace
+        self.rules: list[tuple[tuple[str, str | None], dict]] = []
+        for dr in context.of_kind(API_VERSIONS, "DestinationRule"):
+            spec = dr.get("spec")
+            svc = kube_service(spec.get("host")) if isinstance(spec, dict) else None
+            if svc is not None:
+                self.rules.append(((svc[0], svc[1] or object_namespace(dr)), spec))
+
+    def labels(self, svc: tuple[str, str | None], subset: Any, path: FieldPath,
+               out: Conversion) -> dict | None:
+        key = (svc[0], svc[1] or self.namespace)
+        specs = [spec for k, spec in self.rules if k == key]
+        if not specs:
+            out.problem(path, f"subset {subset!r} needs the DestinationRule of {svc[0]!r} in the "
+                              f"same input (none found: give both files)")
+            return None
+        for spec in specs:
+            entries = spec.get("subsets")
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict) and entry.get("name") == subset:
+                    labels = entry.get("labels")
+                    return dict(labels) if isinstance(labels, dict) else {}
+        out.problem(path, f"the DestinationRule of {svc[0]!r} has no subset {subset!r}")
+        return None
+
+
+# --- DestinationRule -------------------------------------------------------------------
+
+_LB = {"ROUND_ROBIN": "ROUND_ROBIN", "LEAST_CONN": "LEAST_CONN", "LEAST_REQUEST": "LEAST_CONN",
+       "RANDOM": "RANDOM"}
+# trafficPolicy section -> {field: simpleCb field}
+_CB_FIELDS = {
+    ("connectionPool", "tcp"): {"maxConnections": "maxConnections"},
+    ("connectionPool", "http"): {"http1MaxPendingRequests": "httpMaxPendingRequests",
+                                 "http2MaxRequests": "httpMaxRequests",
+                                 "maxRequestsPerConnection": "httpMaxRequestsPerConnection",
+                                 "maxRetries": "httpMaxRetries"},
+    ("outlierDetection",): {"consecutiveErrors": "httpConsecutiveErrors",
+                            "consecutive5xxErrors": "httpConsecutiveErrors",
+                            "interval": "httpDetectionInterval",
+                            "baseEjectionTime": "sleepWindow",
+                            "maxEjectionPercent": "httpMaxEjectionPercent"},
+}
+
+
+def convert_destination_rule(doc: dict, context: Context) -> Conversion:
+    out = Conversion()
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        out.problem(("spec",), "must be a mapping")
+        return out
+    for key in spec:
+        if key == "exportTo" and spec[key] == ["*"]:
+            continue
+        if key not in ("host", "trafficPolicy", "subsets"):
+            out.unsupported(("spec", key))
+    svc = kube_service(spec.get("host"))
+    if svc is None:
+        out.problem(("spec", "host"), f"{spec.get('host')!r} is not a service of the mesh")
+        return out
+    metadata = convert_metadata(doc, out)
+    name = object_name(doc)
+    policies = [(("spec", "trafficPolicy"), spec.get("trafficPolicy"), None, name)]
+    subsets = spec.get("subsets")
+    if subsets is not None and not isinstance(subsets, list):
+        out.problem(("spec", "subsets"), "must be a list")
+        subsets = []
+    for i, subset in enumerate(subsets or []):
+        if not isinstance(subset, dict):
+            out.problem(("spec", "subsets", i), "must be a mapping")
+            continue
+        for key in subset:
+            if key not in ("name", "labels", "trafficPolicy"):
+                out.unsupported(("spec", "subsets", i, key))
+        if "trafficPolicy" in subset:
+            labels = subset.get("labels") if isinstance(subset.get("labels"), dict) else {}
+            policies.append((("spec", "subsets", i, "trafficPolicy"), subset["trafficPolicy"],
+                             labels, f"{name}-{subset.get('name')}"))
+    for path, policy, labels, pname in policies:
+        if policy is None:
+            continue
+        dspec = _traffic_policy(policy, path, out)
+        dest = service_ref(*svc)
+        if labels:
+            dest["labels"] = dict(labels)
+        meta = {**metadata, "name": pname} if isinstance(name, str) else dict(metadata)
+        origin = {**_BASE_ORIGIN, ("spec",): path, ("spec", "destination"): ("spec", "host")}
+        out.converted.append(Converted(native_manifest(DESTINATION_POLICY, meta,
+                                                       {"destination": dest, **dspec}), origin))
+    return out
+
+
+def _traffic_policy(policy: Any, path: FieldPath, out: Conversion) -> dict:
+    if not isinstance(policy, dict):
+        out.problem(path, "must be a mapping")
+        return {}
+    result: dict[str, Any] = {}
+    cb: dict[str, Any] = {}
+    for key, value in policy.items():
+        if key == "loadBalancer" and isinstance(value, dict):
+            for lkey, lvalue in value.items():
+                if lkey == "simple" and lvalue in _LB:
+                    result["loadBalancing"] = {"name": _LB[lvalue]}
+                else:
+                    out.unsupported(path + (key, lkey))
+        elif key == "connectionPool" and isinstance(value, dict):
+            for proto, fields in value.items():
+                _cb_fields(fields, path + (key, proto), _CB_FIELDS.get((key, proto)), cb, out)
+        elif key == "outlierDetection":
+            _cb_fields(value, path + (key,), _CB_FIELDS[(key,)], cb, out)
+        else:
+            out.unsupported(path + (key,))
+    if cb:
+        result["circuitBreaker"] = {"simpleCb": cb}
+    return result
+
+
+def _cb_fields(fields: Any, path: FieldPath, table: dict | None, cb: dict,
+               out: Conversion) -> None:
+    if table is None or not isinstance(fields, dict):
+        out.unsupported(path)
+        return
+    for key, value in fields.items():
+        if key in table:
+            cb[table[key]] = value
+        else:
+            out.unsupported(path + (key,))
+
+
+# --- ServiceEntry ----------------------------------------------------------------------
+
+def convert_service_entry(doc: dict, context: Context) -> Conversion:
+    out = Conversion()
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        out.problem(("spec",), "must be a mapping")
+        return out
+    for key, value in spec.items():
+        if key == "location" and value == "MESH_INTERNAL":
+            out.unsupported(("spec", key), "services inside the mesh need no egress rule")
+        elif key == "resolution" and value == "STATIC":
+            out.unsupported(("spec", key), "meshtool resolves external hosts by DNS")
+        elif key == "exportTo" and value == ["*"]:
+            continue
+        elif key not in ("hosts", "ports", "location", "resolution"):
+            out.unsupported(("spec", key))
+    hosts = spec.get("hosts")
+    if not isinstance(hosts, list) or not hosts:
+        out.problem(("spec", "hosts"), "needs at least one host")
+        return out
+    ports = []
+    raw_ports = spec.get("ports")
+    if not isinstance(raw_ports, list):
+        out.problem(("spec", "ports"), "must be a list of ports")
+        raw_ports = []
+    for i, entry in enumerate(raw_ports):
+        if not isinstance(entry, dict):
+            out.problem(("spec", "ports", i), "must be a mapping")
+            continue
+        for key in entry:
+            if key not in ("number", "protocol", "name"):
+                out.unsupported(("spec", "ports", i, key))
+        protocol = entry.get("protocol")
+        if isinstance(protocol, str):
+            protocol = protocol.lower()
+        if protocol == "tls":
+            out.unsupported(("spec", "ports", i, "protocol"), "use https or tcp")
+        ports.append({"port": entry.get("number"), "protocol": protocol})
+    metadata = convert_metadata(doc, out)
+    name = object_name(doc)
+    for k, host in enumerate(hosts):
+        meta = dict(metadata)
+        if isinstance(name, str) and len(hosts) > 1:
+            meta["name"] = f"{name}-{k}"
+        origin = {**_BASE_ORIGIN, ("spec",): ("spec",),
+                  ("spec", "destination"): ("spec", "hosts", k),
+                  ("spec", "ports"): ("spec", "ports")}
+        espec = {"destination": {"service": host}, "ports": [dict(p) for p in ports]}
+        out.converted.append(Converted(native_manifest(EGRESS_RULE, meta, espec), origin))
+    return out
