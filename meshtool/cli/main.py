@@ -17,8 +17,15 @@ from meshtool.errors import ExitCode, MeshtoolError
 
 # name -> (module, attribute, short help). Order is the order shown in --help.
 COMMANDS: Registry = {
+    "create": ("meshtool.cli.create", "create", "Create rules in the config store (-f FILE|DIR|-)"),
+    "replace": ("meshtool.cli.replace", "replace", "Replace stored rules, refusing stale resourceVersions"),
+    "delete": ("meshtool.cli.delete", "delete", "Delete rules by -f FILE or KIND NAME..."),
+    "get": ("meshtool.cli.get", "get", "Show stored rules: table, yaml, json or names"),
+    "completion": ("meshtool.cli.completion", "completion", "Print the shell completion script (bash|zsh|fish)"),
     "up": ("meshtool.cli.up", "up", "Start a local mesh (control plane, services, sidecars)"),
     "down": ("meshtool.cli.up", "down", "Stop the local mesh started by `up`"),
+    "control-plane": ("meshtool.cli.control_plane", "control_plane", "Run the control plane: push rules to the sidecars"),
+    "proxy-status": ("meshtool.cli.proxy_status", "proxy_status", "Show which proxies have the latest config (SYNCED/STALE/ERROR)"),
     "proxy": ("meshtool.cli.proxy", "proxy", "Sidecar commands: init (traffic redirect), run (the proxy)"),
 }
 

@@ -1,0 +1,45 @@
+"""`meshtool delete -f FILE` / `meshtool delete KIND NAME...`: remove rules, all or none."""
+
+from __future__ import annotations
+
+import click
+
+from meshtool.cli.options import files_option, namespace_option, quiet_option, store_option
+from meshtool.cli.storecmd import complete_args
+
+
+@click.command()
+@click.argument("args", nargs=-1, metavar="[KIND NAME... | KIND/NAME...]",
+                shell_complete=complete_args)
+@files_option
+@namespace_option
+@store_option
+@quiet_option
+def delete(args: tuple[str, ...], files: tuple[str, ...], namespace: str | None,
+           store: str | None, quiet: bool) -> int:
+    """Delete rules from the config store, named by the files that define them or by
+    kind and name. If any of them does not exist, nothing is deleted.
+
+    KIND is routerule (rr), egressrule (er) or destinationpolicy (dp).
+
+    \b
+    Examples:
+      meshtool delete -f samples/canary/route-90-10.yaml
+      meshtool delete rr reviews-canary reviews-default
+      meshtool get rr -o name | xargs meshtool delete
+    """
+    from meshtool.cli.render import report
+    from meshtool.cli.storecmd import effective_namespace, keys_from_args, load_input
+    from meshtool.errors import UsageError
+    from meshtool.store import open_store
+
+    if files and args:
+        raise UsageError("give either -f FILE or KIND NAME..., not both")
+    if files:
+        keys = [r.key for r in load_input(files, namespace, quiet=quiet)]
+    else:
+        keys = keys_from_args(args, effective_namespace(namespace))
+    with open_store(store) as st:
+        for change in st.delete(keys):
+            report(f"Deleted config {change.resource.display}", quiet)
+    return 0

@@ -1,0 +1,109 @@
+"""`meshtool get KIND [NAME...]`: show stored rules as a table, YAML, JSON or names."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from meshtool.cli.options import output_option, store_option
+from meshtool.cli.storecmd import complete_kind_or_all, complete_name
+
+
+@click.command()
+@click.argument("kind", metavar="KIND", shell_complete=complete_kind_or_all)
+@click.argument("names", nargs=-1, metavar="[NAME]...", shell_complete=complete_name)
+@click.option("-n", "--namespace", default=None, metavar="NS",
+              help="Namespace to look in (default: 'default').")
+@click.option("-A", "--all-namespaces", is_flag=True, help="List rules in every namespace.")
+@output_option("table", "yaml", "json", "name", default="table")
+@store_option
+def get(kind: str, names: tuple[str, ...], namespace: str | None, all_namespaces: bool,
+        output: str, store: str | None) -> int:
+    """Show rules from the config store.
+
+    KIND is routerule (rr), egressrule (er), destinationpolicy (dp), or all.
+    Without NAME, every rule of that kind in the namespace is listed.
+
+    \b
+    Examples:
+      meshtool get rr
+      meshtool get routerule reviews-canary -o yaml
+      meshtool get all -A
+      meshtool get dp -n prod -o json
+    """
+    from meshtool.cli.storecmd import effective_namespace, kind_of
+    from meshtool.errors import NotFoundError, UsageError
+    from meshtool.store import open_store
+
+    kinds = None if kind.lower() == "all" else kind_of(kind)
+    if names and all_namespaces:
+        raise UsageError("a NAME is looked up in one namespace: drop -A or the NAME")
+    if names and kinds is None:
+        raise UsageError('give a kind, not "all", to get rules by name')
+    ns = None if all_namespaces else effective_namespace(namespace)
+    with open_store(store) as st:
+        if names:
+            items, missing = [], []
+            for name in dict.fromkeys(names):
+                try:
+                    items.append(st.get(kinds, ns, name))
+                except NotFoundError as exc:
+                    missing.extend(exc.lines())
+            if missing:
+                raise NotFoundError("; ".join(missing))
+        else:
+            items = st.list(kinds, ns)
+    if not items and not names:
+        where = "any namespace" if ns is None else f'namespace "{ns}"'
+        click.echo(f"No rules found in {where}.", err=True)
+        return 0
+    _render(items, output, single=len(names) == 1)
+    return 0
+
+
+def _render(items, output: str, *, single: bool) -> None:
+    from meshtool.cli import render
+    from meshtool.cli.storecmd import name_form
+
+    if output == "name":
+        click.echo("".join(f"{name_form(r)}\n" for r in items), nl=False)
+    elif output == "yaml":
+        click.echo(render.dump_yaml_stream([r.to_manifest() for r in items]), nl=False)
+    elif output == "json":
+        manifests = [r.to_manifest() for r in items]
+        data = manifests[0] if single else {"apiVersion": "v1", "kind": "List", "items": manifests}
+        click.echo(render.dump_json(data), nl=False)
+    else:
+        _table(items)
+
+
+def _table(items) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from meshtool.cli.render import stdout_console
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for column in ("NAME", "KIND", "NAMESPACE", "REVISION", "AGE"):
+        table.add_column(column, no_wrap=True)
+    now = time.time()
+    for r in items:
+        table.add_row(r.name, r.kind, r.namespace, str(r.revision),
+                      age(now - r.created) if getattr(r, "created", None) else "-")
+    console = stdout_console()
+    if not console.is_terminal:
+        console.width = 1000  # never cut a name short when piped; columns are sized to content
+    console.print(table)
+
+
+def age(seconds: float) -> str:
+    """kubectl-style age: 45s, 12m, 5h, 3d."""
+    s = max(int(seconds), 0)
+    if s < 120:
+        return f"{s}s"
+    if s < 120 * 60:
+        return f"{s // 60}m"
+    if s < 48 * 3600:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"
