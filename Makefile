@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench completions clean
+.PHONY: setup demo test bench completions clean kube-binaries
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/meshtool --version
 
-test: setup
+# The real kube-apiserver and etcd the Kubernetes tests run against (built once, cached in ~/.cache).
+kube-binaries:
+	scripts/kube-binaries.sh
+
+test: setup kube-binaries
 	$(BIN)/python -m pytest
 
 bench: setup
