@@ -50,7 +50,7 @@ class _Entry:
 
     def line_of(self, path: FieldPath = ()) -> int:
         if not path and not self.prefix:
-            return self.doc.line  # the fast path: no ruamel parse
+            return _content_line(self.doc)  # the fast path: no ruamel parse
         return self.doc.locate(self.prefix + tuple(path))
 
     @property
@@ -75,10 +75,26 @@ class _Entry:
                        format_path(path) or None, label or self.label)
 
 
-def load_rules(sources: list[Source], *, namespace: str | None = None) -> LoadResult:
+def _content_line(doc: Document) -> int:
+    """The first line with data (after the separator and leading comments)."""
+    for offset, text in enumerate(doc.raw.text.split("\n")):
+        s = text.strip()
+        if s and not s.startswith("#") and s != "---" and not s.startswith("%"):
+            if s.startswith("--- "):
+                s = s[4:].strip()
+                if not s or s.startswith("#"):
+                    continue
+            return doc.raw.start_line + offset
+    return doc.line
+
+
+def load_rules(sources: list[Source], *, namespace: str | None = None,
+               unique: bool = False) -> LoadResult:
     """Read every rule in `sources`: valid ones as Resources, problems as findings.
 
     `namespace` fills in a rule without one; a rule naming another namespace is a finding.
+    `unique`: the same (kind, namespace, name) twice is a finding (for writes; validate
+    reads alternatives, such as the stages of a canary release, that share a name).
     Never raises for bad input: unreadable YAML is a finding of its file.
     """
     result = LoadResult()
@@ -97,7 +113,7 @@ def load_rules(sources: list[Source], *, namespace: str | None = None) -> LoadRe
     for entry in entries:
         for resource in _load_entry(entry, context, namespace, result):
             first = seen.get(resource.key)
-            if first is not None:
+            if unique and first is not None:
                 result.findings.append(Finding(
                     f"{resource.kind} {resource.namespace}/{resource.name} is defined twice "
                     f"(first at {first.where})", resource.file, resource.line,
@@ -108,9 +124,10 @@ def load_rules(sources: list[Source], *, namespace: str | None = None) -> LoadRe
     return result
 
 
-def load_rules_strict(sources: list[Source], *, namespace: str | None = None) -> list[Resource]:
+def load_rules_strict(sources: list[Source], *, namespace: str | None = None,
+                      unique: bool = False) -> list[Resource]:
     """All the rules of `sources`, or DataError with every finding: all or nothing."""
-    result = load_rules(sources, namespace=namespace)
+    result = load_rules(sources, namespace=namespace, unique=unique)
     if result.findings:
         raise DataError(findings=result.findings)
     return result.resources

@@ -21,6 +21,8 @@ COMMANDS: Registry = {
     "replace": ("meshtool.cli.replace", "replace", "Replace stored rules, refusing stale resourceVersions"),
     "delete": ("meshtool.cli.delete", "delete", "Delete rules by -f FILE or KIND NAME..."),
     "get": ("meshtool.cli.get", "get", "Show stored rules: table, yaml, json or names"),
+    "validate": ("meshtool.cli.validate", "validate", "Check rule files offline: schema, semantics, conversion"),
+    "convert": ("meshtool.cli.convert", "convert", "Print Istio/Kuma rules in the native form"),
     "completion": ("meshtool.cli.completion", "completion", "Print the shell completion script (bash|zsh|fish)"),
     "up": ("meshtool.cli.up", "up", "Start a local mesh (control plane, services, sidecars)"),
     "down": ("meshtool.cli.up", "down", "Stop the local mesh started by `up`"),

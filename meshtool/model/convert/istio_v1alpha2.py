@@ -36,7 +36,8 @@ def convert(doc: dict, context: Context) -> Conversion:
         for path, why in _UNSUPPORTED.get(kind, {}).items():
             if path[0] in spec:
                 out.unsupported(("spec",) + path, why)
-        _services(spec, out)
+        if kind != EGRESS_RULE:  # an EgressRule's destination.service is a host, kept as is
+            _services(spec, out)
         if kind == ROUTE_RULE:
             _routes(spec, out)
             _match_source(spec)
