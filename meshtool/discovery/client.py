@@ -1,0 +1,180 @@
+"""DiscoveryClient: the sidecar's end of the push stream.
+
+Runs as one asyncio task beside the proxy. It keeps one WebSocket to the control plane,
+applies every snapshot it receives by calling ``apply(snapshot_dict)`` and answers it: ACK
+when apply returns, NACK with the text of the ValueError it raises. When the stream breaks it
+keeps the last good snapshot (the proxy goes on serving with it) and reconnects with capped
+exponential backoff and jitter, so that a thousand sidecars do not reconnect in lockstep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import random
+import time
+from typing import Any, Awaitable, Callable
+
+import aiohttp
+
+from meshtool.discovery.protocol import (CLOSE_PROTOCOL_ERROR, Identity, Reply, ack, nack,
+                                         parse_snapshot, stream_url)
+
+log = logging.getLogger("meshtool.discovery")
+
+ApplyFn = Callable[[dict], Any | Awaitable[Any]]
+
+MAX_MESSAGE = 64 * 1024 * 1024  # a snapshot of a large mesh is big; aiohttp's default is 4 MiB
+
+
+def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
+    """Delay before reconnect number `attempt` (0-based): exponential, capped, with "equal
+    jitter" (half fixed, half random) so waits grow yet reconnects spread out."""
+    ceiling = min(cap, initial * (2 ** min(attempt, 30)))
+    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+class DiscoveryClient:
+    """Follow the control plane at `address` ("host:port") as `identity`.
+
+    `apply` takes the snapshot dict and raises ValueError to reject it (sync or async).
+    Start with `start()` (an asyncio task) or `await run()`; stop with `await stop()`.
+    """
+
+    def __init__(self, address: str, identity: Identity, apply: ApplyFn, *,
+                 backoff_initial: float = 0.1, backoff_cap: float = 5.0,
+                 heartbeat: float | None = 10.0, seed: int | None = None,
+                 session: aiohttp.ClientSession | None = None):
+        self.address = address
+        self.url = stream_url(address)
+        self.identity = identity
+        self._apply = apply
+        self.backoff_initial = backoff_initial
+        self.backoff_cap = backoff_cap
+        self.heartbeat = heartbeat
+        self._rng = random.Random(seed)
+        self._session = session
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        # What the proxy is serving: the last snapshot it ACKed (kept across disconnects).
+        self.snapshot: dict | None = None
+        self.version: str | None = None
+        self.connected = False
+        self.connects = 0  # successful stream opens, for tests and logs
+        self.last_reply: Reply | None = None
+        self.last_error: str | None = None  # why the stream last broke
+        self.changed = asyncio.Event()  # set whenever a reply is sent or the connection changes
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> asyncio.Task:
+        self._task = asyncio.ensure_future(self.run())
+        return self._task
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
+                pass
+
+    async def run(self) -> None:
+        own = self._session is None
+        session = self._session or aiohttp.ClientSession()
+        attempt = 0
+        try:
+            while not self._stopping:
+                got_snapshot = await self._stream_once(session)
+                if self._stopping:
+                    break
+                attempt = 0 if got_snapshot else attempt + 1
+                delay = backoff_delay(attempt, self.backoff_initial, self.backoff_cap, self._rng)
+                log.info("control plane %s: %s; reconnecting in %.2fs", self.address,
+                         self.last_error or "stream closed", delay)
+                await asyncio.sleep(delay)
+        finally:
+            if own:
+                await session.close()
+
+    # -- one connection ----------------------------------------------------------------------
+    async def _stream_once(self, session: aiohttp.ClientSession) -> bool:
+        """Open the stream, serve it until it breaks. True when at least one snapshot arrived
+        (then the next reconnect starts from the shortest backoff again)."""
+        got_snapshot = False
+        try:
+            async with session.ws_connect(self.url, heartbeat=self.heartbeat, autoclose=True,
+                                          max_msg_size=MAX_MESSAGE) as ws:
+                self._ws = ws
+                await ws.send_str(json.dumps(self.identity.hello()))
+                self.connected = True
+                self.connects += 1
+                self.last_error = None
+                self._notify()
+                log.info("connected to control plane %s as %s", self.address,
+                         self.identity.proxy_id)
+                async for msg in ws:
+                    if msg.type == aiohttp.WSMsgType.TEXT:
+                        try:
+                            snap = parse_snapshot(json.loads(msg.data))
+                        except ValueError as exc:  # JSONDecodeError is a ValueError too
+                            self.last_error = f"malformed message: {exc}"
+                            await ws.close(code=CLOSE_PROTOCOL_ERROR, message=str(exc)[:120].encode())
+                            break
+                        got_snapshot = True
+                        reply = await self._answer(snap.version, snap.nonce, snap.snapshot)
+                        await ws.send_str(json.dumps(reply.to_dict()))
+                        self.last_reply = reply
+                        self._notify()
+                    elif msg.type == aiohttp.WSMsgType.ERROR:
+                        self.last_error = f"stream error: {ws.exception()}"
+                        break
+                if self.last_error is None:
+                    self.last_error = f"stream closed by the control plane (code {ws.close_code})"
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        finally:
+            self._ws = None
+            if self.connected:
+                self.connected = False
+                self._notify()
+        return got_snapshot
+
+    async def _answer(self, version: str, nonce: str, snapshot: dict) -> Reply:
+        if version == self.version and self.snapshot is not None:
+            return ack(version, nonce)  # same content (versions name content): nothing to redo
+        try:
+            result = self._apply(snapshot)
+            if inspect.isawaitable(result):
+                await result
+        except ValueError as exc:
+            log.warning("rejected snapshot %s: %s", version, exc)
+            return nack(version, nonce, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug in apply must not kill the stream
+            log.exception("applying snapshot %s failed", version)
+            return nack(version, nonce, f"internal error: {type(exc).__name__}: {exc}")
+        self.snapshot, self.version = snapshot, version
+        return ack(version, nonce)
+
+    def _notify(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    async def wait_for(self, predicate: Callable[["DiscoveryClient"], bool],
+                       timeout: float) -> bool:
+        """Wait until predicate(self) holds (checked after every change); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except asyncio.TimeoutError:
+                return predicate(self)
+        return True

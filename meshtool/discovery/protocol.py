@@ -1,0 +1,188 @@
+"""The push protocol's messages (see the package docstring). Standard library only.
+
+Parsers take a decoded JSON value and raise ValueError with a sentence saying what is wrong,
+so that either side can close the stream with that reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_PORT = 15010
+DEFAULT_ADDRESS = f"127.0.0.1:{DEFAULT_PORT}"
+STREAM_PATH = "/v1/stream"
+SYNCZ_PATH = "/debug/syncz"
+CONFIG_DUMP_PATH = "/debug/config_dump"
+
+HELLO = "hello"
+SNAPSHOT = "snapshot"
+ACK = "ack"
+NACK = "nack"
+
+# The stream closes with this code (WebSocket "unsupported data") on a malformed message.
+CLOSE_PROTOCOL_ERROR = 1003
+
+
+def split_address(address: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+    """'host:port' | 'host' | 'ws://host:port/...' -> (host, port). ValueError when malformed."""
+    text = address.strip()
+    for scheme in ("ws://", "http://"):
+        if text.startswith(scheme):
+            text = text[len(scheme):]
+    text = text.split("/", 1)[0]
+    if not text:
+        raise ValueError(f"address {address!r} names no host")
+    if text.startswith("["):  # [::1]:15010
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        host, port_text = text, ""
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"address {address!r} has a bad port {port_text!r}")
+    return host, int(port_text)
+
+
+def stream_url(address: str) -> str:
+    host, port = split_address(address)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"ws://{host}:{port}{STREAM_PATH}"
+
+
+def http_url(address: str, path: str) -> str:
+    host, port = split_address(address)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}{path}"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a sidecar is: what it says in its hello."""
+
+    proxy_id: str
+    service: str
+    namespace: str = "default"
+    labels: dict[str, str] = field(default_factory=dict)
+    inbound_address: str | None = None  # "host:port" other sidecars reach it at
+    ports: tuple[int, ...] = ()  # the service ports clients address
+    admin_address: str | None = None  # "host:port" of its admin listener
+
+    @property
+    def version(self) -> str | None:
+        return self.labels.get("version")
+
+    def hello(self) -> dict[str, Any]:
+        msg: dict[str, Any] = {"type": HELLO, "proxyId": self.proxy_id, "service": self.service,
+                               "namespace": self.namespace, "labels": dict(self.labels)}
+        if self.inbound_address:
+            msg["inboundAddress"] = self.inbound_address
+        if self.ports:
+            msg["ports"] = list(self.ports)
+        if self.admin_address:
+            msg["adminAddress"] = self.admin_address
+        return msg
+
+
+def _string(msg: dict, key: str, *, required: bool = True) -> str | None:
+    value = msg.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{msg.get('type', 'message')}: {key} must be a non-empty string")
+    return value
+
+
+def _object(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a JSON object")
+    return value
+
+
+def parse_hello(msg: Any) -> Identity:
+    msg = _object(msg, "hello")
+    if msg.get("type") != HELLO:
+        raise ValueError(f"expected a hello first, got type {msg.get('type')!r}")
+    labels = msg.get("labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                for k, v in labels.items()):
+        raise ValueError("hello: labels must map strings to strings")
+    inbound = _string(msg, "inboundAddress", required=False)
+    if inbound is not None:
+        split_address(inbound, default_port=0)
+    ports = msg.get("ports") or []
+    if not isinstance(ports, list) or not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
+        raise ValueError("hello: ports must be a list of port numbers")
+    return Identity(proxy_id=_string(msg, "proxyId"), service=_string(msg, "service"),
+                    namespace=_string(msg, "namespace", required=False) or "default",
+                    labels=dict(labels), inbound_address=inbound, ports=tuple(ports),
+                    admin_address=_string(msg, "adminAddress", required=False))
+
+
+def encode_snapshot(version: str, nonce: str, snapshot_json: str) -> str:
+    """The snapshot message, with the snapshot already encoded: the control plane encodes a
+    snapshot once and sends it to many proxies, each with its own nonce."""
+    return (f'{{"type":"{SNAPSHOT}","version":{json.dumps(version)},'
+            f'"nonce":{json.dumps(nonce)},"snapshot":{snapshot_json}}}')
+
+
+@dataclass(frozen=True)
+class SnapshotMessage:
+    version: str
+    nonce: str
+    snapshot: dict
+
+
+def parse_snapshot(msg: Any) -> SnapshotMessage:
+    msg = _object(msg, "message")
+    if msg.get("type") != SNAPSHOT:
+        raise ValueError(f"expected a snapshot, got type {msg.get('type')!r}")
+    return SnapshotMessage(version=_string(msg, "version"), nonce=_string(msg, "nonce"),
+                           snapshot=_object(msg.get("snapshot"), "snapshot: snapshot"))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A sidecar's answer to one snapshot."""
+
+    type: str  # ACK | NACK
+    version: str
+    nonce: str
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.type == ACK
+
+    def to_dict(self) -> dict[str, Any]:
+        msg: dict[str, Any] = {"type": self.type, "version": self.version, "nonce": self.nonce}
+        if self.type == NACK:
+            msg["error"] = self.error or "rejected"
+        return msg
+
+
+def ack(version: str, nonce: str) -> Reply:
+    return Reply(ACK, version, nonce)
+
+
+def nack(version: str, nonce: str, error: str) -> Reply:
+    return Reply(NACK, version, nonce, error or "rejected")
+
+
+def parse_reply(msg: Any) -> Reply:
+    msg = _object(msg, "reply")
+    kind = msg.get("type")
+    if kind not in (ACK, NACK):
+        raise ValueError(f"expected an ack or nack, got type {kind!r}")
+    error = None
+    if kind == NACK:
+        error = msg.get("error")
+        if not isinstance(error, str):
+            raise ValueError("nack: error must be a string")
+    return Reply(kind, _string(msg, "version"), _string(msg, "nonce"), error)

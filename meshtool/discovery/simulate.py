@@ -1,0 +1,110 @@
+"""Lightweight simulated proxies: many DiscoveryClients in one process, for tests and benchmarks.
+
+Each simulated proxy speaks the real protocol over its own WebSocket and "applies" a snapshot
+by checking its shape and remembering it; nothing proxies traffic. Run as a program:
+
+    python -m meshtool.discovery.simulate --control-plane 127.0.0.1:15010 --count 1000
+
+It prints one line `ready N` on stdout once every proxy has ACKed a first snapshot, then runs
+until SIGTERM/SIGINT. `--nack-rule NAME` makes the proxies reject every snapshot holding a rule
+of that name (to provoke NACKs); stopping the process with SIGSTOP makes its proxies unresponsive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import aiohttp
+
+from meshtool.discovery.client import DiscoveryClient
+from meshtool.discovery.protocol import Identity
+
+
+def simulated_apply(nack_rule: str | None = None):
+    """An apply function that checks the snapshot's top level and optionally rejects a rule."""
+
+    def apply(snapshot: dict) -> None:
+        for key in ("version", "services", "rules"):
+            if key not in snapshot:
+                raise ValueError(f"snapshot: {key} is missing")
+        if nack_rule:
+            for rule in snapshot["rules"]:
+                if (rule.get("metadata") or {}).get("name") == nack_rule:
+                    raise ValueError(f"rules: {rule.get('kind')}/{nack_rule}: rejected by the "
+                                     f"simulated proxy")
+
+    return apply
+
+
+def fleet_identities(count: int, *, services: int = 10, prefix: str = "sim",
+                     namespace: str = "default", inbound_base: int | None = 20000) -> list[Identity]:
+    """`count` proxies spread over `services` services, versions v1/v2 alternating."""
+    out = []
+    for i in range(count):
+        svc = f"{prefix}-svc{i % max(services, 1)}"
+        inbound = f"127.0.0.1:{inbound_base + i}" if inbound_base else None
+        out.append(Identity(proxy_id=f"{prefix}-{i}.{namespace}", service=svc, namespace=namespace,
+                            labels={"version": "v1" if i % 2 == 0 else "v2"},
+                            inbound_address=inbound, ports=(8080,)))
+    return out
+
+
+async def run_fleet(address: str, identities: list[Identity], *, nack_rule: str | None = None,
+                    stop: asyncio.Event, ready: asyncio.Event | None = None,
+                    backoff_cap: float = 2.0) -> list[DiscoveryClient]:
+    connector = aiohttp.TCPConnector(limit=0)  # the default caps a session at 100 connections
+    async with aiohttp.ClientSession(connector=connector) as session:
+        clients = [DiscoveryClient(address, ident, simulated_apply(nack_rule), session=session,
+                                   backoff_cap=backoff_cap)
+                   for ident in identities]
+        for c in clients:
+            c.start()
+        if ready is not None:
+            await asyncio.gather(*(c.wait_for(lambda c: c.last_reply is not None, 3600)
+                                   for c in clients))
+            ready.set()
+        await stop.wait()
+        for c in clients:
+            await c.stop()
+    return clients
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m meshtool.discovery.simulate",
+                                 description="Simulated proxies speaking the push protocol.")
+    ap.add_argument("--control-plane", default="127.0.0.1:15010", metavar="HOST:PORT")
+    ap.add_argument("--count", type=int, default=10)
+    ap.add_argument("--services", type=int, default=10)
+    ap.add_argument("--prefix", default="sim")
+    ap.add_argument("--namespace", default="default")
+    ap.add_argument("--inbound-base", type=int, default=20000,
+                    help="proxy i claims 127.0.0.1:(base+i) as its inbound address; 0: none")
+    ap.add_argument("--nack-rule", default=None, metavar="NAME")
+    args = ap.parse_args(argv)
+
+    async def run() -> None:
+        stop, ready = asyncio.Event(), asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        idents = fleet_identities(args.count, services=args.services, prefix=args.prefix,
+                                  namespace=args.namespace, inbound_base=args.inbound_base or None)
+
+        async def announce() -> None:
+            await ready.wait()
+            print(f"ready {len(idents)}", flush=True)
+
+        announcer = asyncio.ensure_future(announce())
+        await run_fleet(args.control_plane, idents, nack_rule=args.nack_rule, stop=stop,
+                        ready=ready)
+        announcer.cancel()
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
