@@ -1,0 +1,78 @@
+"""`meshtool control-plane`: run the discovery server in the foreground."""
+
+from __future__ import annotations
+
+import click
+
+from meshtool.cli.options import store_option
+
+
+def _seconds(ctx, param, value):
+    from meshtool.model.durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command("control-plane")
+@store_option
+@click.option("--listen", default="127.0.0.1:15010", show_default=True, metavar="HOST:PORT",
+              help="Where the discovery server listens (push streams, /debug/syncz).")
+@click.option("--grace", default="2s", show_default=True, callback=_seconds, metavar="DURATION",
+              help="How long a disconnected sidecar stays an endpoint of its service.")
+@click.option("--debounce", default="5ms", show_default=True, callback=_seconds,
+              metavar="DURATION",
+              help="Rule changes within this window become one push.")
+@click.option("--endpoint-debounce", default="50ms", show_default=True, callback=_seconds,
+              metavar="DURATION", help="The same for endpoint changes (sidecars coming, going).")
+@click.option("--id", "instance", default=None, metavar="NAME",
+              help="Name shown in proxy-status's CONTROL PLANE column (default: HOST-PID).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True, help="Log verbosity (logs go to stderr).")
+def control_plane(store: str | None, listen: str, grace: float, debounce: float,
+                  endpoint_debounce: float, instance: str | None, log_level: str) -> int:
+    """Run the control plane: follow the store, push snapshots to the sidecars.
+
+    \b
+    Sidecars connect to it (`meshtool proxy run --control-plane HOST:PORT`), get a snapshot
+    at once and again whenever a rule or an endpoint changes, and ACK or NACK each one.
+    `meshtool proxy-status` shows who has what. Stop it with Ctrl-C or SIGTERM; sidecars
+    keep their last snapshot and reconnect when it is back.
+
+    \b
+    Examples:
+      meshtool control-plane
+      meshtool control-plane --store ./mesh.db --listen 127.0.0.1:15010
+      curl -s http://127.0.0.1:15010/debug/syncz
+    """
+    import asyncio
+    import logging
+    import signal
+
+    from meshtool.controlplane.server import serve
+    from meshtool.discovery.protocol import split_address
+    from meshtool.errors import MeshtoolError, UsageError
+    from meshtool.store import open_store
+
+    try:
+        host, port = split_address(listen)
+    except ValueError as exc:
+        raise UsageError(f"--listen: {exc}") from None
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    open_store(store).close()  # fail now, with one clear line, if the store cannot be opened
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await serve(lambda: open_store(store), host, port, stop, instance=instance,
+                        debounce=debounce, endpoint_debounce=endpoint_debounce, grace=grace)
+        except OSError as exc:
+            raise MeshtoolError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+
+    asyncio.run(main())
+    return 0

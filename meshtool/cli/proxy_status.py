@@ -1,0 +1,158 @@
+"""`meshtool proxy-status`: which proxies have the control plane's latest snapshot."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from meshtool.cli.options import output_option
+
+
+def _format_table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> str:
+    """kubectl-style aligned columns: cheap for thousands of rows and friendly to grep/awk."""
+    widths = [len(c) for c in columns]
+    for r in rows:
+        for i, cell in enumerate(r[:-1]):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+    lines = []
+    for r in (columns, *rows):
+        lines.append("   ".join(cell.ljust(widths[i]) if i < len(r) - 1 else cell
+                                for i, cell in enumerate(r)))
+    return "\n".join(lines) + "\n"
+
+
+def _rich_table(table: dict):
+    from rich.table import Table
+
+    from meshtool.controlplane.inspect import COLUMNS, rows
+
+    colour = {"SYNCED": "green", "STALE": "yellow", "NOT SENT": "dim", "ERROR": "red"}
+    t = Table(box=None, pad_edge=False, title_justify="left",
+              title=f"control plane {table.get('controlPlane')}  version {table.get('version')}  "
+                    f"store revision {table.get('storeRevision')}  "
+                    f"{len(table.get('proxies') or [])} proxies")
+    for c in COLUMNS:
+        t.add_column(c, no_wrap=c != "STATUS")
+    for r in rows(table):
+        status = r[6].split(":", 1)[0]
+        t.add_row(*r[:6], f"[{colour.get(status, '')}]{r[6]}[/]" if status in colour else r[6],
+                  r[7])
+    return t
+
+
+def _watch(address: str, interval: float) -> int:
+    import time
+
+    from rich.live import Live
+
+    from meshtool.cli.render import stdout_console
+    from meshtool.controlplane.inspect import fetch_sync_table
+    from meshtool.errors import MeshtoolError
+
+    console = stdout_console()
+    try:
+        with Live(console=console, auto_refresh=False, screen=False) as live:
+            while True:
+                try:
+                    live.update(_rich_table(fetch_sync_table(address)), refresh=True)
+                except MeshtoolError as exc:  # keep watching: the control plane may come back
+                    live.update(f"[red]{exc}[/]", refresh=True)
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _compare(address: str, proxy: str, admin: str | None) -> int:
+    from meshtool.controlplane.inspect import (diff_snapshots, fetch_intended, fetch_proxy_dump,
+                                               fetch_sync_table, find_proxy)
+    from meshtool.errors import MeshtoolError
+
+    entry = find_proxy(fetch_sync_table(address), proxy)
+    pid = entry["proxyId"]
+    admin = admin or entry.get("adminAddress")
+    if not admin:
+        raise MeshtoolError(f"proxy {pid} did not announce an admin address",
+                            hint="pass --admin HOST:PORT")
+    intended = fetch_intended(address, pid)
+    actual = fetch_proxy_dump(admin)
+    lines = diff_snapshots(intended.get("snapshot"), actual.get("snapshot"), pid)
+    if not lines:
+        click.echo(f"proxy {pid} is in sync with control plane {entry.get('controlPlane')}: "
+                   f"version {actual.get('version')}")
+        return 0
+    click.echo(f"proxy {pid} differs from control plane {entry.get('controlPlane')}: "
+               f"in force {actual.get('version') or 'nothing'}, intended "
+               f"{intended.get('version')} (status {entry.get('status')})")
+    click.echo("\n".join(lines))
+    return 1
+
+
+def _seconds(ctx, param, value):
+    from meshtool.model.durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command("proxy-status")
+@click.argument("proxy", required=False)
+@click.option("--control-plane", "address", default="127.0.0.1:15010", show_default=True,
+              metavar="HOST:PORT", help="The control plane's discovery address.")
+@output_option("table", "json", "yaml", default="table")
+@click.option("-w", "--watch", is_flag=True, help="Refresh the table in place until Ctrl-C.")
+@click.option("--interval", default="1s", show_default=True, callback=_seconds,
+              metavar="DURATION", help="Refresh interval for --watch.")
+@click.option("--admin", default=None, metavar="HOST:PORT",
+              help="With PROXY: the proxy's admin address (default: the one it announced).")
+def proxy_status(proxy: str | None, address: str, output: str, watch: bool, interval: float,
+                 admin: str | None) -> int:
+    """Show each proxy's sync status with the control plane.
+
+    \b
+    STATUS is SYNCED (ACKed the latest snapshot), STALE (sent, not ACKed yet, or a newer
+    one is due), NOT SENT (nothing sent yet) or ERROR (the proxy rejected the last
+    snapshot; the reason follows).
+
+    \b
+    With PROXY, compare that proxy's own /config_dump with what the control plane intends
+    for it and print the difference: exit 0 when they match, 1 when they differ.
+
+    \b
+    Examples:
+      meshtool proxy-status
+      meshtool proxy-status -o json
+      meshtool proxy-status --watch
+      meshtool proxy-status benigno-v1.default
+    """
+    from meshtool.errors import UsageError
+
+    if proxy and (watch or output != "table"):
+        raise UsageError("PROXY compares one proxy's config: it takes no --watch or -o")
+    if proxy:
+        return _compare(address, proxy, admin)
+    if watch:
+        if output != "table":
+            raise UsageError("--watch shows the table: it takes no -o")
+        return _watch(address, interval)
+
+    from meshtool.controlplane.inspect import COLUMNS, fetch_sync_table, rows
+
+    table = fetch_sync_table(address)
+    if output == "json":
+        from meshtool.cli.render import dump_json
+
+        sys.stdout.write(dump_json(table))
+    elif output == "yaml":
+        from meshtool.cli.render import dump_yaml
+
+        sys.stdout.write(dump_yaml(table))
+    else:
+        sys.stdout.write(_format_table(rows(table), COLUMNS))
+        if not table.get("proxies"):
+            click.echo(f"no proxies are connected to control plane {table.get('controlPlane')}",
+                       err=True)
+    return 0

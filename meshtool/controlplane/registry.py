@@ -1,0 +1,101 @@
+"""The workload registry (local mode): connected sidecars are the endpoints of their services.
+
+A sidecar's stream registers its workload (service, namespace, labels, inbound address) as an
+endpoint. When the stream drops, the endpoint stays for a short grace period, so that a sidecar
+that merely reconnects (or a control plane hiccup) does not make its service flap; after that it
+is removed and `on_change` tells the control plane to push the new endpoint set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+from typing import Callable
+
+from meshtool.discovery.protocol import Identity, split_address
+
+
+@dataclass(frozen=True)
+class Workload:
+    identity: Identity
+    token: int  # which registration (connection) this is
+
+    @property
+    def endpoint(self) -> dict | None:
+        if not self.identity.inbound_address:
+            return None
+        host, port = split_address(self.identity.inbound_address, default_port=0)
+        if not port:
+            return None
+        return {"address": host, "port": port, "labels": dict(self.identity.labels)}
+
+
+class WorkloadRegistry:
+    def __init__(self, on_change: Callable[[], None], *, grace: float = 2.0):
+        self.on_change = on_change
+        self.grace = grace
+        self._workloads: dict[str, Workload] = {}
+        self._removals: dict[str, asyncio.TimerHandle] = {}
+        self._tokens = itertools.count(1)
+        self.generation = 0  # bumps whenever the endpoint set changes
+
+    def register(self, identity: Identity) -> int:
+        """Add (or refresh) the workload of a connected proxy; returns its registration token."""
+        pid = identity.proxy_id
+        pending = self._removals.pop(pid, None)
+        if pending is not None:
+            pending.cancel()
+        old = self._workloads.get(pid)
+        new = Workload(identity, next(self._tokens))
+        self._workloads[pid] = new
+        if old is None or old.identity != identity:
+            self._changed()
+        return new.token
+
+    def unregister(self, proxy_id: str, token: int) -> None:
+        """The proxy's stream closed: remove its workload after the grace period, unless it
+        registers again meanwhile. A token from an older connection is ignored."""
+        current = self._workloads.get(proxy_id)
+        if current is None or current.token != token:
+            return
+        if self.grace <= 0:
+            self._remove(proxy_id, token)
+            return
+        loop = asyncio.get_running_loop()
+        self._removals[proxy_id] = loop.call_later(self.grace, self._remove, proxy_id, token)
+
+    def _remove(self, proxy_id: str, token: int) -> None:
+        self._removals.pop(proxy_id, None)
+        current = self._workloads.get(proxy_id)
+        if current is not None and current.token == token:
+            del self._workloads[proxy_id]
+            self._changed()
+
+    def _changed(self) -> None:
+        self.generation += 1
+        self.on_change()
+
+    def __len__(self) -> int:
+        return len(self._workloads)
+
+    def services(self) -> list[dict]:
+        """The snapshot's `services`: one entry per (namespace, service) with its endpoints,
+        sorted so that the same registry always gives the same snapshot."""
+        by_key: dict[tuple[str, str], dict] = {}
+        for w in self._workloads.values():
+            ident = w.identity
+            svc = by_key.setdefault((ident.namespace, ident.service),
+                                    {"name": ident.service, "namespace": ident.namespace,
+                                     "ports": set(), "endpoints": []})
+            svc["ports"].update(ident.ports)
+            ep = w.endpoint
+            if ep is not None:
+                svc["endpoints"].append(ep)
+        out = []
+        for key in sorted(by_key):
+            svc = by_key[key]
+            svc["ports"] = sorted(svc["ports"])
+            svc["endpoints"].sort(key=lambda e: (e["address"], e["port"]))
+            out.append(svc)
+        return out

@@ -1,0 +1,298 @@
+"""The discovery server: push streams, the sync table, and the push scheduler.
+
+One ControlPlane per process. It follows the store (rules) and the registry (endpoints), keeps
+one snapshot (computed and encoded once per change), and pushes it to every connected proxy.
+Pushes are coalesced: the first change arms a short timer and every change until it fires joins
+the same push, so a burst of writes becomes one snapshot. Endpoint churn (sidecars coming and
+going) waits a little longer than rule changes, because a thousand sidecars reconnecting after a
+restart would otherwise cause a thousand pushes to everyone.
+
+HTTP surface (aiohttp, 127.0.0.1:15010 by default):
+  GET /v1/stream                   the push stream (WebSocket; protocol in meshtool.discovery)
+  GET /debug/syncz                 the sync table as JSON
+  GET /debug/config_dump?proxy=ID  the snapshot the control plane intends for that proxy
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from aiohttp import WSMsgType, web
+
+from meshtool.controlplane.follower import StoreFollower
+from meshtool.controlplane.registry import WorkloadRegistry
+from meshtool.controlplane.snapshot import Built, build_snapshot
+from meshtool.controlplane.synctable import ProxySync
+from meshtool.discovery.protocol import (CLOSE_PROTOCOL_ERROR, CONFIG_DUMP_PATH, STREAM_PATH,
+                                         SYNCZ_PATH, Identity, encode_snapshot, parse_hello,
+                                         parse_reply)
+from meshtool.model.resource import Resource
+from meshtool.store.base import Key, Store
+
+log = logging.getLogger("meshtool.controlplane")
+
+HELLO_TIMEOUT = 10.0
+
+
+@dataclass(eq=False)
+class Session:
+    """One connected proxy: its stream, its sync record, its send state."""
+
+    ws: web.WebSocketResponse
+    sync: ProxySync
+    token: int = 0
+    want: bool = False  # a push is due
+    sending: bool = False  # a sender task is running for this session
+    closed: bool = False
+
+    @property
+    def identity(self) -> Identity:
+        return self.sync.identity
+
+
+class ControlPlane:
+    def __init__(self, open_store: Callable[[], Store] | None, *, instance: str | None = None,
+                 debounce: float = 0.005, endpoint_debounce: float = 0.05, grace: float = 2.0,
+                 heartbeat: float = 30.0):
+        self._open_store = open_store
+        self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
+        self.debounce = debounce
+        self.endpoint_debounce = endpoint_debounce
+        self.heartbeat = heartbeat
+        self.registry = WorkloadRegistry(self._endpoints_changed, grace=grace)
+        self.sessions: dict[str, Session] = {}
+        self.rules: dict[Key, Resource] = {}
+        self.revision = 0
+        self.loaded = open_store is None  # without a store there are no rules to wait for
+        self.current: Built | None = None
+        self._dirty = True  # the snapshot must be recomputed
+        self._push_all = False
+        self._due: set[Session] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._nonces = itertools.count(1)
+        self._nonce_prefix = secrets.token_hex(3)
+        self._follower: StoreFollower | None = None
+        self._runner: web.AppRunner | None = None
+        self.started = time.time()
+        self.pushes = 0  # snapshots computed and pushed (coalesced bursts count once)
+        self.address: str | None = None
+
+    # -- application -------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get(STREAM_PATH, self._stream)
+        app.router.add_get(SYNCZ_PATH, self._syncz)
+        app.router.add_get(CONFIG_DUMP_PATH, self._config_dump)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 15010) -> str:
+        loop = asyncio.get_running_loop()
+        if self._open_store is not None:
+            self._follower = StoreFollower(self._open_store, self._store_changed, loop)
+            self._follower.start()
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, backlog=4096, reuse_address=True)
+        await site.start()
+        sock = site._server.sockets[0]  # the bound port, when 0 was asked for
+        bound = sock.getsockname()
+        self.address = f"{host}:{bound[1]}"
+        log.info("control plane %s listening on %s", self.instance, self.address)
+        return self.address
+
+    async def stop(self) -> None:
+        for session in list(self.sessions.values()):
+            await session.ws.close(code=1001, message=b"control plane shutting down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._follower is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._follower.stop)
+        if self._timer is not None:
+            self._timer.cancel()
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _store_changed(self, revision: int, rules: dict[Key, Resource]) -> None:
+        first = not self.loaded
+        self.rules, self.revision, self.loaded = rules, revision, True
+        if first:
+            log.info("store loaded at revision %d: %d rules", revision, len(rules))
+        else:
+            log.info("store at revision %d: %d rules", revision, len(rules))
+        self._dirty = self._push_all = True
+        self._schedule(self.debounce)
+
+    def _endpoints_changed(self) -> None:
+        self._dirty = self._push_all = True
+        self._schedule(self.endpoint_debounce)
+
+    def set_rules(self, revision: int, rules: list[Resource]) -> None:
+        """Feed rules directly (embedding without a store, tests)."""
+        self._store_changed(revision, {r.key: r for r in rules})
+
+    # -- push scheduling ---------------------------------------------------------------------
+    def _schedule(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        at = loop.time() + delay
+        if self._timer is not None:
+            if self._timer_at <= at:
+                return  # an earlier push is already armed: this change rides along
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = loop.call_at(at, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        if not self.loaded:
+            return  # proxies stay NOT SENT until the store has been read once
+        self._refresh()
+        targets = list(self.sessions.values()) if self._push_all else list(self._due)
+        self._push_all = False
+        self._due.clear()
+        sent = 0
+        for session in targets:
+            if session.closed or session.sync.sent_version == self.current.version:
+                continue
+            self._offer(session)
+            sent += 1
+        if sent:
+            self.pushes += 1
+            log.info("pushing version %s to %d proxies", self.current.version, sent)
+
+    def _refresh(self) -> None:
+        """Recompute the snapshot if rules or endpoints changed since it was built."""
+        if self._dirty and self.loaded:
+            self.current = build_snapshot(self.revision, self.rules.values(),
+                                          self.registry.services())
+            self._dirty = False
+
+    def _offer(self, session: Session) -> None:
+        session.want = True
+        if not session.sending:
+            session.sending = True
+            asyncio.ensure_future(self._send(session))
+
+    async def _send(self, session: Session) -> None:
+        """Send the current snapshot to one proxy; if newer ones become due while a slow proxy
+        blocks the send, only the latest follows (never a queue of outdated snapshots)."""
+        try:
+            while session.want and not session.closed:
+                session.want = False
+                built = self.current
+                if built is None or session.sync.sent_version == built.version:
+                    continue
+                nonce = f"{self._nonce_prefix}-{next(self._nonces)}"
+                session.sync.sent(built.version, nonce)  # before the await: the ACK may be quick
+                await session.ws.send_str(encode_snapshot(built.version, nonce, built.json))
+        except (ConnectionError, RuntimeError) as exc:
+            log.info("proxy %s: send failed: %s", session.identity.proxy_id, exc)
+        finally:
+            session.sending = False
+
+    # -- the stream ----------------------------------------------------------------------------
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(heartbeat=self.heartbeat, compress=False)
+        await ws.prepare(request)
+        try:
+            first = await ws.receive(timeout=HELLO_TIMEOUT)
+        except asyncio.TimeoutError:
+            await ws.close(code=CLOSE_PROTOCOL_ERROR, message=b"no hello")
+            return ws
+        if first.type != WSMsgType.TEXT:
+            await ws.close(code=CLOSE_PROTOCOL_ERROR, message=b"expected a hello")
+            return ws
+        try:
+            identity = parse_hello(json.loads(first.data))
+        except ValueError as exc:
+            log.warning("refused a stream from %s: %s", request.remote, exc)
+            await ws.close(code=CLOSE_PROTOCOL_ERROR, message=str(exc)[:120].encode())
+            return ws
+        session = Session(ws, ProxySync(identity))
+        await self._attach(session)
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    reply = parse_reply(json.loads(msg.data))
+                except ValueError as exc:
+                    log.warning("proxy %s: %s", identity.proxy_id, exc)
+                    await ws.close(code=CLOSE_PROTOCOL_ERROR, message=str(exc)[:120].encode())
+                    break
+                session.sync.answered(reply)
+                if not reply.ok:
+                    log.warning("proxy %s rejected version %s: %s", identity.proxy_id,
+                                reply.version, reply.error)
+        finally:
+            self._detach(session)
+        return ws
+
+    async def _attach(self, session: Session) -> None:
+        pid = session.identity.proxy_id
+        old = self.sessions.get(pid)
+        self.sessions[pid] = session
+        if old is not None:  # the same proxy again: its old stream is dead or doomed
+            old.closed = True
+            await old.ws.close(code=1000, message=b"replaced by a newer stream")
+        session.token = self.registry.register(session.identity)
+        log.info("proxy %s connected (%s/%s)", pid, session.identity.namespace,
+                 session.identity.service)
+        self._due.add(session)
+        if self._timer is None:
+            self._schedule(self.debounce)
+
+    def _detach(self, session: Session) -> None:
+        session.closed = True
+        pid = session.identity.proxy_id
+        self._due.discard(session)
+        if self.sessions.get(pid) is session:
+            del self.sessions[pid]
+            log.info("proxy %s disconnected", pid)
+        self.registry.unregister(pid, session.token)
+
+    # -- debug endpoints ---------------------------------------------------------------------
+    def sync_table(self) -> dict:
+        self._refresh()  # a change waiting for its push already makes proxies STALE
+        latest = self.current.version if self.current else None
+        proxies = [s.sync.to_dict(latest, self.instance)
+                   for _, s in sorted(self.sessions.items())]
+        return {"controlPlane": self.instance, "address": self.address, "started": self.started,
+                "storeRevision": self.revision, "storeLoaded": self.loaded, "version": latest,
+                "pushes": self.pushes, "proxies": proxies}
+
+    async def _syncz(self, request: web.Request) -> web.Response:
+        return web.Response(text=json.dumps(self.sync_table(), separators=(",", ":")),
+                            content_type="application/json")
+
+    async def _config_dump(self, request: web.Request) -> web.Response:
+        pid = request.query.get("proxy")
+        if pid is not None and pid not in self.sessions:
+            return web.json_response({"error": f"proxy {pid!r} is not connected to this control "
+                                               f"plane"}, status=404)
+        self._refresh()
+        if self.current is None:
+            return web.json_response({"error": "no snapshot yet: the store has not been read"},
+                                     status=503)
+        body = (f'{{"proxy":{json.dumps(pid)},"version":{json.dumps(self.current.version)},'
+                f'"snapshot":{self.current.json}}}')
+        return web.Response(text=body, content_type="application/json")
+
+
+async def serve(open_store: Callable[[], Store] | None, host: str, port: int,
+                stop: asyncio.Event, **options) -> None:
+    """Run a control plane until `stop` is set (the command's main loop)."""
+    cp = ControlPlane(open_store, **options)
+    await cp.start(host, port)
+    try:
+        await stop.wait()
+    finally:
+        await cp.stop()

@@ -1,0 +1,40 @@
+"""Snapshot computation: rules from the store + services from the registry -> one document.
+
+The document has the sidecar's format (docs/snapshot.md): `{version, services, rules}` with
+services `{name, namespace, ports, endpoints: [{address, port, labels}]}` and rules as native
+manifests. Every proxy currently gets the same view of the mesh (a sidecar applies the rules'
+`source` matches itself, knowing who it is), so a snapshot is computed and encoded once per change
+and sent to every proxy as is.
+
+The version is `<store revision>.<content hash>`: it grows with the store and names the content,
+so a restarted control plane that computes the same snapshot sends the same version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Iterable
+
+from meshtool.model.resource import Resource
+
+
+@dataclass(frozen=True)
+class Built:
+    version: str
+    json: str  # the whole document, encoded once
+
+
+def rule_manifest(res: Resource) -> dict:
+    return res.to_manifest()
+
+
+def build_snapshot(revision: int, rules: Iterable[Resource], services: list[dict]) -> Built:
+    ordered = sorted(rules, key=lambda r: r.key)
+    body = {"services": services, "rules": [rule_manifest(r) for r in ordered]}
+    body_json = json.dumps(body, separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha256(body_json.encode()).hexdigest()[:8]
+    version = f"{revision}.{digest}"
+    # Splice the version in front rather than encoding the document a second time.
+    return Built(version, f'{{"version":{json.dumps(version)},{body_json[1:]}')
