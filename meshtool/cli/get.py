@@ -79,12 +79,11 @@ def _render(items, output: str, *, single: bool) -> None:
 
 
 def _table(items) -> None:
-    from rich import box
     from rich.table import Table
 
     from meshtool.cli.render import stdout_console
 
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    table = Table(box=None, pad_edge=False, padding=(0, 3, 0, 0), header_style="bold")
     for column in ("NAME", "KIND", "NAMESPACE", "REVISION", "AGE"):
         table.add_column(column, no_wrap=True)
     now = time.time()
@@ -92,9 +91,13 @@ def _table(items) -> None:
         table.add_row(r.name, r.kind, r.namespace, str(r.revision),
                       age(now - r.created) if getattr(r, "created", None) else "-")
     console = stdout_console()
-    if not console.is_terminal:
-        console.width = 1000  # never cut a name short when piped; columns are sized to content
-    console.print(table)
+    console.width = 10_000  # never cut a name short, like kubectl; columns fit their content
+    with console.capture() as captured:
+        console.print(table)
+    text = captured.get()
+    if not console.is_terminal:  # no styling when piped: drop the alignment padding at line ends
+        text = "".join(line.rstrip() + "\n" for line in text.splitlines())
+    click.echo(text, nl=False)
 
 
 def age(seconds: float) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from meshtool.errors import DataError, Finding, UsageError
+from meshtool.errors import DataError, UsageError
 from meshtool.model.kinds import SLUGS, kind_names, resolve_kind
 from meshtool.model.resource import DEFAULT_NAMESPACE, Resource
 
@@ -23,15 +23,10 @@ def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = F
     from meshtool.loader import load_rules
     from meshtool.sources import read_sources
 
+    # The loader applies the namespace rule and reports every finding of every document.
     result = load_rules(read_sources(files), namespace=namespace)
-    findings = list(result.findings)
-    if namespace is not None:
-        findings += [Finding(f'namespace "{r.namespace}" does not match --namespace "{namespace}"; '
-                             "drop one of them", r.file, r.line, "metadata.namespace",
-                             f"{r.kind}/{r.name}")
-                     for r in result.resources if r.namespace != namespace]
-    if findings:
-        raise DataError(findings=findings)
+    if result.findings:
+        raise DataError(findings=result.findings)
     for where, what in result.skipped:
         report(f"{where}: {what} (skipped)", quiet)
     if not result.resources:

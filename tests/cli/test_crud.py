@@ -1,0 +1,360 @@
+"""create / replace / delete / get through the real entry point: messages, output, exit codes."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+import yaml
+
+from meshtool.cli.main import main
+
+CANARY = """\
+apiVersion: config.meshtool.io/v1alpha1
+kind: RouteRule
+metadata:
+  name: reviews-canary
+spec:
+  destination:
+    name: benigno
+  route:
+  - labels: {version: v1}
+    weight: 90
+  - labels: {version: v2}
+    weight: 10
+"""
+
+EGRESS = """\
+apiVersion: config.meshtool.io/v1alpha1
+kind: EgressRule
+metadata:
+  name: msgd
+spec:
+  destination:
+    service: msgd.example.com
+  ports:
+  - port: 9997
+    protocol: http
+"""
+
+BAD_WEIGHTS = """\
+apiVersion: config.meshtool.io/v1alpha1
+kind: RouteRule
+metadata:
+  name: broken
+spec:
+  destination:
+    name: benigno
+  route:
+  - labels: {version: v1}
+    weight: 90
+  - labels: {version: v2}
+    weight: 20
+"""
+
+SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: benigno
+spec:
+  ports: [{port: 5000}]
+"""
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def mt(tmp_path, monkeypatch, capsys):
+    """Run meshtool in-process against a store file in tmp_path (never the user's)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("MESHTOOL_STORE", str(tmp_path / "store.db"))
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str, stdin: str | None = None) -> Result:
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        with pytest.raises(SystemExit) as exc:
+            main(list(args))
+        out, err = capsys.readouterr()
+        assert "internal error" not in err and "Traceback" not in err
+        return Result(exc.value.code, out, err)
+
+    return run
+
+
+def write(path, *docs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("---\n".join(docs))
+    return os.path.relpath(path)  # the tests run in tmp_path: messages name files as typed
+
+
+# -- create ------------------------------------------------------------------------------------
+
+def test_create_reports_each_rule_at_one_revision(mt, tmp_path):
+    f = write(tmp_path / "rules.yaml", CANARY, EGRESS, SERVICE)
+    r = mt("create", "-f", f)
+    assert r.code == 0 and r.out == ""
+    assert r.err.splitlines() == [
+        "rules.yaml:25: Service/benigno is not a rule (skipped)",
+        "Created config route-rule/default/reviews-canary at revision 1",
+        "Created config egress-rule/default/msgd at revision 1",
+    ]
+    r = mt("create", "-f", write(tmp_path / "more.yaml", CANARY.replace("reviews-canary", "b")))
+    assert r.err == "Created config route-rule/default/b at revision 2\n"
+
+
+def test_create_existing_is_error_1_and_names_file_and_line(mt, tmp_path):
+    f = write(tmp_path / "rules.yaml", CANARY, EGRESS)
+    mt("create", "-f", f)
+    r = mt("create", "-f", f)
+    assert r.code == 1
+    assert r.err.splitlines() == [
+        "error: rules.yaml:1: config route-rule/default/reviews-canary already exists",
+        "  rules.yaml:14: config egress-rule/default/msgd already exists",
+        "hint: use `meshtool replace` to change an existing rule",
+    ]
+
+
+def test_one_bad_document_stores_nothing(mt, tmp_path):
+    f = write(tmp_path / "rules.yaml", CANARY, EGRESS, BAD_WEIGHTS)
+    r = mt("create", "-f", f)
+    assert r.code == 65
+    assert r.err.startswith("error: rules.yaml:")
+    assert "RouteRule/broken" in r.err and "weight" in r.err
+    assert "Created" not in r.err
+    r = mt("get", "all", "-A")
+    assert r.code == 0 and r.out == "" and "No rules found" in r.err
+
+
+def test_broken_yaml_is_65_with_file_and_line(mt, tmp_path):
+    f = write(tmp_path / "bad.yaml", "kind: RouteRule\nmetadata: {name: x\n")
+    r = mt("create", "-f", f)
+    assert r.code == 65
+    assert r.err.startswith("error: bad.yaml:") and "invalid YAML" in r.err
+
+
+def test_input_without_rules_is_bad_input(mt, tmp_path):
+    r = mt("create", "-f", write(tmp_path / "svc.yaml", SERVICE))
+    assert r.code == 65
+    assert r.err.splitlines()[-1] == "error: no rules found in svc.yaml"
+
+
+def test_create_usage_errors_are_64(mt, tmp_path):
+    assert mt("create").code == 64
+    r = mt("create", "-f", "missing.yaml")
+    assert r.code == 64 and r.err == "error: missing.yaml: no such file or directory\n"
+    assert mt("create", "--bogus").code == 64
+
+
+def test_create_from_stdin_and_from_a_directory(mt, tmp_path):
+    r = mt("create", "-f", "-", stdin=CANARY)
+    assert r.err == "Created config route-rule/default/reviews-canary at revision 1\n"
+    write(tmp_path / "dir" / "a.yaml", EGRESS)
+    write(tmp_path / "dir" / "sub" / "b.yml", CANARY.replace("reviews-canary", "deep"))
+    (tmp_path / "dir" / "notes.txt").write_text("ignored")
+    r = mt("create", "-f", str(tmp_path / "dir"))
+    assert r.err.splitlines() == ["Created config egress-rule/default/msgd at revision 2",
+                                  "Created config route-rule/default/deep at revision 2"]
+
+
+def test_namespace_fills_missing_and_refuses_a_mismatch(mt, tmp_path):
+    r = mt("create", "-n", "prod", "-f", write(tmp_path / "a.yaml", CANARY))
+    assert r.err == "Created config route-rule/prod/reviews-canary at revision 1\n"
+    own = EGRESS.replace("name: msgd", "name: msgd\n  namespace: staging")
+    f = write(tmp_path / "b.yaml", own)
+    r = mt("create", "-n", "prod", "-f", f)
+    assert r.code == 65
+    assert "metadata.namespace" in r.err and "staging" in r.err and "prod" in r.err
+    r = mt("create", "-f", f)  # without -n the document's own namespace is used
+    assert r.err == "Created config egress-rule/staging/msgd at revision 2\n"
+
+
+# -- replace -----------------------------------------------------------------------------------
+
+def test_replace_updates_and_refuses_a_stale_version(mt, tmp_path):
+    mt("create", "-f", write(tmp_path / "a.yaml", CANARY))
+    got = mt("get", "rr", "reviews-canary", "-o", "yaml")
+    manifest = yaml.safe_load(got.out)
+    assert manifest["metadata"]["resourceVersion"] == "1"
+    manifest["spec"]["route"][0]["weight"], manifest["spec"]["route"][1]["weight"] = 50, 50
+    edited = write(tmp_path / "edited.yaml", yaml.safe_dump(manifest))
+    r = mt("replace", "-f", edited)
+    assert r.code == 0
+    assert r.err == "Updated config route-rule/default/reviews-canary to revision 2\n"
+    r = mt("replace", "-f", edited)  # still says resourceVersion 1
+    assert r.code == 1
+    assert r.err == ("error: edited.yaml:1: config route-rule/default/reviews-canary has been "
+                     "modified: resourceVersion 1 is not the latest (2); get it again and retry\n")
+    r = mt("replace", "-f", str(tmp_path / "a.yaml"))  # no resourceVersion: unconditional
+    assert r.err == "Updated config route-rule/default/reviews-canary to revision 3\n"
+    weights = [x["weight"] for x in yaml.safe_load(mt("get", "rr", "reviews-canary", "-o",
+                                                      "yaml").out)["spec"]["route"]]
+    assert weights == [90, 10]
+
+
+def test_replace_missing_is_error_1_and_stores_nothing(mt, tmp_path):
+    mt("create", "-f", write(tmp_path / "a.yaml", CANARY))
+    r = mt("replace", "-f", write(tmp_path / "b.yaml", CANARY, EGRESS))
+    assert r.code == 1
+    assert r.err.splitlines() == ["error: b.yaml:14: config egress-rule/default/msgd not found",
+                                  "hint: use `meshtool create` to add a new rule"]
+    assert "REVISION" in mt("get", "rr").out
+    assert mt("get", "rr", "-o", "json").out.count('"resourceVersion": "1"') == 1
+
+
+# -- get ---------------------------------------------------------------------------------------
+
+def test_get_table_lists_name_kind_namespace_revision_age(mt, tmp_path):
+    mt("create", "-f", write(tmp_path / "a.yaml", CANARY, EGRESS))
+    mt("create", "-n", "prod", "-f", write(tmp_path / "b.yaml", CANARY))
+    r = mt("get", "rr")
+    lines = r.out.splitlines()
+    assert lines[0].split() == ["NAME", "KIND", "NAMESPACE", "REVISION", "AGE"]
+    assert lines[1].split()[:4] == ["reviews-canary", "RouteRule", "default", "1"]
+    assert lines[1].split()[4].endswith("s")
+    assert len(lines) == 2
+    r = mt("get", "routerules", "-A")
+    assert [line.split()[2] for line in r.out.splitlines()[1:]] == ["default", "prod"]
+    r = mt("get", "all")
+    assert [line.split()[0] for line in r.out.splitlines()[1:]] == ["msgd", "reviews-canary"]
+    assert all(line == line.rstrip() for line in r.out.splitlines())
+
+
+@pytest.mark.parametrize("alias", ["rr", "routerule", "RouteRules", "route-rule"])
+def test_get_accepts_kind_aliases(mt, tmp_path, alias):
+    mt("create", "-f", write(tmp_path / "a.yaml", CANARY))
+    assert mt("get", alias, "-o", "name").out == "route-rule/reviews-canary\n"
+
+
+def test_get_yaml_json_and_name(mt, tmp_path):
+    mt("create", "-f", write(tmp_path / "a.yaml", CANARY, EGRESS))
+    one = json.loads(mt("get", "er", "msgd", "-o", "json").out)
+    assert one["kind"] == "EgressRule" and one["metadata"] == {
+        "name": "msgd", "namespace": "default", "resourceVersion": "1"}
+    assert one["spec"]["ports"] == [{"port": 9997, "protocol": "http"}]
+    many = json.loads(mt("get", "all", "-o", "json").out)
+    assert many["kind"] == "List" and [i["metadata"]["name"] for i in many["items"]] == [
+        "msgd", "reviews-canary"]
+    docs = list(yaml.safe_load_all(mt("get", "all", "-o", "yaml").out))
+    assert [d["kind"] for d in docs] == ["EgressRule", "RouteRule"]
+    assert mt("get", "all", "-o", "name").out == "egress-rule/msgd\nroute-rule/reviews-canary\n"
+
+
+def test_get_errors(mt, tmp_path):
+    mt("create", "-f", write(tmp_path / "a.yaml", CANARY))
+    r = mt("get", "rr", "nope")
+    assert r.code == 1 and r.err == "error: config route-rule/default/nope not found\n"
+    r = mt("get", "widgets")
+    assert r.code == 64
+    assert r.err == ('error: unknown kind "widgets"; use one of routerule (rr), egressrule (er), '
+                     "destinationpolicy (dp)\n")
+    assert mt("get", "rr", "-o", "xml").code == 64
+    assert mt("get", "rr", "reviews-canary", "-A").code == 64
+    assert mt("get").code == 64
+    r = mt("get", "dp")
+    assert r.code == 0 and r.out == "" and r.err == 'No rules found in namespace "default".\n'
+
+
+# -- delete ------------------------------------------------------------------------------------
+
+def test_delete_by_kind_and_names(mt, tmp_path):
+    mt("create", "-f", write(tmp_path / "a.yaml", CANARY, CANARY.replace("reviews-canary", "b")))
+    r = mt("delete", "rr", "reviews-canary", "b")
+    assert r.code == 0
+    assert r.err.splitlines() == ["Deleted config route-rule/default/reviews-canary",
+                                  "Deleted config route-rule/default/b"]
+    assert mt("get", "rr").out == ""
+
+
+def test_delete_missing_deletes_nothing(mt, tmp_path):
+    mt("create", "-f", write(tmp_path / "a.yaml", CANARY))
+    r = mt("delete", "rr", "reviews-canary", "ghost")
+    assert r.code == 1 and r.err == "error: config route-rule/default/ghost not found\n"
+    assert "reviews-canary" in mt("get", "rr").out
+
+
+def test_delete_by_file_and_by_get_o_name(mt, tmp_path):
+    f = write(tmp_path / "a.yaml", CANARY, EGRESS)
+    mt("create", "-f", f)
+    r = mt("delete", "-f", f)
+    assert r.err.splitlines() == ["Deleted config route-rule/default/reviews-canary",
+                                  "Deleted config egress-rule/default/msgd"]
+    mt("create", "-f", f)
+    names = mt("get", "all", "-o", "name").out.split()
+    r = mt("delete", *names)
+    assert r.code == 0 and r.err.count("Deleted config") == 2
+
+
+def test_delete_usage_errors(mt, tmp_path):
+    f = write(tmp_path / "a.yaml", CANARY)
+    assert mt("delete").code == 64
+    assert mt("delete", "rr").code == 64
+    assert mt("delete", "rr", "x", "-f", f).code == 64
+    assert mt("delete", "rr/x", "y").code == 64
+    r = mt("delete", "widget", "x")
+    assert r.code == 64 and "unknown kind" in r.err
+
+
+# -- the store option ----------------------------------------------------------------------------
+
+def test_store_option_overrides_the_environment(mt, tmp_path):
+    other = tmp_path / "elsewhere" / "other.db"
+    mt("create", "--store", str(other), "-f", write(tmp_path / "a.yaml", CANARY))
+    assert other.is_file()
+    assert mt("get", "rr").out == ""
+    assert "reviews-canary" in mt("get", "rr", "--store", str(other)).out
+
+
+def test_kubernetes_store_and_a_non_store_file_are_one_line_errors(mt, tmp_path):
+    r = mt("get", "rr", "--store", "kubernetes")
+    assert r.code == 1 and r.err.startswith("error: the kubernetes store is not available yet")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"\x00garbage" * 1000)
+    r = mt("get", "rr", "--store", str(junk))
+    assert r.code == 1
+    assert r.err == f"error: store {junk} is not a meshtool store: file is not a database\n"
+
+
+# -- two real processes --------------------------------------------------------------------------
+
+def test_two_cli_replaces_with_the_same_version_one_conflicts(tmp_path):
+    env = {"MESHTOOL_STORE": str(tmp_path / "s.db"), "PATH": "/usr/bin:/bin",
+           "HOME": str(tmp_path)}
+    cmd = [sys.executable, "-m", "meshtool"]
+    (tmp_path / "a.yaml").write_text(CANARY)
+    subprocess.run([*cmd, "create", "-f", "a.yaml"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
+    for who, weights in (("p1", (50, 50)), ("p2", (0, 100))):
+        doc = CANARY.replace("reviews-canary", "reviews-canary\n  resourceVersion: \"1\"")
+        doc = doc.replace("weight: 90", f"weight: {weights[0]}").replace(
+            "weight: 10", f"weight: {weights[1]}")
+        (tmp_path / f"{who}.yaml").write_text(doc)
+    procs = [subprocess.Popen([*cmd, "replace", "-f", f"{who}.yaml"], cwd=tmp_path, env=env,
+                              stderr=subprocess.PIPE, text=True) for who in ("p1", "p2")]
+    results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 1], results
+    winner = 0 if results[0][0] == 0 else 1
+    assert results[winner][1].endswith("to revision 2\n")
+    assert "is not the latest (2)" in results[1 - winner][1]
+    out = subprocess.run([*cmd, "get", "rr", "reviews-canary", "-o", "json"], cwd=tmp_path,
+                         env=env, check=True, capture_output=True, text=True).stdout
+    stored = [r["weight"] for r in json.loads(out)["spec"]["route"]]
+    assert stored == ([50, 50] if winner == 0 else [0, 100])
+    assert json.loads(out)["metadata"]["resourceVersion"] == "2"
+
+
+def test_help_of_every_store_command_has_examples(mt):
+    for command in ("create", "replace", "delete", "get", "completion"):
+        r = mt(command, "--help")
+        assert r.code == 0 and "Examples:" in r.out, command
