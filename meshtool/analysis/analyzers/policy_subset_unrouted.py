@@ -1,0 +1,49 @@
+"""DestinationPolicies for a subset that no RouteRule sends traffic to."""
+
+from __future__ import annotations
+
+from meshtool.analysis.analyzer import Analyzer
+from meshtool.analysis.context import Context
+from meshtool.analysis.items import as_dict, as_list, format_labels, str_map
+
+
+def _compatible(a: dict[str, str], b: dict[str, str]) -> bool:
+    """Can one pod carry both label sets (no key with two values)?"""
+    return all(b.get(k, v) == v for k, v in a.items())
+
+
+def run(ctx: Context) -> None:
+    index = ctx.index
+    for policy in index.policies:
+        labels = str_map(as_dict(policy.spec.get("destination")).get("labels"))
+        destination = index.destination(policy)
+        if not labels or destination is None:
+            continue
+        rules = index.routes_by_destination.get(destination)
+        if not rules:  # no rule: traffic spreads over every pod, this subset included
+            continue
+        reached = False
+        for rule in rules:
+            routes = [as_dict(r) for r in as_list(rule.spec.get("route"))]
+            if not routes:  # a rule without routes (fault, timeout...) sends to every pod
+                reached = True
+            for route in routes:
+                weight = route.get("weight")
+                if weight == 0:
+                    continue
+                if _compatible(str_map(route.get("labels")), labels):
+                    reached = True
+            if reached:
+                break
+        if not reached:
+            ctx.report("MT0104", policy, ("spec", "destination", "labels"),
+                       subset=format_labels(labels), service=destination.display)
+
+
+ANALYZER = Analyzer(
+    name="policy-subset-unrouted",
+    description="A DestinationPolicy for a subset must have a RouteRule routing to that subset.",
+    kinds=("DestinationPolicy", "RouteRule"),
+    codes=("MT0104",),
+    run=run,
+)
