@@ -21,7 +21,7 @@ def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = F
     """Every rule in the -f inputs, validated; DataError (nothing written) if any is bad."""
     from meshtool.cli.render import report
     from meshtool.loader import load_rules
-    from meshtool.sources import read_sources
+    from meshtool.sources import STDIN_NAME, read_sources
 
     # The loader applies the namespace rule and reports every finding of every document.
     result = load_rules(read_sources(files), namespace=namespace)
@@ -30,7 +30,8 @@ def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = F
     for where, what in result.skipped:
         report(f"{where}: {what} (skipped)", quiet)
     if not result.resources:
-        raise DataError(f"no rules found in {', '.join(files)}")
+        names = (STDIN_NAME if f == "-" else f for f in files)
+        raise DataError(f"no rules found in {', '.join(names)}")
     return result.resources
 
 

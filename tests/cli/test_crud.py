@@ -358,3 +358,50 @@ def test_help_of_every_store_command_has_examples(mt):
     for command in ("create", "replace", "delete", "get", "completion"):
         r = mt(command, "--help")
         assert r.code == 0 and "Examples:" in r.out, command
+
+
+# -- random and mutated input ----------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-200, 200), st.text(max_size=8),
+                     st.floats(allow_nan=False))
+_json = st.recursive(_scalars, lambda kids: st.one_of(
+    st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=8), kids, max_size=3)),
+    max_leaves=12)
+
+
+@st.composite
+def mutated_rules(draw):
+    """The canary rule with a random cut, insertion or replaced field."""
+    text = CANARY + "---\n" + EGRESS
+    choice = draw(st.integers(0, 3))
+    if choice == 0:  # cut a random slice
+        i = draw(st.integers(0, len(text)))
+        j = draw(st.integers(i, min(len(text), i + 40)))
+        return text[:i] + text[j:]
+    if choice == 1:  # insert random characters (YAML punctuation included)
+        i = draw(st.integers(0, len(text)))
+        return text[:i] + draw(st.text(alphabet=":-[]{}#&*!|>'\"%@ \n\tab1", max_size=12)) + text[i:]
+    if choice == 2:  # a field replaced by random data
+        doc = yaml.safe_load(CANARY)
+        path = draw(st.sampled_from([("spec",), ("spec", "route"), ("spec", "destination"),
+                                     ("metadata",), ("metadata", "name"), ("kind",),
+                                     ("apiVersion",), ("spec", "route", 0, "weight")]))
+        node = doc
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = draw(_json)
+        return yaml.safe_dump(doc)
+    return draw(st.text(max_size=200))
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(text=mutated_rules(), command=st.sampled_from(["create", "replace"]))
+def test_random_and_mutated_yaml_gives_only_meshtool_errors(mt, text, command):
+    r = mt(command, "-f", "-", stdin=text)  # mt asserts: no internal error, no traceback
+    assert r.code in (0, 1, 65), r.err
+    if r.code:
+        assert "error: " in r.err
