@@ -7,6 +7,8 @@ import click
 from meshtool.cli.lazy import LazyGroup, Registry
 
 PROXY_COMMANDS: Registry = {
+    "init": ("meshtool.cli.proxy_init", "init", "Redirect the pod's traffic through the sidecar (iptables)"),
+    "run": ("meshtool.cli.proxy_run", "run", "Run the sidecar proxy (mitmproxy-based) beside a workload"),
 }
 
 

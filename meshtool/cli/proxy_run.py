@@ -1,0 +1,92 @@
+"""`meshtool proxy run`: the sidecar proxy."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from meshtool.errors import DataError, UsageError
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for v in values:
+        k, sep, val = v.partition("=")
+        if not sep or not k:
+            raise UsageError(f"{what} {v!r}: expected KEY=VALUE")
+        out[k] = val
+    return out
+
+
+@click.command("run")
+@click.option("--snapshot", "snapshot", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Configuration snapshot (JSON or YAML, see docs/snapshot.md); reloaded when "
+                   "the file changes. A bad snapshot is rejected and the old one keeps serving.")
+@click.option("--mode", type=click.Choice(["explicit", "transparent"]), default="explicit",
+              show_default=True, help="explicit: the app uses HTTP_PROXY=127.0.0.1:OUTBOUND; "
+                                      "transparent: iptables (proxy init) redirects traffic.")
+@click.option("--inbound-port", type=int, default=15006, show_default=True)
+@click.option("--outbound-port", type=int, default=15001, show_default=True)
+@click.option("--admin-port", type=int, default=15020, show_default=True,
+              help="Admin port on 127.0.0.1: /ready, /stats/prometheus, /config_dump.")
+@click.option("--app-port", "app_ports", type=int, multiple=True,
+              help="The app's port (inbound traffic goes there). Repeatable.")
+@click.option("--listen-host", default=None,
+              help="Address of the proxy listeners (default 127.0.0.1 explicit, 0.0.0.0 "
+                   "transparent).")
+@click.option("--service", envvar="MESHTOOL_SERVICE", default="",
+              help="The service this sidecar speaks for (default $MESHTOOL_SERVICE).")
+@click.option("--label", "labels", multiple=True, metavar="K=V",
+              help="A label of this workload, e.g. version=v1 (default version=$MESHTOOL_VERSION).")
+@click.option("--proxy-id", default=None, help="Default: $POD_NAME.$POD_NAMESPACE, else the "
+                                               "service and process id.")
+@click.option("--control-plane", envvar="MESHTOOL_CONTROL_PLANE", default=None, metavar="HOST:PORT",
+              help="Control plane to receive snapshots from (push stream).")
+@click.option("--resolve", "resolve", multiple=True, metavar="HOST=ADDR",
+              help="Resolve an external host to an address (local meshes and tests). Repeatable.")
+@click.option("--access-log", is_flag=True, help="Print one JSON line per request on stdout.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Worker processes sharing the ports with SO_REUSEPORT (admin on the first).")
+@click.option("-v", "--verbose", is_flag=True, help="Log proxy events on stderr.")
+def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, listen_host, service,
+        labels, proxy_id, control_plane, resolve, access_log, workers, verbose) -> int:
+    """Run the sidecar proxy beside one workload.
+
+    \b
+    Listeners: inbound INBOUND-PORT (to the app), outbound OUTBOUND-PORT (explicit
+    HTTP proxy or transparent capture), admin ADMIN-PORT on 127.0.0.1 only.
+
+    \b
+    Examples:
+      meshtool proxy run --snapshot mesh.json --service magnanimo --label version=v1 \\
+          --app-port 4000
+      HTTP_PROXY=http://127.0.0.1:15001 python samples/services/magnanimo.py
+      curl -s 127.0.0.1:15020/config_dump
+    """
+    from meshtool.sidecar.probes import parse_probes
+    from meshtool.sidecar.runner import run_sidecar
+    from meshtool.sidecar.snapshot import Identity
+
+    label_map = _pairs(labels, "--label")
+    if "version" not in label_map and os.environ.get("MESHTOOL_VERSION"):
+        label_map["version"] = os.environ["MESHTOOL_VERSION"]
+    if proxy_id is None:
+        pod, ns = os.environ.get("POD_NAME"), os.environ.get("POD_NAMESPACE")
+        proxy_id = f"{pod}.{ns}" if pod and ns else f"{service or 'proxy'}-{os.getpid()}"
+    try:
+        probes = parse_probes(os.environ.get("MESHTOOL_APP_PROBES"))
+    except ValueError as exc:
+        raise DataError(str(exc)) from exc
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if snapshot and not os.path.exists(snapshot):
+        raise DataError(f"{snapshot}: no such snapshot file")
+    from meshtool.sidecar.master import SidecarConfig
+    config = SidecarConfig(
+        mode=mode, inbound_port=inbound_port, outbound_port=outbound_port, admin_port=admin_port,
+        app_ports=list(app_ports), listen_host=listen_host,
+        identity=Identity(service, label_map, proxy_id), snapshot_file=snapshot,
+        control_plane=control_plane, access_log=access_log, probes=probes,
+        resolve=_pairs(resolve, "--resolve"), reuse_port=workers > 1)
+    return run_sidecar(config, workers=workers, verbose=verbose)

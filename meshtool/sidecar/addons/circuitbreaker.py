@@ -1,0 +1,104 @@
+"""Circuit breaker: DestinationPolicy simpleCb limits and outlier ejection.
+
+Limits are per policy: requests in flight beyond maxConnections/httpMaxRequests wait while
+fewer than httpMaxPendingRequests are waiting, else get a 503 with x-meshtool-overflow naming
+the limit. An endpoint with httpConsecutiveErrors consecutive failures (5xx, connect error,
+timeout) is ejected for sleepWindow, at most httpMaxEjectionPercent of the subset (at least one).
+Reads meshtool.subset, meshtool.endpoints, meshtool.attempt_log; sets meshtool.overflow,
+meshtool.ejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from mitmproxy import http
+
+
+class _Limit:
+    def __init__(self) -> None:
+        self.active = 0
+        self.waiters: list[asyncio.Future] = []
+
+
+class CircuitBreaker:
+    def __init__(self) -> None:
+        self.limits: dict[str, _Limit] = {}
+        self.errors: dict[str, int] = {}  # endpoint key -> consecutive errors
+        self.ejected: dict[str, float] = {}  # endpoint key -> ejected until (monotonic)
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        md = flow.metadata
+        subset = md.get("meshtool.subset")
+        if flow.response or subset is None or not subset.breaker:
+            return
+        cb = subset.breaker
+        now = time.monotonic()
+        eps = [e for e in md["meshtool.endpoints"] if self.ejected.get(e.key, 0) <= now]
+        if not eps:
+            return self._reject(flow, "ejected", "every endpoint is ejected (circuit open)")
+        md["meshtool.endpoints"] = eps
+        cap = min((cb[k] for k in ("maxConnections", "httpMaxRequests") if k in cb), default=None)
+        if cap is None:
+            return
+        limit = self.limits.setdefault(subset.breaker_key, _Limit())
+        if limit.active >= cap:
+            pending = cb.get("httpMaxPendingRequests", 0)
+            if len(limit.waiters) >= pending:
+                name = "maxConnections" if cb.get("maxConnections") == cap else "httpMaxRequests"
+                if pending:
+                    name = "httpMaxPendingRequests"
+                return self._reject(flow, name, f"{name} ({int(cb.get(name, cap))}) reached")
+            waiter = asyncio.get_running_loop().create_future()
+            limit.waiters.append(waiter)
+            try:
+                await waiter  # handed a slot by a finishing request
+            finally:
+                if waiter in limit.waiters:
+                    limit.waiters.remove(waiter)
+        else:
+            limit.active += 1
+        md["meshtool.cb_slot"] = limit
+
+    def _reject(self, flow: http.HTTPFlow, limit: str, why: str) -> None:
+        flow.metadata["meshtool.overflow"] = limit
+        flow.response = http.Response.make(503, f"circuit breaker: {why}\n".encode(),
+                                           {"x-meshtool-overflow": limit})
+
+    def _release(self, flow: http.HTTPFlow) -> None:
+        limit = flow.metadata.pop("meshtool.cb_slot", None)
+        if limit is None:
+            return
+        while limit.waiters:  # pass the slot straight on
+            waiter = limit.waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        limit.active -= 1
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._release(flow)
+        subset = flow.metadata.get("meshtool.subset")
+        if subset is None or not subset.breaker or "httpConsecutiveErrors" not in subset.breaker:
+            return
+        cb = subset.breaker
+        now = time.monotonic()
+        for key, status in flow.metadata.get("meshtool.attempt_log", ()):
+            if status is not None and status < 500:
+                self.errors[key] = 0
+                continue
+            self.errors[key] = self.errors.get(key, 0) + 1
+            if self.errors[key] >= cb["httpConsecutiveErrors"] and self._may_eject(subset, now):
+                self.ejected[key] = now + cb.get("sleepWindow", 30.0)
+                self.errors[key] = 0
+                flow.metadata.setdefault("meshtool.ejected", []).append(key)
+
+    def _may_eject(self, subset, now: float) -> bool:
+        keys = [e.key for e in subset.picker.endpoints]
+        out = sum(1 for k in keys if self.ejected.get(k, 0) > now)
+        pct = subset.breaker.get("httpMaxEjectionPercent", 100)
+        return out < max(1, int(len(keys) * pct / 100))
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._release(flow)

@@ -1,0 +1,70 @@
+"""Egress: a destination outside the mesh is refused unless an EgressRule allows its host and port.
+
+A refusal is a 403 whose headers say why and which EgressRule would allow the call. An allowed
+port with protocol https means the sidecar originates TLS (the app speaks plain HTTP to
+`http://host:443`). Reads meshtool.external; sets meshtool.upstream, meshtool.tls and, on a
+refusal, meshtool.denied.
+"""
+
+from __future__ import annotations
+
+from mitmproxy import http, tls
+
+from meshtool.model.hosts import host_matches
+
+TLS_PROTOCOLS = ("https",)
+
+
+def allowing_rule(egress, host: str, port: int):
+    """The first (most specific) EgressRule that allows host:port, or None."""
+    for allow in egress:
+        if host_matches(allow.pattern, host) and (allow.ports is None or port in allow.ports):
+            return allow
+    return None
+
+
+def needed_rule(host: str, port: int, tls_port: bool = False) -> str:
+    protocol = "https" if tls_port or port == 443 else "http"
+    return (f"EgressRule spec: {{destination: {{service: {host}}}, "
+            f"ports: [{{port: {port}, protocol: {protocol}}}]}}")
+
+
+class Egress:
+    def __init__(self, state):
+        self.state = state
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        md = flow.metadata
+        if flow.response or "meshtool.external" not in md:
+            return
+        host, port = md["meshtool.external"]
+        allow = allowing_rule(md["meshtool.snapshot"].egress, host, port)
+        if allow is None:
+            self._deny(flow, host, port)
+            return
+        md["meshtool.egress_rule"] = allow.name
+        md["meshtool.tls"] = (allow.ports or {}).get(port) in TLS_PROTOCOLS
+        md["meshtool.upstream"] = (self.state.resolve.get(host, host), port)
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        """CONNECT through the explicit proxy: allowed hosts are tunnelled untouched."""
+        snap = self.state.snapshot
+        host, port = flow.request.host, flow.request.port
+        if snap is not None and snap.by_host.get(host) is not None:
+            return
+        if snap is None or allowing_rule(snap.egress, host, port) is None:
+            self._deny(flow, host, port)
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        # We never terminate TLS: tunnels that got this far were allowed, pass them through.
+        data.ignore_connection = True
+
+    def _deny(self, flow: http.HTTPFlow, host: str, port: int) -> None:
+        flow.metadata["meshtool.denied"] = host
+        body = (f"egress to {host}:{port} denied: it is not a mesh service and no EgressRule "
+                f"allows it\nto allow it, apply an {needed_rule(host, port)}\n")
+        flow.response = http.Response.make(403, body.encode(), {
+            "content-type": "text/plain",
+            "x-meshtool-egress-denied": f"{host}:{port}",
+            "x-meshtool-egress-needed": needed_rule(host, port),
+        })

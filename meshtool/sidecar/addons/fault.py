@@ -1,0 +1,31 @@
+"""Fault injection: httpFault delay and abort at exact rates (25% is 25 of every 100 requests).
+
+Reads meshtool.rule; sets meshtool.fault ("delay", "abort" or both) for the logs and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from mitmproxy import http
+
+
+class Fault:
+    async def request(self, flow: http.HTTPFlow) -> None:
+        rule = flow.metadata.get("meshtool.rule")
+        if flow.response or rule is None or (rule.delay is None and rule.abort is None):
+            return
+        faults = []
+        if rule.delay is not None and rule.delay[0].fire():
+            faults.append("delay")
+            await asyncio.sleep(rule.delay[1])
+        if rule.abort is not None and rule.abort[0].fire():
+            faults.append("abort")
+            flow.response = http.Response.make(rule.abort[1], b"fault filter abort\n",
+                                               {"x-meshtool-fault": "abort"})
+        if faults:
+            flow.metadata["meshtool.fault"] = "+".join(faults)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if (fault := flow.metadata.get("meshtool.fault")) and flow.response is not None:
+            flow.response.headers["x-meshtool-fault"] = fault

@@ -1,0 +1,110 @@
+"""Routing: which service a request is for, which RouteRule applies, which subset and endpoints.
+
+Outbound only; inbound requests go to the app. Facts left in flow.metadata for later addons:
+meshtool.snapshot (pinned for the whole request), meshtool.direction, meshtool.service,
+meshtool.rule, meshtool.subset, meshtool.endpoints (the load-balancing choice first),
+meshtool.external ((host, port) when the destination is not a mesh service).
+"""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+
+def _split_host(authority: str) -> str:
+    if authority.startswith("["):
+        return authority[1:authority.find("]")]
+    return authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
+
+
+class Routing:
+    def __init__(self, state, inbound_port: int | None = None):
+        self.state = state
+        self.inbound_port = inbound_port
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response:
+            return
+        md = flow.metadata
+        snap = self.state.snapshot
+        if snap is None:
+            flow.response = http.Response.make(503, b"no configuration yet\n",
+                                               {"x-meshtool-error": "no snapshot"})
+            return
+        md["meshtool.snapshot"] = snap
+        mode = flow.client_conn.proxy_mode
+        if self.inbound_port is not None and mode.listen_port() == self.inbound_port:
+            md["meshtool.direction"] = "inbound"
+            return
+        md["meshtool.direction"] = "outbound"
+        req = flow.request
+        authority = req.host_header or ""
+        name = _split_host(authority).lower().rstrip(".") if authority else req.host
+        svc = (snap.by_host.get(name) or snap.by_host.get(f"{req.host}:{req.port}")
+               or snap.by_host.get(req.host))
+        if svc is None:
+            md["meshtool.external"] = (name or req.host, req.port)
+            return
+        md["meshtool.service"] = svc
+        rule = self._choose(snap.rules.get((svc.namespace, svc.name), ()), req)
+        if rule is not None:
+            md["meshtool.rule"] = rule
+            if rule.redirect:
+                self._redirect(flow, rule.redirect)
+                return
+            if rule.rewrite:
+                self._rewrite(req, rule)
+            for k, v in rule.append_headers.items():
+                req.headers.add(k, v)
+            subset = rule.split.pick() if rule.split.items else None
+        else:
+            subset = snap.default_subsets[(svc.namespace, svc.name)]
+        if subset is None:
+            flow.response = http.Response.make(503, b"no route: every weight is 0\n",
+                                               {"x-meshtool-error": "no route"})
+            return
+        md["meshtool.subset"] = subset
+        endpoints = subset.picker.order()
+        if not endpoints:
+            flow.response = http.Response.make(
+                503, f"no healthy upstream: {svc.name} has no endpoint with labels "
+                     f"{subset.labels}\n".encode(), {"x-meshtool-error": "no endpoints"})
+            return
+        md["meshtool.endpoints"] = endpoints
+
+    @staticmethod
+    def _choose(rules, req: http.Request):
+        for rule in rules:  # best precedence first
+            for m in rule.matchers:
+                if m.name == "uri":
+                    text = req.path
+                elif m.name == "method":
+                    text = req.method
+                elif m.name == "scheme":
+                    text = req.scheme
+                elif m.name == "authority":
+                    text = req.host_header or req.host
+                else:
+                    text = req.headers.get(m.name)
+                if not m.test(text):
+                    break
+            else:
+                return rule
+        return None
+
+    @staticmethod
+    def _redirect(flow: http.HTTPFlow, redirect: dict) -> None:
+        req = flow.request
+        location = (f"{req.scheme}://{redirect.get('authority') or req.host_header or req.host}"
+                    f"{redirect.get('uri') or req.path}")
+        flow.response = http.Response.make(301, b"", {"location": location})
+
+    @staticmethod
+    def _rewrite(req: http.Request, rule) -> None:
+        uri = rule.rewrite.get("uri")
+        if uri is not None:
+            prefix = next((m.value for m in rule.matchers if m.name == "uri" and m.kind == "prefix"),
+                          None)
+            req.path = uri + req.path[len(prefix):] if prefix else uri
+        if authority := rule.rewrite.get("authority"):
+            req.host_header = authority

@@ -1,0 +1,75 @@
+"""Process-level running of the sidecar: logging, worker processes, start-up report."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+
+from meshtool.errors import MeshtoolError
+from meshtool.sidecar.master import Sidecar, SidecarConfig
+
+
+
+def _process_age() -> float:
+    """Seconds since this process started (Linux /proc), else since this module loaded."""
+    try:
+        with open("/proc/self/stat") as fh:
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _T0
+
+
+_T0 = time.monotonic()
+
+
+def run_sidecar(config: SidecarConfig, workers: int = 1, verbose: bool = False) -> int:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not verbose:
+        logging.getLogger("mitmproxy").setLevel(logging.ERROR)
+    logging.getLogger("meshtool.sidecar").setLevel(logging.INFO)
+    children = []
+    if workers > 1:
+        for _ in range(workers - 1):
+            pid = os.fork()
+            if pid == 0:  # a worker: same listeners, no admin port, no start-up report
+                config.admin_port = None
+                try:
+                    asyncio.run(Sidecar(config).run())
+                finally:
+                    os._exit(0)
+            children.append(pid)
+    try:
+        asyncio.run(_main(config, workers))
+    except OSError as exc:
+        raise MeshtoolError(f"proxy run: {exc}") from exc
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+    return 0
+
+
+async def _main(config: SidecarConfig, workers: int) -> None:
+    sidecar = Sidecar(config)
+    await sidecar.start()
+    st = sidecar.state
+    print(f"meshtool proxy {config.identity.proxy_id}: ready in "
+          f"{_process_age():.2f}s; listeners {', '.join(config.modes())}; "
+          f"admin 127.0.0.1:{config.admin_port}; snapshot {st.version or 'none yet'}"
+          f"{f'; {workers} workers' if workers > 1 else ''}", file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

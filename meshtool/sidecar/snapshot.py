@@ -1,0 +1,272 @@
+"""The sidecar's configuration snapshot: parse, validate and compile it into lookup tables.
+
+`compile_snapshot(doc, identity)` either returns a complete `Snapshot` or raises ValueError with
+every problem found (the NACK text); nothing is half-built. The format is in docs/snapshot.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshtool.model.hosts import specificity
+from meshtool.sidecar.balancer import EndpointPicker, SmoothWeighted
+from meshtool.sidecar.rules import CompiledRule, Problems, compile_route_rule, sub
+
+LB_METHODS = ("ROUND_ROBIN", "LEAST_CONN", "RANDOM")
+CB_FIELDS = ("maxConnections", "httpMaxPendingRequests", "httpMaxRequests", "httpConsecutiveErrors",
+             "httpMaxRequestsPerConnection", "httpMaxEjectionPercent", "httpMaxRetries")
+CB_DURATIONS = ("sleepWindow", "httpDetectionInterval")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who this sidecar speaks for: matched against rules' `source`."""
+
+    service: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    proxy_id: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Endpoint:
+    address: str
+    port: int
+    labels: dict[str, str]
+    key: str  # "address:port"
+
+
+@dataclass(eq=False)
+class Service:
+    name: str
+    namespace: str
+    endpoints: list[Endpoint]
+    ports: list[int]
+
+
+@dataclass(eq=False)
+class Subset:
+    """The endpoints of a service carrying some labels, with the policy that applies to them."""
+
+    service: Service
+    labels: dict[str, str]
+    picker: EndpointPicker
+    breaker: dict[str, float] | None  # simpleCb with durations in seconds, or None
+    breaker_key: str  # policy identity, so that limits are shared by the subsets one policy covers
+
+    @property
+    def version(self) -> str:
+        return self.labels.get("version", "")
+
+
+@dataclass(eq=False)
+class EgressAllow:
+    name: str  # "default/msgd"
+    pattern: str
+    ports: dict[int, str] | None  # port -> protocol; None: any port over http
+
+
+@dataclass(eq=False)
+class Snapshot:
+    version: str
+    nonce: str
+    doc: dict[str, Any]
+    services: dict[tuple[str, str], Service]
+    by_host: dict[str, Service]  # names, "name.ns", ..., virtual addresses, endpoint "addr:port"
+    rules: dict[tuple[str, str], list[CompiledRule]]  # by service key, best first
+    egress: list[EgressAllow]
+    default_subsets: dict[tuple[str, str], Subset]
+
+
+def _labels_match(want: dict[str, str], have: dict[str, str]) -> bool:
+    return all(have.get(k) == v for k, v in want.items())
+
+
+class _Builder:
+    def __init__(self, identity: Identity, active: dict[str, int]):
+        self.identity = identity
+        self.active = active
+        self.problems = Problems()
+        self.services: dict[tuple[str, str], Service] = {}
+        self.policies: dict[tuple[str, str], list[tuple[tuple[int, int], dict, str, str]]] = {}
+        self.addresses: list[tuple[str, Service]] = []  # virtual (cluster) IPs
+
+    def service(self, i: int, doc: Any) -> None:
+        at = f"services[{i}]"
+        if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not doc["name"]:
+            self.problems.add(at, "name: a non-empty string is required")
+            return
+        ns = doc.get("namespace") or "default"
+        eps = []
+        for j, ep in enumerate(doc.get("endpoints") or []):
+            where = f"{at}.endpoints[{j}]"
+            if not isinstance(ep, dict) or not isinstance(ep.get("address"), str):
+                self.problems.add(where, "address: a string is required")
+                continue
+            port = ep.get("port")
+            if not isinstance(port, int) or not 0 < port < 65536:
+                self.problems.add(where, f"port: must be 1..65535, got {port!r}")
+                continue
+            labels = ep.get("labels") or {}
+            if not isinstance(labels, dict):
+                self.problems.add(where, "labels: must be a mapping")
+                continue
+            eps.append(Endpoint(ep["address"], port, {str(k): str(v) for k, v in labels.items()},
+                                f"{ep['address']}:{port}"))
+        ports = [p["port"] if isinstance(p, dict) else p for p in doc.get("ports") or []]
+        if not all(isinstance(p, int) for p in ports):
+            self.problems.add(f"{at}.ports", "each port must be an integer or {port: N}")
+            ports = []
+        self.services[(ns, doc["name"])] = Service(doc["name"], ns, eps, ports)
+        for addr in doc.get("addresses") or []:
+            self.addresses.append((str(addr), self.services[(ns, doc["name"])]))
+
+    def policy(self, where: str, ns: str, spec: dict) -> None:
+        dest = spec.get("destination") or {}
+        if not isinstance(dest.get("name"), str):
+            self.problems.add(where, "spec.destination.name: required")
+            return
+        source = spec.get("source") or {}
+        if source and not self._source_matches(source):
+            return
+        lb = (spec.get("loadBalancing") or {}).get("name", "ROUND_ROBIN")
+        if lb not in LB_METHODS:
+            self.problems.add(where, f"spec.loadBalancing.name: must be one of {', '.join(LB_METHODS)}")
+            return
+        cb = self._breaker(where, (spec.get("circuitBreaker") or {}).get("simpleCb"))
+        labels = dest.get("labels") or {}
+        rank = (1 if source else 0, len(labels))
+        key = (dest.get("namespace") or ns, dest["name"])
+        self.policies.setdefault(key, []).append((rank, {"labels": labels, "lb": lb, "cb": cb},
+                                                 where, f"{ns}/{where}"))
+
+    def _breaker(self, where: str, cb: Any) -> dict[str, float] | None:
+        if cb is None:
+            return None
+        if not isinstance(cb, dict):
+            self.problems.add(where, "spec.circuitBreaker.simpleCb: must be a mapping")
+            return None
+        out: dict[str, float] = {}
+        for name, value in cb.items():
+            if name in CB_FIELDS:
+                if not isinstance(value, int) or value < 0:
+                    self.problems.add(where, f"spec.circuitBreaker.simpleCb.{name}: must be an "
+                                             f"integer >= 0")
+                else:
+                    out[name] = value
+            elif name in CB_DURATIONS:
+                out[name] = sub(self.problems, where, f"spec.circuitBreaker.simpleCb.{name}", value)
+            else:
+                self.problems.add(where, f"spec.circuitBreaker.simpleCb.{name}: unknown field")
+        return out
+
+    def _source_matches(self, source: dict) -> bool:
+        name = source.get("name")
+        if name and name != self.identity.service:
+            return False
+        return _labels_match(source.get("labels") or {}, self.identity.labels)
+
+    def subset(self, service: Service | None, ns: str, name: str, labels: dict[str, str]) -> Subset:
+        if service is None:
+            service = Service(name, ns, [], [])
+        eps = [e for e in service.endpoints if _labels_match(labels, e.labels)]
+        chosen, key = None, f"{ns}/{name}"
+        for rank, pol, where, pkey in sorted(self.policies.get((ns, name), []),
+                                             key=lambda p: p[0], reverse=True):
+            if _labels_match(pol["labels"], labels):
+                chosen, key = pol, pkey
+                break
+        lb = chosen["lb"] if chosen else "ROUND_ROBIN"
+        return Subset(service, dict(labels), EndpointPicker(eps, lb, self.active),
+                      chosen["cb"] if chosen else None, key)
+
+
+def compile_snapshot(doc: Any, identity: Identity | None = None,
+                     active: dict[str, int] | None = None) -> Snapshot:
+    """Validate and compile a snapshot document; ValueError lists every problem."""
+    identity = identity or Identity()
+    if not isinstance(doc, dict):
+        raise ValueError("snapshot: must be a mapping with version, services and rules")
+    b = _Builder(identity, active if active is not None else {})
+    version = doc.get("version")
+    if not isinstance(version, (str, int)) or version == "":
+        b.problems.add("version", "a non-empty string is required")
+    unknown = set(doc) - {"version", "nonce", "services", "rules"}
+    if unknown:
+        b.problems.add(", ".join(sorted(unknown)), "unknown top-level field")
+    for i, svc in enumerate(_list(b.problems, "services", doc.get("services"))):
+        b.service(i, svc)
+    manifests = _list(b.problems, "rules", doc.get("rules"))
+    routes, egress = [], []
+    for i, m in enumerate(manifests):
+        if not isinstance(m, dict) or not isinstance(m.get("spec"), dict):
+            b.problems.add(f"rules[{i}]", "a manifest with kind, metadata and spec is required")
+            continue
+        meta = m.get("metadata") or {}
+        ns = meta.get("namespace") or "default"
+        where = f"rules[{i}] {m.get('kind')}/{ns}/{meta.get('name')}"
+        if m.get("kind") == "DestinationPolicy":
+            b.policy(where, ns, m["spec"])
+        elif m.get("kind") == "RouteRule":
+            routes.append((where, ns, meta.get("name", ""), m["spec"]))
+        elif m.get("kind") == "EgressRule":
+            egress.append(_egress(b.problems, where, f"{ns}/{meta.get('name')}", m["spec"]))
+        else:
+            b.problems.add(where, "kind: must be RouteRule, EgressRule or DestinationPolicy")
+    rules: dict[tuple[str, str], list[CompiledRule]] = {}
+    for where, ns, name, spec in routes:
+        rule = compile_route_rule(b.problems, where, ns, name, spec, b._source_matches,
+                                  lambda n, nm, labels: b.subset(b.services.get((n, nm)), n, nm,
+                                                                 labels))
+        if rule is not None:
+            rules.setdefault(rule.destination, []).append(rule)
+    for lst in rules.values():
+        lst.sort(key=lambda r: (-r.precedence, r.name))
+    if b.problems:
+        raise ValueError(str(b.problems))
+    return Snapshot(
+        version=str(version), nonce=str(doc.get("nonce") or ""), doc=doc, services=b.services,
+        by_host=_host_table(b.services, b.addresses), rules=rules,
+        egress=sorted((e for e in egress if e), key=lambda e: specificity(e.pattern), reverse=True),
+        default_subsets={k: b.subset(s, k[0], k[1], {}) for k, s in b.services.items()})
+
+
+def _list(problems: Problems, where: str, value: Any) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.add(where, "must be a list")
+        return []
+    return value
+
+
+def _egress(problems: Problems, where: str, name: str, spec: dict) -> EgressAllow | None:
+    service = (spec.get("destination") or {}).get("service")
+    if not isinstance(service, str) or not service:
+        problems.add(where, "spec.destination.service: required")
+        return None
+    ports: dict[int, str] | None = None
+    if spec.get("ports"):
+        ports = {}
+        for j, p in enumerate(spec["ports"]):
+            if not isinstance(p, dict) or not isinstance(p.get("port"), int):
+                problems.add(where, f"spec.ports[{j}].port: an integer is required")
+                continue
+            ports[p["port"]] = str(p.get("protocol") or "http").lower()
+    return EgressAllow(name, service, ports)
+
+
+def _host_table(services: dict[tuple[str, str], Service],
+                addresses: list[tuple[str, Service]]) -> dict[str, Service]:
+    table: dict[str, Service] = {}
+    # Endpoint and virtual addresses first, so that a service name wins over them.
+    for svc in services.values():
+        for ep in svc.endpoints:
+            table.setdefault(ep.key, svc)
+    for addr, svc in addresses:
+        table[addr] = svc
+    for (ns, name), svc in sorted(services.items(), key=lambda kv: kv[0][0] != "default"):
+        for host in (f"{name}.{ns}.svc.cluster.local", f"{name}.{ns}.svc", f"{name}.{ns}"):
+            table[host] = svc
+        table.setdefault(name, svc)
+    return table

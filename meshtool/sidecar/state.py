@@ -1,0 +1,65 @@
+"""The sidecar's state shared by its addons: the snapshot in force and how it got there.
+
+`apply_snapshot` is the one way in for configuration (file reload now, control-plane push
+later): it compiles the whole document first and swaps it in with one assignment, so a
+request sees either the old tables or the new ones, never a mix. A request pins the snapshot
+it started with in flow.metadata, so a swap never disturbs requests in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from meshtool.sidecar.snapshot import Identity, Snapshot, compile_snapshot
+
+
+class SidecarState:
+    def __init__(self, identity: Identity | None = None, resolve: dict[str, str] | None = None):
+        self.identity = identity or Identity()
+        self.resolve = dict(resolve or {})  # host -> address overrides (--resolve)
+        self.active: dict[str, int] = {}  # endpoint key -> requests in flight
+        self.snapshot: Snapshot | None = None
+        self.applied_at: float | None = None
+        self.applied_total = 0
+        self.rejected_total = 0
+        self.last_rejected: dict[str, Any] | None = None
+        self.listening = False
+        self.source = ""  # where the snapshot in force came from: a file path, "control-plane"
+
+    def apply_snapshot(self, doc: dict[str, Any], source: str = "") -> None:
+        """Compile and swap in `doc`; ValueError (the NACK text) leaves the old one serving."""
+        try:
+            snap = compile_snapshot(doc, self.identity, self.active)
+        except ValueError as exc:
+            self.rejected_total += 1
+            version = doc.get("version") if isinstance(doc, dict) else None
+            nonce = doc.get("nonce") if isinstance(doc, dict) else None
+            self.last_rejected = {"version": version, "nonce": nonce, "error": str(exc),
+                                  "at": time.time(), "source": source}
+            raise
+        self.snapshot = snap  # the atomic swap
+        self.applied_at = time.time()
+        self.applied_total += 1
+        self.source = source
+
+    @property
+    def ready(self) -> bool:
+        return self.listening and self.snapshot is not None
+
+    @property
+    def version(self) -> str | None:
+        return self.snapshot.version if self.snapshot else None
+
+    def config_dump(self) -> dict[str, Any]:
+        snap = self.snapshot
+        return {
+            "proxy": {"id": self.identity.proxy_id, "service": self.identity.service,
+                      "labels": self.identity.labels},
+            "version": snap.version if snap else None,
+            "nonce": snap.nonce if snap else None,
+            "source": self.source,
+            "appliedAt": self.applied_at,
+            "lastRejected": self.last_rejected,
+            "snapshot": snap.doc if snap else None,
+        }

@@ -1,0 +1,47 @@
+"""magnanimo (canary scenario): GET /hw2 calls benigno and returns its answer.
+
+Calls go through $HTTP_PROXY (the sidecar) in local mode, or straight out in a pod.
+
+    HTTP_PROXY=http://127.0.0.1:15001 python magnanimo.py --port 4000
+"""
+
+import argparse
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    upstream = "http://benigno:5000/"
+
+    def do_GET(self):
+        if self.path.startswith("/hw2"):
+            try:
+                with urllib.request.urlopen(self.upstream, timeout=10) as r:
+                    status, body = r.status, r.read()
+            except urllib.error.HTTPError as e:
+                status, body = e.code, e.read()
+            except OSError as e:
+                status, body = 502, f"magnanimo: cannot reach benigno: {e}\n".encode()
+        else:
+            status, body = 200, b"Hello World, Magnanimo\n"
+        self.send_response(status)
+        self.send_header("content-type", "text/plain")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=4000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--version", default="v1")
+    p.add_argument("--benigno", default=Handler.upstream, help="benigno's URL")
+    a = p.parse_args()
+    Handler.upstream = a.benigno
+    ThreadingHTTPServer((a.host, a.port), Handler).serve_forever()

@@ -1,0 +1,46 @@
+"""svca (egress scenario): POST or GET /pay calls svcb /notify and reports what happened.
+
+    HTTP_PROXY=http://127.0.0.1:15001 python svca.py --port 7000
+"""
+
+import argparse
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    upstream = "http://svcb:7001/notify"
+
+    def _pay(self):
+        if not self.path.startswith("/pay"):
+            status, body = 404, b"svca: try /pay\n"
+        else:
+            try:
+                with urllib.request.urlopen(self.upstream, timeout=10) as r:
+                    status, body = r.status, b"svca: paid; " + r.read()
+            except urllib.error.HTTPError as e:
+                status, body = e.code, b"svca: payment notification failed; " + e.read()
+            except OSError as e:
+                status, body = 502, f"svca: cannot reach svcb: {e}\n".encode()
+        self.send_response(status)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _pay
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=7000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--version", default="v1")
+    p.add_argument("--svcb", default=Handler.upstream, help="svcb's /notify URL")
+    a = p.parse_args()
+    Handler.upstream = a.svcb
+    ThreadingHTTPServer((a.host, a.port), Handler).serve_forever()
