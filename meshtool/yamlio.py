@@ -167,6 +167,16 @@ def _rt_yaml():
     return y
 
 
+def roundtrip_yaml(*, mapping: int = 2, sequence: int = 2, offset: int = 0,
+                   explicit_start: bool = False):
+    """A round-trip YAML instance that writes in a given indentation style
+    (kubectl's by default: dashes under their key)."""
+    y = _rt_yaml()
+    y.indent(mapping=mapping, sequence=sequence, offset=offset)
+    y.explicit_start = explicit_start
+    return y
+
+
 def roundtrip_load(text: str) -> Any:
     """Load one document keeping comments, order and quoting."""
     return _rt_yaml().load(text)

@@ -17,11 +17,14 @@ from meshtool.errors import ExitCode, MeshtoolError
 
 # name -> (module, attribute, short help). Order is the order shown in --help.
 COMMANDS: Registry = {
+    "kube-inject": ("meshtool.cli.kube_inject", "kube_inject", "Add the sidecar to Kubernetes manifests (offline, exact)"),
+    "uninject": ("meshtool.cli.kube_inject", "uninject", "Remove what kube-inject added, byte for byte"),
     "create": ("meshtool.cli.create", "create", "Create rules in the config store (-f FILE|DIR|-)"),
     "replace": ("meshtool.cli.replace", "replace", "Replace stored rules, refusing stale resourceVersions"),
     "delete": ("meshtool.cli.delete", "delete", "Delete rules by -f FILE or KIND NAME..."),
     "get": ("meshtool.cli.get", "get", "Show stored rules: table, yaml, json or names"),
     "validate": ("meshtool.cli.validate", "validate", "Check rule files offline: schema, semantics, conversion"),
+    "analyze": ("meshtool.cli.analyze", "analyze", "Check how rules, Services and workloads fit together (CI gate)"),
     "convert": ("meshtool.cli.convert", "convert", "Print Istio/Kuma rules in the native form"),
     "completion": ("meshtool.cli.completion", "completion", "Print the shell completion script (bash|zsh|fish)"),
     "up": ("meshtool.cli.up", "up", "Start a local mesh (control plane, services, sidecars)"),

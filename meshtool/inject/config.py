@@ -1,0 +1,79 @@
+"""What gets injected: built-in defaults, overridable by a config file and by flags.
+
+No cluster is consulted. A config file is a YAML mapping with any of the keys below
+(camelCase, as in Kubernetes manifests); flags override the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from meshtool import __version__
+
+PROXY_CONTAINER = "meshtool-proxy"
+INIT_CONTAINER = "meshtool-init"
+DATA_VOLUME = "meshtool-data"
+DATA_MOUNT_PATH = "/etc/meshtool"
+
+INJECT_KEY = "sidecar.meshtool.io/inject"
+STATUS_KEY = "sidecar.meshtool.io/status"
+TRAFFIC_PREFIX = "traffic.sidecar.meshtool.io/"
+
+
+@dataclass(frozen=True)
+class InjectConfig:
+    image: str = f"meshtool/meshtool:{__version__}"
+    image_pull_policy: str = "IfNotPresent"
+    proxy_uid: int = 1337
+    outbound_port: int = 15001
+    inbound_port: int = 15006
+    admin_port: int = 15020
+    control_plane: str = "meshtool-control-plane.meshtool-system.svc:15010"
+    include_outbound_ip_ranges: str = "*"
+    exclude_outbound_ip_ranges: str = ""
+    include_inbound_ports: str = "*"
+    exclude_inbound_ports: str = ""
+    exclude_outbound_ports: str = ""
+    resources: dict = field(default_factory=lambda: {
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"cpu": "2", "memory": "1Gi"},
+    })
+    init_resources: dict = field(default_factory=lambda: {
+        "requests": {"cpu": "10m", "memory": "10Mi"},
+        "limits": {"cpu": "100m", "memory": "50Mi"},
+    })
+
+    def with_overrides(self, **values: Any) -> "InjectConfig":
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.upper() if p in ("ip", "uid") else p.capitalize() for p in rest)
+
+
+# config-file key -> (field name, expected type)
+FILE_KEYS = {_camel(f.name): f.name for f in fields(InjectConfig)}
+_TYPES = {f.name: f.type for f in fields(InjectConfig)}
+
+
+def config_from_mapping(data: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Field values from a config-file mapping, and the problems as (key, message)."""
+    if not isinstance(data, dict):
+        return {}, [("", "an inject config file must be a mapping")]
+    values: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for key, value in data.items():
+        name = FILE_KEYS.get(key)
+        if name is None:
+            problems.append((str(key), f"unknown key; known: {', '.join(sorted(FILE_KEYS))}"))
+            continue
+        want = _TYPES[name]
+        ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+              "str": isinstance(value, str), "dict": isinstance(value, dict)}.get(str(want), True)
+        if not ok:
+            problems.append((key, f"must be a {want}"))
+            continue
+        values[name] = value
+    return values, problems

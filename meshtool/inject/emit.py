@@ -1,0 +1,117 @@
+"""Write the injected fragments in the style of the document they go into.
+
+Block YAML follows the document's own indentation (mapping indent, where a sequence's
+dash sits under its key, the gap after the dash); flow collections and JSON get JSON text
+with the document's indent step. Scalars are plain when that reads back as the same
+string, else quoted, so the fragment loads back exactly as the injector built it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import yaml
+
+_PLAIN = re.compile(r"^[A-Za-z0-9/_.-][A-Za-z0-9/_.:=,@+-]*$")
+
+
+@dataclass(frozen=True)
+class Style:
+    mapping: int = 2  # child keys are this many columns right of their parent key
+    sequence: int = 0  # a sequence's dash sits this many columns right of its key (0: kubectl style)
+    gap: int = 2  # the item's content starts this many columns right of its dash
+    newline: str = "\n"
+    json_step: int = 2  # indent step of multi-line JSON / flow collections
+    json_compact: bool = False  # "a":1 rather than "a": 1
+
+
+@lru_cache(maxsize=4096)
+def _plain_ok(text: str) -> bool:
+    if not _PLAIN.match(text) or ": " in text or text.endswith(":"):
+        return False
+    try:
+        return yaml.load(text, Loader=_LOADER) == text  # noqa: S506 - a safe loader
+    except yaml.YAMLError:
+        return False
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def scalar(value: Any) -> str:
+    """One scalar in block context."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    text = str(value)
+    if _plain_ok(text):
+        return text
+    if '"' in text and "'" not in text and text.isprintable():
+        return f"'{text}'"  # JSON inside an annotation reads best single-quoted
+    return json.dumps(text)
+
+
+def block_key_value(key: str, value: Any, col: int, style: Style) -> list[str]:
+    """`key: value` at column `col`, with nested collections below it."""
+    pad = " " * col
+    head = f"{pad}{scalar(key)}:"
+    if isinstance(value, dict) and value:
+        return [head, *block_mapping(value, col + style.mapping, style)]
+    if isinstance(value, list) and value:
+        return [head, *block_sequence(value, col + style.sequence, style)]
+    return [f"{head} {_empty_or_scalar(value)}"]
+
+
+def block_mapping(mapping: dict, col: int, style: Style) -> list[str]:
+    lines: list[str] = []
+    for key, value in mapping.items():
+        lines.extend(block_key_value(key, value, col, style))
+    return lines
+
+
+def block_sequence(items: list, dash_col: int, style: Style) -> list[str]:
+    lines: list[str] = []
+    content_col = dash_col + style.gap
+    lead = " " * dash_col + "-" + " " * (style.gap - 1)
+    for item in items:
+        if isinstance(item, dict) and item:
+            inner = block_mapping(item, content_col, style)
+        elif isinstance(item, list) and item:
+            inner = block_sequence(item, content_col, style)
+        else:
+            inner = [" " * content_col + _empty_or_scalar(item)]
+        lines.append(lead + inner[0][content_col:])
+        lines.extend(inner[1:])
+    return lines
+
+
+def _empty_or_scalar(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return scalar(value)
+
+
+def json_text(value: Any, col: int, style: Style, multiline: bool) -> str:
+    """JSON for a flow context; continuation lines start at `col` plus their own indent."""
+    if not multiline:
+        seps = (",", ":") if style.json_compact else (", ", ": ")
+        return json.dumps(value, separators=seps)
+    seps = (",", ":") if style.json_compact else (",", ": ")
+    text = json.dumps(value, indent=style.json_step, separators=seps)
+    return text.replace("\n", style.newline + " " * col)
+
+
+def json_key_value(key: str, value: Any, col: int, style: Style, multiline: bool) -> str:
+    colon = ":" if style.json_compact else ": "
+    return json.dumps(key) + colon + json_text(value, col, style, multiline)

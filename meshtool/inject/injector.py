@@ -1,0 +1,191 @@
+"""The one injector: decide, then inject into (or strip from) one object's pod template.
+
+It reads plain data and edits through a document backend (TextDoc for exact text edits,
+DataDoc for objects) with the same few operations, so kube-inject, uninject and the
+admission webhook share every decision. Paths are absolute within the document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshtool import __version__
+from meshtool.inject import probes as probes_mod
+from meshtool.inject import template
+from meshtool.inject.config import (DATA_VOLUME, INIT_CONTAINER, PROXY_CONTAINER, STATUS_KEY,
+                                    InjectConfig)
+from meshtool.inject.decide import LEGACY, TEMPLATE_PATHS, InvalidValue, sentence, skip_reason
+from meshtool.inject.status import Status
+from meshtool.inject.traffic import AnnotationError, redirect_for
+
+Path = tuple[str | int, ...]
+
+
+@dataclass
+class Report:
+    kind: str
+    name: str
+    action: str  # injected | uninjected | skipped
+    reason: str | None = None  # a code of decide.REASONS
+    reason_args: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    path: Path = ()
+
+    @property
+    def line(self) -> str:
+        text = f"{self.kind.lower() or 'document'}/{self.name} {self.action}"
+        return f"{text}: {sentence(self.reason, self.reason_args)}" if self.reason else text
+
+
+@dataclass
+class Workload:
+    base: Path  # the object inside the document ((), or ("items", i) in a List)
+    obj: dict
+    pod_path: Path  # absolute path of the pod template
+    pod: dict
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind", ""))
+
+    @property
+    def name(self) -> str:
+        meta = self.obj.get("metadata") or {}
+        return str(meta.get("name") or meta.get("generateName") or "<unnamed>")
+
+    @property
+    def status_text(self) -> Any:
+        return ((self.pod.get("metadata") or {}).get("annotations") or {}).get(STATUS_KEY)
+
+
+def objects(data: Any) -> list[tuple[Path, Any]]:
+    """The objects of a document; a `kind: List` gives its items one by one."""
+    if isinstance(data, dict) and str(data.get("kind", "")).endswith("List") \
+            and isinstance(data.get("items"), list):
+        return [(("items", i), item) for i, item in enumerate(data["items"])]
+    return [((), data)]
+
+
+def workload(base: Path, obj: Any) -> Workload | None:
+    """The object's pod template, checked for shape; None for kinds that have none."""
+    if not isinstance(obj, dict):
+        raise InvalidValue(base, "expected a mapping (a Kubernetes object)")
+    rel = TEMPLATE_PATHS.get(obj.get("kind"))  # type: ignore[arg-type]
+    if rel is None:
+        return None
+    pod: Any = obj
+    for i, part in enumerate(rel):
+        pod = pod.get(part) if isinstance(pod, dict) else None
+        if not isinstance(pod, dict):
+            what = "pod template" if i == len(rel) - 1 else "field"
+            raise InvalidValue(base + rel[:i + 1], f"{what} is missing or not a mapping")
+    path = base + rel
+    for key in ("metadata", "spec"):
+        if pod.get(key) is not None and not isinstance(pod[key], dict):
+            raise InvalidValue(path + (key,), "must be a mapping")
+    if not isinstance(pod.get("spec"), dict):
+        raise InvalidValue(path + ("spec",), "pod spec is missing")
+    meta = pod.get("metadata") or {}
+    for key in ("labels", "annotations"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise InvalidValue(path + ("metadata", key), "must be a mapping")
+    spec = pod["spec"]
+    for key in ("containers", "initContainers", "volumes"):
+        items = spec.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise InvalidValue(path + ("spec", key), "must be a list")
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise InvalidValue(path + ("spec", key, i), "must be a mapping")
+    return Workload(base, obj, path, pod)
+
+
+def legacy_warning(w: Workload) -> str | None:
+    api = w.obj.get("apiVersion")
+    if api in LEGACY:
+        return (f"{w.kind}/{w.name}: apiVersion {api} is not served by Kubernetes >= 1.16 "
+                f"(batch/v1beta1 since 1.25); use {LEGACY[api]}")
+    return None
+
+
+def _index_by_name(items: list, names: list[str]) -> list[int]:
+    return [i for i, item in enumerate(items) if item.get("name") in names]
+
+
+def strip(doc, w: Workload) -> None:
+    """Remove what the status annotation says was injected; restore the rewritten probes."""
+    try:
+        status = Status.from_json(w.status_text)
+    except ValueError as exc:
+        raise InvalidValue(w.pod_path + ("metadata", "annotations", STATUS_KEY),
+                           f"cannot read {STATUS_KEY}: {exc}") from None
+    spec = w.pod["spec"]
+    sp = w.pod_path + ("spec",)
+    for key, names in (("containers", status.containers), ("initContainers", status.init_containers),
+                       ("volumes", status.volumes)):
+        if key in status.created and key in spec:
+            doc.remove_key(sp, key)
+            continue
+        for i in reversed(_index_by_name(spec.get(key) or [], names)):
+            doc.remove_item(sp + (key,), i)
+    containers = spec.get("containers") or []
+    for ci, c in enumerate(containers):
+        for probe, raw in status.probes.get(str(c.get("name")), {}).items():
+            if isinstance(c.get(probe), dict) and "httpGet" in c[probe]:
+                doc.replace_key(sp + ("containers", ci, probe), "httpGet", raw=raw)
+    if "metadata" in status.created:
+        doc.remove_key(w.pod_path, "metadata")
+    elif "annotations" in status.created:
+        doc.remove_key(w.pod_path + ("metadata",), "annotations")
+    else:
+        doc.remove_key(w.pod_path + ("metadata", "annotations"), STATUS_KEY)
+
+
+def decide(w: Workload) -> tuple[str, dict] | None:
+    try:
+        return skip_reason(w.obj, w.pod)
+    except InvalidValue as exc:
+        raise InvalidValue(w.pod_path + exc.path, str(exc)) from None
+
+
+def inject(doc, w: Workload, config: InjectConfig) -> None:
+    """Add the init container, the sidecar, the volume and the status; rewrite probes."""
+    pod, pp = w.pod, w.pod_path
+    spec, sp = pod["spec"], pp + ("spec",)
+    meta = pod.get("metadata")
+    labels = (meta or {}).get("labels") or {}
+    annotations = (meta or {}).get("annotations") or {}
+    try:
+        redirect = redirect_for(annotations, config)
+    except AnnotationError as exc:
+        raise InvalidValue(pp + ("metadata", "annotations", exc.key), str(exc)) from None
+
+    containers = spec["containers"]
+    rewrites = probes_mod.rewrites(containers, config.admin_port)
+    status = Status(__version__, [INIT_CONTAINER], [PROXY_CONTAINER], [DATA_VOLUME])
+    for rw in rewrites:
+        path = sp + ("containers", rw.container_index, rw.probe)
+        status.probes.setdefault(rw.container, {})[rw.probe] = doc.raw(path, rw.action)
+        doc.replace_key(path, rw.action, "httpGet", probes_mod.rewritten_action(rw, config.admin_port))
+
+    doc.append_item(sp + ("containers",),
+                     template.proxy_container(config, labels, template.app_ports(containers), rewrites))
+    for key, item in (("initContainers", template.init_container(config, redirect)),
+                      ("volumes", template.data_volume())):
+        if isinstance(spec.get(key), list):
+            doc.append_item(sp + (key,), item)
+        else:
+            status.created.append(key)
+            doc.add_key(sp, key, [item])
+
+    if meta is None:
+        status.created.append("metadata")
+        doc.add_key(pp, "metadata", {"annotations": {STATUS_KEY: status.to_json()}})
+    elif meta.get("annotations") is None:
+        status.created.append("annotations")
+        doc.add_key(pp + ("metadata",), "annotations", {STATUS_KEY: status.to_json()})
+    else:
+        doc.add_key(pp + ("metadata", "annotations"), STATUS_KEY, status.to_json())

@@ -1,0 +1,53 @@
+"""The `sidecar.meshtool.io/status` annotation: what was injected, so it can be taken out exactly.
+
+It lists the init containers, containers and volumes added, the keys that did not exist
+before (so uninject removes them whole), the exact original text of every rewritten
+probe action, and the meshtool version that injected.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Status:
+    version: str
+    init_containers: list[str] = field(default_factory=list)
+    containers: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)  # "initContainers", "volumes", "annotations", "metadata"
+    probes: dict[str, dict[str, str]] = field(default_factory=dict)  # container -> probe -> original text
+
+    def to_json(self) -> str:
+        data = {"version": self.version, "initContainers": self.init_containers,
+                "containers": self.containers, "volumes": self.volumes}
+        if self.created:
+            data["created"] = self.created
+        if self.probes:
+            data["probes"] = self.probes
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: object) -> "Status":
+        """ValueError when the annotation is not a status this version understands."""
+        try:
+            data = json.loads(text) if isinstance(text, str) else None
+        except json.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+
+        def names(key: str) -> list[str]:
+            value = data.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{key} must be a list of names")
+            return value
+
+        probes = data.get("probes", {})
+        if not isinstance(probes, dict) or not all(
+                isinstance(v, dict) and all(isinstance(t, str) for t in v.values()) for v in probes.values()):
+            raise ValueError("probes must map container -> probe -> text")
+        return cls(str(data.get("version", "")), names("initContainers"), names("containers"),
+                   names("volumes"), names("created"), probes)
