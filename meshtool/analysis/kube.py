@@ -1,0 +1,62 @@
+"""Reading the objects analysis needs from a live cluster: Namespaces, Services,
+Deployments, StatefulSets, DaemonSets and Pods (the kubernetes client is imported here only)."""
+
+from __future__ import annotations
+
+from meshtool.analysis.items import KUBE, Item
+from meshtool.errors import MeshtoolError
+
+# (API class, list-all method, list-in-namespace method, kind)
+_READS = (
+    ("CoreV1Api", "list_service_for_all_namespaces", "list_namespaced_service", "Service"),
+    ("CoreV1Api", "list_pod_for_all_namespaces", "list_namespaced_pod", "Pod"),
+    ("AppsV1Api", "list_deployment_for_all_namespaces", "list_namespaced_deployment", "Deployment"),
+    ("AppsV1Api", "list_stateful_set_for_all_namespaces", "list_namespaced_stateful_set",
+     "StatefulSet"),
+    ("AppsV1Api", "list_daemon_set_for_all_namespaces", "list_namespaced_daemon_set",
+     "DaemonSet"),
+)
+
+
+def read_cluster(*, kubeconfig: str | None = None, context: str | None = None,
+                 namespace: str | None = None) -> list[Item]:
+    """Every object of the kinds above (in `namespace`, or in all namespaces), as Items."""
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+    except (ConfigException, OSError) as exc:
+        raise MeshtoolError(f"cannot load the kubeconfig: {exc}",
+                            hint="give --kubeconfig PATH and --context NAME, or set KUBECONFIG") \
+            from None
+    items: list[Item] = []
+    try:
+        with api_client:
+            core = client.CoreV1Api(api_client)
+            if namespace:
+                namespaces = [core.read_namespace(namespace)]
+            else:
+                namespaces = core.list_namespace().items
+            for ns in namespaces:
+                items.append(_item(api_client, ns, "Namespace"))
+            for api_name, all_ns, one_ns, kind in _READS:
+                api = getattr(client, api_name)(api_client)
+                found = getattr(api, one_ns)(namespace) if namespace else getattr(api, all_ns)()
+                items.extend(_item(api_client, obj, kind) for obj in found.items)
+    except ApiException as exc:
+        raise MeshtoolError(f"cannot read the cluster: {exc.status} {exc.reason}") from None
+    except OSError as exc:  # connection refused, DNS, TLS: urllib3 errors are OSErrors
+        raise MeshtoolError(f"cannot reach the cluster: {exc}") from None
+    except Exception as exc:  # urllib3.exceptions.MaxRetryError and friends
+        if type(exc).__module__.startswith("urllib3"):
+            raise MeshtoolError(f"cannot reach the cluster: {exc}") from None
+        raise
+    return [i for i in items if i is not None]
+
+
+def _item(api_client, obj, kind: str) -> Item | None:
+    manifest = api_client.sanitize_for_serialization(obj)
+    manifest.setdefault("kind", kind)
+    return Item.from_manifest(manifest, default_namespace="default", origin=KUBE)
