@@ -1,7 +1,7 @@
 """Workloads: the pod template of Pods, Deployments and the other controllers, and what
 the sidecar injector knows about a pod (is it injected, did it opt out).
 
-The names below are DESIGN.md's conventions; meshtool.inject writes them.
+The names come from meshtool.inject, which writes them, so the two never disagree.
 """
 
 from __future__ import annotations
@@ -9,31 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from meshtool.analysis.items import Item, as_dict, as_list, str_map
+from meshtool.inject.config import (INIT_CONTAINER, INJECT_KEY, PROXY_CONTAINER, STATUS_KEY,
+                                    TRAFFIC_PREFIX, InjectConfig)
+from meshtool.inject.decide import TEMPLATE_PATHS
+from meshtool.inject.traffic import ANNOTATIONS as _TRAFFIC_SUFFIXES
 
-PROXY_CONTAINER = "meshtool-proxy"
-INIT_CONTAINER = "meshtool-init"
-PROXY_UID = 1337
-STATUS_ANNOTATION = "sidecar.meshtool.io/status"
-INJECT_ANNOTATION = "sidecar.meshtool.io/inject"
-NAMESPACE_INJECTION_LABEL = "meshtool-injection"
-TRAFFIC_PREFIX = "traffic.sidecar.meshtool.io/"
+PROXY_UID = InjectConfig().proxy_uid
+STATUS_ANNOTATION = STATUS_KEY
+INJECT_ANNOTATION = INJECT_KEY
+NAMESPACE_INJECTION_LABEL = "meshtool-injection"  # DESIGN.md: namespace auto-injection
 SIDECAR_PREFIX = "sidecar.meshtool.io/"
-TRAFFIC_ANNOTATIONS = tuple(TRAFFIC_PREFIX + n for n in (
-    "includeOutboundIPRanges", "excludeOutboundIPRanges", "excludeOutboundPorts",
-    "excludeInboundPorts", "includeInboundPorts"))
+TRAFFIC_ANNOTATIONS = tuple(TRAFFIC_PREFIX + n for n in _TRAFFIC_SUFFIXES)
 SIDECAR_ANNOTATIONS = (STATUS_ANNOTATION, INJECT_ANNOTATION)
 
-# kind -> path from the manifest root to the pod template ({metadata, spec}); () for a Pod
-TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": (),
-    "Deployment": ("spec", "template"),
-    "StatefulSet": ("spec", "template"),
-    "DaemonSet": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"),
-    "ReplicationController": ("spec", "template"),
-    "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
-}
+__all__ = ["INIT_CONTAINER", "PROXY_CONTAINER", "PROXY_UID", "TEMPLATE_PATHS", "Workload",
+           "workload_of"]
+
 WORKLOAD_KINDS = frozenset(TEMPLATE_PATHS)
 
 

@@ -1,37 +1,20 @@
-"""meshtool's own sidecar annotations: unknown names (likely typos) and unusable values."""
+"""meshtool's own sidecar annotations: unknown names (likely typos) and unusable values.
+
+Values are checked with the injector's own parsers, so analyze refuses exactly what
+kube-inject would refuse."""
 
 from __future__ import annotations
 
 import difflib
-import ipaddress
-import json
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
 from meshtool.analysis.workloads import (INJECT_ANNOTATION, SIDECAR_ANNOTATIONS, SIDECAR_PREFIX,
                                          STATUS_ANNOTATION, TRAFFIC_ANNOTATIONS, TRAFFIC_PREFIX)
+from meshtool.inject.status import Status
+from meshtool.inject.traffic import ANNOTATIONS as TRAFFIC_PARSERS
 
 KNOWN = frozenset(SIDECAR_ANNOTATIONS + TRAFFIC_ANNOTATIONS)
-
-
-def _ip_ranges(value: str) -> str | None:
-    if value.strip() == "*":
-        return None
-    for part in filter(None, (p.strip() for p in value.split(","))):
-        try:
-            ipaddress.ip_network(part, strict=False)
-        except ValueError:
-            return f"{part!r} is not an IP range: give comma-separated CIDRs (10.0.0.0/8) or *"
-    return None
-
-
-def _ports(value: str) -> str | None:
-    if value.strip() == "*":
-        return None
-    for part in filter(None, (p.strip() for p in value.split(","))):
-        if not part.isdigit() or not 0 < int(part) < 65536:
-            return f"{part!r} is not a port: give comma-separated port numbers (1-65535)"
-    return None
 
 
 def problem(key: str, value: str) -> str | None:
@@ -42,15 +25,17 @@ def problem(key: str, value: str) -> str | None:
         return None
     if key == STATUS_ANNOTATION:
         try:
-            ok = isinstance(json.loads(value), dict)
-        except ValueError:
-            ok = False
-        return None if ok else "is not the JSON object kube-inject writes: remove it and " \
-                               "run meshtool kube-inject again"
-    if key.endswith("IPRanges"):
-        return _ip_ranges(value)
-    if key.endswith("Ports"):
-        return _ports(value)
+            Status.from_json(value)
+        except ValueError as exc:
+            return f"is not the status kube-inject writes ({exc}): remove it and run " \
+                   f"meshtool kube-inject again"
+        return None
+    if key.startswith(TRAFFIC_PREFIX):
+        _, parse, star = TRAFFIC_PARSERS[key[len(TRAFFIC_PREFIX):]]
+        try:
+            parse(value, allow_star=star)
+        except ValueError as exc:
+            return f"{exc}; give a comma-separated list" + (" or *" if star else "")
     return None
 
 
@@ -82,7 +67,7 @@ def run(ctx: Context) -> None:
 ANALYZER = Analyzer(
     name="sidecar-annotations",
     description="sidecar.meshtool.io/* and traffic.sidecar.meshtool.io/* annotations must be "
-                "known names with usable values.",
+                "known names with values kube-inject accepts.",
     kinds=("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"),
     codes=("MT0306", "MT0307"),
     run=run,
