@@ -106,7 +106,7 @@ def _describe(error) -> list[tuple[FieldPath, str]]:
 
 def _unknown(key: Any, known: list[str]) -> str:
     msg = f"unknown field {str(key)!r}"
-    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.7)
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
     if close:
         msg += f" (did you mean {close[0]!r}?)"
     return msg
