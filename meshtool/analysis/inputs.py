@@ -3,6 +3,7 @@ a store, objects from a cluster; merged so that files take precedence."""
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -42,11 +43,15 @@ def _is_rule(data: Any) -> bool:
     return isinstance(api, str) and api.rpartition("/")[0] in RULE_GROUPS
 
 
+def _is_list(data: Any) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("kind"), str) and \
+        data["kind"].endswith("List") and isinstance(data.get("items"), list)
+
+
 def _entries(doc: Document) -> list[tuple[Any, Any, int]]:
     """(data, locator, line) for a document, or for each item of a List document."""
     data = doc.data
-    if isinstance(data, dict) and isinstance(data.get("kind"), str) and \
-            data["kind"].endswith("List") and isinstance(data.get("items"), list):
+    if _is_list(data):
         out = []
         for i, entry in enumerate(data["items"]):
             locator = _InList(doc, ("items", i))
@@ -62,10 +67,10 @@ def read_files(sources: list[Source], *, namespace: str | None = None) -> Inputs
     """
     default_ns = namespace or DEFAULT_NAMESPACE
     items: list[Item] = []
-    documents: dict[tuple[str, int], Document] = {}
+    documents: dict[str, list[Document]] = {}
     for source in sources:
         for doc in load_documents(source):
-            documents[(source.name, doc.line)] = doc
+            documents.setdefault(source.name, []).append(doc)
             for data, locator, line in _entries(doc):
                 if not isinstance(data, dict) or _is_rule(data):
                     continue
@@ -80,9 +85,19 @@ def read_files(sources: list[Source], *, namespace: str | None = None) -> Inputs
         # Field paths of a converted rule are the native ones: they do not exist in the
         # foreign document, so such a rule is located by its document's line only.
         native = f"{res.file}:{res.line}" not in converted
-        rules.append(Item.from_resource(
-            res, origin=FILE, document=documents.get((res.file, res.line)) if native else None))
+        document = _document_at(documents.get(res.file or "", []), res.line) if native else None
+        rules.append(Item.from_resource(res, origin=FILE, document=document))
     return Inputs(rules + items, list(loaded.findings))
+
+
+def _document_at(docs: list[Document], line: int | None) -> Document | None:
+    """The document of a file whose text holds `line` (not a List: its items are located
+    by their own line only)."""
+    if line is None or not docs:
+        return None
+    starts = [d.raw.start_line for d in docs]
+    doc = docs[max(0, bisect.bisect_right(starts, line) - 1)]
+    return None if _is_list(doc.data) else doc
 
 
 def merge(*layers: Iterable[Item]) -> list[Item]:

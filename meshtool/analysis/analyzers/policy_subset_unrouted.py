@@ -19,6 +19,10 @@ def run(ctx: Context) -> None:
         destination = index.destination(policy)
         if not labels or destination is None:
             continue
+        if destination.namespace and index.knows_services:
+            behind = index.service_workloads(destination.namespace, destination.service)
+            if behind is not None and not index.select(destination.namespace, labels, behind):
+                continue  # the subset does not exist at all: MT0101 says so
         rules = index.routes_by_destination.get(destination)
         if not rules:  # no rule: traffic spreads over every pod, this subset included
             continue
