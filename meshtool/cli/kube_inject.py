@@ -106,13 +106,14 @@ def _run(files, output, in_place, quiet, mode, config) -> int:
 
 def join_outputs(items) -> str:
     """One stream from several sources: YAML documents separated by '---'."""
-    out = ""
+    out, prev_json = "", True
     for source, text in items:
         if out and not out.endswith("\n"):
             out += "\n"
-        if out and not source.is_json and not text.lstrip().startswith("---"):
-            out += "---\n"
+        if out and not (prev_json and source.is_json) and not text.lstrip().startswith("---"):
+            out += "---\n"  # a stream of JSON objects needs no separator; anything with YAML does
         out += text
+        prev_json = source.is_json
     return out
 
 

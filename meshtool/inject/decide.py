@@ -19,10 +19,11 @@ TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template"),
 }
 
-# (apiVersion, kind) pairs that Kubernetes >= 1.16 (1.21/1.25 for batch) no longer serves
+# apiVersions of workloads that current Kubernetes no longer serves -> (use instead, removed in)
 LEGACY = {
-    "extensions/v1beta1": "apps/v1", "apps/v1beta1": "apps/v1", "apps/v1beta2": "apps/v1",
-    "batch/v1beta1": "batch/v1", "batch/v2alpha1": "batch/v1",
+    "extensions/v1beta1": ("apps/v1", "1.16"), "apps/v1beta1": ("apps/v1", "1.16"),
+    "apps/v1beta2": ("apps/v1", "1.16"), "batch/v1beta1": ("batch/v1", "1.25"),
+    "batch/v2alpha1": ("batch/v1", "1.21"),
 }
 
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
@@ -38,7 +39,7 @@ REASONS = {
     "opt-out-annotation": f'annotation {INJECT_KEY} is "false"',
     "system-namespace": "namespace {namespace} is a Kubernetes system namespace",
     "host-network": "host network",
-    "other-mesh": "already has a {mesh} sidecar ({container})",
+    "other-mesh": "already runs another mesh's sidecar ({container}, {mesh})",
     "unmanaged-sidecar": "has a {container} container but no sidecar.meshtool.io/status annotation",
     "no-containers": "pod template has no containers",
     "not-injected": "not injected",

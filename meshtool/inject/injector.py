@@ -106,8 +106,8 @@ def workload(base: Path, obj: Any) -> Workload | None:
 def legacy_warning(w: Workload) -> str | None:
     api = w.obj.get("apiVersion")
     if api in LEGACY:
-        return (f"{w.kind}/{w.name}: apiVersion {api} is not served by Kubernetes >= 1.16 "
-                f"(batch/v1beta1 since 1.25); use {LEGACY[api]}")
+        use, removed = LEGACY[api]
+        return f"{w.kind}/{w.name}: apiVersion {api} is not served by Kubernetes >= {removed}; use {use}"
     return None
 
 

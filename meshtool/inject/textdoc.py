@@ -51,7 +51,7 @@ class TextDoc:
         self.text = text
         self.root = root
         self.style = detect_style(text, root)
-        self._edits: list[tuple[int, int, str, int]] = []
+        self._edits: list[tuple[int, int, str, tuple[int, int]]] = []
 
     # --- reading -------------------------------------------------------------------
 
@@ -150,19 +150,31 @@ class TextDoc:
         self._remove_lines(self._line_start(item.start_mark.index), self._eol(_end(item)))
 
     def result(self) -> str:
-        text = self.text
-        last = None
-        for start, end, new, _ in sorted(self._edits, key=lambda e: (e[0], e[1], e[3]), reverse=True):
-            if last is not None and end > last:
+        edits: list[list] = []
+        for start, end, new, seq in sorted(self._edits, key=lambda e: (e[0], e[1], e[3])):
+            if edits and not new and not edits[-1][2] and start <= edits[-1][1]:
+                edits[-1][1] = max(end, edits[-1][1])  # adjacent removals become one
+                continue
+            if edits and start < edits[-1][1]:
                 raise Unsupported("overlapping edits")
-            text = text[:start] + new + text[end:]
-            last = start
-        return text
+            edits.append([start, end, new, seq])
+        text, nl = self.text, self.style.newline
+        if edits and not edits[-1][2] and edits[-1][1] == len(text) and text and not text.endswith("\n") \
+                and text[:edits[-1][0]].endswith(nl):
+            edits[-1][0] -= len(nl)  # mirror _insert_lines: the last line keeps having no newline
+        parts, pos = [], 0
+        for start, end, new, _ in edits:
+            parts += [self.text[pos:start], new]
+            pos = end
+        parts.append(self.text[pos:])
+        return "".join(parts)
 
     # --- internals -----------------------------------------------------------------
 
-    def _edit(self, start: int, end: int, new: str) -> None:
-        self._edits.append((start, end, new, len(self._edits)))
+    def _edit(self, start: int, end: int, new: str, depth: int = 0) -> None:
+        # At one position, deeper lines go first: an item appended to a nested sequence
+        # must precede a key added to the mapping that contains it.
+        self._edits.append((start, end, new, (-depth, len(self._edits))))
 
     def _collection(self, path: Path, cls: type) -> Node:
         node = self.node(path)
@@ -185,15 +197,14 @@ class TextDoc:
     def _insert_lines(self, pos: int, lines: list[str]) -> None:
         nl = self.style.newline
         body = nl.join(lines)
+        depth = len(lines[0]) - len(lines[0].lstrip(" "))
         if pos == len(self.text) and self.text and not self.text.endswith("\n"):
-            self._edit(pos, pos, nl + body)  # a last line without newline keeps having none
+            self._edit(pos, pos, nl + body, depth)  # a last line without newline keeps having none
         else:
-            self._edit(pos, pos, body + nl)
+            self._edit(pos, pos, body + nl, depth)
 
     def _remove_lines(self, start: int, end: int) -> None:
-        if end == len(self.text) and not self.text.endswith("\n"):
-            start -= len(self.style.newline)  # mirror _insert_lines at the end of the text
-        self._edit(max(start, 0), end, "")
+        self._edit(start, end, "")
 
     def _key_span(self, path: Path, key: str) -> tuple[int, int]:
         mapping = self._collection(path, MappingNode)
