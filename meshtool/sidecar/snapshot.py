@@ -121,7 +121,7 @@ class _Builder:
         for addr in doc.get("addresses") or []:
             self.addresses.append((str(addr), self.services[(ns, doc["name"])]))
 
-    def policy(self, where: str, ns: str, spec: dict) -> None:
+    def policy(self, where: str, ns: str, name: str, spec: dict) -> None:
         dest = spec.get("destination") or {}
         if not isinstance(dest.get("name"), str):
             self.problems.add(where, "spec.destination.name: required")
@@ -138,7 +138,7 @@ class _Builder:
         rank = (1 if source else 0, len(labels))
         key = (dest.get("namespace") or ns, dest["name"])
         self.policies.setdefault(key, []).append((rank, {"labels": labels, "lb": lb, "cb": cb},
-                                                 where, f"{ns}/{where}"))
+                                                 where, f"{ns}/{name}"))
 
     def _breaker(self, where: str, cb: Any) -> dict[str, float] | None:
         if cb is None:
@@ -206,7 +206,7 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
         ns = meta.get("namespace") or "default"
         where = f"rules[{i}] {m.get('kind')}/{ns}/{meta.get('name')}"
         if m.get("kind") == "DestinationPolicy":
-            b.policy(where, ns, m["spec"])
+            b.policy(where, ns, str(meta.get("name")), m["spec"])
         elif m.get("kind") == "RouteRule":
             routes.append((where, ns, meta.get("name", ""), m["spec"]))
         elif m.get("kind") == "EgressRule":

@@ -46,6 +46,8 @@ class Upstream:
         coro = self._exchange((host, port, tls), server_name, method, head, body)
         try:
             return await (asyncio.wait_for(coro, timeout) if timeout else coro)
+        except asyncio.TimeoutError:  # an OSError since 3.11: keep it apart from failures
+            raise
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
                 IndexError) as exc:
             raise UpstreamError(f"{type(exc).__name__}: {exc}" if str(exc) else
