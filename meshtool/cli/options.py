@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 files_option = click.option(
-    "-f", "--filename", "files", multiple=True, metavar="FILE|DIR|-",
+    "-f", "--filename", "files", multiple=True, metavar="FILE|DIR|-", type=click.Path(),
     help="Input file, directory (recursive: .yaml, .yml, .json) or - for stdin. Repeatable.")
 
 namespace_option = click.option(
@@ -14,6 +14,7 @@ namespace_option = click.option(
 
 store_option = click.option(
     "--store", "store", envvar="MESHTOOL_STORE", default=None, metavar="PATH|kubernetes",
+    type=click.Path(dir_okay=False),
     help="Config store: a SQLite file path or 'kubernetes'. "
          "Default: $MESHTOOL_STORE, else the local store under the XDG state directory.")
 
