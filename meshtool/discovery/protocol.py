@@ -41,6 +41,8 @@ def split_address(address: str, default_port: int = DEFAULT_PORT) -> tuple[str, 
         host, port_text = text.split(":")
     else:
         host, port_text = text, ""
+    if not host or any(c.isspace() or c in "[]/@" for c in host):
+        raise ValueError(f"address {address!r} names no valid host")
     if not port_text:
         return host, default_port
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:

@@ -40,16 +40,34 @@ def simulated_apply(nack_rule: str | None = None):
 
 
 def fleet_identities(count: int, *, services: int = 10, prefix: str = "sim",
-                     namespace: str = "default", inbound_base: int | None = 20000) -> list[Identity]:
+                     namespace: str = "default", inbound_base: int | None = 20000,
+                     admin_base: int | None = None) -> list[Identity]:
     """`count` proxies spread over `services` services, versions v1/v2 alternating."""
     out = []
     for i in range(count):
         svc = f"{prefix}-svc{i % max(services, 1)}"
         inbound = f"127.0.0.1:{inbound_base + i}" if inbound_base else None
+        admin = f"127.0.0.1:{admin_base + i}" if admin_base else None
         out.append(Identity(proxy_id=f"{prefix}-{i}.{namespace}", service=svc, namespace=namespace,
                             labels={"version": "v1" if i % 2 == 0 else "v2"},
-                            inbound_address=inbound, ports=(8080,)))
+                            inbound_address=inbound, ports=(8080,), admin_address=admin))
     return out
+
+
+async def serve_admin(client: DiscoveryClient) -> "aiohttp.web.AppRunner":
+    """The proxy's admin /config_dump: the snapshot in force and its version."""
+    from aiohttp import web
+
+    async def config_dump(request):
+        return web.json_response({"version": client.version, "snapshot": client.snapshot})
+
+    app = web.Application()
+    app.router.add_get("/config_dump", config_dump)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, _, port = client.identity.admin_address.rpartition(":")
+    await web.TCPSite(runner, host, int(port)).start()
+    return runner
 
 
 async def run_fleet(address: str, identities: list[Identity], *, nack_rule: str | None = None,
@@ -60,6 +78,7 @@ async def run_fleet(address: str, identities: list[Identity], *, nack_rule: str 
         clients = [DiscoveryClient(address, ident, simulated_apply(nack_rule), session=session,
                                    backoff_cap=backoff_cap)
                    for ident in identities]
+        admins = [await serve_admin(c) for c in clients if c.identity.admin_address]
         for c in clients:
             c.start()
         if ready is not None:
@@ -69,6 +88,8 @@ async def run_fleet(address: str, identities: list[Identity], *, nack_rule: str 
         await stop.wait()
         for c in clients:
             await c.stop()
+        for runner in admins:
+            await runner.cleanup()
     return clients
 
 
@@ -82,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--namespace", default="default")
     ap.add_argument("--inbound-base", type=int, default=20000,
                     help="proxy i claims 127.0.0.1:(base+i) as its inbound address; 0: none")
+    ap.add_argument("--admin-base", type=int, default=0,
+                    help="proxy i serves /config_dump on 127.0.0.1:(base+i); 0: no admin port")
     ap.add_argument("--nack-rule", default=None, metavar="NAME")
     args = ap.parse_args(argv)
 
@@ -91,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         idents = fleet_identities(args.count, services=args.services, prefix=args.prefix,
-                                  namespace=args.namespace, inbound_base=args.inbound_base or None)
+                                  namespace=args.namespace, inbound_base=args.inbound_base or None,
+                                  admin_base=args.admin_base or None)
 
         async def announce() -> None:
             await ready.wait()

@@ -1,0 +1,197 @@
+"""The control plane as a real process with simulated proxies on real sockets."""
+
+import asyncio
+import json
+import time
+import urllib.request
+
+import pytest
+
+from meshtool.controlplane.process import ControlPlaneProcess, SimulatedFleet, free_port
+from meshtool.controlplane.server import ControlPlane
+from meshtool.discovery.client import DiscoveryClient
+from meshtool.discovery.protocol import Identity
+from meshtool.model.resource import Resource
+from meshtool.store import open_store
+
+
+def rule(name, version="v1", dest="sim-svc0"):
+    return Resource("RouteRule", name, "default",
+                    {"destination": {"name": dest}, "route": [{"labels": {"version": version}}]})
+
+
+def fleet_of(table, prefix):
+    return [p for p in table["proxies"] if p["proxyId"].startswith(prefix + "-")]
+
+
+def all_synced(prefix, count, revision=None):
+    def check(t):
+        ps = fleet_of(t, prefix)
+        return (len(ps) == count and all(p["status"] == "SYNCED" for p in ps)
+                and (revision is None or t["version"].startswith(f"{revision}.")))
+    return check
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    return tmp_path / "store.db"
+
+
+@pytest.fixture
+def cp(store_path, tmp_path):
+    with ControlPlaneProcess(store_path, log=tmp_path / "cp.log") as proc:
+        yield proc
+
+
+def intended(cp, proxy):
+    url = f"http://{cp.address}/debug/config_dump?proxy={proxy}"
+    return json.load(urllib.request.urlopen(url, timeout=5))
+
+
+def test_create_replace_delete_reach_every_proxy(cp, store_path, tmp_path):
+    with SimulatedFleet(cp.address, 5, prefix="a", log=tmp_path / "fleet.log"), \
+            open_store(str(store_path)) as store:
+        cp.wait_for(all_synced("a", 5))
+        created = store.create([rule("r1")])[0]
+        t = cp.wait_for(all_synced("a", 5, created.revision))
+        assert [r["metadata"]["name"] for r in intended(cp, "a-0.default")["snapshot"]["rules"]] \
+            == ["r1"]
+        replaced = store.replace([rule("r1", "v2")])[0]
+        t = cp.wait_for(all_synced("a", 5, replaced.revision))
+        spec = intended(cp, "a-3.default")["snapshot"]["rules"][0]["spec"]
+        assert spec["route"] == [{"labels": {"version": "v2"}}]
+        deleted = store.delete([("RouteRule", "default", "r1")])[0]
+        t = cp.wait_for(all_synced("a", 5, deleted.revision))
+        assert intended(cp, "a-1.default")["snapshot"]["rules"] == []
+        assert {p["acked"]["version"] for p in fleet_of(t, "a")} == {t["version"]}
+
+
+def test_not_sent_then_synced(store_path, tmp_path):
+    # A long coalescing window holds the first push, so NOT SENT is observable.
+    with ControlPlaneProcess(store_path, args=("--debounce", "1s", "--endpoint-debounce", "1s"),
+                             log=tmp_path / "cp.log") as cp:
+        seen: dict[str, list[str]] = {}
+
+        def record(t):
+            for p in fleet_of(t, "b"):
+                statuses = seen.setdefault(p["proxyId"], [])
+                if not statuses or statuses[-1] != p["status"]:
+                    statuses.append(p["status"])
+            return all_synced("b", 2)(t)
+
+        with SimulatedFleet(cp.address, 2, prefix="b").start(wait=False):
+            cp.wait_for(record, 30)
+        assert seen == {"b-0.default": ["NOT SENT", "SYNCED"],
+                        "b-1.default": ["NOT SENT", "SYNCED"]}
+
+
+def test_stale_while_a_proxy_is_paused_then_synced(cp, store_path):
+    with SimulatedFleet(cp.address, 2, prefix="c") as fleet, open_store(str(store_path)) as store:
+        cp.wait_for(all_synced("c", 2))
+        fleet.pause()
+        try:
+            rev = store.create([rule("r-stale")])[0].revision
+            time.sleep(0.3)
+            t = cp.wait_for(lambda t: t["version"].startswith(f"{rev}."))
+            assert {p["status"] for p in fleet_of(t, "c")} == {"STALE"}
+            assert all(p["sent"]["version"] == t["version"] for p in fleet_of(t, "c"))
+        finally:
+            fleet.resume()
+        cp.wait_for(all_synced("c", 2, rev))
+
+
+def test_nack_shows_error_with_the_reason_until_fixed(cp, store_path):
+    with SimulatedFleet(cp.address, 2, prefix="d", nack_rule="bad"), \
+            open_store(str(store_path)) as store:
+        cp.wait_for(all_synced("d", 2))
+        store.create([rule("bad")])
+        t = cp.wait_for(lambda t: {p["status"] for p in fleet_of(t, "d")} == {"ERROR"})
+        for p in fleet_of(t, "d"):
+            assert "RouteRule/bad: rejected by the simulated proxy" in p["nacked"]["error"]
+            assert p["acked"]["version"] != t["version"]  # still on the old snapshot
+        rev = store.delete([("RouteRule", "default", "bad")])[0].revision
+        cp.wait_for(all_synced("d", 2, rev))
+
+
+def test_restart_resynchronises_every_proxy(cp, store_path, tmp_path):
+    with SimulatedFleet(cp.address, 4, prefix="e"), open_store(str(store_path)) as store:
+        rev = store.create([rule("r-restart")])[0].revision
+        before = cp.wait_for(all_synced("e", 4, rev))
+        cp.kill()
+        rev2 = store.create([rule("r-while-down")])[0].revision  # written while it is down
+        cp.start()
+        after = cp.wait_for(all_synced("e", 4, rev2), 15)
+        assert after["controlPlane"] != before["controlPlane"]  # a new process
+        assert all(p["acked"]["version"] == after["version"] for p in fleet_of(after, "e"))
+
+
+def test_endpoints_follow_sidecars_with_a_grace_period(store_path, tmp_path):
+    with ControlPlaneProcess(store_path, args=("--grace", "300ms"),
+                             log=tmp_path / "cp.log") as cp, \
+            SimulatedFleet(cp.address, 2, prefix="f", services=1, inbound_base=21000):
+        with SimulatedFleet(cp.address, 2, prefix="g", services=1, inbound_base=22000) as g:
+            t = cp.wait_for(all_synced("f", 2))
+            ports = lambda: sorted(ep["port"] for s in intended(cp, "f-0.default")["snapshot"]
+                                   ["services"] for ep in s["endpoints"])
+            cp.wait_for(lambda t: ports() == [21000, 21001, 22000, 22001])
+            g.kill()
+        # right after the disconnect the endpoints are still there (grace), then they go
+        assert ports() == [21000, 21001, 22000, 22001]
+        cp.wait_for(lambda t: ports() == [21000, 21001] and all_synced("f", 2)(t), 10)
+
+
+def test_a_burst_of_changes_is_one_push():
+    """In-process: a hundred rule changes in one go become one snapshot per proxy."""
+
+    async def main():
+        cp = ControlPlane(None, debounce=0.02)
+        addr = await cp.start("127.0.0.1", free_port())
+        seen = []
+        client = DiscoveryClient(addr, Identity("p.default", "svc"),
+                                 lambda s: seen.append(s["version"]))
+        client.start()
+        assert await client.wait_for(lambda c: c.version is not None, 5)
+        for i in range(100):
+            cp.set_rules(i + 1, [rule(f"r{j}") for j in range(i + 1)])
+        assert await client.wait_for(lambda c: c.version.startswith("100."), 5)
+        await asyncio.sleep(0.1)
+        await client.stop()
+        await cp.stop()
+        return seen, cp.pushes
+
+    seen, pushes = asyncio.run(main())
+    assert len(seen) == 2 and seen[1].startswith("100.")
+    assert pushes == 2
+
+
+def test_burst_of_store_writes_is_coalesced(cp, store_path):
+    with SimulatedFleet(cp.address, 2, prefix="h"), open_store(str(store_path)) as store:
+        t0 = cp.wait_for(all_synced("h", 2))
+        for i in range(20):
+            rev = store.create([rule(f"burst-{i}")])[0].revision
+        t1 = cp.wait_for(all_synced("h", 2, rev))
+        pushes = [p["pushes"] - q["pushes"] for p, q in zip(fleet_of(t1, "h"), fleet_of(t0, "h"))]
+        assert max(pushes) < 20 / 2, pushes
+
+
+def test_bad_hello_is_refused(cp):
+    import aiohttp
+
+    async def main():
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(f"ws://{cp.address}/v1/stream") as ws:
+                await ws.send_str(json.dumps({"type": "hello", "service": "x"}))
+                msg = await ws.receive(timeout=5)
+                return msg, ws.close_code
+
+    msg, code = asyncio.run(main())
+    assert code == 1003 and "proxyId" in (msg.extra or "")
+    assert cp.sync_table()["proxies"] == []
+
+
+def test_unknown_proxy_config_dump_is_404(cp):
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as err:
+        intended(cp, "nobody")
+    assert err.value.code == 404
