@@ -105,13 +105,24 @@ def load_rules(sources: list[Source], *, namespace: str | None = None,
         except DataError as exc:
             result.findings.extend(exc.findings)
             continue
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            # PyYAML's constructors raise these for scalars its scanner accepted, such as
+            # the date 2020-02-30; the text is still not usable YAML.
+            result.findings.append(Finding(f"invalid YAML: {exc}", source.name))
+            continue
         for doc in docs:
             entries.extend(_expand(doc))
     result.documents = len(entries)
     context = convert.Context([e.data for e in entries])
     seen: dict[tuple[str, str, str], Resource] = {}
     for entry in entries:
-        for resource in _load_entry(entry, context, namespace, result):
+        try:
+            loaded = _load_entry(entry, context, namespace, result)
+        except RecursionError:  # a YAML alias that contains itself, or absurd nesting
+            result.findings.append(Finding("nested too deeply (or a YAML alias that contains "
+                                           "itself)", entry.doc.source.name, entry.doc.line))
+            continue
+        for resource in loaded:
             first = seen.get(resource.key)
             if unique and first is not None:
                 result.findings.append(Finding(
@@ -183,7 +194,7 @@ def _incomplete(entry: _Entry, api: Any, kind: Any, result: LoadResult) -> None:
     ours = (API_GROUP,) + convert.FOREIGN_GROUPS
     if api is None and kind is None:
         result.skipped.append((entry.where, "not a Kubernetes object (no apiVersion, kind)"))
-    elif not isinstance(api, str) and kind in _RULE_LIKE_KINDS:
+    elif not isinstance(api, str) and isinstance(kind, str) and kind in _RULE_LIKE_KINDS:
         msg = "must be a string" if api is not None else "required field is missing"
         result.findings.append(entry.finding(("apiVersion",), f"{msg} (for meshtool rules: "
                                                               f"{NATIVE_API_VERSION})"))
@@ -221,7 +232,13 @@ def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.
         kind = manifest["kind"]
         label = f"{kind}/{(manifest.get('metadata') or {}).get('name', '?')}"
         problems = schema.validate(kind, manifest)
-        if not problems and not conversion.problems:
+        if conversion.problems:
+            # The output lacks what could not be converted; of its own problems only fields
+            # copied from the input as they were (misspelt ones) are news to the user.
+            reported = {path for path, _ in conversion.problems}
+            problems = [(p, m) for p, m in problems if m.startswith("unknown field")
+                        and item.foreign_path(p) not in reported]
+        elif not problems:
             problems = semantic.check(kind, manifest.get("spec"))
         problems += _namespace_problems(manifest, namespace)
         suffix = f" (converted from {entry.label})"
@@ -231,7 +248,7 @@ def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.
                       "meshtool has no such field"
             findings.append(entry.finding(path, msg + suffix, label=label,
                                           line_path=item.foreign_path(path)))
-        if not problems:
+        if not problems and not conversion.problems:
             resources.append(Resource.from_manifest(manifest, namespace=namespace,
                                                     file=entry.doc.source.name,
                                                     line=entry.line_of()))
