@@ -51,7 +51,7 @@ def mutate(doc, path, value, delete):
     return doc
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_mutated_inputs_raise_nothing_but_meshtool_errors(data):
     import copy
