@@ -1,0 +1,95 @@
+"""`meshtool analyze --use-kube` against a real kube-apiserver: the cluster's Namespaces,
+Services, Deployments and Pods are analysed with the rule files, and files win."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+
+from meshtool.cli.main import main
+
+RULE = """\
+apiVersion: config.meshtool.io/v1alpha1
+kind: RouteRule
+metadata:
+  name: reviews-canary
+  namespace: {ns}
+spec:
+  destination:
+    name: reviews
+  route:
+  - labels: {{version: v1}}
+    weight: 90
+  - labels: {{version: v3}}
+    weight: 10
+"""
+
+
+def meta(name, ns, labels=None):
+    return client.V1ObjectMeta(name=name, namespace=ns, labels=labels)
+
+
+@pytest.fixture
+def shop(kube_cluster, kube_namespace):
+    api = kube_cluster.api_client
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    ns = kube_namespace
+    core.patch_namespace(ns, {"metadata": {"labels": {"meshtool-injection": "enabled"}}})
+    core.create_namespaced_service(ns, client.V1Service(
+        metadata=meta("reviews", ns), spec=client.V1ServiceSpec(
+            selector={"app": "reviews"}, ports=[client.V1ServicePort(name="web", port=9080)])))
+    labels = {"app": "reviews", "version": "v1"}
+    container = client.V1Container(name="reviews", image="reviews:1")
+    apps.create_namespaced_deployment(ns, client.V1Deployment(
+        metadata=meta("reviews-v1", ns, labels), spec=client.V1DeploymentSpec(
+            selector=client.V1LabelSelector(match_labels=labels),
+            template=client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels=labels),
+                                              spec=client.V1PodSpec(containers=[container])))))
+    # a pod no webhook injected (nothing runs it: no scheduler; analysis only reads it)
+    core.create_namespaced_pod(ns, client.V1Pod(metadata=meta("debug", ns, {"app": "debug"}),
+                                                spec=client.V1PodSpec(containers=[container])))
+    return ns
+
+
+def analyze(capsys, *args):
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", *args])
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+def test_use_kube_analyses_cluster_objects_with_files(shop, kube_cluster, tmp_path, capsys):
+    rule = tmp_path / "rule.yaml"
+    rule.write_text(RULE.format(ns=shop))
+    code, out, err = analyze(capsys, "-f", str(rule), "--use-kube", "--kubeconfig",
+                             str(kube_cluster.kubeconfig), "-n", shop, "-o", "json")
+    import json
+
+    found = {(m["code"], m["resource"]["kind"], m["resource"]["name"]) for m in json.loads(out)}
+    assert found == {("MT0101", "RouteRule", "reviews-canary"), ("MT0300", "Service", "reviews"),
+                     ("MT0302", "Pod", "debug")}, out + err
+    assert code == 79
+    by_code = {m["code"]: m for m in json.loads(out)}
+    assert by_code["MT0300"]["origin"] == "kube" and "file" not in by_code["MT0300"]
+
+
+def test_files_hide_cluster_objects(shop, kube_cluster, tmp_path, capsys):
+    fixed = tmp_path / "svc.yaml"
+    fixed.write_text(f"apiVersion: v1\nkind: Service\nmetadata:\n  name: reviews\n  namespace: "
+                     f"{shop}\nspec:\n  selector: {{app: reviews}}\n  ports:\n  - name: http-web\n"
+                     f"    port: 9080\n")
+    code, out, _ = analyze(capsys, "-f", str(fixed), "--use-kube", "--kubeconfig",
+                           str(kube_cluster.kubeconfig), "-n", shop)
+    assert "MT0300" not in out and "MT0302" in out
+    assert code == 0  # MT0302 is a warning; the default failure threshold is Error
+
+
+def test_unreachable_cluster_is_one_clear_error(tmp_path, capsys):
+    config = tmp_path / "kubeconfig"
+    config.write_text("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n"
+                      "    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context:\n"
+                      "    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n"
+                      "  user: {token: x}\n")
+    code, out, err = analyze(capsys, "--use-kube", "--kubeconfig", str(config))
+    assert code == 1 and out == ""
+    assert err.startswith("error: cannot reach the cluster") and "Traceback" not in err
