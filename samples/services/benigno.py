@@ -11,6 +11,7 @@ TEXT = {"v1": "Hello World, Benigno", "v2": "Hello World, Benigno, Canary Releas
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes
     version = "v1"
 
     def do_GET(self):

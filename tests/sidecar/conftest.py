@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 import pytest
 
-
-def rule(kind: str, name: str, spec: dict, namespace: str = "default") -> dict:
-    return {"apiVersion": "config.meshtool.io/v1alpha1", "kind": kind,
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
-
-
-def canary_doc(v1: int = 90, v2: int = 10, version: str = "1", extra_rules=(), v1_port=5001,
-               v2_port=5002) -> dict:
-    return {
-        "version": version,
-        "services": [{"name": "benigno", "namespace": "default", "ports": [5000], "endpoints": [
-            {"address": "127.0.0.1", "port": v1_port, "labels": {"version": "v1"}},
-            {"address": "127.0.0.1", "port": v2_port, "labels": {"version": "v2"}}]}],
-        "rules": [rule("RouteRule", "benigno-canary", {
-            "destination": {"name": "benigno"},
-            "route": [{"labels": {"version": "v1"}, "weight": v1},
-                      {"labels": {"version": "v2"}, "weight": v2}]}), *extra_rules],
-    }
+sys.path.insert(0, str(Path(__file__).parent))
+from sidecar_mesh import Mesh, canary_doc, rule  # noqa: E402
 
 
 class Chain:
@@ -71,3 +57,10 @@ def outbound_flow():
         req = http.Request.make(method, url, b"", headers or {})
         return tflow.tflow(req=req)
     return make
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory):
+    m = Mesh(tmp_path_factory.mktemp("mesh"))
+    yield m
+    m.close()
