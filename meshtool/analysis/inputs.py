@@ -4,20 +4,25 @@ a store, objects from a cluster; merged so that files take precedence."""
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from meshtool.analysis.items import FILE, Item
-from meshtool.errors import Finding
+from meshtool.errors import DataError, Finding
 from meshtool.loader import load_rules
 from meshtool.model.convert import FOREIGN_GROUPS
 from meshtool.model.convert.kuma import is_universal
 from meshtool.model.kinds import API_GROUP
 from meshtool.model.resource import DEFAULT_NAMESPACE
 from meshtool.sources import Source
-from meshtool.yamlio import Document, load_documents
+from meshtool.yamlio import Document, RawDocument, load_documents, split_documents
 
 RULE_GROUPS = frozenset((API_GROUP, *FOREIGN_GROUPS))
+UNREADABLE = ("invalid YAML", "invalid JSON")  # the loader's findings for text it cannot read
+
+_API_VERSION = re.compile(r"^apiVersion:[ \t]*[\"']?([^\"'\s#]+)", re.MULTILINE)
+_LIST_KIND = re.compile(r"^kind:[ \t]*[\"']?\w*List\b", re.MULTILINE)
 
 
 @dataclass
@@ -63,14 +68,19 @@ def _entries(doc: Document) -> list[tuple[Any, Any, int]]:
 def read_files(sources: list[Source], *, namespace: str | None = None) -> Inputs:
     """Rules (through the loader, so exactly validate's checks) and Kubernetes objects.
 
-    Raises DataError (exit 65) for a file that is not YAML or JSON at all.
+    Each document is parsed once: a cheap look at its top-level apiVersion sends it to the
+    loader (rules) or to the manifest reader (everything else); a document that cannot be
+    told apart that way (a List, JSON, Kuma's universal form) goes to both, which sort it
+    out themselves. Raises DataError (exit 65) for a file that is not YAML or JSON at all.
     """
     default_ns = namespace or DEFAULT_NAMESPACE
     items: list[Item] = []
-    documents: dict[str, list[Document]] = {}
+    rule_sources: list[Source] = []
+    raws: dict[str, list[RawDocument]] = {}
     for source in sources:
-        for doc in load_documents(source):
-            documents.setdefault(source.name, []).append(doc)
+        kube_part, rule_part, raws[source.name] = _split(source)
+        rule_sources.append(rule_part)
+        for doc in load_documents(kube_part):
             for data, locator, line in _entries(doc):
                 if not isinstance(data, dict) or _is_rule(data):
                     continue
@@ -78,26 +88,66 @@ def read_files(sources: list[Source], *, namespace: str | None = None) -> Inputs
                                           line=line, origin=FILE, document=locator)
                 if item is not None:
                     items.append(item)
-    loaded = load_rules(sources, namespace=namespace)
+    loaded = load_rules(rule_sources, namespace=namespace)
+    unreadable = [f for f in loaded.findings if f.message.startswith(UNREADABLE)]
+    if unreadable:
+        raise DataError(findings=unreadable)
     converted = {where for where, _ in loaded.converted}
+    by_name = {s.name: s for s in sources}
     rules = []
     for res in loaded.resources:
         # Field paths of a converted rule are the native ones: they do not exist in the
         # foreign document, so such a rule is located by its document's line only.
         native = f"{res.file}:{res.line}" not in converted
-        document = _document_at(documents.get(res.file or "", []), res.line) if native else None
+        document = None
+        if native and res.file in by_name:
+            document = _document_at(by_name[res.file], raws.get(res.file, []), res.line)
         rules.append(Item.from_resource(res, origin=FILE, document=document))
     return Inputs(rules + items, list(loaded.findings))
 
 
-def _document_at(docs: list[Document], line: int | None) -> Document | None:
-    """The document of a file whose text holds `line` (not a List: its items are located
-    by their own line only)."""
-    if line is None or not docs:
+def _guess(text: str) -> str | None:
+    """'rule', 'kube', or None (unsure) from a document's top-level apiVersion line."""
+    if _LIST_KIND.search(text):
         return None
-    starts = [d.raw.start_line for d in docs]
-    doc = docs[max(0, bisect.bisect_right(starts, line) - 1)]
-    return None if _is_list(doc.data) else doc
+    match = _API_VERSION.search(text)
+    if match is None:
+        return None
+    return "rule" if match.group(1).rpartition("/")[0] in RULE_GROUPS else "kube"
+
+
+def _blank(text: str) -> str:
+    """The same number of lines, no content (a leading '---' kept: documents stay apart)."""
+    first, _, _ = text.partition("\n")
+    keep = "---" if first.startswith("---") else ""
+    return keep + "\n" * text.count("\n")
+
+
+def _split(source: Source) -> tuple[Source, Source, list[RawDocument]]:
+    """(the manifests' part, the rules' part) of a source: same name and line numbers."""
+    raws = split_documents(source.text)
+    if source.is_json:
+        return source, source, raws
+    kube, rules = [], []
+    for raw in raws:
+        guess = _guess(raw.text)
+        kube.append(_blank(raw.text) if guess == "rule" else raw.text)
+        rules.append(_blank(raw.text) if guess == "kube" else raw.text)
+    parts = (Source(source.name, "".join(kube), source.path),
+             Source(source.name, "".join(rules), source.path))
+    if any(p.is_json for p in parts):  # stdin: blanking must not make YAML look like JSON
+        return source, source, raws
+    return parts[0], parts[1], raws
+
+
+def _document_at(source: Source, raws: list[RawDocument], line: int | None) -> Document | None:
+    """The document of a file whose text holds `line`, to locate a rule's fields (not a
+    List: its items are located by their own line only)."""
+    if line is None or not raws:
+        return None
+    starts = [r.start_line for r in raws]
+    raw = raws[max(0, bisect.bisect_right(starts, line) - 1)]
+    return None if _LIST_KIND.search(raw.text) else Document(None, source, raw)
 
 
 def merge(*layers: Iterable[Item]) -> list[Item]:

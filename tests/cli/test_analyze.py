@@ -164,3 +164,13 @@ def test_use_store_merges_stored_rules_and_files_win(capsys, tmp_path):
     assert "(RouteRule reviews-canary.default) " in out  # from the store: no file:line
     code, out, _ = run(capsys, BASE, rule, "--use-store", "--store", store)
     assert (code, out) == (0, "")  # the file's reviews-canary hides the stored one
+
+
+def test_unreadable_rule_document_exits_65_too(capsys, tmp_path):
+    path = tmp_path / "rule.yaml"
+    path.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: ok}\n---\n"
+                    "apiVersion: config.meshtool.io/v1alpha1\nkind: RouteRule\nmetadata:\n"
+                    "  name: [unclosed\n")
+    code, out, err = run(capsys, str(path))
+    assert code == 65 and out == ""
+    assert "rule.yaml:" in err and "invalid YAML" in err
