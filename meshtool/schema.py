@@ -1,7 +1,9 @@
 """Schema checks of native rule manifests against the JSON Schemas in schemas/.
 
-The schemas are read and compiled once per process. jsonschema is imported only when
-the first manifest is checked, so that `meshtool --help` never pays for it. Every error
+The schemas are read and compiled once per process. A valid manifest is recognised by a
+compiled yes/no check (meshtool.schemafast) without jsonschema, which is imported only to
+describe what is wrong with an invalid one, so neither `meshtool --help` nor a clean
+validation run pays for importing it. Every error
 is reported with its field path and a message written for people ("unknown field
 'wieght' (did you mean 'weight'?)"), not jsonschema's wording.
 """
@@ -46,11 +48,25 @@ def _validator(kind: str):
     return Draft202012Validator(schema)
 
 
+@lru_cache(maxsize=None)
+def _fast_check(kind: str):
+    """The compiled yes/no check (meshtool.schemafast), or None if the schema needs more."""
+    from meshtool.schemafast import NotCompilable, compile_schema
+
+    try:
+        return compile_schema(load_schema(kind))
+    except NotCompilable:
+        return None
+
+
 def validate(kind: str, manifest: dict[str, Any]) -> list[tuple[FieldPath, str]]:
     """Problems of a native manifest, as (field path from the manifest root, message), in
     document order of the paths. Empty when the manifest conforms."""
+    fast = _fast_check(kind)
+    if fast is not None and fast(manifest):  # the common case: no jsonschema at all
+        return []
     validator = _validator(kind)
-    if validator.is_valid(manifest):  # the common case: one fast pass, no error objects
+    if fast is None and validator.is_valid(manifest):
         return []
     out: list[tuple[FieldPath, str]] = []
     for error in validator.iter_errors(manifest):
