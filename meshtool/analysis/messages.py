@@ -92,7 +92,8 @@ _TABLE = [
     ("MT0300", "PortNameNoProtocol", Level.WARNING,
      "port {port} is {named}, which does not declare its protocol: name it "
      "<protocol>[-<suffix>] (http-, http2-, https-, grpc-, tcp-, tls-, ...) or set appProtocol",
-     "The sidecar picks a Service port's protocol from its name prefix or appProtocol."),
+     "A Service port declares its protocol by its name prefix or appProtocol (the mesh "
+     "convention Istio's sidecars rely on), so that it is declared rather than guessed."),
     ("MT0301", "MissingVersionLabels", Level.WARNING,
      "{kind} {name} has no {missing} label in namespace {namespace}, where rules route by "
      "version: add {missing} to its pod template labels",

@@ -60,3 +60,13 @@ def test_every_code_is_expected_by_some_case():
 def test_case_directories_name_registered_analyzers():
     names = {a.name for a in all_analyzers()}
     assert {c.analyzer for c in all_cases()} <= names
+
+
+def test_docs_list_every_code_and_analyzer():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "analyze.md").read_text()
+    for code, m in MESSAGES.items():
+        assert f"| {code} | {m.level.title} | {m.name} |" in docs, code
+    for a in all_analyzers():
+        assert f"`{a.name}`" in docs, a.name
