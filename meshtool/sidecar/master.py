@@ -151,9 +151,12 @@ class Sidecar:
             self.state.apply_snapshot({"version": "empty"}, source="built-in")
         opts = options.Options()
         self.master = Master(opts)
-        ours = build_addons(self.state, cfg)
-        self.metrics = next(a for a in ours if type(a).__name__ == "Metrics")
-        self.master.addons.add(proxyserver.Proxyserver(), next_layer.NextLayer(), *ours)
+        from meshtool.sidecar.addons.metrics import Metrics
+        from meshtool.sidecar.pipeline import Pipeline
+
+        pipeline = Pipeline(build_addons(self.state, cfg))
+        self.metrics = pipeline.find(Metrics)
+        self.master.addons.add(proxyserver.Proxyserver(), next_layer.NextLayer(), pipeline)
         opts.update(mode=cfg.modes(), connection_strategy="lazy", keep_host_header=True,
                     server=True)
         if cfg.reuse_port:

@@ -1,0 +1,215 @@
+"""Sidecar: throughput and latency of direct / nginx / stock mitmdump / meshtool sidecar (wrk)
+
+All four are driven by the same wrk against the same backend (nginx answering a small body),
+in one run, on loopback: direct to the backend, nginx as a reverse proxy, stock
+`mitmdump --mode reverse`, and `meshtool proxy run` as the outbound sidecar with routing and
+metrics on (wrk sends absolute-form requests for http://backend/ to its explicit proxy port).
+Each proxy is pinned to one core with taskset so "one core" means one core.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.harness import Figure
+
+ROOT = Path(__file__).resolve().parents[1]
+CONNECTIONS = (1, 10, 50)
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx.err warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+  keepalive_requests 1000000;
+  upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
+  server {{ listen 127.0.0.1:{backend}; location / {{ return 200 "Hello World, Benigno\\n"; }} }}
+  server {{ listen 127.0.0.1:{proxy};
+    location / {{ proxy_pass http://backend; proxy_http_version 1.1;
+                  proxy_set_header Connection ""; }} }}
+}}
+"""
+
+ABSOLUTE_LUA = 'wrk.path = "http://benigno:5000/hw2"\n'
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url_or_port, timeout: float = 20.0) -> float:
+    """Seconds until a port accepts (int) or a URL answers 200 (str)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        try:
+            if isinstance(url_or_port, int):
+                socket.create_connection(("127.0.0.1", url_or_port), 0.2).close()
+                return time.perf_counter() - t0
+            with urllib.request.urlopen(url_or_port, timeout=0.5) as r:
+                if r.status == 200:
+                    return time.perf_counter() - t0
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise TimeoutError(f"{url_or_port} not ready")
+
+
+def _rss_mb(pid: int) -> float:
+    total = 0
+    pids = [pid] + [int(p) for p in _children(pid)]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def _children(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
+def _wrk(port: int, conns: int, seconds: float, lua: str | None) -> dict:
+    argv = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency"]
+    if lua:
+        argv += ["-s", lua]
+    argv.append(f"http://127.0.0.1:{port}/hw2")
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {}
+    for pct in ("50", "99"):
+        m = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)", out)
+        lat[pct] = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)] if m else None
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": lat["50"], "p99": lat["99"],
+            "errors": int(errors.group(1)) if errors else 0}
+
+
+class Target:
+    def __init__(self, name: str, port: int, lua: str | None = None, proc=None, ready=None):
+        self.name, self.port, self.lua, self.proc, self.ready = name, port, lua, proc, ready
+
+
+def _pin(core: int) -> list[str]:
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and os.cpu_count() > 1 else []
+
+
+def run(quick: bool = False) -> list[Figure]:
+    missing = [t for t in ("wrk", "nginx") if not shutil.which(t)]
+    if missing:
+        return [Figure("sidecar benchmark skipped", 0, "", notes=f"missing: {', '.join(missing)} "
+                       "(scripts/system-deps.sh installs them)")]
+    seconds = 2 if quick else 4
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sidecar-"))
+    backend, nginx_proxy, mitm_port, admin = _port(), _port(), _port(), _port()
+    sidecar_out = _port()
+    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, backend=backend, proxy=nginx_proxy))
+    lua = tmp / "absolute.lua"
+    lua.write_text(ABSOLUTE_LUA)
+    snapshot = tmp / "snapshot.json"
+    snapshot.write_text(
+        '{"version": "bench", "services": [{"name": "benigno", "ports": [5000], "endpoints": '
+        f'[{{"address": "127.0.0.1", "port": {backend}, "labels": {{"version": "v1"}}}}]}}], '
+        '"rules": [{"kind": "RouteRule", "metadata": {"name": "all-v1"}, "spec": {'
+        '"destination": {"name": "benigno"}, "route": [{"labels": {"version": "v1"}}]}}]}')
+    procs = []
+    devnull = subprocess.DEVNULL
+    try:
+        nginx = subprocess.Popen([*_pin(1), "nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)],
+                                 stdout=devnull, stderr=devnull)
+        procs.append(nginx)
+        _wait(backend)
+        _wait(nginx_proxy)
+        mitmdump = shutil.which("mitmdump", path=str(Path(sys.executable).parent)) or "mitmdump"
+        t0 = time.perf_counter()
+        mitm = subprocess.Popen([*_pin(0), mitmdump, "--mode",
+                                 f"reverse:http://127.0.0.1:{backend}@127.0.0.1:{mitm_port}", "-q"],
+                                stdout=devnull, stderr=devnull)
+        procs.append(mitm)
+        _wait(mitm_port)
+        mitm_ready = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sidecar = subprocess.Popen(
+            [*_pin(0), sys.executable, "-m", "meshtool", "proxy", "run", "--snapshot", str(snapshot),
+             "--outbound-port", str(sidecar_out), "--inbound-port", str(_port()),
+             "--admin-port", str(admin), "--service", "bench"],
+            stdout=devnull, stderr=devnull, cwd=ROOT)
+        procs.append(sidecar)
+        _wait(f"http://127.0.0.1:{admin}/ready")
+        sidecar_ready = time.perf_counter() - t0
+        # mitmdump and the sidecar share core 0 but are measured one at a time
+        targets = [Target("direct", backend), Target("nginx", nginx_proxy, proc=nginx),
+                   Target("mitmdump", mitm_port, proc=mitm, ready=mitm_ready),
+                   Target("sidecar", sidecar_out, str(lua), proc=sidecar, ready=sidecar_ready)]
+        idle = {t.name: _rss_mb(t.proc.pid) for t in targets if t.proc}
+        results: dict[tuple[str, int], dict] = {}
+        loaded: dict[str, float] = {}
+        for t in targets:
+            _wrk(t.port, 10, 1, t.lua)  # warm-up: pools, caches, lazily imported code
+        for conns in CONNECTIONS:
+            for t in targets:
+                results[(t.name, conns)] = _wrk(t.port, conns, seconds, t.lua)
+                if t.proc and conns == 50:
+                    loaded[t.name] = max(loaded.get(t.name, 0), _rss_mb(t.proc.pid))
+        for t in targets:  # RSS right after load (the peak is what the kernel kept)
+            if t.proc:
+                loaded[t.name] = max(loaded.get(t.name, 0), _rss_mb(t.proc.pid))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _figures(results, idle, loaded, sidecar_ready, mitm_ready)
+
+
+def _figures(r, idle, loaded, sidecar_ready, mitm_ready) -> list[Figure]:
+    figs = []
+    for conns in CONNECTIONS:
+        s, m, n, d = (r[(k, conns)] for k in ("sidecar", "mitmdump", "nginx", "direct"))
+        target = ">= 2.5x mitmdump, >= 2,000 req/s" if conns == 10 else None
+        met = (s["rps"] >= 2.5 * m["rps"] and s["rps"] >= 2000) if target else None
+        figs.append(Figure(f"sidecar req/s, {conns} conn", s["rps"], "req/s", "stock mitmdump",
+                           m["rps"], target=target, met=met,
+                           notes=f"nginx {n['rps']:,.0f}, direct {d['rps']:,.0f}; errors "
+                                 f"{s['errors']}"))
+        figs.append(Figure(f"sidecar p50/p99, {conns} conn", s["p50"], "ms", "mitmdump p50",
+                           m["p50"], notes=f"p99 {s['p99']} ms (mitmdump {m['p99']}, nginx "
+                                           f"{n['p99']}, direct {d['p99']})"))
+    s1, d1, m1 = r[("sidecar", 1)], r[("direct", 1)], r[("mitmdump", 1)]
+    added = s1["p50"] - d1["p50"]
+    figs.append(Figure("sidecar added p50, 1 conn", added, "ms", "mitmdump added p50",
+                       m1["p50"] - d1["p50"], target="< 0.7 ms", met=added < 0.7))
+    figs.append(Figure("sidecar RSS idle", idle["sidecar"], "MB", "mitmdump idle", idle["mitmdump"],
+                       target="< 60 MB", met=idle["sidecar"] < 60,
+                       notes=f"nginx {idle['nginx']:.1f} MB"))
+    figs.append(Figure("sidecar RSS under load", loaded["sidecar"], "MB", "mitmdump under load",
+                       loaded["mitmdump"], target="< 60 MB", met=loaded["sidecar"] < 60))
+    figs.append(Figure("sidecar start to ready", sidecar_ready, "s", "mitmdump start to listening",
+                       mitm_ready, target="< 0.5 s", met=sidecar_ready < 0.5,
+                       notes="sidecar: /ready answers 200 (listening with a valid snapshot)"))
+    return figs
