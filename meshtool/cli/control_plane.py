@@ -26,13 +26,18 @@ def _seconds(ctx, param, value):
               metavar="DURATION",
               help="Rule changes within this window become one push.")
 @click.option("--endpoint-debounce", default="50ms", show_default=True, callback=_seconds,
-              metavar="DURATION", help="The same for endpoint changes (sidecars coming, going).")
+              metavar="DURATION",
+              help="Endpoint changes (sidecars coming, going) are pushed after this long "
+                   "without another one...")
+@click.option("--endpoint-max-delay", default="1s", show_default=True, callback=_seconds,
+              metavar="DURATION", help="...but at most this long after the first.")
 @click.option("--id", "instance", default=None, metavar="NAME",
               help="Name shown in proxy-status's CONTROL PLANE column (default: HOST-PID).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True, help="Log verbosity (logs go to stderr).")
 def control_plane(store: str | None, listen: str, grace: float, debounce: float,
-                  endpoint_debounce: float, instance: str | None, log_level: str) -> int:
+                  endpoint_debounce: float, endpoint_max_delay: float, instance: str | None,
+                  log_level: str) -> int:
     """Run the control plane: follow the store, push snapshots to the sidecars.
 
     \b
@@ -70,7 +75,8 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
             loop.add_signal_handler(sig, stop.set)
         try:
             await serve(lambda: open_store(store), host, port, stop, instance=instance,
-                        debounce=debounce, endpoint_debounce=endpoint_debounce, grace=grace)
+                        debounce=debounce, endpoint_debounce=endpoint_debounce,
+                        endpoint_max_delay=endpoint_max_delay, grace=grace)
         except OSError as exc:
             raise MeshtoolError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
 

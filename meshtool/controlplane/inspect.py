@@ -39,8 +39,9 @@ def _get_json(url: str, what: str, timeout: float, hint: str | None = None) -> A
                             f"{exc}") from None
 
 
-def fetch_sync_table(address: str, timeout: float = 5.0) -> dict:
-    return _get_json(http_url(address, SYNCZ_PATH), "the control plane", timeout,
+def fetch_sync_table(address: str, timeout: float = 5.0, *, summary: bool = False) -> dict:
+    path = f"{SYNCZ_PATH}?summary=1" if summary else SYNCZ_PATH
+    return _get_json(http_url(address, path), "the control plane", timeout,
                      hint="start it with `meshtool control-plane`, or point at it with "
                           "--control-plane HOST:PORT")
 

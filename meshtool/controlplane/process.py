@@ -84,9 +84,13 @@ class ControlPlaneProcess(_Child):
     def sync_table(self) -> dict:
         return fetch_sync_table(self.address, timeout=5.0)
 
+    def summary(self) -> dict:
+        return fetch_sync_table(self.address, timeout=5.0, summary=True)
+
     def wait_for(self, predicate: Callable[[dict], object], timeout: float = 10.0,
-                 interval: float = 0.02) -> dict:
-        """Poll /debug/syncz until predicate(table) is true; the table, or TimeoutError."""
+                 interval: float = 0.02, summary: bool = False) -> dict:
+        """Poll /debug/syncz until predicate(table) is true; the table, or TimeoutError.
+        With `summary`, poll the cheap summary form instead."""
         deadline = time.monotonic() + timeout
         last: dict | str = "never answered"
         while time.monotonic() < deadline:
@@ -94,7 +98,7 @@ class ControlPlaneProcess(_Child):
                 raise RuntimeError(f"control plane exited with {self.proc.returncode}"
                                    + (f"; log: {self.log}" if self.log else ""))
             try:
-                table = self.sync_table()
+                table = self.summary() if summary else self.sync_table()
                 if predicate(table):
                     return table
                 last = table

@@ -2,14 +2,16 @@
 
 One ControlPlane per process. It follows the store (rules) and the registry (endpoints), keeps
 one snapshot (computed and encoded once per change), and pushes it to every connected proxy.
-Pushes are coalesced: the first change arms a short timer and every change until it fires joins
-the same push, so a burst of writes becomes one snapshot. Endpoint churn (sidecars coming and
-going) waits a little longer than rule changes, because a thousand sidecars reconnecting after a
-restart would otherwise cause a thousand pushes to everyone.
+Pushes are coalesced: the first rule change arms a short timer (`debounce`) and every change until
+it fires joins the same push, so a burst of writes becomes one snapshot within a bounded delay.
+Endpoint churn (sidecars coming and going) waits for a quiet period instead (`endpoint_debounce`
+without a further endpoint change, at most `endpoint_max_delay` after the first one), because a
+thousand sidecars reconnecting after a restart would otherwise mean a push to everyone for every
+few that arrive.
 
 HTTP surface (aiohttp, 127.0.0.1:15010 by default):
   GET /v1/stream                   the push stream (WebSocket; protocol in meshtool.discovery)
-  GET /debug/syncz                 the sync table as JSON
+  GET /debug/syncz                 the sync table as JSON (?summary=1: counts by status)
   GET /debug/config_dump?proxy=ID  the snapshot the control plane intends for that proxy
 """
 
@@ -33,8 +35,8 @@ from meshtool.controlplane.registry import WorkloadRegistry
 from meshtool.controlplane.snapshot import Built, build_snapshot
 from meshtool.controlplane.synctable import ProxySync
 from meshtool.discovery.protocol import (CLOSE_PROTOCOL_ERROR, CONFIG_DUMP_PATH, STREAM_PATH,
-                                         SYNCZ_PATH, Identity, encode_snapshot, parse_hello,
-                                         parse_reply)
+                                         SYNCZ_PATH, Identity, encode_snapshot,
+                                         encode_snapshot_bytes, parse_hello, parse_reply)
 from meshtool.model.resource import Resource
 from meshtool.store.base import Key, Store
 
@@ -61,12 +63,16 @@ class Session:
 
 class ControlPlane:
     def __init__(self, open_store: Callable[[], Store] | None, *, instance: str | None = None,
-                 debounce: float = 0.005, endpoint_debounce: float = 0.05, grace: float = 2.0,
-                 heartbeat: float = 30.0):
+                 debounce: float = 0.005, endpoint_debounce: float = 0.05,
+                 endpoint_max_delay: float = 1.0, grace: float = 2.0, heartbeat: float = 30.0):
         self._open_store = open_store
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
         self.debounce = debounce
         self.endpoint_debounce = endpoint_debounce
+        self.endpoint_max_delay = endpoint_max_delay
+        self._endpoints_first: float | None = None  # loop time of the first unpushed change
+        self._endpoints_last = 0.0
+        self._rules_pending = False
         self.heartbeat = heartbeat
         self.registry = WorkloadRegistry(self._endpoints_changed, grace=grace)
         self.sessions: dict[str, Session] = {}
@@ -86,6 +92,7 @@ class ControlPlane:
         self.started = time.time()
         self.pushes = 0  # snapshots computed and pushed (coalesced bursts count once)
         self.address: str | None = None
+        self._send_frame = hasattr(web.WebSocketResponse, "send_frame")  # aiohttp >= 3.11
 
     # -- application -------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -128,10 +135,14 @@ class ControlPlane:
             log.info("store loaded at revision %d: %d rules", revision, len(rules))
         else:
             log.info("store at revision %d: %d rules", revision, len(rules))
-        self._dirty = self._push_all = True
+        self._dirty = self._push_all = self._rules_pending = True
         self._schedule(self.debounce)
 
     def _endpoints_changed(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._endpoints_first is None:
+            self._endpoints_first = now
+        self._endpoints_last = now
         self._dirty = self._push_all = True
         self._schedule(self.endpoint_debounce)
 
@@ -141,8 +152,10 @@ class ControlPlane:
 
     # -- push scheduling ---------------------------------------------------------------------
     def _schedule(self, delay: float) -> None:
+        self._schedule_at(asyncio.get_running_loop().time() + delay)
+
+    def _schedule_at(self, at: float) -> None:
         loop = asyncio.get_running_loop()
-        at = loop.time() + delay
         if self._timer is not None:
             if self._timer_at <= at:
                 return  # an earlier push is already armed: this change rides along
@@ -152,6 +165,14 @@ class ControlPlane:
 
     def _fire(self) -> None:
         self._timer = None
+        if self._endpoints_first is not None and not self._rules_pending:
+            # Endpoints only: wait for a quiet period, within the maximum delay.
+            at = min(self._endpoints_last + self.endpoint_debounce,
+                     self._endpoints_first + self.endpoint_max_delay)
+            if at > asyncio.get_running_loop().time() + 0.001:
+                self._schedule_at(at)
+                return
+        self._endpoints_first, self._rules_pending = None, False
         if not self.loaded:
             return  # proxies stay NOT SENT until the store has been read once
         self._refresh()
@@ -192,7 +213,11 @@ class ControlPlane:
                     continue
                 nonce = f"{self._nonce_prefix}-{next(self._nonces)}"
                 session.sync.sent(built.version, nonce)  # before the await: the ACK may be quick
-                await session.ws.send_str(encode_snapshot(built.version, nonce, built.json))
+                if self._send_frame:  # the snapshot's bytes are shared by every send
+                    await session.ws.send_frame(
+                        encode_snapshot_bytes(built.version, nonce, built.utf8), WSMsgType.TEXT)
+                else:
+                    await session.ws.send_str(encode_snapshot(built.version, nonce, built.json))
         except (ConnectionError, RuntimeError) as exc:
             log.info("proxy %s: send failed: %s", session.identity.proxy_id, exc)
         finally:
@@ -269,8 +294,24 @@ class ControlPlane:
                 "storeRevision": self.revision, "storeLoaded": self.loaded, "version": latest,
                 "pushes": self.pushes, "proxies": proxies}
 
+    def sync_summary(self) -> dict:
+        """Counts by status and the last ACK of the latest version: cheap to poll."""
+        self._refresh()
+        latest = self.current.version if self.current else None
+        counts: dict[str, int] = {}
+        last_ack = None
+        for s in self.sessions.values():
+            status = s.sync.status(latest)
+            counts[status] = counts.get(status, 0) + 1
+            if s.sync.acked_version == latest and s.sync.acked_at is not None:
+                last_ack = max(last_ack or 0.0, s.sync.acked_at)
+        return {"controlPlane": self.instance, "storeRevision": self.revision,
+                "storeLoaded": self.loaded, "version": latest, "proxies": len(self.sessions),
+                "statuses": counts, "lastAck": last_ack}
+
     async def _syncz(self, request: web.Request) -> web.Response:
-        return web.Response(text=json.dumps(self.sync_table(), separators=(",", ":")),
+        table = self.sync_summary() if request.query.get("summary") else self.sync_table()
+        return web.Response(text=json.dumps(table, separators=(",", ":")),
                             content_type="application/json")
 
     async def _config_dump(self, request: web.Request) -> web.Response:

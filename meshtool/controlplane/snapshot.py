@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable
 
 from meshtool.model.resource import Resource
@@ -24,6 +25,10 @@ from meshtool.model.resource import Resource
 class Built:
     version: str
     json: str  # the whole document, encoded once
+
+    @cached_property
+    def utf8(self) -> bytes:
+        return self.json.encode()
 
 
 def rule_manifest(res: Resource) -> dict:

@@ -46,7 +46,8 @@ class DiscoveryClient:
     def __init__(self, address: str, identity: Identity, apply: ApplyFn, *,
                  backoff_initial: float = 0.1, backoff_cap: float = 5.0,
                  heartbeat: float | None = 10.0, seed: int | None = None,
-                 session: aiohttp.ClientSession | None = None):
+                 session: aiohttp.ClientSession | None = None,
+                 decode: Callable[[str], Any] = json.loads):
         self.address = address
         self.url = stream_url(address)
         self.identity = identity
@@ -56,6 +57,7 @@ class DiscoveryClient:
         self.heartbeat = heartbeat
         self._rng = random.Random(seed)
         self._session = session
+        self._decode = decode  # simulated fleets share the decoding of identical snapshots
         self._task: asyncio.Task | None = None
         self._stopping = False
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -121,7 +123,7 @@ class DiscoveryClient:
                 async for msg in ws:
                     if msg.type == aiohttp.WSMsgType.TEXT:
                         try:
-                            snap = parse_snapshot(json.loads(msg.data))
+                            snap = parse_snapshot(self._decode(msg.data))
                         except ValueError as exc:  # JSONDecodeError is a ValueError too
                             self.last_error = f"malformed message: {exc}"
                             await ws.close(code=CLOSE_PROTOCOL_ERROR, message=str(exc)[:120].encode())

@@ -134,6 +134,13 @@ def encode_snapshot(version: str, nonce: str, snapshot_json: str) -> str:
             f'"nonce":{json.dumps(nonce)},"snapshot":{snapshot_json}}}')
 
 
+def encode_snapshot_bytes(version: str, nonce: str, snapshot_utf8: bytes) -> bytes:
+    """encode_snapshot on UTF-8 bytes: the snapshot is encoded to bytes once, not per proxy."""
+    head = (f'{{"type":"{SNAPSHOT}","version":{json.dumps(version)},'
+            f'"nonce":{json.dumps(nonce)},"snapshot":')
+    return b"".join((head.encode(), snapshot_utf8, b"}"))
+
+
 @dataclass(frozen=True)
 class SnapshotMessage:
     version: str

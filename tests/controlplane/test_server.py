@@ -213,3 +213,10 @@ def test_unknown_proxy_config_dump_is_404(cp):
     with pytest.raises(urllib.error.HTTPError) as err:
         intended(cp, "nobody")
     assert err.value.code == 404
+
+
+def test_summary_counts_statuses(cp):
+    with SimulatedFleet(cp.address, 3, prefix="s"):
+        t = cp.wait_for(lambda t: t["statuses"].get("SYNCED", 0) >= 3, summary=True)
+    assert set(t) >= {"controlPlane", "version", "proxies", "statuses", "lastAck"}
+    assert t["lastAck"] and sum(t["statuses"].values()) == t["proxies"]

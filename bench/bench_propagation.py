@@ -1,0 +1,143 @@
+"""Control plane: push propagation, memory per proxy, proxy-status time
+
+Propagation is the time from a store write returning until every proxy has ACKed the snapshot
+that carries it, read from the control plane's own sync table (the ACK arrival times), so the
+polling that waits for the end does not enter the figure. Each is compared with the same
+measurement for a single proxy in the same run: the ratio is what the fleet size costs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.harness import Figure
+from meshtool.controlplane.process import ControlPlaneProcess, SimulatedFleet
+from meshtool.model.resource import Resource
+from meshtool.store import open_store
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100)."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _rule(i: int) -> Resource:
+    weight = i % 101
+    route = [{"labels": {"version": "v1"}, "weight": 100 - weight},
+             {"labels": {"version": "v2"}, "weight": weight}]
+    return Resource("RouteRule", "bench-split", "default",
+                    {"destination": {"name": "sim-svc0"},
+                     "route": [r for r in route if r["weight"]]})
+
+
+def propagation(cp: ControlPlaneProcess, store_path: Path, count: int, changes: int,
+                timeout: float = 30.0) -> list[float]:
+    """Write `changes` revisions one after another; for each, seconds from the write returning
+    until the last of `count` proxies ACKed it."""
+    latencies = []
+    with open_store(str(store_path)) as store:
+        for i in range(changes):
+            try:
+                store.get("RouteRule", "default", "bench-split")
+                res = store.replace([_rule(i + 1)])[0]
+            except Exception:  # noqa: BLE001 - first round: it does not exist yet
+                res = store.create([_rule(i + 1)])[0]
+            written = time.time()
+            prefix = f"{res.revision}."
+
+            def done(t: dict) -> bool:
+                return (t["proxies"] >= count and t["version"].startswith(prefix)
+                        and t["statuses"] == {"SYNCED": t["proxies"]})
+
+            summary = cp.wait_for(done, timeout, interval=0.05, summary=True)
+            latencies.append(summary["lastAck"] - written)
+            time.sleep(0.05)
+    return latencies
+
+
+def _proxy_status_time(address: str, repeat: int) -> tuple[float, float]:
+    exe = Path(sys.executable).with_name("meshtool")
+    mt = [str(exe)] if exe.exists() else [sys.executable, "-m", "meshtool"]
+    status, version = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run([*mt, "proxy-status", "--control-plane", address], check=True,
+                       stdout=subprocess.DEVNULL)
+        status.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        subprocess.run([*mt, "--version"], check=True, stdout=subprocess.DEVNULL)
+        version.append(time.perf_counter() - t0)
+    return statistics.median(status), statistics.median(version)
+
+
+def run(quick: bool = False) -> list[Figure]:
+    count = 200 if quick else 1000
+    changes = 10 if quick else 50
+    tmp = Path(tempfile.mkdtemp(prefix="meshtool-bench-prop-"))
+    figures: list[Figure] = []
+    try:
+        # Reference: one proxy.
+        with ControlPlaneProcess(tmp / "one.db", log=tmp / "cp-one.log") as cp, \
+                SimulatedFleet(cp.address, 1, prefix="one", log=tmp / "fleet-one.log"):
+            one = propagation(cp, tmp / "one.db", 1, changes)
+        one_p50, one_p99 = percentile(one, 50), percentile(one, 99)
+
+        with ControlPlaneProcess(tmp / "fleet.db", log=tmp / "cp.log") as cp:
+            idle = rss_kib(cp.proc.pid)
+            t0 = time.perf_counter()
+            with SimulatedFleet(cp.address, count, log=tmp / "fleet.log", services=10,
+                                inbound_base=20000) as fleet:
+                cp.wait_for(lambda t: len(t["proxies"]) == count
+                            and all(p["status"] == "SYNCED" for p in t["proxies"]), 120)
+                connect_time = time.perf_counter() - t0
+                time.sleep(1.0)
+                loaded = rss_kib(cp.proc.pid)
+                lat = propagation(cp, tmp / "fleet.db", count, changes)
+                ps_time, version_time = _proxy_status_time(cp.address, 3 if quick else 5)
+                size = len(cp.sync_table()["proxies"])
+                fleet.stop()
+        p50, p99 = percentile(lat, 50), percentile(lat, 99)
+        per_proxy = (loaded - idle) / count
+        snap_note = (f"{count} simulated proxies in one process (10 services, every proxy an "
+                     f"endpoint, so each snapshot lists {count} endpoints); {changes} changes, one "
+                     f"at a time; reference: the same with 1 proxy")
+        figures += [
+            Figure(f"propagation p50, {count} simulated proxies", p50, "s",
+                   "1 proxy p50", one_p50, notes=snap_note),
+            Figure(f"propagation p99, {count} simulated proxies", p99, "s",
+                   "1 proxy p99", one_p99, target="< 2 s" if count >= 1000 else None,
+                   met=(p99 < 2.0) if count >= 1000 else None),
+            Figure(f"control plane memory per connected proxy ({count})", per_proxy, "KiB",
+                   "control plane idle RSS", idle,
+                   notes=f"RSS {idle / 1024:.0f} MiB idle, {loaded / 1024:.0f} MiB with {count} "
+                         f"proxies; {count} proxies connected and synced in "
+                         f"{connect_time:.1f} s"),
+            Figure(f"meshtool proxy-status, {size} proxies", ps_time, "s",
+                   "meshtool --version", version_time, target="< 1 s", met=ps_time < 1.0,
+                   notes="medians; whole command: start-up, HTTP fetch of the sync table, table"),
+        ]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return figures
+
+
+if __name__ == "__main__":
+    for f in run(quick="--quick" in sys.argv):
+        print(f)
+    os._exit(0)

@@ -1,0 +1,41 @@
+"""Simulated proxies: the shared decoder gives what json.loads gives, decoding once per version."""
+
+import json
+
+from meshtool.discovery.protocol import encode_snapshot, encode_snapshot_bytes
+from meshtool.discovery.simulate import SharedDecoder, fleet_identities, simulated_apply
+
+import pytest
+
+
+def test_shared_decoder_matches_json_loads_and_decodes_each_version_once():
+    doc = {"version": '3."x', "services": [], "rules": [{"metadata": {"name": "é"}}]}
+    dec = SharedDecoder()
+    texts = [encode_snapshot(doc["version"], f"n{i}", json.dumps(doc)) for i in range(5)]
+    texts.append(encode_snapshot_bytes(doc["version"], "nb", json.dumps(doc).encode()).decode())
+    for text in texts:
+        assert dec(text) == json.loads(text)
+    assert dec.decoded == 1
+    other = {**doc, "version": "4.y"}
+    assert dec(encode_snapshot("4.y", "n", json.dumps(other)))["snapshot"] == other
+    assert dec('{"nonce": "n", "type": "snapshot"}') == {"nonce": "n", "type": "snapshot"}
+    assert dec.decoded == 3
+
+
+def test_simulated_apply_rejects_the_named_rule():
+    apply = simulated_apply("bad")
+    apply({"version": "1", "services": [], "rules": [{"kind": "RouteRule",
+                                                      "metadata": {"name": "ok"}}]})
+    with pytest.raises(ValueError, match="RouteRule/bad"):
+        apply({"version": "1", "services": [], "rules": [{"kind": "RouteRule",
+                                                          "metadata": {"name": "bad"}}]})
+    with pytest.raises(ValueError, match="services"):
+        apply({"version": "1", "rules": []})
+
+
+def test_fleet_identities_are_unique_and_spread():
+    idents = fleet_identities(6, services=3, prefix="x", admin_base=30000)
+    assert len({i.proxy_id for i in idents}) == 6
+    assert {i.service for i in idents} == {"x-svc0", "x-svc1", "x-svc2"}
+    assert idents[5].admin_address == "127.0.0.1:30005"
+    assert [i.version for i in idents[:2]] == ["v1", "v2"]
