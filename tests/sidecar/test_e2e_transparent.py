@@ -1,0 +1,177 @@
+"""Transparent mode for real: a "pod" network namespace whose app calls http://benigno:5000/hw2
+with no proxy settings; `meshtool proxy init` iptables rules capture the traffic in both
+directions and the sidecar (running as UID 1337, like in Kubernetes) routes it 90/10.
+
+Needs root, iproute2 and iptables (scripts/system-deps.sh); skipped with the reason otherwise.
+Only addresses of our own veth pair and loopback are used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from sidecar_mesh import ROOT, SAMPLES, canary_doc
+
+pytestmark = pytest.mark.timeout(120)
+
+V1, V2 = b"Hello World, Benigno\n", b"Hello World, Benigno, Canary Release\n"
+
+
+def _sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=30)
+
+
+def _skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "transparent mode needs root (network namespaces and iptables)"
+    for tool in ("ip", "iptables", "setpriv", "curl"):
+        if not shutil.which(tool):
+            return f"{tool} is not installed (scripts/system-deps.sh installs it)"
+    probe = f"mtprobe{os.getpid() % 100000}"
+    r = _sh("ip", "netns", "add", probe, check=False)
+    if r.returncode != 0:
+        return f"this machine refuses network namespaces: {r.stderr.strip()}"
+    try:
+        r = _sh("ip", "netns", "exec", probe, "iptables", "-t", "nat", "-L", "-n", check=False)
+        if r.returncode != 0:
+            return f"iptables does not work in a network namespace here: {r.stderr.strip()}"
+    finally:
+        _sh("ip", "netns", "del", probe, check=False)
+    return None
+
+
+class Pod:
+    """A network namespace joined to the host by a veth pair: host .1, pod .2, benigno VIP .100."""
+
+    def __init__(self) -> None:
+        n = os.getpid() % 200 + 20
+        tag = os.getpid() % 100000
+        self.ns, self.host_if, self.pod_if = f"mtpod{tag}", f"mth{tag}", f"mtp{tag}"
+        self.host_ip, self.pod_ip, self.vip = f"10.251.{n}.1", f"10.251.{n}.2", f"10.251.{n}.100"
+        self.etc = Path("/etc/netns") / self.ns
+        self.procs: list[subprocess.Popen] = []
+        self.dir = Path(tempfile.mkdtemp(prefix="meshtool-pod-"))
+        self.dir.chmod(0o755)  # the sidecar runs as UID 1337 and reads its snapshot here
+
+    def setup(self) -> None:
+        _sh("ip", "netns", "add", self.ns)
+        _sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.pod_if)
+        _sh("ip", "link", "set", self.pod_if, "netns", self.ns)
+        _sh("ip", "addr", "add", f"{self.host_ip}/24", "dev", self.host_if)
+        _sh("ip", "link", "set", self.host_if, "up")
+        ex = ("ip", "netns", "exec", self.ns)
+        _sh(*ex, "ip", "addr", "add", f"{self.pod_ip}/24", "dev", self.pod_if)
+        _sh(*ex, "ip", "link", "set", self.pod_if, "up")
+        _sh(*ex, "ip", "link", "set", "lo", "up")
+        _sh(*ex, "ip", "route", "add", "default", "via", self.host_ip)
+        self.etc.mkdir(parents=True, exist_ok=True)
+        (self.etc / "hosts").write_text(f"127.0.0.1 localhost\n{self.vip} benigno\n")
+
+    def exec(self, *argv: str, log: str | None = None, uid: int | None = None) -> subprocess.Popen:
+        prefix = ["ip", "netns", "exec", self.ns]
+        if uid is not None:
+            prefix += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        out = open(self.dir / log, "wb") if log else subprocess.DEVNULL
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        env["HOME"] = str(self.dir)
+        p = subprocess.Popen([*prefix, *argv], stdout=out, stderr=subprocess.STDOUT, env=env,
+                             cwd=ROOT)
+        self.procs.append(p)
+        return p
+
+    def curl(self, url: str) -> str:
+        return _sh("ip", "netns", "exec", self.ns, "curl", "-s", "-m", "5", url, check=False).stdout
+
+    def teardown(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        _sh("ip", "link", "del", self.host_if, check=False)
+        _sh("ip", "netns", "del", self.ns, check=False)
+        shutil.rmtree(self.etc, ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pod():
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    p = Pod()
+    try:
+        p.setup()
+        host_procs = []
+        for port, version in ((5001, "v1"), (5002, "v2")):
+            host_procs.append(subprocess.Popen([sys.executable, str(SAMPLES / "benigno.py"),
+                                                "--host", p.host_ip, "--port", str(port),
+                                                "--version", version]))
+        doc = canary_doc(90, 10, version="pod-1")
+        doc["services"][0]["addresses"] = [p.vip]
+        for ep in doc["services"][0]["endpoints"]:
+            ep["address"] = p.host_ip
+        snapshot = p.dir / "snapshot.json"
+        snapshot.write_text(json.dumps(doc))
+        snapshot.chmod(0o644)
+        init = _sh("ip", "netns", "exec", p.ns, sys.executable, "-m", "meshtool", "proxy", "init",
+                   "--proxy-uid", "1337", check=False)
+        assert init.returncode == 0, init.stderr
+        p.exec(sys.executable, "-m", "meshtool", "proxy", "run", "--mode", "transparent",
+               "--snapshot", str(snapshot), "--service", "magnanimo", "--label", "version=v1",
+               "--app-port", "4000", log="sidecar.log", uid=1337)
+        p.exec(sys.executable, str(SAMPLES / "magnanimo.py"), "--host", "0.0.0.0", "--port",
+               "4000", "--benigno", "http://benigno:5000/hw2", log="magnanimo.log")
+        deadline = time.monotonic() + 30
+        while not p.curl("http://127.0.0.1:15020/ready").startswith("ready"):
+            if time.monotonic() > deadline:
+                pytest.fail("sidecar in the pod never became ready: "
+                            + (p.dir / "sidecar.log").read_text(errors="replace"))
+            time.sleep(0.1)
+        yield p
+        for hp in host_procs:
+            hp.terminate()
+    finally:
+        p.teardown()
+
+
+def test_iptables_capture_outbound_calls_with_no_proxy_settings(pod):
+    bodies = Counter(pod.curl("http://benigno:5000/hw2") for _ in range(10))
+    assert bodies == {V1.decode(): 9, V2.decode(): 1}
+
+
+def test_inbound_capture_reaches_the_app_which_calls_out_through_the_sidecar(pod):
+    wait_port_pod = time.monotonic() + 10
+    counts = Counter()
+    for _ in range(20):
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{pod.pod_ip}:4000/hw2", timeout=5) as r:
+                    counts[r.read()] += 1
+                break
+            except OSError:
+                if time.monotonic() > wait_port_pod:
+                    raise
+                time.sleep(0.1)
+    assert counts == {V1: 18, V2: 2}
+    metrics = pod.curl("http://127.0.0.1:15020/stats/prometheus")
+    assert 'direction="inbound"' in metrics
+    assert 'direction="outbound",source="magnanimo",destination_service="benigno"' in metrics
+
+
+def test_sidecar_config_dump_in_the_pod(pod):
+    dump = json.loads(pod.curl("http://127.0.0.1:15020/config_dump"))
+    assert dump["version"] == "pod-1" and dump["proxy"]["service"] == "magnanimo"
