@@ -36,7 +36,13 @@ def read_cluster(*, kubeconfig: str | None = None, context: str | None = None,
         with api_client:
             core = client.CoreV1Api(api_client)
             if namespace:
-                namespaces = [core.read_namespace(namespace)]
+                try:
+                    namespaces = [core.read_namespace(namespace)]
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                    raise MeshtoolError(f"namespace {namespace} not found in the cluster") \
+                        from None
             else:
                 namespaces = core.list_namespace().items
             for ns in namespaces:
