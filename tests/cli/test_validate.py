@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from meshtool.cli.main import main
 
@@ -98,3 +99,15 @@ def test_exit_codes_through_the_entry_point(tmp_path):
     r = run("validate", str(tmp_path / "missing.yaml"))
     assert r.returncode == 64 and "no such file" in r.stderr
     assert run("validate").returncode == 64
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=60) | st.sampled_from([BAD, BAD.replace("weight: 20", "weight: x"),
+                                                    BAD[:100], BAD.replace("  ", "\t", 1)]))
+def test_any_input_gives_0_or_65_never_a_crash(tmp_path, text):
+    f = tmp_path / "in.yaml"
+    f.write_text(text, encoding="utf-8")
+    r = invoke("validate", str(f))
+    assert r.exit_code in (0, 65), r.stderr
+    assert "internal error" not in r.stderr
