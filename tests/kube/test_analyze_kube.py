@@ -93,3 +93,10 @@ def test_unreachable_cluster_is_one_clear_error(tmp_path, capsys):
     code, out, err = analyze(capsys, "--use-kube", "--kubeconfig", str(config))
     assert code == 1 and out == ""
     assert err.startswith("error: cannot reach the cluster") and "Traceback" not in err
+
+
+def test_missing_namespace_is_one_clear_error(kube_cluster, capsys):
+    code, out, err = analyze(capsys, "--use-kube", "--kubeconfig", str(kube_cluster.kubeconfig),
+                             "-n", "no-such-namespace")
+    assert code == 1 and out == ""
+    assert err == "error: namespace no-such-namespace not found in the cluster\n"
