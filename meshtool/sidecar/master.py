@@ -106,6 +106,7 @@ class Sidecar:
         self.master = None
         self.metrics = None
         self.admin = None
+        self.discovery = None  # the DiscoveryClient, with --control-plane
         self._file_stamp: tuple | None = None
 
     def apply_file(self) -> bool:
@@ -171,6 +172,33 @@ class Sidecar:
         self.state.listening = True
         if cfg.snapshot_file:
             asyncio.ensure_future(self._watch_file())
+        elif cfg.control_plane:
+            self._follow_control_plane()
+
+    def _follow_control_plane(self) -> None:
+        """Receive snapshots over the push stream (docs/protocol.md); a snapshot that does not
+        compile is NACKed with the reason and the one in force keeps serving."""
+        from meshtool.discovery.client import DiscoveryClient
+        from meshtool.discovery.protocol import Identity as Hello
+
+        cfg, ident = self.config, self.config.identity
+        worker = cfg.admin_port is None and cfg.reuse_port  # a forked worker: own stream, no endpoint
+        host = cfg.listen_host if cfg.listen_host not in (None, "0.0.0.0", "::") else "127.0.0.1"
+        if cfg.mode == "transparent":  # reached at the pod's address on the app's port
+            ip = os.environ.get("INSTANCE_IP")
+            inbound = f"{ip}:{cfg.app_ports[0]}" if ip and cfg.app_ports else None
+        else:
+            inbound = f"{host}:{cfg.inbound_port}" if cfg.inbound_port and cfg.app_ports else None
+        hello = Hello(proxy_id=f"{ident.proxy_id}~{os.getpid()}" if worker else ident.proxy_id,
+                      service=ident.service or ident.proxy_id,
+                      namespace=os.environ.get("POD_NAMESPACE") or "default",
+                      labels=dict(ident.labels), inbound_address=None if worker else inbound,
+                      ports=tuple(cfg.app_ports),
+                      admin_address=f"127.0.0.1:{cfg.admin_port}" if cfg.admin_port else None)
+        self.discovery = DiscoveryClient(
+            cfg.control_plane, hello,
+            lambda doc: self.state.apply_snapshot(doc, source="control-plane"))
+        self.discovery.start()
 
     async def run(self) -> None:
         await self.start()
