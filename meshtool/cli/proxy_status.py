@@ -101,7 +101,9 @@ def _seconds(ctx, param, value):
 @click.command("proxy-status")
 @click.argument("proxy", required=False)
 @click.option("--control-plane", "address", default="127.0.0.1:15010", show_default=True,
-              metavar="HOST:PORT", help="The control plane's discovery address.")
+              envvar="MESHTOOL_CONTROL_PLANE", metavar="HOST:PORT",
+              help="The control plane's discovery address (default: $MESHTOOL_CONTROL_PLANE, "
+                   "else 127.0.0.1:15010).")
 @output_option("table", "json", "yaml", default="table")
 @click.option("-w", "--watch", is_flag=True, help="Refresh the table in place until Ctrl-C.")
 @click.option("--interval", default="1s", show_default=True, callback=_seconds,
