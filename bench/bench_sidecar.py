@@ -175,6 +175,9 @@ def run(quick: bool = False) -> list[Figure]:
         for t in targets:  # RSS right after load (the peak is what the kernel kept)
             if t.proc:
                 loaded[t.name] = max(loaded.get(t.name, 0), _rss_mb(t.proc.pid))
+        sidecar.terminate()
+        sidecar.wait(10)
+        scaling = _workers(snapshot, str(lua), seconds, (1, 2))
     finally:
         for p in procs:
             p.terminate()
@@ -184,7 +187,31 @@ def run(quick: bool = False) -> list[Figure]:
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-    return _figures(results, idle, loaded, sidecar_ready, mitm_ready)
+    return _figures(results, idle, loaded, sidecar_ready, mitm_ready) + [
+        Figure(f"sidecar req/s, {w} workers (SO_REUSEPORT), 50 conn", rps, "req/s",
+               "1 worker", scaling[1], notes=f"{os.cpu_count()} cores shared with wrk and nginx")
+        for w, rps in scaling.items() if w > 1]
+
+
+def _workers(snapshot: Path, lua: str, seconds: float, counts) -> dict[int, float]:
+    """Throughput at 50 connections with N worker processes sharing the port."""
+    out = {}
+    for n in counts:
+        port, admin = _port(), _port()
+        p = subprocess.Popen(
+            [sys.executable, "-m", "meshtool", "proxy", "run", "--snapshot", str(snapshot),
+             "--outbound-port", str(port), "--inbound-port", str(_port()), "--admin-port",
+             str(admin), "--workers", str(n)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        try:
+            _wait(f"http://127.0.0.1:{admin}/ready")
+            time.sleep(0.5)  # the other workers bind too
+            _wrk(port, 10, 1, lua)
+            out[n] = _wrk(port, 50, seconds, lua)["rps"]
+        finally:
+            p.terminate()
+            p.wait(10)
+    return out
 
 
 def _figures(r, idle, loaded, sidecar_ready, mitm_ready) -> list[Figure]:

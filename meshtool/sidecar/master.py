@@ -201,13 +201,21 @@ class Sidecar:
         self.discovery.start()
 
     async def run(self) -> None:
-        await self.start()
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(quiet_cancellations)
+        await self.start()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         self.state.listening = False
+
+
+def quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """Connections still open at shutdown are cancelled; that is not worth a traceback."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
 
 
 def _patch_reuse_port() -> None:

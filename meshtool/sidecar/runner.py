@@ -10,7 +10,7 @@ import sys
 import time
 
 from meshtool.errors import MeshtoolError
-from meshtool.sidecar.master import Sidecar, SidecarConfig
+from meshtool.sidecar.master import Sidecar, SidecarConfig, quiet_cancellations
 
 
 
@@ -40,6 +40,7 @@ def run_sidecar(config: SidecarConfig, workers: int = 1, verbose: bool = False) 
         for _ in range(workers - 1):
             pid = os.fork()
             if pid == 0:  # a worker: same listeners, no admin port, no start-up report
+                _die_with_parent()
                 config.admin_port = None
                 try:
                     asyncio.run(Sidecar(config).run())
@@ -60,7 +61,17 @@ def run_sidecar(config: SidecarConfig, workers: int = 1, verbose: bool = False) 
     return 0
 
 
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGTERM when the first process dies, even by SIGKILL."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 async def _main(config: SidecarConfig, workers: int) -> None:
+    asyncio.get_running_loop().set_exception_handler(quiet_cancellations)
     sidecar = Sidecar(config)
     await sidecar.start()
     st = sidecar.state
