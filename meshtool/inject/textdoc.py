@@ -197,7 +197,9 @@ class TextDoc:
     def _insert_lines(self, pos: int, lines: list[str]) -> None:
         nl = self.style.newline
         body = nl.join(lines)
-        depth = len(lines[0]) - len(lines[0].lstrip(" "))
+        first = lines[0].lstrip(" ")
+        # a dash under its key (kubectl style) is as deep as the key but belongs inside it
+        depth = 2 * (len(lines[0]) - len(first)) + first.startswith("-")
         if pos == len(self.text) and self.text and not self.text.endswith("\n"):
             self._edit(pos, pos, nl + body, depth)  # a last line without newline keeps having none
         else:
