@@ -114,14 +114,19 @@ class Sidecar:
         path = self.config.snapshot_file
         try:
             st = os.stat(path)
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-            if stamp == self._file_stamp:
-                return False
-            self._file_stamp = stamp
-            doc = load_snapshot_file(path)
-            self.state.apply_snapshot(doc, source=path)
+            stamp: tuple = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError as exc:
+            stamp = ("unreadable", str(exc))
+        if stamp == self._file_stamp:
+            return False
+        self._file_stamp = stamp
+        try:
+            if stamp[0] == "unreadable":
+                raise ValueError(f"{path}: {stamp[1]}")
+            self.state.apply_snapshot(load_snapshot_file(path), source=path)
         except (OSError, ValueError) as exc:
-            if isinstance(exc, OSError):
+            if isinstance(exc, OSError) or str(exc).startswith(f"{path}:"):
+                # unreadable or unparsable: apply_snapshot never saw it, so record it here
                 self.state.rejected_total += 1
                 self.state.last_rejected = {"error": str(exc), "at": time.time(), "source": path}
             log.error("snapshot %s rejected, keeping version %s: %s", path, self.state.version, exc)
