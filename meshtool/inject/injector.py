@@ -127,7 +127,7 @@ def strip(doc, w: Workload) -> None:
     for key, names in (("containers", status.containers), ("initContainers", status.init_containers),
                        ("volumes", status.volumes)):
         if key in status.created and key in spec:
-            doc.remove_key(sp, key)
+            _uncreate(doc, sp, key, status)
             continue
         for i in reversed(_index_by_name(spec.get(key) or [], names)):
             doc.remove_item(sp + (key,), i)
@@ -137,11 +137,35 @@ def strip(doc, w: Workload) -> None:
             if isinstance(c.get(probe), dict) and "httpGet" in c[probe]:
                 doc.replace_key(sp + ("containers", ci, probe), "httpGet", raw=raw)
     if "metadata" in status.created:
-        doc.remove_key(w.pod_path, "metadata")
+        _uncreate(doc, w.pod_path, "metadata", status)
     elif "annotations" in status.created:
-        doc.remove_key(w.pod_path + ("metadata",), "annotations")
+        _uncreate(doc, w.pod_path + ("metadata",), "annotations", status)
     else:
         doc.remove_key(w.pod_path + ("metadata", "annotations"), STATUS_KEY)
+
+
+def _uncreate(doc, path: Path, key: str, status: Status) -> None:
+    if key in status.nulls:
+        doc.replace_key(path, key, raw=status.nulls[key])
+    else:
+        doc.remove_key(path, key)
+
+
+def _create(doc, path: Path, mapping: dict, key: str, value: Any, status: Status) -> None:
+    """Add a key the object lacks; a key present with a null value is replaced, its text kept."""
+    status.created.append(key)
+    if key in mapping:
+        status.nulls[key] = doc.raw(path, key)
+        doc.replace_key(path, key, key, value)
+    else:
+        doc.add_key(path, key, value)
+
+
+def _add_or_replace(doc, path: Path, mapping: dict, key: str, value: Any) -> None:
+    if key in mapping:
+        doc.replace_key(path, key, key, value)
+    else:
+        doc.add_key(path, key, value)
 
 
 def decide(w: Workload) -> tuple[str, dict] | None:
@@ -178,14 +202,18 @@ def inject(doc, w: Workload, config: InjectConfig) -> None:
         if isinstance(spec.get(key), list):
             doc.append_item(sp + (key,), item)
         else:
-            status.created.append(key)
-            doc.add_key(sp, key, [item])
+            _create(doc, sp, spec, key, [item], status)
 
+    # The status goes last: it lists everything above, itself included.
     if meta is None:
         status.created.append("metadata")
-        doc.add_key(pp, "metadata", {"annotations": {STATUS_KEY: status.to_json()}})
+        if "metadata" in pod:
+            status.nulls["metadata"] = doc.raw(pp, "metadata")
+        _add_or_replace(doc, pp, pod, "metadata", {"annotations": {STATUS_KEY: status.to_json()}})
     elif meta.get("annotations") is None:
         status.created.append("annotations")
-        doc.add_key(pp + ("metadata",), "annotations", {STATUS_KEY: status.to_json()})
+        if "annotations" in meta:
+            status.nulls["annotations"] = doc.raw(pp + ("metadata",), "annotations")
+        _add_or_replace(doc, pp + ("metadata",), meta, "annotations", {STATUS_KEY: status.to_json()})
     else:
         doc.add_key(pp + ("metadata", "annotations"), STATUS_KEY, status.to_json())

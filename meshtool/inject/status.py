@@ -1,8 +1,8 @@
 """The `sidecar.meshtool.io/status` annotation: what was injected, so it can be taken out exactly.
 
 It lists the init containers, containers and volumes added, the keys that did not exist
-before (so uninject removes them whole), the exact original text of every rewritten
-probe action, and the meshtool version that injected.
+before (so uninject removes them whole) or were null (with their original text), the exact
+original text of every rewritten probe action, and the meshtool version that injected.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ class Status:
     volumes: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)  # "initContainers", "volumes", "annotations", "metadata"
     probes: dict[str, dict[str, str]] = field(default_factory=dict)  # container -> probe -> original text
+    nulls: dict[str, str] = field(default_factory=dict)  # key that was null -> its original text
 
     def to_json(self) -> str:
         data = {"version": self.version, "initContainers": self.init_containers,
@@ -27,6 +28,8 @@ class Status:
             data["created"] = self.created
         if self.probes:
             data["probes"] = self.probes
+        if self.nulls:
+            data["nulls"] = self.nulls
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -49,5 +52,8 @@ class Status:
         if not isinstance(probes, dict) or not all(
                 isinstance(v, dict) and all(isinstance(t, str) for t in v.values()) for v in probes.values()):
             raise ValueError("probes must map container -> probe -> text")
+        nulls = data.get("nulls", {})
+        if not isinstance(nulls, dict) or not all(isinstance(v, str) for v in nulls.values()):
+            raise ValueError("nulls must map key -> text")
         return cls(str(data.get("version", "")), names("initContainers"), names("containers"),
-                   names("volumes"), names("created"), probes)
+                   names("volumes"), names("created"), probes, nulls)
