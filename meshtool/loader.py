@@ -216,7 +216,8 @@ def _load_native(entry: _Entry, data: dict, namespace: str | None,
         problems = semantic.check(data["kind"], data.get("spec"))
     problems += _namespace_problems(data, namespace)
     if problems:
-        result.findings.extend(entry.finding(path, msg) for path, msg in problems)
+        found = [entry.finding(path, msg) for path, msg in problems]
+        result.findings.extend(sorted(found, key=lambda f: f.line or 0))
         return []
     return [Resource.from_manifest(data, namespace=namespace, file=entry.doc.source.name,
                                    line=entry.line_of())]
@@ -253,7 +254,7 @@ def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.
                                                     file=entry.doc.source.name,
                                                     line=entry.line_of()))
     if findings:
-        result.findings.extend(findings)
+        result.findings.extend(sorted(findings, key=lambda f: f.line or 0))
         return []
     for resource in resources:
         result.converted.append((entry.where, f"{entry.label} -> {resource.kind}/{resource.name}"))

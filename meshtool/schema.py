@@ -60,8 +60,8 @@ def _fast_check(kind: str):
 
 
 def validate(kind: str, manifest: dict[str, Any]) -> list[tuple[FieldPath, str]]:
-    """Problems of a native manifest, as (field path from the manifest root, message), in
-    document order of the paths. Empty when the manifest conforms."""
+    """Problems of a native manifest, as (field path from the manifest root, message),
+    sorted by path. Empty when the manifest conforms."""
     fast = _fast_check(kind)
     if fast is not None and fast(manifest):  # the common case: no jsonschema at all
         return []
@@ -73,7 +73,8 @@ def validate(kind: str, manifest: dict[str, Any]) -> list[tuple[FieldPath, str]]
         out.extend(_describe(error))
     seen: set[tuple[FieldPath, str]] = set()
     unique = [p for p in out if not (p in seen or seen.add(p))]
-    return sorted(unique, key=lambda p: tuple((isinstance(x, int), str(x)) for x in p[0]))
+    return sorted(unique, key=lambda p: tuple((1, x) if isinstance(x, int) else (0, str(x))
+                                              for x in p[0]))
 
 
 def _describe(error) -> list[tuple[FieldPath, str]]:
