@@ -46,7 +46,7 @@ def shop(kube_cluster, kube_namespace):
             template=client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels=labels),
                                               spec=client.V1PodSpec(containers=[container])))))
     # a pod no webhook injected (nothing runs it: no scheduler; analysis only reads it)
-    core.create_namespaced_pod(ns, client.V1Pod(metadata=meta("debug", ns, {"app": "debug"}),
+    core.create_namespaced_pod(ns, client.V1Pod(metadata=meta("debug", ns, {"app": "debug", "version": "v1"}),
                                                 spec=client.V1PodSpec(containers=[container])))
     return ns
 
