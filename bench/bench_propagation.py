@@ -71,17 +71,35 @@ def propagation(cp: ControlPlaneProcess, store_path: Path, count: int, changes: 
     return latencies
 
 
+def _port_block(n: int) -> list[int]:
+    """n free ports below the ephemeral range (so that no outgoing connection takes one while
+    the sidecars start)."""
+    import random
+    import socket
+
+    for _ in range(50):
+        base = random.randrange(21000, 32000 - n)
+        ports = list(range(base, base + n))
+        try:
+            for p in ports:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return ports
+    raise RuntimeError(f"no block of {n} free ports")
+
+
 class SidecarFleet:
     """`count` real sidecars (`meshtool proxy run --control-plane ...`), each its own process.
     Their app port has no app behind it: only the configuration path is exercised."""
 
     def __init__(self, address: str, count: int, logs: Path):
-        from meshtool.controlplane.process import free_port
-
         self.procs: list[subprocess.Popen] = []
         self.argvs = []
+        ports = _port_block(4 * count)
         for i in range(count):
-            app, inbound, outbound, admin = (free_port() for _ in range(4))
+            app, inbound, outbound, admin = ports[4 * i:4 * i + 4]
             self.argvs.append([sys.executable, "-m", "meshtool", "proxy", "run", "--control-plane",
                                address, "--service", f"svc{i % 10}", "--label",
                                f"version=v{i % 2 + 1}", "--proxy-id", f"sidecar-{i}.default",

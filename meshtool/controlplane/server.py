@@ -118,8 +118,10 @@ class ControlPlane:
         return self.address
 
     async def stop(self) -> None:
-        for session in list(self.sessions.values()):
-            await session.ws.close(code=1001, message=b"control plane shutting down")
+        closing = [s.ws.close(code=1001, message=b"control plane shutting down")
+                   for s in self.sessions.values()]
+        if closing:  # a paused proxy never answers the close: do not wait for it long
+            await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=2.0)
         if self._runner is not None:
             await self._runner.cleanup()
         if self._follower is not None:
@@ -242,7 +244,7 @@ class ControlPlane:
             await ws.close(code=CLOSE_PROTOCOL_ERROR, message=str(exc)[:120].encode())
             return ws
         session = Session(ws, ProxySync(identity))
-        await self._attach(session)
+        self._attach(session)
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -261,13 +263,13 @@ class ControlPlane:
             self._detach(session)
         return ws
 
-    async def _attach(self, session: Session) -> None:
+    def _attach(self, session: Session) -> None:
         pid = session.identity.proxy_id
         old = self.sessions.get(pid)
         self.sessions[pid] = session
         if old is not None:  # the same proxy again: its old stream is dead or doomed
             old.closed = True
-            await old.ws.close(code=1000, message=b"replaced by a newer stream")
+            asyncio.ensure_future(old.ws.close(code=1000, message=b"replaced by a newer stream"))
         session.token = self.registry.register(session.identity)
         log.info("proxy %s connected (%s/%s)", pid, session.identity.namespace,
                  session.identity.service)

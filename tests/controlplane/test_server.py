@@ -5,6 +5,7 @@ import json
 import time
 import urllib.request
 
+import aiohttp
 import pytest
 
 from meshtool.controlplane.process import ControlPlaneProcess, SimulatedFleet, free_port
@@ -220,3 +221,28 @@ def test_summary_counts_statuses(cp):
         t = cp.wait_for(lambda t: t["statuses"].get("SYNCED", 0) >= 3, summary=True)
     assert set(t) >= {"controlPlane", "version", "proxies", "statuses", "lastAck"}
     assert t["lastAck"] and sum(t["statuses"].values()) == t["proxies"]
+
+
+def test_a_second_stream_with_the_same_proxy_id_replaces_the_first():
+    hello = json.dumps(Identity("dup.default", "svc").hello())
+
+    async def main():
+        cp = ControlPlane(None)
+        addr = await cp.start("127.0.0.1", free_port())
+        async with aiohttp.ClientSession() as s:
+            first = await s.ws_connect(f"ws://{addr}/v1/stream")
+            await first.send_str(hello)
+            assert json.loads((await first.receive(timeout=5)).data)["type"] == "snapshot"
+            second = await s.ws_connect(f"ws://{addr}/v1/stream")
+            await second.send_str(hello)
+            assert json.loads((await second.receive(timeout=5)).data)["type"] == "snapshot"
+            closed = await first.receive(timeout=5)
+            table = cp.sync_table()
+            await second.close()
+        await cp.stop()
+        return closed, table
+
+    closed, table = asyncio.run(main())
+    assert closed.type == aiohttp.WSMsgType.CLOSE
+    assert closed.data == 1000 and "replaced" in (closed.extra or "")
+    assert [p["proxyId"] for p in table["proxies"]] == ["dup.default"]
