@@ -48,3 +48,21 @@ def test_covers(broad, narrow, expected):
 def test_disjoint(a, b, expected):
     assert disjoint(a, b) is expected
     assert disjoint(b, a) is expected
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+conditions = st.tuples(st.sampled_from(["exact", "prefix", "regex"]),
+                       st.sampled_from(["/", "/a", "/a/b", "ja.*", "jason", "x"]))
+matches = st.builds(
+    lambda headers, source: m(dict(headers), source),
+    st.lists(st.tuples(st.sampled_from(["uri", "user", "cookie"]), conditions), max_size=3),
+    st.sampled_from([None, "web", "api"]))
+
+
+@given(matches, matches)
+def test_covering_matches_are_never_disjoint(a, b):
+    assert covers(a, a) and not disjoint(a, a)
+    if covers(a, b):
+        assert not disjoint(a, b)
