@@ -62,6 +62,22 @@ def scalar(value: Any) -> str:
 
 def block_key_value(key: str, value: Any, col: int, style: Style) -> list[str]:
     """`key: value` at column `col`, with nested collections below it."""
+    if isinstance(value, (dict, list)) and value:
+        # Most of a sidecar is the same in every workload: write each part once.
+        cache_key = (key, repr(value), col, style)
+        lines = _CACHE.get(cache_key)
+        if lines is None:
+            if len(_CACHE) > 4096:
+                _CACHE.clear()
+            lines = _CACHE[cache_key] = tuple(_key_value(key, value, col, style))
+        return list(lines)
+    return _key_value(key, value, col, style)
+
+
+_CACHE: dict[tuple, tuple[str, ...]] = {}
+
+
+def _key_value(key: str, value: Any, col: int, style: Style) -> list[str]:
     pad = " " * col
     head = f"{pad}{scalar(key)}:"
     if isinstance(value, dict) and value:

@@ -37,8 +37,30 @@ def compose(text: str) -> Node | None:
     return yaml.compose(text, Loader=_LOADER)
 
 
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+
+_SAFE = yaml.constructor.SafeConstructor()
+_SCALARS = {f"tag:yaml.org,2002:{t}": yaml.constructor.SafeConstructor.yaml_constructors[f"tag:yaml.org,2002:{t}"]
+            for t in ("int", "bool", "null", "float")}
+
+
 def construct(node: Node) -> Any:
-    """Plain Python data from nodes (the same tree the edits refer to)."""
+    """Plain Python data from nodes (the same tree the edits refer to).
+
+    Strings, maps and sequences, nearly all of a manifest, are built directly; anything
+    else (numbers, booleans, merge keys, ...) by PyYAML's safe constructor."""
+    if isinstance(node, ScalarNode) and node.tag == _STR:
+        return node.value
+    if isinstance(node, MappingNode) and node.tag == _MAP and not any(
+            k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value):
+        return {construct(k): construct(v) for k, v in node.value}
+    if isinstance(node, SequenceNode) and node.tag == _SEQ:
+        return [construct(v) for v in node.value]
+    if isinstance(node, ScalarNode) and node.tag in _SCALARS:
+        return _SCALARS[node.tag](_SAFE, node)
     loader = _LOADER("")
     try:
         return loader.construct_document(node)
@@ -52,10 +74,17 @@ class TextDoc:
         self.root = root
         self.style = detect_style(text, root)
         self._edits: list[tuple[int, int, str, tuple[int, int]]] = []
+        self._nodes: dict[Path, Node] = {}
 
     # --- reading -------------------------------------------------------------------
 
     def node(self, path: Path) -> Node:
+        found = self._nodes.get(path)
+        if found is None:
+            found = self._nodes[path] = self._walk(path)
+        return found
+
+    def _walk(self, path: Path) -> Node:
         node = self.root
         for part in path:
             if isinstance(node, MappingNode) and isinstance(part, str):
@@ -273,7 +302,7 @@ def detect_style(text: str, root: Node | None) -> Style:
     mapping = sequence = gap = None
     json_step = None
     stack = [root] if root is not None else []
-    while stack and (mapping is None or sequence is None or json_step is None):
+    while stack and (mapping is None or sequence is None) and json_step is None:
         node = stack.pop()
         if isinstance(node, MappingNode):
             if node.flow_style:
