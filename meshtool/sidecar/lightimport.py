@@ -27,3 +27,17 @@ def skip_default_addons() -> None:
     pkg.__spec__.submodule_search_locations = [path]
     sys.modules["mitmproxy.addons"] = pkg
     mitmproxy.addons = pkg  # type: ignore[attr-defined]
+
+
+def skip_debug_typechecks() -> None:
+    """What `python -O` would do for mitmproxy's HTTP messages, without re-executing.
+
+    Under __debug__, every Request/Response construction type-checks each field (about a
+    tenth of a millisecond per message); our code and mitmproxy's parser build them with the
+    right types already.
+    """
+    from mitmproxy import http
+
+    if "__post_init__" in vars(http.MessageData):
+        http.MessageData.__post_init__ = lambda self: None  # type: ignore[method-assign]
+

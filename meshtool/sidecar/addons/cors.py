@@ -42,8 +42,10 @@ class Cors:
 
     def response(self, flow: http.HTTPFlow) -> None:
         policy = self._policy(flow)
+        if not policy:
+            return
         origin = flow.request.headers.get("origin")
-        if (not policy or not origin or flow.response is None
+        if (not origin or flow.response is None
                 or flow.metadata.get("meshtool.cors") or not self._allowed(policy, origin)):
             return
         h = flow.response.headers
