@@ -94,7 +94,7 @@ class ProxyClient:
 
 
 class Sidecar:
-    def __init__(self, mesh, name: str, doc: dict, args: list[str]):
+    def __init__(self, mesh, name: str, doc: dict, args: list[str], env: dict | None = None):
         self.name = name
         self.snapshot = mesh.tmp / f"{name}.json"
         self.write(doc)
@@ -104,7 +104,7 @@ class Sidecar:
             [*MESHTOOL, "proxy", "run", "--snapshot", str(self.snapshot),
              "--inbound-port", str(self.inbound), "--outbound-port", str(self.outbound),
              "--admin-port", str(self.admin), *args],
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})})
 
     def write(self, doc: dict) -> None:
         tmp = self.snapshot.with_suffix(".tmp")
@@ -166,8 +166,8 @@ class Mesh:
                                             str(port), *args], env=env))
         return port
 
-    def sidecar(self, name: str, doc: dict, *args: str) -> Sidecar:
-        sc = Sidecar(self, name, doc, list(args))
+    def sidecar(self, name: str, doc: dict, *args: str, env: dict | None = None) -> Sidecar:
+        sc = Sidecar(self, name, doc, list(args), env)
         self.procs.append(sc.proc)
         self.sidecars.append(sc)
         return sc

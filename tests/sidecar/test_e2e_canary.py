@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 
@@ -20,7 +21,7 @@ def canary_mesh(mesh):
     a1 = mesh.app("benigno.py", "--version", "v1")
     a2 = mesh.app("benigno.py", "--version", "v2")
     b1 = mesh.sidecar("benigno-v1", empty, "--service", "benigno", "--label", "version=v1",
-                      "--app-port", str(a1))
+                      "--app-port", str(a1), "--access-log")
     b2 = mesh.sidecar("benigno-v2", empty, "--service", "benigno", "--label", "version=v2",
                       "--app-port", str(a2))
     doc = canary_doc(90, 10, version="1", v1_port=b1.inbound, v2_port=b2.inbound)
@@ -94,6 +95,14 @@ def test_inbound_sidecar_counts_requests_by_source(canary_mesh):
     text = b1.metrics()
     assert 'direction="inbound",source="magnanimo",destination_service="benigno",' \
            'destination_version="v1",response_code="200"' in text
+
+
+def test_access_log_writes_one_json_line_per_request(canary_mesh):
+    _, _, b1 = canary_mesh
+    entries = [json.loads(line) for line in b1.output().splitlines() if line.startswith("{")]
+    assert entries, b1.output()[-500:]
+    inbound = [e for e in entries if e["direction"] == "inbound"]
+    assert inbound and inbound[-1]["status"] == 200 and inbound[-1]["request_id"]
 
 
 def test_invalid_snapshot_is_rejected_and_the_old_one_keeps_serving(canary_mesh):

@@ -89,3 +89,64 @@ def test_https_egress_port_makes_the_sidecar_originate_tls(egress_mesh):
     # msgd speaks plain HTTP, so a TLS handshake from the sidecar must fail: proof it tried
     assert status == 503 and "upstream connect error" in headers["x-meshtool-error"]
     client.close()
+
+
+def test_https_egress_with_a_trusted_certificate_reaches_the_host(mesh, tmp_path):
+    """The app calls http://secure.example.com:PORT/ in plain HTTP; the sidecar speaks TLS."""
+    import datetime
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "secure.example.com")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("secure.example.com")]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+
+    class Secure(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = b"secret over TLS\n"
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Secure)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert_file, key_file)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        sc = mesh.sidecar("tls-origination", {"version": "1", "rules": [rule(
+            "EgressRule", "secure", {"destination": {"service": "secure.example.com"},
+                                     "ports": [{"port": port, "protocol": "https"}]})]},
+            "--service", "svcb", "--resolve", "secure.example.com=127.0.0.1",
+            env={"SSL_CERT_FILE": str(cert_file)})
+        sc.wait_ready()
+        status, _, body = ProxyClient(sc.outbound).get(f"http://secure.example.com:{port}/")
+        assert (status, body) == (200, b"secret over TLS\n")
+    finally:
+        server.shutdown()
