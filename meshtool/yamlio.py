@@ -28,6 +28,18 @@ try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is m
 except AttributeError:  # pragma: no cover
     _FastLoader = yaml.SafeLoader
 
+
+
+class _ManifestLoader(_FastLoader):
+    """Safe loading without implicit timestamps: an unquoted 2024-01-01 stays a string, as it does
+    for Kubernetes (whose YAML goes through JSON), and an impossible date is no crash."""
+
+
+_ManifestLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _FastLoader.yaml_implicit_resolvers.items()
+}
+
 FieldPath = tuple[str | int, ...]
 
 # A line starting a new document: "---" alone or followed by a space/tab and content.
@@ -131,7 +143,7 @@ def load_documents(source: Source, *, keep_empty: bool = False) -> list[Document
                 out.append(Document(None, source, raw))
             continue
         try:
-            data = yaml.load(raw.text, Loader=_FastLoader)  # noqa: S506 - a safe loader
+            data = yaml.load(raw.text, Loader=_ManifestLoader)  # noqa: S506 - a safe loader
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = raw.start_line + mark.line if mark else raw.start_line
@@ -139,6 +151,8 @@ def load_documents(source: Source, *, keep_empty: bool = False) -> list[Document
             raise DataError.at(f"invalid YAML: {problem}", source.name, line) from None
         except yaml.YAMLError as exc:
             raise DataError.at(f"invalid YAML: {exc}", source.name, raw.start_line) from None
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. an explicit !!timestamp 2020-02-30
+            raise DataError.at(f"invalid YAML value: {exc}", source.name, raw.body_line) from None
         if data is None and not keep_empty:
             continue
         out.append(Document(data, source, raw))

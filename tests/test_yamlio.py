@@ -63,3 +63,11 @@ def test_json_source_is_one_document():
 def test_format_path():
     assert format_path(("spec", "route", 1, "weight")) == "spec.route[1].weight"
     assert format_path(()) == ""
+
+
+def test_dates_stay_strings_and_bad_explicit_dates_are_data_errors():
+    [doc] = load_documents(Source("d.yaml", "a: 2020-02-30\nb: 2024-01-01T00:00:00Z\n"))
+    assert doc.data == {"a": "2020-02-30", "b": "2024-01-01T00:00:00Z"}
+    with pytest.raises(DataError) as exc:
+        load_documents(Source("d.yaml", "x: 1\n---\na: !!timestamp 2020-02-30\n"))
+    assert exc.value.findings[0].file == "d.yaml" and exc.value.findings[0].line == 3

@@ -20,7 +20,7 @@ def create(files: tuple[str, ...], namespace: str | None, store: str | None, qui
 
     \b
     Examples:
-      meshtool create -f samples/canary/route-90-10.yaml
+      meshtool create -f samples/canary/rules/route-90-10.yaml
       meshtool create -f rules/ -n staging
       cat rule.yaml | meshtool create -f -
     """

@@ -24,7 +24,7 @@ def delete(args: tuple[str, ...], files: tuple[str, ...], namespace: str | None,
 
     \b
     Examples:
-      meshtool delete -f samples/canary/route-90-10.yaml
+      meshtool delete -f samples/canary/rules/route-90-10.yaml
       meshtool delete rr reviews-canary reviews-default
       meshtool get rr -o name | xargs meshtool delete
     """

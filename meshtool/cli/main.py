@@ -50,7 +50,7 @@ def cli() -> None:
     Examples:
       meshtool kube-inject -f app.yaml | kubectl apply -f -
       meshtool validate -f samples/
-      meshtool create -f samples/canary/route-90-10.yaml
+      meshtool create -f samples/canary/rules/route-90-10.yaml
       meshtool get routerules -o yaml
 
     Exit codes: 0 ok, 1 error, 64 usage, 65 bad input data, 79 analysis found issues.
