@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 
 from mitmproxy import http
 
@@ -20,6 +21,30 @@ class _Limit:
     def __init__(self) -> None:
         self.active = 0
         self.waiters: list[asyncio.Future] = []
+
+    def free(self) -> None:
+        """A request is done: hand its slot straight to a waiter, else give it back."""
+        while self.waiters:
+            waiter = self.waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.active -= 1
+
+
+class _Slot:
+    """One request's hold on a limit; released once, by response/error or, failing that, when
+    the flow is garbage-collected (a client that vanished mid-request)."""
+
+    __slots__ = ("limit", "held")
+
+    def __init__(self, limit: _Limit) -> None:
+        self.limit, self.held = limit, True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.limit.free()
 
 
 class CircuitBreaker:
@@ -54,12 +79,16 @@ class CircuitBreaker:
             limit.waiters.append(waiter)
             try:
                 await waiter  # handed a slot by a finishing request
-            finally:
+            except asyncio.CancelledError:
                 if waiter in limit.waiters:
                     limit.waiters.remove(waiter)
+                elif waiter.done() and not waiter.cancelled():
+                    limit.free()  # handed a slot just as we gave up: pass it on
+                raise
         else:
             limit.active += 1
-        md["meshtool.cb_slot"] = limit
+        slot = md["meshtool.cb_slot"] = _Slot(limit)
+        weakref.finalize(flow, slot.release)
 
     def _reject(self, flow: http.HTTPFlow, limit: str, why: str) -> None:
         flow.metadata["meshtool.overflow"] = limit
@@ -67,15 +96,9 @@ class CircuitBreaker:
                                            {"x-meshtool-overflow": limit})
 
     def _release(self, flow: http.HTTPFlow) -> None:
-        limit = flow.metadata.pop("meshtool.cb_slot", None)
-        if limit is None:
-            return
-        while limit.waiters:  # pass the slot straight on
-            waiter = limit.waiters.pop(0)
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        limit.active -= 1
+        slot = flow.metadata.pop("meshtool.cb_slot", None)
+        if slot is not None:
+            slot.release()
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._release(flow)

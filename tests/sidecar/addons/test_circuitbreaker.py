@@ -70,3 +70,21 @@ def test_consecutive_errors_eject_then_sleep_window_closes(canary, make_rule, ou
         assert (await one(200)).response.status_code == 200
 
     asyncio.run(scenario())
+
+
+def test_a_vanished_request_gives_its_slot_back(canary, make_rule, outbound_flow):
+    import gc
+    st = _state(canary, make_rule, {"maxConnections": 1})
+    routing, cb = Routing(st), CircuitBreaker()
+
+    async def scenario():
+        f = outbound_flow()
+        routing.request(f)
+        await cb.request(f)
+        limit = cb.limits["default/cb"]
+        assert limit.active == 1
+        del f  # no response or error hook ever comes
+        gc.collect()
+        assert limit.active == 0
+
+    asyncio.run(scenario())
