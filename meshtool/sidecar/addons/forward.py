@@ -77,12 +77,13 @@ class Forward:
                     active[key] -= 1
         flow.metadata["meshtool.attempts"] = len(log)
         flow.metadata["meshtool.attempt_log"] = log
+        attempts = (b"x-meshtool-attempts", str(len(log)).encode())
         if reply is not None:
+            reply.headers.append(attempts)
             flow.response = http.Response(b"HTTP/1.1", reply.status, reply.reason,
                                           http.Headers(reply.headers), reply.body, None,
                                           req.timestamp_start, time.time())
         else:
             status = 504 if error == "upstream request timeout" or not log else 503
-            flow.response = http.Response.make(status, f"{error or 'timeout'}\n".encode(),
-                                               {"x-meshtool-error": error or "timeout"})
-        flow.response.headers["x-meshtool-attempts"] = str(len(log))
+            flow.response = http.Response.make(status, f"{error or 'timeout'}\n".encode(), [
+                (b"x-meshtool-error", (error or "timeout").encode()), attempts])
