@@ -28,7 +28,7 @@ class Unsupported(Exception):
     """A shape the text editor does not handle (e.g. a null where a collection must go)."""
 
 
-class PathError(Exception):
+class PathError(Unsupported):
     """The document has no node at the path, or not of the expected type."""
 
 
