@@ -117,9 +117,16 @@ async def run_fleet(address: str, identities: list[Identity], *, nack_rule: str 
         for c in clients:
             c.start()
         if ready is not None:
-            await asyncio.gather(*(c.wait_for(lambda c: c.last_reply is not None, 3600)
-                                   for c in clients))
-            ready.set()
+            everyone = asyncio.ensure_future(asyncio.gather(
+                *(c.wait_for(lambda c: c.last_reply is not None, 3600) for c in clients)))
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait([everyone, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if everyone.done():
+                ready.set()
+            else:  # stopped before every proxy was answered
+                everyone.cancel()
+                await asyncio.gather(everyone, return_exceptions=True)
+            stopping.cancel()
         await stop.wait()
         for c in clients:
             await c.stop()

@@ -39,3 +39,20 @@ def test_fleet_identities_are_unique_and_spread():
     assert {i.service for i in idents} == {"x-svc0", "x-svc1", "x-svc2"}
     assert idents[5].admin_address == "127.0.0.1:30005"
     assert [i.version for i in idents[:2]] == ["v1", "v2"]
+
+
+def test_fleet_stops_on_sigterm_even_before_it_is_ready():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from meshtool.controlplane.process import free_port
+
+    proc = subprocess.Popen([sys.executable, "-m", "meshtool.discovery.simulate",
+                             "--control-plane", f"127.0.0.1:{free_port()}", "--count", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)  # nobody listens there: the proxies are retrying
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and b"ready" not in out and b"Traceback" not in err
