@@ -10,7 +10,7 @@ import click
 
 from meshtool.cli.options import files_option, quiet_option
 from meshtool.cli.render import report
-from meshtool.errors import DataError, Finding, UsageError
+from meshtool.errors import DataError, Finding, MeshtoolError, UsageError
 
 _EXAMPLES = """
 \b
@@ -122,7 +122,10 @@ def write_atomically(path: Path, text: str) -> None:
     so a reader (or the input, when it is the same file) never sees a half-written file."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise MeshtoolError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)

@@ -134,3 +134,9 @@ def test_help_has_examples():
     r = meshtool("kube-inject", "--help")
     assert r.returncode == 0 and "kubectl apply -f -" in r.stdout
     assert meshtool("uninject", "--help").returncode == 0
+
+
+def test_an_unwritable_output_is_one_clear_error(tmp_path):
+    r = meshtool("kube-inject", "-q", "-f", TESTDATA / "pod.yaml", "-o", tmp_path / "no" / "such" / "x.yaml")
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: cannot write ") and "Traceback" not in r.stderr
