@@ -55,6 +55,7 @@ exec 9>"$cache_root/.lock"
 flock 9
 
 if [ ! -x "$dir/kube-apiserver" ]; then
+  PATH="$PATH:/usr/local/go/bin"  # where Go's own tarball installs it
   command -v go >/dev/null || die "go is not installed; it is needed to build kube-apiserver"
   log "building kube-apiserver $version into $dir (a cold build takes about 15 minutes)"
   rm -rf "$dir.partial"

@@ -64,7 +64,7 @@ def find_binaries() -> Path:
     override = os.environ.get("MESHTOOL_KUBE_BIN_DIR")
     if override:
         if not _has_binaries(Path(override)):
-            pytest.fail(f"MESHTOOL_KUBE_BIN_DIR={override} lacks executable {' and '.join(BINARIES)}")
+            pytest.fail(f"MESHTOOL_KUBE_BIN_DIR={override} lacks executable {' and '.join(BINARIES)}", pytrace=False)
         return Path(override)
     cached = subprocess.run([SCRIPT, "--print-dir"], capture_output=True, text=True, check=True)
     directory = Path(cached.stdout.strip())
@@ -73,7 +73,7 @@ def find_binaries() -> Path:
     # Not built yet: build now (slow; `make test` does this before pytest starts).
     built = subprocess.run([SCRIPT], capture_output=True, text=True)
     if built.returncode != 0:
-        pytest.fail(f"{SCRIPT.name} failed (exit {built.returncode}):\n{built.stderr[-4000:]}")
+        pytest.fail(f"{SCRIPT.name} failed (exit {built.returncode}):\n{built.stderr[-4000:]}", pytrace=False)
     return Path(built.stdout.strip())
 
 
@@ -215,7 +215,8 @@ def wait_ready(url: str, token: str, ca_file: Path, processes: dict[str, subproc
             if process.poll() is not None:
                 pytest.fail(
                     f"{name} exited with {process.returncode} during start-up; "
-                    f"last lines of {logs[name]}:\n{tail(logs[name])}"
+                    f"last lines of {logs[name]}:\n{tail(logs[name])}",
+                    pytrace=False,
                 )
         try:
             with urllib.request.urlopen(request, context=context, timeout=5) as response:
@@ -228,7 +229,8 @@ def wait_ready(url: str, token: str, ca_file: Path, processes: dict[str, subproc
         time.sleep(0.2)
     pytest.fail(
         f"kube-apiserver not ready after {STARTUP_TIMEOUT:.0f} s ({last}); "
-        f"last lines of {logs['kube-apiserver']}:\n{tail(logs['kube-apiserver'])}"
+        f"last lines of {logs['kube-apiserver']}:\n{tail(logs['kube-apiserver'])}",
+        pytrace=False,
     )
 
 
@@ -297,6 +299,9 @@ def kube_cluster(tmp_path_factory) -> KubeCluster:
             "--service-cluster-ip-range=10.96.0.0/16",
             "--allow-privileged=true",  # the mesh's init container may need it, as on real clusters
             "--profiling=false",
+            # The `kubernetes` Service may not point at a loopback address, and nothing in the
+            # cluster needs it: don't keep trying (and logging errors) to reconcile it.
+            "--endpoint-reconciler-type=none",
         ], logs["kube-apiserver"])
         cleanup.callback(stop, apiserver)  # stopped before etcd (callbacks run in reverse)
         processes["kube-apiserver"] = apiserver
