@@ -126,7 +126,8 @@ class DiscoveryClient:
                             snap = parse_snapshot(self._decode(msg.data))
                         except ValueError as exc:  # JSONDecodeError is a ValueError too
                             self.last_error = f"malformed message: {exc}"
-                            await ws.close(code=CLOSE_PROTOCOL_ERROR, message=str(exc)[:120].encode())
+                            await ws.close(code=CLOSE_PROTOCOL_ERROR,
+                                           message=str(exc)[:120].encode())
                             break
                         got_snapshot = True
                         reply = await self._answer(snap.version, snap.nonce, snap.snapshot)

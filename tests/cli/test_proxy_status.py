@@ -23,7 +23,8 @@ def rule(name):
 
 
 def synced(count):
-    return lambda t: len(t["proxies"]) == count and {p["status"] for p in t["proxies"]} == {"SYNCED"}
+    return lambda t: (len(t["proxies"]) == count
+                      and {p["status"] for p in t["proxies"]} == {"SYNCED"})
 
 
 @pytest.fixture(scope="module")

@@ -246,3 +246,28 @@ def test_a_second_stream_with_the_same_proxy_id_replaces_the_first():
     assert closed.type == aiohttp.WSMsgType.CLOSE
     assert closed.data == 1000 and "replaced" in (closed.extra or "")
     assert [p["proxyId"] for p in table["proxies"]] == ["dup.default"]
+
+
+def test_garbage_after_hello_closes_that_stream_only(cp):
+    async def main():
+        async with aiohttp.ClientSession() as s:
+            good = await s.ws_connect(f"ws://{cp.address}/v1/stream")
+            await good.send_str(json.dumps(Identity("good.default", "svc").hello()))
+            await good.receive(timeout=5)
+            results = []
+            for garbage in ("not json", "[]", '{"type": "ack"}', '{"type": "nack", "version": '
+                            '"1", "nonce": "n"}', '{"type": "hello", "proxyId": "x"}'):
+                bad = await s.ws_connect(f"ws://{cp.address}/v1/stream")
+                await bad.send_str(json.dumps(Identity("bad.default", "svc").hello()))
+                await bad.receive(timeout=5)  # its snapshot
+                await bad.send_str(garbage)
+                msg = await bad.receive(timeout=5)
+                results.append((msg.type, msg.data))
+            table = await asyncio.to_thread(cp.sync_table)
+            await good.close()
+            return results, table
+
+    results, table = asyncio.run(main())
+    assert results == [(aiohttp.WSMsgType.CLOSE, 1003)] * 5
+    ids = [p["proxyId"] for p in table["proxies"]]
+    assert "good.default" in ids and "bad.default" not in ids
