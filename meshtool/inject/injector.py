@@ -8,7 +8,7 @@ admission webhook share every decision. Paths are absolute within the document.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from meshtool import __version__
 from meshtool.inject import probes as probes_mod
@@ -151,21 +151,15 @@ def _uncreate(doc, path: Path, key: str, status: Status) -> None:
         doc.remove_key(path, key)
 
 
-def _create(doc, path: Path, mapping: dict, key: str, value: Any, status: Status) -> None:
-    """Add a key the object lacks; a key present with a null value is replaced, its text kept."""
+def _create(doc, path: Path, mapping: dict, key: str, status: Status, value: Callable[[], Any]) -> None:
+    """Add a key the object lacks; a key present with a null value is replaced, its text kept.
+    `value` is called after the status has recorded this key (the status may be the value)."""
     status.created.append(key)
     if key in mapping:
         status.nulls[key] = doc.raw(path, key)
-        doc.replace_key(path, key, key, value)
+        doc.replace_key(path, key, key, value())
     else:
-        doc.add_key(path, key, value)
-
-
-def _add_or_replace(doc, path: Path, mapping: dict, key: str, value: Any) -> None:
-    if key in mapping:
-        doc.replace_key(path, key, key, value)
-    else:
-        doc.add_key(path, key, value)
+        doc.add_key(path, key, value())
 
 
 def decide(w: Workload) -> tuple[str, dict] | None:
@@ -188,7 +182,7 @@ def inject(doc, w: Workload, config: InjectConfig) -> None:
         raise InvalidValue(pp + ("metadata", "annotations", exc.key), str(exc)) from None
 
     containers = spec["containers"]
-    rewrites = probes_mod.rewrites(containers, config.admin_port)
+    rewrites = probes_mod.rewrites(containers)
     status = Status(__version__, [INIT_CONTAINER], [PROXY_CONTAINER], [DATA_VOLUME])
     for rw in rewrites:
         path = sp + ("containers", rw.container_index, rw.probe)
@@ -202,18 +196,12 @@ def inject(doc, w: Workload, config: InjectConfig) -> None:
         if isinstance(spec.get(key), list):
             doc.append_item(sp + (key,), item)
         else:
-            _create(doc, sp, spec, key, [item], status)
+            _create(doc, sp, spec, key, status, lambda item=item: [item])
 
     # The status goes last: it lists everything above, itself included.
     if meta is None:
-        status.created.append("metadata")
-        if "metadata" in pod:
-            status.nulls["metadata"] = doc.raw(pp, "metadata")
-        _add_or_replace(doc, pp, pod, "metadata", {"annotations": {STATUS_KEY: status.to_json()}})
+        _create(doc, pp, pod, "metadata", status, lambda: {"annotations": {STATUS_KEY: status.to_json()}})
     elif meta.get("annotations") is None:
-        status.created.append("annotations")
-        if "annotations" in meta:
-            status.nulls["annotations"] = doc.raw(pp + ("metadata",), "annotations")
-        _add_or_replace(doc, pp + ("metadata",), meta, "annotations", {STATUS_KEY: status.to_json()})
+        _create(doc, pp + ("metadata",), meta, "annotations", status, lambda: {STATUS_KEY: status.to_json()})
     else:
         doc.add_key(pp + ("metadata", "annotations"), STATUS_KEY, status.to_json())

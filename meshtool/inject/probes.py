@@ -30,7 +30,7 @@ def health_path(container: str, probe: str) -> str:
     return f"/app-health/{container}/{PROBES[probe]}"
 
 
-def rewrites(containers: list, admin_port: int) -> list[ProbeRewrite]:
+def rewrites(containers: list) -> list[ProbeRewrite]:
     out = []
     for index, c in enumerate(containers):
         if not isinstance(c, dict):
