@@ -113,3 +113,20 @@ def test_named_probe_ports_are_resolved_for_the_proxy():
         "/app-health/grpc/readyz": {"grpc": {"port": 9090}},
     }
     assert "--app-port" in proxy["args"] and proxy["args"][-3:] == ["80", "--app-port", "9090"]
+
+
+def test_shapes_text_editing_cannot_take_are_rewritten_through_ruamel(monkeypatch):
+    from meshtool.inject import pipeline
+    from meshtool.inject.textdoc import Unsupported
+
+    class NoText:
+        def __init__(self, *args, **kw):
+            raise Unsupported("forced")
+
+    monkeypatch.setattr(pipeline, "TextDoc", NoText)
+    text = read("comments-and-odd-formatting.yaml")
+    out, reports = transform_text(text, INJECT, CONFIG)
+    assert reports[0].action == "injected"
+    assert "# a comment after the containers, before the volumes" in out  # comments survive
+    assert "                -   name: meshtool-proxy" in out  # in the document's indentation
+    assert yaml.safe_load(transform_text(out, UNINJECT, CONFIG)[0]) == yaml.safe_load(text)
