@@ -141,3 +141,57 @@ def test_structural_schema_refuses_unknown_fields_and_bad_values(kube_cluster, k
         GROUP, "v1", kube_namespace, "widgets", widget("w4", {"size": 2, "colour": "red"}), field_validation="Ignore"
     )
     assert objects.get_namespaced_custom_object(GROUP, "v1", kube_namespace, "widgets", "w4")["spec"] == {"size": 2}
+
+
+def test_pods_are_admitted_but_never_scheduled(kube_cluster, kube_namespace):
+    core = client.CoreV1Api(kube_cluster.api_client)
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="app"),
+        spec=client.V1PodSpec(containers=[client.V1Container(name="app", image="example.invalid/app:1")]),
+    )
+    created = core.create_namespaced_pod(kube_namespace, pod)
+    # The ServiceAccount admission plugin ran: it needs the namespace's `default` ServiceAccount.
+    assert created.spec.service_account_name == "default"
+    assert any(v.name.startswith("kube-api-access-") for v in created.spec.volumes)
+    assert created.spec.node_name is None and created.status.phase == "Pending"
+
+
+def test_rbac_governs_service_account_tokens(kube_cluster, kube_namespace):
+    core = client.CoreV1Api(kube_cluster.api_client)
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
+    token = core.create_namespaced_service_account_token("default", kube_namespace, request).status.token
+
+    configuration = client.Configuration()
+    configuration.host = kube_cluster.server
+    configuration.ssl_ca_cert = str(kube_cluster.ca_file)
+    configuration.api_key = {"authorization": f"Bearer {token}"}
+    with client.ApiClient(configuration) as as_service_account:
+        pods = client.CoreV1Api(as_service_account)
+        with pytest.raises(ApiException) as denied:
+            pods.list_namespaced_pod(kube_namespace)
+        assert denied.value.status == 403
+
+        # A Role of our own: the aggregated ClusterRoles (view, edit, admin) stay empty here,
+        # since filling them is the controller manager's job.
+        rbac = client.RbacAuthorizationV1Api(kube_cluster.api_client)
+        rbac.create_namespaced_role(kube_namespace, client.V1Role(
+            metadata=client.V1ObjectMeta(name="pod-reader"),
+            rules=[client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get", "list"])],
+        ))
+        rbac.create_namespaced_role_binding(
+            kube_namespace,
+            client.V1RoleBinding(
+                metadata=client.V1ObjectMeta(name="pod-reader"),
+                role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name="pod-reader"),
+                subjects=[client.RbacV1Subject(kind="ServiceAccount", name="default", namespace=kube_namespace)],
+            ),
+        )
+        deadline = time.monotonic() + 10
+        while True:  # the authorizer sees the new binding through its informer, a moment later
+            try:
+                assert pods.list_namespaced_pod(kube_namespace).items == []
+                break
+            except ApiException as e:
+                if e.status != 403 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
