@@ -68,7 +68,7 @@ if [ ! -x "$dir/kube-apiserver" ]; then
     ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   done
   start=$SECONDS
-  (cd "$module" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=readonly \
+  (cd "$module" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" \
     go build -trimpath -ldflags "$ldflags" -o "$dir.partial/kube-apiserver" .) \
     || die "building kube-apiserver failed"
   rm -rf "$dir"
