@@ -27,11 +27,16 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "kube-binaries.sh"
@@ -49,7 +54,7 @@ class KubeCluster:
     kubeconfig: Path
     ca_file: Path
     ca_pem: bytes  # the CA that signed the server's certificate
-    api_client: object  # kubernetes.client.ApiClient built from `kubeconfig`
+    api_client: ApiClient  # built from `kubeconfig`
     log_dir: Path  # etcd.log and kube-apiserver.log
 
 
@@ -64,7 +69,8 @@ def find_binaries() -> Path:
     override = os.environ.get("MESHTOOL_KUBE_BIN_DIR")
     if override:
         if not _has_binaries(Path(override)):
-            pytest.fail(f"MESHTOOL_KUBE_BIN_DIR={override} lacks executable {' and '.join(BINARIES)}", pytrace=False)
+            missing = " and ".join(BINARIES)
+            pytest.fail(f"MESHTOOL_KUBE_BIN_DIR={override} lacks executable {missing}", pytrace=False)
         return Path(override)
     cached = subprocess.run([SCRIPT, "--print-dir"], capture_output=True, text=True, check=True)
     directory = Path(cached.stdout.strip())
@@ -204,7 +210,9 @@ def tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def wait_ready(url: str, token: str, ca_file: Path, processes: dict[str, subprocess.Popen], logs: dict[str, Path]) -> None:
+def wait_ready(
+    url: str, token: str, ca_file: Path, processes: dict[str, subprocess.Popen], logs: dict[str, Path]
+) -> None:
     """Poll /readyz until it answers 200; fail with the log's tail when a process dies or time runs out."""
     context = ssl.create_default_context(cafile=str(ca_file))
     request = urllib.request.Request(f"{url}/readyz", headers={"Authorization": f"Bearer {token}"})
@@ -261,11 +269,12 @@ def _scratch_root() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def kube_cluster(tmp_path_factory) -> KubeCluster:
+def kube_cluster(tmp_path_factory) -> Iterator[KubeCluster]:
     binaries = find_binaries()
     log_dir = tmp_path_factory.mktemp("kube-logs")  # kept (pytest keeps its last 3 runs)
     with contextlib.ExitStack() as cleanup:
-        work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="meshtool-kube-", dir=_scratch_root())))
+        scratch = tempfile.TemporaryDirectory(prefix="meshtool-kube-", dir=_scratch_root())
+        work = Path(cleanup.enter_context(scratch))
         certs = make_certificates(work)
         token = secrets.token_urlsafe(24)
         tokens = work / "tokens.csv"
@@ -322,7 +331,7 @@ def kube_cluster(tmp_path_factory) -> KubeCluster:
 
 
 @pytest.fixture
-def kube_namespace(kube_cluster, request) -> str:
+def kube_namespace(kube_cluster, request) -> Iterator[str]:
     """A fresh namespace with a `default` ServiceAccount (no controller would create it); deleted after."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
@@ -331,7 +340,8 @@ def kube_namespace(kube_cluster, request) -> str:
     stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower()).strip("-")[:40].strip("-")
     name = f"{stem or 'test'}-{secrets.token_hex(3)}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    core.create_namespaced_service_account(name, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="default")))
+    account = client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="default"))
+    core.create_namespaced_service_account(name, account)
     yield name
     try:
         core.delete_namespace(name)
