@@ -60,7 +60,13 @@ def kube_inject(files, output, in_place, quiet, config_file, image, image_pull_p
     return _run(files, output, in_place, quiet, "inject", config)
 
 
-@click.command("uninject", epilog=_EXAMPLES.replace("kube-inject", "uninject").split("  kubectl")[0])
+@click.command("uninject", epilog="""
+\b
+Examples:
+  meshtool uninject -f injected.yaml > app.yaml
+  meshtool uninject -f k8s/ --in-place
+  kubectl get deploy svca -o yaml | meshtool uninject -f - | kubectl apply -f -
+""")
 @_io_options
 def uninject(files, output, in_place, quiet) -> int:
     """Remove what kube-inject added, restoring the manifests byte for byte."""
