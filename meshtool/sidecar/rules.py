@@ -23,7 +23,8 @@ class Problems(list):
         return "; ".join(self)
 
 
-def sub(problems: Problems, where: str, path: str, value: Any) -> float:
+def duration(problems: Problems, where: str, path: str, value: Any) -> float:
+    """Seconds in a duration field; a problem (and 0) when it does not parse."""
     try:
         return parse_duration(value)
     except ValueError as exc:
@@ -131,7 +132,7 @@ def compile_route_rule(problems: Problems, where: str, ns: str, name: str, spec:
     rule.redirect = spec.get("redirect") or None
     rule.rewrite = spec.get("rewrite") or None
     if (t := (spec.get("httpReqTimeout") or {}).get("simpleTimeout")) is not None:
-        rule.timeout = sub(problems, where, "spec.httpReqTimeout.simpleTimeout.timeout",
+        rule.timeout = duration(problems, where, "spec.httpReqTimeout.simpleTimeout.timeout",
                            t.get("timeout"))
     if (r := (spec.get("httpReqRetries") or {}).get("simpleRetry")) is not None:
         attempts = r.get("attempts", 1)
@@ -139,14 +140,14 @@ def compile_route_rule(problems: Problems, where: str, ns: str, name: str, spec:
             problems.add(where, "spec.httpReqRetries.simpleRetry.attempts: an integer >= 0")
             attempts = 0
         per_try = r.get("perTryTimeout")
-        rule.retry = (attempts, sub(problems, where, "spec.httpReqRetries.simpleRetry"
+        rule.retry = (attempts, duration(problems, where, "spec.httpReqRetries.simpleRetry"
                                                      ".perTryTimeout", per_try)
                       if per_try is not None else None)
     fault = spec.get("httpFault") or {}
     if d := fault.get("delay"):
         rule.delay = (ExactRate(_percent(problems, where, "spec.httpFault.delay.percent",
                                          d.get("percent"))),
-                      sub(problems, where, "spec.httpFault.delay.fixedDelay", d.get("fixedDelay")))
+                      duration(problems, where, "spec.httpFault.delay.fixedDelay", d.get("fixedDelay")))
     if a := fault.get("abort"):
         status = a.get("httpStatus")
         if not isinstance(status, int) or not 200 <= status <= 599:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshtool.model.hosts import specificity
-from meshtool.sidecar.balancer import EndpointPicker, SmoothWeighted
-from meshtool.sidecar.rules import CompiledRule, Problems, compile_route_rule, sub
+from meshtool.sidecar.balancer import EndpointPicker
+from meshtool.sidecar.rules import CompiledRule, Problems, compile_route_rule, duration
 
 LB_METHODS = ("ROUND_ROBIN", "LEAST_CONN", "RANDOM")
 CB_FIELDS = ("maxConnections", "httpMaxPendingRequests", "httpMaxRequests", "httpConsecutiveErrors",
@@ -127,7 +127,7 @@ class _Builder:
             self.problems.add(where, "spec.destination.name: required")
             return
         source = spec.get("source") or {}
-        if source and not self._source_matches(source):
+        if source and not self.source_matches(source):
             return
         lb = (spec.get("loadBalancing") or {}).get("name", "ROUND_ROBIN")
         if lb not in LB_METHODS:
@@ -155,12 +155,12 @@ class _Builder:
                 else:
                     out[name] = value
             elif name in CB_DURATIONS:
-                out[name] = sub(self.problems, where, f"spec.circuitBreaker.simpleCb.{name}", value)
+                out[name] = duration(self.problems, where, f"spec.circuitBreaker.simpleCb.{name}", value)
             else:
                 self.problems.add(where, f"spec.circuitBreaker.simpleCb.{name}: unknown field")
         return out
 
-    def _source_matches(self, source: dict) -> bool:
+    def source_matches(self, source: dict) -> bool:
         name = source.get("name")
         if name and name != self.identity.service:
             return False
@@ -171,7 +171,7 @@ class _Builder:
             service = Service(name, ns, [], [])
         eps = [e for e in service.endpoints if _labels_match(labels, e.labels)]
         chosen, key = None, f"{ns}/{name}"
-        for rank, pol, where, pkey in sorted(self.policies.get((ns, name), []),
+        for _, pol, _, pkey in sorted(self.policies.get((ns, name), []),
                                              key=lambda p: p[0], reverse=True):
             if _labels_match(pol["labels"], labels):
                 chosen, key = pol, pkey
@@ -215,7 +215,7 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
             b.problems.add(where, "kind: must be RouteRule, EgressRule or DestinationPolicy")
     rules: dict[tuple[str, str], list[CompiledRule]] = {}
     for where, ns, name, spec in routes:
-        rule = compile_route_rule(b.problems, where, ns, name, spec, b._source_matches,
+        rule = compile_route_rule(b.problems, where, ns, name, spec, b.source_matches,
                                   lambda n, nm, labels: b.subset(b.services.get((n, nm)), n, nm,
                                                                  labels))
         if rule is not None:
