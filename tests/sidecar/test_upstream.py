@@ -94,3 +94,32 @@ def test_connect_refused_and_timeout():
             await Upstream().request("127.0.0.1", port, "GET", "/", [], b"")
 
     asyncio.run(scenario())
+
+
+def test_http10_reply_without_length_reads_to_close_and_is_not_pooled():
+    async def scenario():
+        server, port, count = await serve([b"HTTP/1.0 200 OK\r\nx-a: 1\r\n\r\nold style"],
+                                          close_after=1)
+        client = Upstream()
+        for _ in range(2):
+            r = await client.request("127.0.0.1", port, "GET", "/", [], b"")
+            assert (r.status, r.body) == (200, b"old style")
+        assert count["conns"] == 2 and not client.idle[("127.0.0.1", port, False)]
+        server.close()
+
+    asyncio.run(scenario())
+
+
+def test_request_body_gets_a_length_and_hop_by_hop_headers_are_dropped():
+    async def scenario():
+        seen = []
+        server, port, _ = await serve([OK], seen)
+        await Upstream().request("127.0.0.1", port, "POST", "/p", [
+            (b"host", b"svc"), (b"connection", b"keep-alive"), (b"proxy-connection", b"x"),
+            (b"transfer-encoding", b"chunked")], b"hello")
+        head = seen[0].lower()
+        assert b"content-length: 5\r\n" in head
+        assert b"proxy-connection" not in head and b"transfer-encoding" not in head
+        server.close()
+
+    asyncio.run(scenario())
