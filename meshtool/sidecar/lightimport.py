@@ -1,14 +1,16 @@
-"""Import mitmproxy's proxy core without its ~35 default addons.
+"""Import mitmproxy's proxy core without what a sidecar never uses; start-up time is import time.
 
 `mitmproxy/addons/__init__.py` imports every default addon (and through them flask, passlib,
-...), which costs about a second; the sidecar uses three of them. Registering the package
+...), which costs about a second; the sidecar uses two of them. Registering the package
 without running its __init__ lets `mitmproxy.addons.proxyserver` and friends import alone.
+A few third-party modules that mitmproxy's core imports for paths a sidecar never takes are
+deferred until first use (DEFERRED).
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
-import importlib.util
 import os
 import sys
 import types
@@ -27,6 +29,43 @@ def skip_default_addons() -> None:
     pkg.__spec__.submodule_search_locations = [path]
     sys.modules["mitmproxy.addons"] = pkg
     mitmproxy.addons = pkg  # type: ignore[attr-defined]
+
+
+# Imported at module level by mitmproxy's core but only used on paths a sidecar never takes.
+DEFERRED = {
+    "ruamel.yaml": "mitmproxy.optmanager: YAML option files",
+    "service_identity": "aioquic.tls: QUIC certificate checks",
+    "certifi": "aioquic.tls: QUIC's CA bundle",
+}
+
+
+class _Deferred(types.ModuleType):
+    """Stands in for a module until something reads an attribute of it, then imports it."""
+
+    def __getattr__(self, attr: str):
+        real = sys.modules.get(self.__name__)
+        if real is self or real is None:
+            del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+            parent, _, child = self.__name__.rpartition(".")
+            if parent:
+                setattr(sys.modules[parent], child, real)
+        return getattr(real, attr)
+
+
+def defer_unused_modules() -> None:
+    for name in DEFERRED:
+        if name in sys.modules:
+            continue
+        parent, _, child = name.rpartition(".")
+        if parent:
+            try:
+                importlib.import_module(parent)
+            except ImportError:
+                continue
+        sys.modules[name] = stub = _Deferred(name)
+        if parent:
+            setattr(sys.modules[parent], child, stub)
 
 
 def skip_debug_typechecks() -> None:

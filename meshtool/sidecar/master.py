@@ -141,9 +141,11 @@ class Sidecar:
 
     async def start(self) -> None:
         """Listen on every port; returns once ready to serve (or raises OSError)."""
-        from meshtool.sidecar.lightimport import skip_debug_typechecks, skip_default_addons
+        from meshtool.sidecar.lightimport import (defer_unused_modules, skip_debug_typechecks,
+                                                  skip_default_addons)
 
         skip_default_addons()
+        defer_unused_modules()
         skip_debug_typechecks()
         from mitmproxy import options
         from mitmproxy.addons import next_layer, proxyserver
