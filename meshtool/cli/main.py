@@ -27,6 +27,7 @@ COMMANDS: Registry = {
     "analyze": ("meshtool.cli.analyze", "analyze", "Check how rules, Services and workloads fit together (CI gate)"),
     "convert": ("meshtool.cli.convert", "convert", "Print Istio/Kuma rules in the native form"),
     "completion": ("meshtool.cli.completion", "completion", "Print the shell completion script (bash|zsh|fish)"),
+    "demo": ("meshtool.cli.demo", "demo", "Run a scenario (canary, egress, helloworld) end to end, live"),
     "up": ("meshtool.cli.up", "up", "Start a local mesh (control plane, services, sidecars)"),
     "down": ("meshtool.cli.up", "down", "Stop the local mesh started by `up`"),
     "control-plane": ("meshtool.cli.control_plane", "control_plane", "Run the control plane: push rules to the sidecars"),

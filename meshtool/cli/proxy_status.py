@@ -23,7 +23,8 @@ def _format_table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _rich_table(table: dict):
+def sync_table_view(table: dict):
+    """The sync table as a rich Table (also shown by `meshtool demo`)."""
     from rich.table import Table
 
     from meshtool.controlplane.inspect import COLUMNS, rows
@@ -56,7 +57,7 @@ def _watch(address: str, interval: float) -> int:
         with Live(console=console, auto_refresh=False, screen=False) as live:
             while True:
                 try:
-                    live.update(_rich_table(fetch_sync_table(address)), refresh=True)
+                    live.update(sync_table_view(fetch_sync_table(address)), refresh=True)
                 except MeshtoolError as exc:  # keep watching: the control plane may come back
                     live.update(f"[red]{exc}[/]", refresh=True)
                 time.sleep(interval)

@@ -8,7 +8,7 @@
         command: ["{python}", "{dir}/../services/benigno.py", "--port", "{port}", "--version", "v1"]
         env: {GREETING: hi}
     external:                      # processes outside the mesh: no sidecar, reached through egress
-      - name: msgd
+      - name: msgd.example.com     # the host name the sidecars resolve to this process
         port: 9997
         command: [...]
 
@@ -27,6 +27,8 @@ from meshtool.sources import Source, read_source
 from meshtool.yamlio import Document, load_documents
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# external processes stand for hosts outside the mesh, so they may carry a DNS name
+_HOST = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,10 @@ def _workload(doc: Document, path: tuple, item: object, in_mesh: bool) -> Worklo
         if key not in item:
             _fail(doc, path, f"missing required field '{key}'")
     name = item["name"]
-    if not isinstance(name, str) or not _NAME.match(name):
+    if in_mesh and (not isinstance(name, str) or not _NAME.match(name)):
         _fail(doc, path + ("name",), f"invalid service name {name!r}: lowercase letters, digits, '-'")
+    if not in_mesh and (not isinstance(name, str) or not _HOST.match(name)):
+        _fail(doc, path + ("name",), f"invalid host name {name!r} for an external process")
     port = item["port"]
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         _fail(doc, path + ("port",), f"port must be a number from 1 to 65535, got {port!r}")

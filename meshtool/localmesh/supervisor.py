@@ -172,12 +172,12 @@ def _start_workload(state: MeshState, spec: MeshSpec, w: Workload, logs: Path, c
     sidecar_cmd = meshtool_command(
         "proxy", "run", "--mode", "explicit", "--inbound-port", str(inbound),
         "--outbound-port", str(outbound), "--admin-port", str(admin), "--app-port", str(app),
-        "--service", w.name, "--service-port", str(w.port), "--proxy-id", f"{w.instance}.{spec.name}",
+        "--service", w.name, "--proxy-id", f"{w.instance}.{spec.name}",
         "--control-plane", cp_addr)
     for k, v in w.labels.items():
         sidecar_cmd += ["--label", f"{k}={v}"]
     for name, (svc_port, real_port) in external.items():
-        sidecar_cmd += ["--resolve", f"{name}:{svc_port}:127.0.0.1:{real_port}"]
+        sidecar_cmd += ["--resolve", f"{name}:{svc_port}=127.0.0.1:{real_port}"]
     notify(w.instance, "app", "starting")
     proxy_env = {"HTTP_PROXY": f"http://127.0.0.1:{outbound}", "http_proxy": f"http://127.0.0.1:{outbound}",
                  "NO_PROXY": "", "no_proxy": ""}
