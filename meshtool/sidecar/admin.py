@@ -1,11 +1,15 @@
-"""The admin port (loopback only): /ready, /stats/prometheus, /config_dump, /app-health/...
+"""The admin port: /ready, /stats/prometheus, /config_dump, /app-health/...
 
 A deliberately tiny HTTP/1.1 server on asyncio: one request per connection, GET only.
+In a pod the kubelet must reach the rewritten probes on the pod's address, so there the port
+listens on all addresses, but only /ready and /app-health/... answer callers that are not on
+loopback: metrics and the configuration stay local.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 from typing import Callable
 
@@ -26,7 +30,9 @@ class AdminServer:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
             method, target = head.split(b" ", 2)[:2]
-            status, ctype, body = await self.route(method.decode(), target.decode())
+            peer = (writer.get_extra_info("peername") or ("",))[0]
+            status, ctype, body = await self.route(method.decode(), target.decode(),
+                                                   local=_is_loopback(peer))
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
                 ValueError, ConnectionError):
             writer.close()
@@ -40,10 +46,13 @@ class AdminServer:
             pass
         writer.close()
 
-    async def route(self, method: str, target: str) -> tuple[int, str, bytes]:
+    async def route(self, method: str, target: str, local: bool = True
+                    ) -> tuple[int, str, bytes]:
         path = target.split("?", 1)[0]
         if method not in ("GET", "HEAD"):
             return 405, "text/plain", b"method not allowed\n"
+        if not local and path != "/ready" and not path.startswith("/app-health/"):
+            return 403, "text/plain", b"only /ready and /app-health/ answer off loopback\n"
         if path == "/ready":
             st = self.state
             if st.ready:
@@ -59,3 +68,12 @@ class AdminServer:
             status, text = await run_probe(self.probes[path])
             return status, "text/plain", (text + "\n").encode()
         return 404, "text/plain", b"not found: try /ready, /stats/prometheus, /config_dump\n"
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback or address.startswith(
+            "::ffff:127.")
+    except ValueError:
+        return address == ""  # a Unix socket or a test double
+

@@ -172,7 +172,9 @@ class Sidecar:
             _patch_reuse_port()
         if cfg.admin_port is not None:
             self.admin = AdminServer(self.state, self.metrics.render, cfg.probes)
-            await self.admin.start("127.0.0.1", cfg.admin_port)
+            # transparent (pod) mode: the kubelet calls the rewritten probes on the pod address
+            await self.admin.start("0.0.0.0" if cfg.mode == "transparent" else "127.0.0.1",
+                                   cfg.admin_port)
         ok = await self.master.addons.get("proxyserver").setup_servers()
         if not ok:
             raise OSError(f"could not listen on {', '.join(cfg.modes())} (port in use?)")

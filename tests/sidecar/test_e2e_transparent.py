@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -175,3 +176,13 @@ def test_inbound_capture_reaches_the_app_which_calls_out_through_the_sidecar(pod
 def test_sidecar_config_dump_in_the_pod(pod):
     dump = json.loads(pod.curl("http://127.0.0.1:15020/config_dump"))
     assert dump["version"] == "pod-1" and dump["proxy"]["service"] == "magnanimo"
+
+
+def test_admin_port_from_outside_the_pod_answers_probes_only(pod):
+    with urllib.request.urlopen(f"http://{pod.pod_ip}:15020/ready", timeout=5) as r:
+        assert r.status == 200
+    try:
+        urllib.request.urlopen(f"http://{pod.pod_ip}:15020/config_dump", timeout=5)
+        raise AssertionError("config_dump answered off loopback")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 403
