@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/meshtool --version
+	$(BIN)/meshtool demo canary
 
 # The real kube-apiserver and etcd the Kubernetes tests run against (built once, cached in ~/.cache).
 kube-binaries:

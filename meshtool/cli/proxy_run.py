@@ -43,8 +43,8 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
                                                "service and process id.")
 @click.option("--control-plane", envvar="MESHTOOL_CONTROL_PLANE", default=None, metavar="HOST:PORT",
               help="Control plane to receive snapshots from (push stream).")
-@click.option("--resolve", "resolve", multiple=True, metavar="HOST=ADDR",
-              help="Resolve an external host to an address (local meshes and tests). Repeatable.")
+@click.option("--resolve", "resolve", multiple=True, metavar="HOST[:PORT]=ADDR[:PORT]",
+              help="Connect to ADDR[:PORT] for calls to an external HOST[:PORT] (local meshes and tests); egress rules still see HOST:PORT. Repeatable.")
 @click.option("--access-log", is_flag=True, help="Print one JSON line per request on stdout.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes sharing the ports with SO_REUSEPORT (admin on the first).")
@@ -83,10 +83,17 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, list
     if snapshot and not os.path.exists(snapshot):
         raise DataError(f"{snapshot}: no such snapshot file")
     from meshtool.sidecar.master import SidecarConfig
+    from meshtool.sidecar.resolve import Resolver
+
+    resolve_map = _pairs(resolve, "--resolve")
+    try:
+        Resolver(resolve_map)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     config = SidecarConfig(
         mode=mode, inbound_port=inbound_port, outbound_port=outbound_port, admin_port=admin_port,
         app_ports=list(app_ports), listen_host=listen_host,
         identity=Identity(service, label_map, proxy_id), snapshot_file=snapshot,
         control_plane=control_plane, access_log=access_log, probes=probes,
-        resolve=_pairs(resolve, "--resolve"), reuse_port=workers > 1)
+        resolve=resolve_map, reuse_port=workers > 1)
     return run_sidecar(config, workers=workers, verbose=verbose)

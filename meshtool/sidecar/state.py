@@ -11,13 +11,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from meshtool.sidecar.resolve import Resolver
 from meshtool.sidecar.snapshot import Identity, Snapshot, compile_snapshot
 
 
 class SidecarState:
     def __init__(self, identity: Identity | None = None, resolve: dict[str, str] | None = None):
         self.identity = identity or Identity()
-        self.resolve = dict(resolve or {})  # host -> address overrides (--resolve)
+        self.resolve = Resolver(resolve)  # HOST[:PORT] -> ADDR[:PORT] overrides (--resolve)
         self.active: dict[str, int] = {}  # endpoint key -> requests in flight
         self.snapshot: Snapshot | None = None
         self.applied_at: float | None = None

@@ -44,7 +44,7 @@ class Egress:
             return
         md["meshtool.egress_rule"] = allow.name
         md["meshtool.tls"] = (allow.ports or {}).get(port) in TLS_PROTOCOLS
-        md["meshtool.upstream"] = (self.state.resolve.get(host, host), port)
+        md["meshtool.upstream"] = self.state.resolve(host, port)
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         """CONNECT through the explicit proxy: allowed hosts are tunnelled untouched."""
