@@ -1,0 +1,99 @@
+"""meshtool up/down for real: processes started, rules from another terminal reach them, all stopped."""
+
+import http.client
+import subprocess
+import sys
+import time
+
+import pytest
+
+from meshtool.errors import MeshtoolError
+from meshtool.localmesh.meshfile import load_meshfile, parse_meshfile
+from meshtool.localmesh.processes import free_ports
+from meshtool.localmesh.scenarios import samples_dir
+from meshtool.localmesh.supervisor import MeshAlreadyUp, MeshNotUp, down, read_state, up
+from meshtool.sources import Source
+
+
+def meshtool(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "meshtool", *args], capture_output=True, text=True,
+                          timeout=120, **kw)
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def test_up_create_from_another_terminal_down(tmp_path):
+    state_dir, store = tmp_path / "mesh", str(tmp_path / "store.db")
+    cp_port = free_ports(1)[0]
+    spec = load_meshfile(samples_dir() / "canary" / "mesh.yaml")
+    state = up(spec, state_dir, store=store, control_plane_port=cp_port)
+    try:
+        assert [(p.role, p.instance) for p in state.processes][:3] == [
+            ("control-plane", "control-plane"), ("app", "magnanimo-v1"), ("sidecar", "magnanimo-v1")]
+        assert all(p.alive() for p in state.processes)
+        assert read_state(state_dir).to_dict() == state.to_dict()
+
+        with pytest.raises(MeshAlreadyUp, match="already up"):
+            up(spec, state_dir, store=store, control_plane_port=free_ports(1)[0])
+
+        # another terminal: the CLI writes to the same store; the sidecars get it pushed
+        r = meshtool("create", "-f", str(samples_dir() / "canary/rules/route-100-v2.yaml"), "--store", store)
+        assert r.returncode == 0, r.stderr
+        entry = state.find("magnanimo-v1", "sidecar").ports["inbound"]
+        deadline = time.monotonic() + 15
+        bodies = []
+        while time.monotonic() < deadline:
+            bodies = [get(entry, "/hw2")[1] for _ in range(4)]
+            if all("Canary Release" in b for b in bodies):
+                break
+            time.sleep(0.1)
+        assert all("Canary Release" in b for b in bodies), bodies
+
+        r = meshtool("proxy-status", "--control-plane", f"127.0.0.1:{cp_port}", "-o", "json")
+        assert r.returncode == 0, r.stderr
+        assert '"SYNCED"' in r.stdout
+    finally:
+        _, stopped = down(state_dir)
+    assert len(stopped) == len(state.processes)
+    assert not any(p.alive() for p in state.processes)
+    assert read_state(state_dir) is None
+    with pytest.raises(MeshNotUp):
+        down(state_dir)
+
+
+def test_an_app_that_dies_at_start_stops_everything_and_shows_its_log(tmp_path):
+    spec = parse_meshfile(Source("m.yaml", f"""\
+name: broken
+services:
+  - name: web
+    port: 8080
+    command: ["{sys.executable}", "-c", "import sys; print('cannot bind: address in use'); sys.exit(3)"]
+"""))
+    state_dir = tmp_path / "mesh"
+    with pytest.raises(MeshtoolError) as exc:
+        up(spec, state_dir, store=str(tmp_path / "s.db"), control_plane_port=free_ports(1)[0])
+    assert "app web exited during start-up" in str(exc.value)
+    assert "cannot bind: address in use" in str(exc.value)
+    assert read_state(state_dir) is None  # nothing recorded, nothing left running
+
+
+def test_cli_down_without_a_mesh_is_one_clear_line(tmp_path):
+    r = meshtool("down", "--state-dir", str(tmp_path))
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"error: no local mesh is up (no state in {tmp_path})"
+
+
+def test_cli_up_with_a_broken_mesh_file_names_file_and_line(tmp_path):
+    f = tmp_path / "mesh.yaml"
+    f.write_text("name: x\nservices:\n  - name: a\n    port: 0\n    command: [x]\n")
+    r = meshtool("up", "-f", str(f), "--state-dir", str(tmp_path / "s"))
+    assert r.returncode == 65
+    assert f"{f}:4: services[0].port: port must be a number from 1 to 65535, got 0" in r.stderr
