@@ -111,7 +111,7 @@ def run(quick: bool = False) -> list[Figure]:
                                   target="< 5 s", met=t_inject < 5))
     for n in (100, 10_000):
         text = stream(n)
-        ref = peak_mb(ruamel_roundtrip, text) if n <= 100 or not quick else None
+        ref = peak_mb(ruamel_roundtrip, text) if n <= 100 else None  # ruamel under tracemalloc: minutes
         figures.append(Figure(f"kube-inject {n:,} Deployments, peak memory", peak_mb(inject, text), "MB",
                               "ruamel.yaml load+dump" if ref is not None else None, ref,
                               notes="Python allocations (tracemalloc), input and output text included"))
