@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench completions clean kube-binaries
+.PHONY: setup demo test bench completions clean kube-binaries system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +21,18 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/meshtool demo canary
 
+# Debian packages for the network-namespace tests and the benchmarks (installed when root).
+system-deps:
+	scripts/system-deps.sh
+
 # The real kube-apiserver and etcd the Kubernetes tests run against (built once, cached in ~/.cache).
 kube-binaries:
 	scripts/kube-binaries.sh
 
-test: setup kube-binaries
+test: setup system-deps kube-binaries
 	$(BIN)/python -m pytest
 
-bench: setup
+bench: setup system-deps
 	$(BIN)/python -m bench
 
 completions: setup
