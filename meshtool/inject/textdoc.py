@@ -33,18 +33,30 @@ class PathError(Unsupported):
 
 
 def compose(text: str) -> Node | None:
-    """Parse one document into nodes with positions (yaml.YAMLError on broken input)."""
-    return yaml.compose(text, Loader=_LOADER)
+    """Parse one document into nodes with positions (yaml.YAMLError on broken input).
+
+    Plain scalars are left untyped here (the base loader skips tag resolution);
+    `construct` types the few that are not strings."""
+    return yaml.compose(text, Loader=_BASE_LOADER)
 
 
+_BASE_LOADER = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
-
-
+_RESOLVER = yaml.resolver.Resolver()
+_TYPED_START = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k)
 _SAFE = yaml.constructor.SafeConstructor()
-_SCALARS = {f"tag:yaml.org,2002:{t}": yaml.constructor.SafeConstructor.yaml_constructors[f"tag:yaml.org,2002:{t}"]
-            for t in ("int", "bool", "null", "float")}
+
+
+def scalar_tag(node: ScalarNode) -> str:
+    """The type YAML 1.1 (as Kubernetes reads it) gives a scalar: str, int, bool, null, ..."""
+    if node.tag != _STR or node.style:  # quoted or block scalars are strings; "" or None is plain
+        return node.tag
+    value = node.value
+    if value and value[0] not in _TYPED_START:
+        return _STR
+    return _RESOLVER.resolve(ScalarNode, value, (True, False))
 
 
 def construct(node: Node) -> Any:
@@ -52,15 +64,38 @@ def construct(node: Node) -> Any:
 
     Strings, maps and sequences, nearly all of a manifest, are built directly; anything
     else (numbers, booleans, merge keys, ...) by PyYAML's safe constructor."""
-    if isinstance(node, ScalarNode) and node.tag == _STR:
-        return node.value
-    if isinstance(node, MappingNode) and node.tag == _MAP and not any(
-            k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value):
+    if isinstance(node, ScalarNode):
+        tag = scalar_tag(node)
+        if tag == _STR:
+            return node.value
+        constructor = _SAFE.yaml_constructors.get(tag)
+        if constructor is not None:
+            return constructor(_SAFE, ScalarNode(tag, node.value, node.start_mark, node.end_mark, node.style))
+    elif isinstance(node, MappingNode) and node.tag == _MAP and not any(
+            k.value == "<<" and isinstance(k, ScalarNode) and not k.style for k, _ in node.value):
         return {construct(k): construct(v) for k, v in node.value}
-    if isinstance(node, SequenceNode) and node.tag == _SEQ:
+    elif isinstance(node, SequenceNode) and node.tag == _SEQ:
         return [construct(v) for v in node.value]
-    if isinstance(node, ScalarNode) and node.tag in _SCALARS:
-        return _SCALARS[node.tag](_SAFE, node)
+    return _construct_slowly(node)
+
+
+def _construct_slowly(node: Node) -> Any:
+    """Merge keys, explicit tags: resolve the tree fully, then let PyYAML build it."""
+    def retag(n: Node) -> None:
+        if isinstance(n, ScalarNode):
+            n.tag = scalar_tag(n)
+        elif isinstance(n, MappingNode):
+            for k, v in n.value:
+                if isinstance(k, ScalarNode) and k.value == "<<" and not k.style:
+                    k.tag = "tag:yaml.org,2002:merge"
+                else:
+                    retag(k)
+                retag(v)
+        else:
+            for v in n.value:
+                retag(v)
+
+    retag(node)
     loader = _LOADER("")
     try:
         return loader.construct_document(node)
@@ -208,7 +243,7 @@ class TextDoc:
     def _collection(self, path: Path, cls: type) -> Node:
         node = self.node(path)
         if not isinstance(node, cls):
-            if isinstance(node, ScalarNode) and node.tag.endswith(":null"):
+            if isinstance(node, ScalarNode) and scalar_tag(node).endswith(":null"):
                 raise Unsupported(f"null at {path}")
             raise PathError(path)
         return node
