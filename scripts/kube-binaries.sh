@@ -57,7 +57,7 @@ flock 9
 if [ ! -x "$dir/kube-apiserver" ]; then
   PATH="$PATH:/usr/local/go/bin"  # where Go's own tarball installs it
   command -v go >/dev/null || die "go is not installed; it is needed to build kube-apiserver"
-  log "building kube-apiserver $version into $dir (a cold build takes about 15 minutes)"
+  log "building kube-apiserver $version into $dir (a cold build takes 15 to 20 minutes on 2 cores)"
   rm -rf "$dir.partial"
   mkdir -p "$dir.partial"
   pkg="k8s.io/component-base/version"
