@@ -29,17 +29,19 @@ class Style:
     json_compact: bool = False  # "a":1 rather than "a": 1
 
 
+_NUMBERISH = re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?$|^[-+]?0[xXoObB][0-9a-fA-F_]+$")
+_RESOLVER = yaml.resolver.Resolver()
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 @lru_cache(maxsize=4096)
 def _plain_ok(text: str) -> bool:
-    if not _PLAIN.match(text) or ": " in text or text.endswith(":"):
+    """Written plain, would `text` read back as this same string (in PyYAML and in Kubernetes)?"""
+    if not _PLAIN.match(text) or text.endswith(":") or text in ("-", "---", "..."):
         return False
-    try:
-        return yaml.load(text, Loader=_LOADER) == text  # noqa: S506 - a safe loader
-    except yaml.YAMLError:
-        return False
-
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if _NUMBERISH.match(text) or text.lower() in ("y", "n"):
+        return False  # what Go's YAML reads as a number or a bool, whatever PyYAML says
+    return _RESOLVER.resolve(yaml.nodes.ScalarNode, text, (True, False)) == _STR_TAG
 
 
 def scalar(value: Any) -> str:
@@ -60,49 +62,45 @@ def scalar(value: Any) -> str:
     return json.dumps(text)
 
 
-def block_key_value(key: str, value: Any, col: int, style: Style) -> list[str]:
+def block_key_value(key: str, value: Any, col: int, style: Style, cache: int = 2) -> list[str]:
     """`key: value` at column `col`, with nested collections below it."""
-    if isinstance(value, (dict, list)) and value:
-        # Most of a sidecar is the same in every workload: write each part once.
+    if cache and isinstance(value, (dict, list)) and value:
+        # Most of a sidecar is the same in every workload (resources, securityContext, ...):
+        # its parts, and the parts of those, are written once.
         cache_key = (key, repr(value), col, style)
         lines = _CACHE.get(cache_key)
         if lines is None:
             if len(_CACHE) > 4096:
                 _CACHE.clear()
-            lines = _CACHE[cache_key] = tuple(_key_value(key, value, col, style))
+            lines = _CACHE[cache_key] = tuple(block_key_value(key, value, col, style, cache - 1))
         return list(lines)
-    return _key_value(key, value, col, style)
+    head = f"{' ' * col}{scalar(key)}:"
+    if isinstance(value, dict) and value:
+        return [head, *block_mapping(value, col + style.mapping, style, cache)]
+    if isinstance(value, list) and value:
+        return [head, *block_sequence(value, col + style.sequence, style, cache)]
+    return [f"{head} {_empty_or_scalar(value)}"]
 
 
 _CACHE: dict[tuple, tuple[str, ...]] = {}
 
 
-def _key_value(key: str, value: Any, col: int, style: Style) -> list[str]:
-    pad = " " * col
-    head = f"{pad}{scalar(key)}:"
-    if isinstance(value, dict) and value:
-        return [head, *block_mapping(value, col + style.mapping, style)]
-    if isinstance(value, list) and value:
-        return [head, *block_sequence(value, col + style.sequence, style)]
-    return [f"{head} {_empty_or_scalar(value)}"]
-
-
-def block_mapping(mapping: dict, col: int, style: Style) -> list[str]:
+def block_mapping(mapping: dict, col: int, style: Style, cache: int = 2) -> list[str]:
     lines: list[str] = []
     for key, value in mapping.items():
-        lines.extend(block_key_value(key, value, col, style))
+        lines.extend(block_key_value(key, value, col, style, cache))
     return lines
 
 
-def block_sequence(items: list, dash_col: int, style: Style) -> list[str]:
+def block_sequence(items: list, dash_col: int, style: Style, cache: int = 2) -> list[str]:
     lines: list[str] = []
     content_col = dash_col + style.gap
     lead = " " * dash_col + "-" + " " * (style.gap - 1)
     for item in items:
         if isinstance(item, dict) and item:
-            inner = block_mapping(item, content_col, style)
+            inner = block_mapping(item, content_col, style, cache)
         elif isinstance(item, list) and item:
-            inner = block_sequence(item, content_col, style)
+            inner = block_sequence(item, content_col, style, cache)
         else:
             inner = [" " * content_col + _empty_or_scalar(item)]
         lines.append(lead + inner[0][content_col:])
