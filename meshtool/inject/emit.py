@@ -59,7 +59,34 @@ def scalar(value: Any) -> str:
         return text
     if '"' in text and "'" not in text and text.isprintable():
         return f"'{text}'"  # JSON inside an annotation reads best single-quoted
-    return json.dumps(text)
+    return double_quoted(text)
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
+
+
+def _yaml_printable(ch: str) -> bool:
+    c = ord(ch)
+    # printable and no line break (YAML 1.1 also breaks lines at U+0085, U+2028, U+2029)
+    return (0x20 <= c <= 0x7E or 0xA0 <= c <= 0xD7FF and c not in (0x2028, 0x2029)
+            or 0xE000 <= c <= 0xFFFD or 0x10000 <= c <= 0x10FFFF)
+
+
+def double_quoted(text: str) -> str:
+    """A YAML double-quoted scalar; escapes only what YAML cannot hold as it is."""
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif _yaml_printable(ch):
+            out.append(ch)
+        elif ord(ch) <= 0xFF:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) <= 0xFFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
 
 
 def block_key_value(key: str, value: Any, col: int, style: Style, cache: int = 2) -> list[str]:
