@@ -48,7 +48,7 @@ def test_all_samples_validate():
     scenarios = [str(SAMPLES / s) for s in ("canary", "egress", "helloworld")]
     result = load_rules(read_sources(scenarios))
     assert {r.kind for r in result.resources} == {"RouteRule", "EgressRule"}
-    assert {why.split("/")[0] for _, why in result.skipped} == {"Service", "Deployment"}
+    assert {why.split("/")[0] for _, why in result.skipped} == {"Service", "Deployment", "LocalMesh"}
 
 
 @pytest.mark.parametrize("scenario", ["canary", "egress", "helloworld"])

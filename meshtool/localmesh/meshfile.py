@@ -1,16 +1,20 @@
 """mesh.yaml: the services of a local mesh, parsed and checked with file:line errors.
 
-    name: canary
-    services:                      # each instance gets a sidecar
-      - name: benigno              # the service name callers use (http://benigno:5000)
-        port: 5000                 # the service port callers use
-        labels: {version: v1}      # or the shortcut `version: v1`
-        command: ["{python}", "{dir}/../services/benigno.py", "--port", "{port}", "--version", "v1"]
-        env: {GREETING: hi}
-    external:                      # processes outside the mesh: no sidecar, reached through egress
-      - name: msgd.example.com     # the host name the sidecars resolve to this process
-        port: 9997
-        command: [...]
+    apiVersion: local.meshtool.io/v1alpha1
+    kind: LocalMesh
+    metadata:
+      name: canary
+    spec:
+      services:                      # each instance gets a sidecar
+        - name: benigno              # the service name callers use (http://benigno:5000)
+          port: 5000                 # the service port callers use
+          labels: {version: v1}      # or the shortcut `version: v1`
+          command: ["{python}", "{dir}/../services/benigno.py", "--port", "{port}", "--version", "v1"]
+          env: {GREETING: hi}
+      external:                      # outside the mesh: no sidecar, reached through egress rules
+        - name: msgd.example.com     # the host name the sidecars resolve to this process
+          port: 9997
+          command: [...]
 
 Placeholders in command and env values: {port} (the port the process must listen on, chosen free
 at start), {python} (this interpreter), {dir} (the directory of the mesh file).
@@ -25,6 +29,9 @@ from pathlib import Path
 from meshtool.errors import DataError
 from meshtool.sources import Source, read_source
 from meshtool.yamlio import Document, load_documents
+
+API_VERSION = "local.meshtool.io/v1alpha1"
+KIND = "LocalMesh"
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # external processes stand for hosts outside the mesh, so they may carry a DNS name
@@ -70,31 +77,44 @@ def parse_meshfile(src: Source) -> MeshSpec:
     doc = docs[0]
     data = doc.data
     if not isinstance(data, dict):
-        raise DataError.at("a mesh file is a mapping with name and services", src.name, doc.line)
-    _only(doc, (), data, {"name", "services", "external"})
-    name = data.get("name", src.path.parent.name if src.path else "mesh")
+        raise DataError.at(f"a mesh file is a mapping: apiVersion {API_VERSION}, kind {KIND}, "
+                           f"metadata.name, spec.services", src.name, doc.line)
+    _only(doc, (), data, {"apiVersion", "kind", "metadata", "spec"})
+    for key, want in (("apiVersion", API_VERSION), ("kind", KIND)):
+        if data.get(key) != want:
+            _fail(doc, (key,), f"a mesh file has {key}: {want}, got {data.get(key)!r}")
+    meta = data.get("metadata") or {}
+    if not isinstance(meta, dict):
+        _fail(doc, ("metadata",), "must be a mapping with a name")
+    _only(doc, ("metadata",), meta, {"name", "labels", "annotations"})
+    name = meta.get("name", src.path.parent.name if src.path else "mesh")
     if not isinstance(name, str) or not _NAME.match(name):
-        _fail(doc, ("name",), f"invalid mesh name {name!r}: use lowercase letters, digits and '-'")
+        _fail(doc, ("metadata", "name"), f"invalid mesh name {name!r}: use lowercase letters, "
+                                         f"digits and '-'")
+    spec = data.get("spec")
+    if not isinstance(spec, dict):
+        _fail(doc, ("spec",), "missing or not a mapping: spec.services lists the services")
+    _only(doc, ("spec",), spec, {"services", "external"})
     workloads: list[Workload] = []
     for section, in_mesh in (("services", True), ("external", False)):
-        items = data.get(section) or []
+        items = spec.get(section) or []
         if not isinstance(items, list):
-            _fail(doc, (section,), "must be a list")
+            _fail(doc, ("spec", section), "must be a list")
         for i, item in enumerate(items):
-            workloads.append(_workload(doc, (section, i), item, in_mesh))
+            workloads.append(_workload(doc, ("spec", section, i), item, in_mesh))
     if not any(w.in_mesh for w in workloads):
-        _fail(doc, ("services",), "a mesh needs at least one service")
-    seen: dict[str, tuple] = {}
-    for w, path in zip(workloads, _paths(data)):
+        _fail(doc, ("spec", "services"), "a mesh needs at least one service")
+    seen: set[str] = set()
+    for w, path in zip(workloads, _paths(spec)):
         if w.instance in seen:
             _fail(doc, path, f"duplicate instance {w.instance!r}: give each instance of a service "
                              f"its own version label")
-        seen[w.instance] = path
+        seen.add(w.instance)
     return MeshSpec(name, tuple(workloads), src.path)
 
 
-def _paths(data: dict) -> list[tuple]:
-    return [(s, i) for s in ("services", "external") for i in range(len(data.get(s) or []))]
+def _paths(spec: dict) -> list[tuple]:
+    return [("spec", s, i) for s in ("services", "external") for i in range(len(spec.get(s) or []))]
 
 
 def _workload(doc: Document, path: tuple, item: object, in_mesh: bool) -> Workload:

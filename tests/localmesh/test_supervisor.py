@@ -71,8 +71,11 @@ def test_up_create_from_another_terminal_down(tmp_path):
 
 def test_an_app_that_dies_at_start_stops_everything_and_shows_its_log(tmp_path):
     spec = parse_meshfile(Source("m.yaml", f"""\
-name: broken
-services:
+apiVersion: local.meshtool.io/v1alpha1
+kind: LocalMesh
+metadata: {{name: broken}}
+spec:
+  services:
   - name: web
     port: 8080
     command: ["{sys.executable}", "-c", "import sys; print('cannot bind: address in use'); sys.exit(3)"]
@@ -93,7 +96,8 @@ def test_cli_down_without_a_mesh_is_one_clear_line(tmp_path):
 
 def test_cli_up_with_a_broken_mesh_file_names_file_and_line(tmp_path):
     f = tmp_path / "mesh.yaml"
-    f.write_text("name: x\nservices:\n  - name: a\n    port: 0\n    command: [x]\n")
+    f.write_text("apiVersion: local.meshtool.io/v1alpha1\nkind: LocalMesh\nmetadata: {name: x}\n"
+                 "spec:\n  services:\n  - name: a\n    port: 0\n    command: [x]\n")
     r = meshtool("up", "-f", str(f), "--state-dir", str(tmp_path / "s"))
     assert r.returncode == 65
-    assert f"{f}:4: services[0].port: port must be a number from 1 to 65535, got 0" in r.stderr
+    assert f"{f}:7: spec.services[0].port: port must be a number from 1 to 65535, got 0" in r.stderr
