@@ -1,0 +1,25 @@
+"""The wheel carries what the commands need at run time: the schemas and the samples of `demo`."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_ships_schemas_and_demo_samples(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    [wheel] = tmp_path.glob("meshtool-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for schema in (ROOT / "schemas").glob("*.json"):
+        assert f"meshtool/schemas/{schema.name}" in names
+    for scenario in ("canary", "egress", "helloworld"):
+        assert f"meshtool/samples/{scenario}/mesh.yaml" in names
+    from meshtool.localmesh.scenarios import SCENARIOS
+    for scenario in SCENARIOS.values():
+        for stage in scenario.stages:
+            for rule in stage.apply:
+                assert f"meshtool/samples/{scenario.name}/{rule}" in names
+    assert "meshtool/samples/services/benigno.py" in names
