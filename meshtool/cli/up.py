@@ -48,6 +48,13 @@ def up(meshfile: str, state_dir: Path | None, store: str | None, control_plane_p
                       timeout=timeout, listener=table.update)
     click.echo(f"mesh '{state.name}' is up: {len(state.processes)} processes, control plane "
                f"{state.control_plane}", err=True)
+    for rec in state.processes:
+        if rec.role == "sidecar":
+            p = rec.ports
+            click.echo(f"  {rec.instance}: send requests to 127.0.0.1:{p['inbound']} (its sidecar), "
+                       f"admin 127.0.0.1:{p['admin']}", err=True)
+        elif rec.role == "external":
+            click.echo(f"  {rec.instance}: outside the mesh, on 127.0.0.1:{rec.ports['app']}", err=True)
     return 0
 
 

@@ -101,3 +101,18 @@ def test_cli_up_with_a_broken_mesh_file_names_file_and_line(tmp_path):
     r = meshtool("up", "-f", str(f), "--state-dir", str(tmp_path / "s"))
     assert r.returncode == 65
     assert f"{f}:7: spec.services[0].port: port must be a number from 1 to 65535, got 0" in r.stderr
+
+
+def test_cli_up_says_where_to_send_requests_and_down_stops_all(tmp_path):
+    args = ["--state-dir", str(tmp_path / "s")]
+    r = meshtool("up", "-f", str(samples_dir() / "helloworld" / "mesh.yaml"), *args,
+                 "--store", str(tmp_path / "st.db"), "--control-plane-port", str(free_ports(1)[0]))
+    try:
+        assert r.returncode == 0, r.stderr
+        line = next(l for l in r.stderr.splitlines() if l.strip().startswith("sleep-v1:"))
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        status, body = get(port, "/")
+        assert status == 200 and "Hello version: v" in body
+    finally:
+        r = meshtool("down", *args)
+    assert r.returncode == 0 and "stopped 7 of 7 processes" in r.stderr
