@@ -33,6 +33,7 @@ COMMANDS: Registry = {
     "control-plane": ("meshtool.cli.control_plane", "control_plane", "Run the control plane: push rules to the sidecars"),
     "proxy-status": ("meshtool.cli.proxy_status", "proxy_status", "Show which proxies have the latest config (SYNCED/STALE/ERROR)"),
     "proxy": ("meshtool.cli.proxy", "proxy", "Sidecar commands: init (traffic redirect), run (the proxy)"),
+    "webhook": ("meshtool.cli.webhook", "webhook", "Serve the sidecar injection webhook (HTTPS, AdmissionReview)"),
 }
 
 
