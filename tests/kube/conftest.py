@@ -348,3 +348,26 @@ def kube_namespace(kube_cluster, request) -> Iterator[str]:
     except ApiException as e:
         if e.status != 404:
             raise
+
+
+@pytest.fixture(scope="session")
+def meshtool_crds(kube_cluster) -> list[str]:
+    """The rule CRDs (meshtool/kube/crds/*.yaml) installed once per session and Established;
+    returns their names. Created, or replaced when a test left an older version behind."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    from meshtool.kube.crds import committed_crds, crd_names, wait_established
+
+    api = client.ApiextensionsV1Api(kube_cluster.api_client)
+    for manifest in committed_crds():
+        try:
+            api.create_custom_resource_definition(manifest)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+            current = api.read_custom_resource_definition(manifest["metadata"]["name"])
+            manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
+            api.replace_custom_resource_definition(manifest["metadata"]["name"], manifest)
+    wait_established(kube_cluster.api_client, timeout=60)
+    return crd_names()
