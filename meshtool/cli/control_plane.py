@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from meshtool.cli.options import store_option
+from meshtool.cli.options import kube_options, store_option
 
 
 def _seconds(ctx, param, value):
@@ -35,9 +35,17 @@ def _seconds(ctx, param, value):
               help="Name shown in proxy-status's CONTROL PLANE column (default: HOST-PID).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True, help="Log verbosity (logs go to stderr).")
+@click.option("--workloads", type=click.Choice(["sidecars", "kubernetes"]), default=None,
+              help="Where endpoints come from: the connected sidecars, or the cluster's Services "
+                   "and Ready Pods (default: kubernetes with --store kubernetes, else sidecars).")
+@kube_options
+@click.option("-n", "--namespace", default=None, metavar="NS",
+              help="With --workloads kubernetes: watch Services and Pods of this namespace only "
+                   "(default: all namespaces).")
 def control_plane(store: str | None, listen: str, grace: float, debounce: float,
                   endpoint_debounce: float, endpoint_max_delay: float, instance: str | None,
-                  log_level: str) -> int:
+                  log_level: str, workloads: str | None, kubeconfig: str | None,
+                  context: str | None, namespace: str | None) -> int:
     """Run the control plane: follow the store, push snapshots to the sidecars.
 
     \b
@@ -47,13 +55,21 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
     keep their last snapshot and reconnect when it is back.
 
     \b
+    Kubernetes mode (`--store kubernetes`): rules come from the cluster's CRDs and endpoints
+    from its Services and Ready Pods (a Service's selector picks the Pods; Pod labels such
+    as `version` name the subsets; cluster IPs are the services' virtual addresses).
+
+    \b
     Examples:
       meshtool control-plane
       meshtool control-plane --store ./mesh.db --listen 127.0.0.1:15010
+      meshtool control-plane --store kubernetes --listen 0.0.0.0:15010
+      meshtool control-plane --store ./mesh.db --workloads kubernetes --context kind-dev -n shop
       curl -s http://127.0.0.1:15010/debug/syncz
     """
     import asyncio
     import logging
+    import os
     import signal
 
     from meshtool.controlplane.server import serve
@@ -67,6 +83,17 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
         raise UsageError(f"--listen: {exc}") from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
     open_store(store).close()  # fail now, with one clear line, if the store cannot be opened
+    if workloads is None:
+        workloads = "kubernetes" if (store or os.environ.get("MESHTOOL_STORE")) == "kubernetes" \
+            else "sidecars"
+    if workloads == "sidecars" and namespace:
+        raise UsageError("-n/--namespace scopes the cluster's workloads: it needs "
+                         "--workloads kubernetes (or --store kubernetes)")
+    source = None
+    if workloads == "kubernetes":
+        from meshtool.controlplane.kubewatch import KubernetesWorkloads
+
+        source = KubernetesWorkloads(_kube_client(kubeconfig, context), namespace)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -76,9 +103,29 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
         try:
             await serve(lambda: open_store(store), host, port, stop, instance=instance,
                         debounce=debounce, endpoint_debounce=endpoint_debounce,
-                        endpoint_max_delay=endpoint_max_delay, grace=grace)
+                        endpoint_max_delay=endpoint_max_delay, grace=grace, workloads=source)
         except OSError as exc:
             raise MeshtoolError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
 
     asyncio.run(main())
     return 0
+
+
+def _kube_client(kubeconfig: str | None, context: str | None):
+    """An API client from the kubeconfig (or the pod's service account inside a cluster)."""
+    import os
+
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    from meshtool.errors import MeshtoolError
+
+    try:
+        if kubeconfig or os.environ.get("KUBECONFIG") or os.path.exists(
+                os.path.expanduser("~/.kube/config")) or context:
+            return config.new_client_from_config(config_file=kubeconfig, context=context)
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)
+        return client.ApiClient(configuration)
+    except (ConfigException, OSError, ValueError) as exc:
+        raise MeshtoolError(f"kubernetes: cannot load the client configuration: {exc}") from None

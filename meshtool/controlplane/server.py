@@ -26,7 +26,7 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 from aiohttp import WSMsgType, web
 
@@ -43,6 +43,19 @@ from meshtool.store.base import Key, Store
 log = logging.getLogger("meshtool.controlplane")
 
 HELLO_TIMEOUT = 10.0
+
+
+class WorkloadSource(Protocol):
+    """Where endpoints come from instead of the sidecars' registrations (Kubernetes mode:
+    meshtool.controlplane.kubewatch.KubernetesWorkloads)."""
+
+    ready: bool  # listed once: until then no snapshot is sent
+
+    def start(self, loop: asyncio.AbstractEventLoop, on_change: Callable[[], None]) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def services(self) -> list[dict]: ...
 
 
 @dataclass(eq=False)
@@ -64,8 +77,10 @@ class Session:
 class ControlPlane:
     def __init__(self, open_store: Callable[[], Store] | None, *, instance: str | None = None,
                  debounce: float = 0.005, endpoint_debounce: float = 0.05,
-                 endpoint_max_delay: float = 1.0, grace: float = 2.0, heartbeat: float = 30.0):
+                 endpoint_max_delay: float = 1.0, grace: float = 2.0, heartbeat: float = 30.0,
+                 workloads: WorkloadSource | None = None):
         self._open_store = open_store
+        self.workloads = workloads  # None: connected sidecars are the endpoints (local mode)
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
         self.debounce = debounce
         self.endpoint_debounce = endpoint_debounce
@@ -107,6 +122,8 @@ class ControlPlane:
         if self._open_store is not None:
             self._follower = StoreFollower(self._open_store, self._store_changed, loop)
             self._follower.start()
+        if self.workloads is not None:
+            self.workloads.start(loop, self._endpoints_changed)
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, backlog=4096, reuse_address=True)
@@ -126,6 +143,8 @@ class ControlPlane:
             await self._runner.cleanup()
         if self._follower is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._follower.stop)
+        if self.workloads is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.workloads.stop)
         if self._timer is not None:
             self._timer.cancel()
 
@@ -175,8 +194,8 @@ class ControlPlane:
                 self._schedule_at(at)
                 return
         self._endpoints_first, self._rules_pending = None, False
-        if not self.loaded:
-            return  # proxies stay NOT SENT until the store has been read once
+        if not self._inputs_ready():
+            return  # proxies stay NOT SENT until the store (and the cluster) has been read once
         self._refresh()
         targets = list(self.sessions.values()) if self._push_all else list(self._due)
         self._push_all = False
@@ -191,11 +210,15 @@ class ControlPlane:
             self.pushes += 1
             log.info("pushing version %s to %d proxies", self.current.version, sent)
 
+    def _inputs_ready(self) -> bool:
+        return self.loaded and (self.workloads is None or self.workloads.ready)
+
     def _refresh(self) -> None:
         """Recompute the snapshot if rules or endpoints changed since it was built."""
-        if self._dirty and self.loaded:
-            self.current = build_snapshot(self.revision, self.rules.values(),
-                                          self.registry.services())
+        if self._dirty and self._inputs_ready():
+            services = (self.registry.services() if self.workloads is None
+                        else self.workloads.services())
+            self.current = build_snapshot(self.revision, self.rules.values(), services)
             self._dirty = False
 
     def _offer(self, session: Session) -> None:
@@ -294,6 +317,8 @@ class ControlPlane:
                    for _, s in sorted(self.sessions.items())]
         return {"controlPlane": self.instance, "address": self.address, "started": self.started,
                 "storeRevision": self.revision, "storeLoaded": self.loaded, "version": latest,
+                "workloads": "sidecars" if self.workloads is None else "kubernetes",
+                "workloadsLoaded": self.workloads is None or self.workloads.ready,
                 "pushes": self.pushes, "proxies": proxies}
 
     def sync_summary(self) -> dict:

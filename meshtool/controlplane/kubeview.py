@@ -1,0 +1,156 @@
+"""The cluster's workloads as the snapshot sees them (Kubernetes mode): Services select Pods.
+
+Pure and synchronous: the watch threads (meshtool.controlplane.kubewatch) turn API objects into the
+small records below and the event loop applies them here. A Service with a selector becomes a
+snapshot service; its endpoints are the Ready Pods of its namespace whose labels contain the
+selector, at `podIP:targetPort` of the Service's first port, labelled with the Pod's labels (so
+`route[].labels: {version: v2}` selects them). Its cluster IPs become the service's `addresses`.
+Services without a selector (their endpoints are written by hand, e.g. `kubernetes`) are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PODS = "pods"
+SERVICES = "services"
+
+ObjectKey = tuple[str, str]  # (namespace, name)
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    namespace: str
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+    ip: str | None = None
+    ready: bool = False
+    named_ports: dict[str, int] = field(default_factory=dict)  # containerPort by its name
+
+    @property
+    def key(self) -> ObjectKey:
+        return (self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    port: int
+    target: int | str  # a number, or the name of a container port
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    namespace: str
+    name: str
+    selector: dict[str, str] = field(default_factory=dict)
+    ports: tuple[ServicePort, ...] = ()
+    addresses: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> ObjectKey:
+        return (self.namespace, self.name)
+
+
+def _meta(obj: dict) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace") or "default", meta["name"]
+
+
+def pod_info(obj: dict[str, Any]) -> PodInfo:
+    """A Pod (as the API server's JSON) -> what endpoints need of it."""
+    namespace, name = _meta(obj)
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    ready = (not meta.get("deletionTimestamp")  # terminating pods leave the endpoints at once
+             and status.get("phase") not in ("Succeeded", "Failed")
+             and any(c.get("type") == "Ready" and c.get("status") == "True"
+                     for c in status.get("conditions") or ()))
+    named = {}
+    for container in spec.get("containers") or ():
+        for p in container.get("ports") or ():
+            if p.get("name") and isinstance(p.get("containerPort"), int):
+                named.setdefault(p["name"], p["containerPort"])
+    return PodInfo(namespace, name, dict(meta.get("labels") or {}), status.get("podIP") or None,
+                   bool(ready), named)
+
+
+def service_info(obj: dict[str, Any]) -> ServiceInfo:
+    """A Service (as the API server's JSON) -> its selector, ports and virtual addresses."""
+    namespace, name = _meta(obj)
+    spec = obj.get("spec") or {}
+    ports = []
+    for p in spec.get("ports") or ():
+        if isinstance(p.get("port"), int):
+            target = p.get("targetPort")
+            ports.append(ServicePort(p["port"], target if target not in (None, "", 0) else p["port"]))
+    ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+    addresses = tuple(ip for ip in ips if ip and ip != "None")
+    return ServiceInfo(namespace, name, dict(spec.get("selector") or {}), tuple(ports), addresses)
+
+
+def target_port(pod: PodInfo, port: ServicePort) -> int | None:
+    if isinstance(port.target, int):
+        return port.target
+    if isinstance(port.target, str) and port.target.isdigit():
+        return int(port.target)
+    return pod.named_ports.get(port.target)  # a pod without that named port is not an endpoint
+
+
+class ClusterView:
+    """Services and Pods by (namespace, name); `services()` is the snapshot's `services`."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[ObjectKey, Any]] = {PODS: {}, SERVICES: {}}
+        self.listed: set[str] = set()  # kinds listed at least once
+
+    @property
+    def ready(self) -> bool:
+        return self.listed == {PODS, SERVICES}
+
+    def replace(self, kind: str, items: list) -> bool:
+        """A fresh list of `kind` (after start or a 410 relist). True when anything changed."""
+        new = {i.key: i for i in items}
+        first = kind not in self.listed
+        self.listed.add(kind)
+        changed = new != self.objects[kind]
+        self.objects[kind] = new
+        return changed or first
+
+    def upsert(self, kind: str, item) -> bool:
+        objects = self.objects[kind]
+        if objects.get(item.key) == item:
+            return False  # e.g. a status update that changes nothing endpoints depend on
+        objects[item.key] = item
+        return True
+
+    def delete(self, kind: str, key: ObjectKey) -> bool:
+        return self.objects[kind].pop(key, None) is not None
+
+    def services(self) -> list[dict]:
+        """One entry per Service with a selector, sorted, endpoints sorted: the same cluster
+        state always gives the same snapshot."""
+        pods_by_ns: dict[str, list[PodInfo]] = {}
+        for pod in self.objects[PODS].values():
+            if pod.ready and pod.ip:
+                pods_by_ns.setdefault(pod.namespace, []).append(pod)
+        out = []
+        for key in sorted(self.objects[SERVICES]):
+            svc: ServiceInfo = self.objects[SERVICES][key]
+            if not svc.selector:
+                continue
+            selector = svc.selector.items()
+            endpoints = []
+            if svc.ports:
+                for pod in pods_by_ns.get(svc.namespace, ()):
+                    if selector <= pod.labels.items():
+                        port = target_port(pod, svc.ports[0])
+                        if port:
+                            endpoints.append({"address": pod.ip, "port": port,
+                                              "labels": dict(pod.labels)})
+            endpoints.sort(key=lambda e: (e["address"], e["port"]))
+            entry = {"name": svc.name, "namespace": svc.namespace,
+                     "ports": sorted({p.port for p in svc.ports}), "endpoints": endpoints}
+            if svc.addresses:
+                entry["addresses"] = list(svc.addresses)
+            out.append(entry)
+        return out
