@@ -1,0 +1,31 @@
+"""Services and Pods for the control-plane tests; Pod status is set through the status
+subresource, since no kubelet runs to give Pods an IP and readiness."""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+
+def create_service(core: client.CoreV1Api, namespace: str, name: str, selector: dict | None,
+                   port: int = 5000, target: int | str = 5000) -> client.V1Service:
+    spec = client.V1ServiceSpec(ports=[client.V1ServicePort(port=port, target_port=target)],
+                                selector=selector)
+    return core.create_namespaced_service(namespace, client.V1Service(
+        metadata=client.V1ObjectMeta(name=name), spec=spec))
+
+
+def create_pod(core: client.CoreV1Api, namespace: str, name: str, labels: dict) -> None:
+    container = client.V1Container(name="app", image="meshtool-test/app:1")
+    core.create_namespaced_pod(namespace, client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name, labels=labels),
+        spec=client.V1PodSpec(containers=[container])))
+
+
+def set_pod_status(core: client.CoreV1Api, namespace: str, name: str, ip: str,
+                   ready: bool) -> None:
+    """What the kubelet would report: Running at `ip`, Ready or not."""
+    flag = "True" if ready else "False"
+    status = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "192.0.2.2",
+              "conditions": [{"type": "Ready", "status": flag},
+                             {"type": "ContainersReady", "status": flag}]}
+    core.patch_namespaced_pod_status(name, namespace, {"status": status})
