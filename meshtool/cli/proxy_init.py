@@ -69,6 +69,19 @@ def apply_rules(text: str) -> None:
     if exe is None:
         raise MeshtoolError("iptables-restore not found; install iptables",
                             hint="use --dry-run to see the rules")
+    _remove_jumps(shutil.which("iptables") or "iptables")
     done = subprocess.run([exe, "--noflush"], input=text, capture_output=True, text=True)
     if done.returncode != 0:
         raise MeshtoolError(f"iptables-restore failed: {done.stderr.strip() or done.returncode}")
+
+
+def _remove_jumps(iptables: str) -> None:
+    """An init container may run again in the same network namespace (a restart after a
+    failure). Our chains are flushed by the restore itself; the jumps into them from the built-in
+    chains would be appended twice, so take out any left from an earlier run first."""
+    from meshtool.inject.iptables import JUMPS
+
+    for builtin, chain in JUMPS:
+        while subprocess.run([iptables, "-t", "nat", "-D", builtin, "-p", "tcp", "-j", chain],
+                             capture_output=True).returncode == 0:
+            pass

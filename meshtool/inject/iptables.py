@@ -15,6 +15,8 @@ IN_CHAIN = "MESHTOOL_INBOUND"
 IN_REDIRECT = "MESHTOOL_IN_REDIRECT"
 OUT_CHAIN = "MESHTOOL_OUTPUT"
 OUT_REDIRECT = "MESHTOOL_REDIRECT"
+# (built-in chain, our chain): the only rules `proxy init` adds outside its own chains
+JUMPS = (("PREROUTING", IN_CHAIN), ("OUTPUT", OUT_CHAIN))
 
 
 @dataclass(frozen=True)

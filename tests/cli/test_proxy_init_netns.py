@@ -108,3 +108,14 @@ def test_redirect_in_a_network_namespace(namespaces):
         for p in servers:
             p.kill()
             p.wait()
+
+
+def test_running_init_again_leaves_one_set_of_rules(namespaces):
+    pod, _ = namespaces
+    for ports in ("2222", "3333"):  # a second run with other settings replaces the first
+        r = in_ns(pod, sys.executable, "-m", "meshtool", "proxy", "init", "--exclude-inbound-ports", ports)
+        assert r.returncode == 0, r.stderr
+    nat = in_ns(pod, "iptables-save", "-t", "nat").stdout
+    assert nat.count("-A OUTPUT -p tcp -j MESHTOOL_OUTPUT") == 1
+    assert nat.count("-A PREROUTING -p tcp -j MESHTOOL_INBOUND") == 1
+    assert "--dport 3333 -j RETURN" in nat and "--dport 2222" not in nat
