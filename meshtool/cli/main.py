@@ -34,6 +34,9 @@ COMMANDS: Registry = {
     "proxy-status": ("meshtool.cli.proxy_status", "proxy_status", "Show which proxies have the latest config (SYNCED/STALE/ERROR)"),
     "proxy": ("meshtool.cli.proxy", "proxy", "Sidecar commands: init (traffic redirect), run (the proxy)"),
     "webhook": ("meshtool.cli.webhook", "webhook", "Serve the sidecar injection webhook (HTTPS, AdmissionReview)"),
+    "install": ("meshtool.cli.install", "install", "Install the CRDs, control plane and injection webhook in a cluster"),
+    "uninstall": ("meshtool.cli.install", "uninstall", "Remove what install wrote, and nothing else"),
+    "check": ("meshtool.cli.install", "check", "Check the cluster and the install (pass/fail marks)"),
 }
 
 

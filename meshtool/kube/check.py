@@ -1,0 +1,191 @@
+"""`meshtool check`: is the cluster ready for meshtool, and is the install healthy?
+
+Each check is one line with a pass, fail or warning mark. A failure means something install
+writes is missing or wrong; a warning means something outside install's control is not yet as
+it should be (the control plane's Pods not ready), which `check` reports but does not fail on.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Iterator
+
+from meshtool.kube import install, objects
+
+OK, FAIL, WARN = "ok", "fail", "warn"
+
+
+@dataclass
+class Check:
+    section: str
+    name: str
+    status: str
+    detail: str = ""
+
+
+def _api_error(exc: Exception) -> str:
+    status = getattr(exc, "status", None)
+    reason = getattr(exc, "reason", None) or exc
+    return f"HTTP {status}: {reason}" if status else str(reason)
+
+
+def run(api_client, settings: install.Settings) -> list[Check]:
+    return list(_checks(api_client, settings))
+
+
+def _checks(api_client, s: install.Settings) -> Iterator[Check]:
+    api = "kubernetes-api"
+    try:
+        version = objects.call(api_client, "GET", "/version")
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is this check's answer
+        yield Check(api, "can reach the API server", FAIL, _api_error(exc))
+        return
+    yield Check(api, "can reach the API server", OK, version.get("gitVersion", ""))
+    yield _version_check(version)
+
+    for name in _crd_names():
+        yield _crd_check(api_client, name)
+
+    section = "meshtool-install"
+    namespace = objects.get(api_client, "Namespace", s.namespace)
+    if namespace is None:
+        yield Check(section, f"namespace {s.namespace} exists", FAIL, "not found: run `meshtool install`")
+    elif namespace["metadata"].get("deletionTimestamp"):
+        yield Check(section, f"namespace {s.namespace} exists", FAIL, "it is being deleted")
+    else:
+        yield Check(section, f"namespace {s.namespace} exists", OK)
+    for kind, name, ns in (("ServiceAccount", install.NAME, s.namespace),
+                           ("ClusterRole", install.NAME, None),
+                           ("ClusterRoleBinding", install.NAME, None)):
+        yield _exists(api_client, section, kind, name, ns, s)
+    yield _rbac_check(api_client, s)
+    deployment = objects.get(api_client, "Deployment", install.NAME, s.namespace)
+    yield _exists(api_client, section, "Deployment", install.NAME, s.namespace, s, deployment)
+    yield _exists(api_client, section, "Service", install.NAME, s.namespace, s)
+    if deployment is not None:
+        yield _readiness(deployment)
+
+    yield from _webhook_checks(api_client, s)
+
+
+def _version_check(version: dict) -> Check:
+    name = "API server version >= {}.{}".format(*install.MIN_VERSION)
+    try:
+        found = (int(version["major"]), int("".join(c for c in version["minor"] if c.isdigit())))
+    except (KeyError, ValueError):
+        return Check("kubernetes-api", name, FAIL, f"cannot read the version: {version}")
+    shown = f"{found[0]}.{found[1]}"
+    if found < install.MIN_VERSION:
+        return Check("kubernetes-api", name, FAIL, f"found {shown}")
+    return Check("kubernetes-api", name, OK, f"found {shown}")
+
+
+def _crd_names() -> list[str]:
+    from meshtool.kube.crds import crd_names
+
+    return crd_names()
+
+
+def _crd_check(api_client, name: str) -> Check:
+    title = f"CRD {name} is installed and Established"
+    crd = objects.get(api_client, "CustomResourceDefinition", name)
+    if crd is None:
+        return Check("meshtool-crds", title, FAIL, "not found: run `meshtool install`")
+    if crd["metadata"].get("deletionTimestamp"):
+        return Check("meshtool-crds", title, FAIL, "it is being deleted")
+    conditions = {c.get("type"): c for c in (crd.get("status") or {}).get("conditions") or []}
+    established = conditions.get("Established", {})
+    if established.get("status") != "True":
+        why = established.get("message") or "no Established condition yet"
+        return Check("meshtool-crds", title, FAIL, why)
+    return Check("meshtool-crds", title, OK)
+
+
+def _exists(api_client, section: str, kind: str, name: str, namespace: str | None,
+            s: install.Settings, found: dict | None = None) -> Check:
+    where = f"{namespace}/{name}" if namespace else name
+    title = f"{kind} {where} exists"
+    obj = found if found is not None else objects.get(api_client, kind, name, namespace)
+    if obj is None:
+        return Check(section, title, FAIL, "not found: run `meshtool install`")
+    if not install.owned(obj, s):
+        return Check(section, title, FAIL, f"exists but was not installed by meshtool into {s.namespace}")
+    return Check(section, title, OK)
+
+
+def _rbac_check(api_client, s: install.Settings) -> Check:
+    """Ask the API server whether the control plane's account may read what it watches."""
+    from meshtool.model.kinds import API_GROUP, PLURALS
+
+    title = "the control plane may read rules, Services, Pods and Namespaces"
+    user = f"system:serviceaccount:{s.namespace}:{install.NAME}"
+    wanted = [(API_GROUP, p) for p in sorted(PLURALS.values())] + \
+        [("", r) for r in ("services", "pods", "namespaces")]
+    missing: dict[str, list[str]] = {}
+    for group, resource in wanted:
+        for verb in ("get", "list", "watch"):
+            review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                      "spec": {"user": user,
+                               "groups": ["system:serviceaccounts", f"system:serviceaccounts:{s.namespace}",
+                                          "system:authenticated"],
+                               "resourceAttributes": {"group": group, "resource": resource, "verb": verb}}}
+            try:
+                answer = objects.call(api_client, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                                      body=review)
+            except Exception as exc:  # noqa: BLE001 - reported as this check's failure
+                return Check("meshtool-install", title, FAIL, f"cannot ask the API server: {_api_error(exc)}")
+            if not (answer.get("status") or {}).get("allowed"):
+                missing.setdefault(resource, []).append(verb)
+    if missing:
+        denied = "; ".join(f"{'/'.join(verbs)} {resource}" for resource, verbs in missing.items())
+        return Check("meshtool-install", title, FAIL, f"{user} may not {denied}")
+    return Check("meshtool-install", title, OK)
+
+
+def _readiness(deployment: dict) -> Check:
+    wanted = (deployment.get("spec") or {}).get("replicas", 1)
+    ready = (deployment.get("status") or {}).get("readyReplicas") or 0
+    title = "control plane Pods are ready"
+    if ready >= wanted:
+        return Check("meshtool-install", title, OK, f"{ready}/{wanted}")
+    return Check("meshtool-install", title, WARN,
+                 f"{ready}/{wanted} ready: Pods are made, scheduled and started by the cluster's "
+                 "controllers and kubelets, not by install; they may still be starting (or, on an "
+                 "API server without controllers, never will)")
+
+
+def _webhook_checks(api_client, s: install.Settings) -> Iterator[Check]:
+    section = "meshtool-webhook"
+    secret = objects.get(api_client, "Secret", install.SECRET, s.namespace)
+    certs = install.usable_certs((secret or {}).get("data"), s) if secret else None
+    title = f"Secret {s.namespace}/{install.SECRET} holds a serving certificate for the Service"
+    if secret is None:
+        yield Check(section, title, FAIL, "not found: run `meshtool install`")
+    elif certs is None:
+        yield Check(section, title, FAIL, "missing, not signed by its ca.crt, not valid for "
+                    f"{install.NAME}.{s.namespace}.svc, or expiring within "
+                    f"{install.CERT_RENEW_DAYS} days: run `meshtool install` to renew")
+    else:
+        yield Check(section, title, OK)
+
+    config = objects.get(api_client, "MutatingWebhookConfiguration", install.WEBHOOK_CONFIG)
+    title = f"MutatingWebhookConfiguration {install.WEBHOOK_CONFIG} sends Pods to the webhook"
+    hook = next((w for w in (config or {}).get("webhooks") or [] if w.get("name") == install.WEBHOOK), None)
+    if config is None or hook is None:
+        yield Check(section, title, FAIL, "not found: run `meshtool install`")
+        return
+    target = (hook.get("clientConfig") or {}).get("service") or {}
+    if (target.get("name"), target.get("namespace"), target.get("path")) != (install.NAME, s.namespace, "/inject"):
+        yield Check(section, title, FAIL, f"points at {target or hook.get('clientConfig')}")
+    else:
+        yield Check(section, title, OK, f"failurePolicy {hook.get('failurePolicy')}")
+    title = "the webhook's caBundle is the CA of its certificate Secret"
+    bundle = (hook.get("clientConfig") or {}).get("caBundle")
+    if certs is None:
+        yield Check(section, title, FAIL, "no usable certificate Secret to compare with")
+    elif not bundle or base64.b64decode(bundle) != certs.ca_pem:
+        yield Check(section, title, FAIL, "they differ: the API server would refuse the webhook's "
+                    "certificate; run `meshtool install` again")
+    else:
+        yield Check(section, title, OK)

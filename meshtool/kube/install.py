@@ -1,0 +1,320 @@
+"""`meshtool install`'s manifests, and applying, removing and checking them.
+
+Everything install writes carries the label app.kubernetes.io/managed-by=meshtool and the
+control plane's namespace (label meshtool.io/control-plane-namespace), and has a fixed name, so
+uninstall removes exactly these objects and nothing else. Objects are plain dicts: the same data
+is printed by `--dry-run`, sent with server-side apply and read back by `check`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+from dataclasses import dataclass, field
+from typing import Callable
+
+from meshtool import __version__
+from meshtool.kube import objects
+from meshtool.kube.certs import WebhookCerts, generate, service_names, signed_by
+
+NAMESPACE = "meshtool-system"
+NAME = "meshtool-control-plane"  # ServiceAccount, ClusterRole(Binding), Deployment, Service
+SECRET = "meshtool-webhook-tls"
+WEBHOOK_CONFIG = "meshtool-sidecar-injector"
+WEBHOOK = "sidecar-injector.meshtool.io"
+IMAGE = f"meshtool/meshtool:{__version__}"
+DISCOVERY_PORT, WEBHOOK_PORT = 15010, 15017
+MANAGED_BY = "app.kubernetes.io/managed-by"
+NAMESPACE_LABEL = "meshtool.io/control-plane-namespace"
+INJECTION_LABEL = "meshtool-injection"
+FAILURE_POLICIES = ("Ignore", "Fail")
+# Why Ignore by default: the webhook runs as one replica; with Fail, every Pod creation in every
+# labelled namespace stops whenever it is down (an upgrade, a node drain), including the Pods
+# that would bring it back. With Ignore such a Pod starts without a sidecar, which
+# `meshtool proxy-status` shows (the Pod is missing) and a restart of the Pod repairs.
+DEFAULT_FAILURE_POLICY = "Ignore"
+MIN_VERSION = (1, 22)  # every API used is v1 there and server-side apply is GA
+CERT_RENEW_DAYS = 30
+TLS_DIR = "/etc/meshtool/webhook"
+
+
+@dataclass(frozen=True)
+class Settings:
+    namespace: str = NAMESPACE
+    image: str = IMAGE
+    failure_policy: str = DEFAULT_FAILURE_POLICY
+
+    @property
+    def control_plane_address(self) -> str:
+        return f"{NAME}.{self.namespace}.svc:{DISCOVERY_PORT}"
+
+
+def labels(settings: Settings, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "meshtool",
+        "app.kubernetes.io/part-of": "meshtool",
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/version": __version__,
+        MANAGED_BY: "meshtool",
+        NAMESPACE_LABEL: settings.namespace,
+    }
+
+
+def _meta(name: str, settings: Settings, component: str, namespaced: bool = True) -> dict:
+    meta = {"name": name, "labels": labels(settings, component)}
+    if namespaced:
+        meta["namespace"] = settings.namespace
+    return meta
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+# --- the manifests ---------------------------------------------------------------------
+
+def crds(settings: Settings) -> list[dict]:
+    from meshtool.kube.crds import committed_crds
+
+    out = []
+    for crd in committed_crds():
+        crd["metadata"].setdefault("labels", {}).update(
+            {MANAGED_BY: "meshtool", NAMESPACE_LABEL: settings.namespace})
+        out.append(crd)
+    return out
+
+
+def rbac(settings: Settings) -> list[dict]:
+    from meshtool.model.kinds import API_GROUP, PLURALS
+
+    read = ["get", "list", "watch"]
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": _meta(NAME, settings, "control-plane", namespaced=False),
+        "rules": [
+            # The rules, the workloads they route to and where those live; nothing is written.
+            {"apiGroups": [API_GROUP], "resources": sorted(PLURALS.values()), "verbs": read},
+            {"apiGroups": [""], "resources": ["services", "pods", "namespaces"], "verbs": read},
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": _meta(NAME, settings, "control-plane", namespaced=False),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
+        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": settings.namespace}],
+    }
+    return [role, binding]
+
+
+def deployment(settings: Settings) -> dict:
+    selector = {"app.kubernetes.io/name": "meshtool", "app.kubernetes.io/component": "control-plane"}
+    hardened = {
+        "runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    control_plane = {
+        "name": "control-plane", "image": settings.image, "imagePullPolicy": "IfNotPresent",
+        "args": ["control-plane", "--store", "kubernetes", "--listen", f"0.0.0.0:{DISCOVERY_PORT}",
+                 "--id", "$(POD_NAME)"],
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+        "ports": [{"name": "discovery", "containerPort": DISCOVERY_PORT, "protocol": "TCP"}],
+        "readinessProbe": {"tcpSocket": {"port": DISCOVERY_PORT}, "periodSeconds": 5},
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                      "limits": {"cpu": "1", "memory": "512Mi"}},
+        "securityContext": hardened,
+    }
+    webhook = {
+        "name": "webhook", "image": settings.image, "imagePullPolicy": "IfNotPresent",
+        "args": ["webhook", "--listen", f"0.0.0.0:{WEBHOOK_PORT}",
+                 "--tls-cert", f"{TLS_DIR}/tls.crt", "--tls-key", f"{TLS_DIR}/tls.key",
+                 "--image", settings.image, "--control-plane", settings.control_plane_address],
+        "ports": [{"name": "webhook", "containerPort": WEBHOOK_PORT, "protocol": "TCP"}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": WEBHOOK_PORT, "scheme": "HTTPS"},
+                           "periodSeconds": 5},
+        "volumeMounts": [{"name": "webhook-tls", "mountPath": TLS_DIR, "readOnly": True}],
+        "resources": {"requests": {"cpu": "50m", "memory": "96Mi"},
+                      "limits": {"cpu": "500m", "memory": "256Mi"}},
+        "securityContext": hardened,
+    }
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": _meta(NAME, settings, "control-plane"),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": {**selector, "app.kubernetes.io/part-of": "meshtool",
+                                        # The control plane never gets a sidecar of its own.
+                                        "sidecar.meshtool.io/inject": "false"}},
+                "spec": {
+                    "serviceAccountName": NAME,
+                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [control_plane, webhook],
+                    "volumes": [{"name": "webhook-tls", "secret": {"secretName": SECRET}}],
+                },
+            },
+        },
+    }
+
+
+def service(settings: Settings) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": _meta(NAME, settings, "control-plane"),
+        "spec": {
+            "selector": {"app.kubernetes.io/name": "meshtool", "app.kubernetes.io/component": "control-plane"},
+            "ports": [
+                {"name": "discovery", "port": DISCOVERY_PORT, "targetPort": "discovery", "protocol": "TCP"},
+                {"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"},
+            ],
+        },
+    }
+
+
+def secret(settings: Settings, certs: WebhookCerts) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": _meta(SECRET, settings, "webhook"),
+        "data": {"ca.crt": _b64(certs.ca_pem), "tls.crt": _b64(certs.cert_pem),
+                 "tls.key": _b64(certs.key_pem)},
+    }
+
+
+def webhook_configuration(settings: Settings, ca_pem: bytes) -> dict:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": _meta(WEBHOOK_CONFIG, settings, "webhook", namespaced=False),
+        "webhooks": [{
+            "name": WEBHOOK,
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": settings.failure_policy,
+            "timeoutSeconds": 10,
+            "reinvocationPolicy": "Never",
+            "clientConfig": {
+                "service": {"name": NAME, "namespace": settings.namespace, "path": "/inject", "port": 443},
+                "caBundle": _b64(ca_pem),
+            },
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                       "resources": ["pods"], "scope": "Namespaced"}],
+            "namespaceSelector": {"matchLabels": {INJECTION_LABEL: "enabled"}},
+            # Pods labelled sidecar.meshtool.io/inject=false are not even sent (annotations are
+            # decided by the webhook itself, as kube-inject does).
+            "objectSelector": {"matchExpressions": [
+                {"key": "sidecar.meshtool.io/inject", "operator": "NotIn", "values": ["false"]}]},
+        }],
+    }
+
+
+def manifests(settings: Settings, certs: WebhookCerts) -> list[dict]:
+    """Everything install applies, in the order it applies it (the webhook last: it must not
+    point at a Service before the Service and its certificate exist)."""
+    namespace = {"apiVersion": "v1", "kind": "Namespace",
+                 "metadata": {"name": settings.namespace, "labels": labels(settings, "namespace")}}
+    account = {"apiVersion": "v1", "kind": "ServiceAccount",
+               "metadata": _meta(NAME, settings, "control-plane")}
+    return [*crds(settings), namespace, account, *rbac(settings), secret(settings, certs),
+            service(settings), deployment(settings), webhook_configuration(settings, certs.ca_pem)]
+
+
+def new_certs(settings: Settings) -> WebhookCerts:
+    return generate(service_names(NAME, settings.namespace))
+
+
+def usable_certs(data: dict | None, settings: Settings) -> WebhookCerts | None:
+    """The certificates in an existing Secret's data, if still good: signed by its CA, valid for
+    the Service's names and not expiring within CERT_RENEW_DAYS. Reusing them keeps install
+    idempotent (a second install changes nothing)."""
+    from cryptography import x509
+
+    try:
+        pems = {k: base64.b64decode(data[k]) for k in ("ca.crt", "tls.crt", "tls.key")}
+        cert = x509.load_pem_x509_certificate(pems["tls.crt"])
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (KeyError, TypeError, ValueError, x509.ExtensionNotFound):
+        return None
+    wanted = set(service_names(NAME, settings.namespace))
+    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=CERT_RENEW_DAYS)
+    if not wanted <= set(names.get_values_for_type(x509.DNSName)) or cert.not_valid_after_utc < soon:
+        return None
+    if not signed_by(pems["tls.crt"], pems["ca.crt"]):
+        return None
+    return WebhookCerts(ca_pem=pems["ca.crt"], cert_pem=pems["tls.crt"], key_pem=pems["tls.key"])
+
+
+def display(obj: dict) -> str:
+    meta = obj["metadata"]
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{obj['kind'].lower()}/{where}{meta['name']}"
+
+
+# --- install / uninstall -----------------------------------------------------------------
+
+def install(api_client, settings: Settings, report: Callable[[str], None] = lambda _: None,
+            *, wait: float = 60.0) -> list[dict]:
+    """Server-side apply every manifest; returns them. Reuses the webhook certificates already
+    in the cluster when they are still good."""
+    from meshtool.kube.crds import crd_names, wait_established
+
+    existing = objects.get(api_client, "Secret", SECRET, settings.namespace)
+    certs = usable_certs((existing or {}).get("data"), settings) or new_certs(settings)
+    items = manifests(settings, certs)
+    namespace = objects.get(api_client, "Namespace", settings.namespace)
+    if namespace and namespace.get("status", {}).get("phase") == "Terminating":
+        from meshtool.errors import MeshtoolError
+
+        raise MeshtoolError(f"namespace {settings.namespace} is being deleted; "
+                            "wait until it is gone, or install into another one with -n")
+    # Refuse before writing anything: the server validates every object it can (namespaced
+    # ones only once their namespace exists).
+    for obj in items:
+        if not objects.KINDS[obj["kind"]][2] or namespace:
+            objects.apply(api_client, obj, dry_run=True)
+    for obj in items:
+        objects.apply(api_client, obj)
+        report(f"{display(obj)} applied")
+        if obj["kind"] == "CustomResourceDefinition" and obj is items[len(crd_names()) - 1]:
+            wait_established(api_client, crd_names(), timeout=wait)
+    return items
+
+
+def owned(obj: dict | None, settings: Settings) -> bool:
+    found = ((obj or {}).get("metadata") or {}).get("labels") or {}
+    return found.get(MANAGED_BY) == "meshtool" and found.get(NAMESPACE_LABEL) == settings.namespace
+
+
+@dataclass
+class Removal:
+    deleted: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # exists but not ours (or CRDs kept on request)
+
+
+def uninstall(api_client, settings: Settings, *, keep_crds: bool = False,
+              report: Callable[[str], None] = lambda _: None) -> Removal:
+    """Delete what install wrote, webhook first (no Pod creation may wait on a webhook being
+    removed), namespace and CRDs last. Objects with the same names that install did not write
+    (other labels, another namespace's install) are left alone. Idempotent."""
+    placeholder = WebhookCerts(b"", b"", b"")
+    done = Removal()
+    for obj in reversed(manifests(settings, placeholder)):
+        meta, kind = obj["metadata"], obj["kind"]
+        shown = display(obj)
+        if keep_crds and kind == "CustomResourceDefinition":
+            done.kept.append(shown)
+            report(f"{shown} kept (--keep-crds)")
+            continue
+        current = objects.get(api_client, kind, meta["name"], meta.get("namespace"))
+        if current is None or current["metadata"].get("deletionTimestamp"):
+            done.absent.append(shown)  # gone, or already on its way out
+            continue
+        if not owned(current, settings):
+            done.kept.append(shown)
+            report(f"{shown} kept: not installed by meshtool into {settings.namespace}")
+            continue
+        if objects.delete(api_client, kind, meta["name"], meta.get("namespace")):
+            done.deleted.append(shown)
+            report(f"{shown} deleted")
+        else:
+            done.absent.append(shown)
+    return done

@@ -1,0 +1,170 @@
+"""install, check and uninstall against the real API server (tests/kube/conftest.py)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+import yaml
+
+from meshtool.cli.main import main
+from meshtool.kube import install as lib
+from meshtool.kube import objects
+from meshtool.kube.crds import committed_crds, crd_names, wait_established
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def identity(obj: dict) -> tuple[str, str, str | None]:
+    meta = obj["metadata"]
+    return obj["kind"], meta["name"], meta.get("namespace")
+
+
+@pytest.fixture
+def control_namespace(kube_cluster):
+    """A fresh name for the control plane's namespace; afterwards, whatever a test left is
+    removed and the rule CRDs (which uninstall deletes) are back, Established, for later tests."""
+    name = f"mesh-{secrets.token_hex(3)}"
+    yield name
+    api = kube_cluster.api_client
+    lib.uninstall(api, lib.Settings(namespace=name), keep_crds=True)
+    deadline = time.monotonic() + 60
+    for crd in committed_crds():  # a deleted CRD must be gone before it can be created again
+        while (current := objects.get(api, "CustomResourceDefinition", crd["metadata"]["name"])) \
+                and current["metadata"].get("deletionTimestamp") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        objects.apply(api, crd)
+    wait_established(api, crd_names(), timeout=60)
+
+
+def test_install_check_uninstall_round_trip(kube_cluster, control_namespace, capsys):
+    api, kubeconfig = kube_cluster.api_client, str(kube_cluster.kubeconfig)
+    settings = lib.Settings(namespace=control_namespace)
+    expected = [identity(o) for o in lib.manifests(settings, lib.new_certs(settings))]
+    bystander = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                 "metadata": {"name": f"bystander-{control_namespace}",
+                              "labels": {"app.kubernetes.io/part-of": "meshtool"}}, "rules": []}
+    objects.apply(api, bystander)
+
+    code, out, err = run(capsys, "install", "-n", control_namespace, "--kubeconfig", kubeconfig)
+    assert code == 0, err
+    assert out == ""
+    for kind, name, ns in expected:
+        found = objects.get(api, kind, name, ns)
+        assert found is not None, (kind, name)
+        assert lib.owned(found, settings)
+        assert f"{kind.lower()}/{ns + '/' if ns else ''}{name} applied" in err
+        managers = {m["manager"] for m in found["metadata"]["managedFields"] if m["operation"] == "Apply"}
+        assert "meshtool" in managers
+    # What carries meshtool's labels for this namespace is exactly what install lists.
+    selector = f"{lib.MANAGED_BY}=meshtool,{lib.NAMESPACE_LABEL}={control_namespace}"
+    labelled = {identity({**o, "kind": kind}) for kind in objects.KINDS
+                for o in objects.list_labelled(api, kind, selector)}
+    assert labelled == set(expected)
+
+    versions = {i: objects.get(api, *i)["metadata"]["resourceVersion"] for i in expected}
+    code, _, err = run(capsys, "install", "-n", control_namespace, "--kubeconfig", kubeconfig)
+    assert code == 0, err
+    again = {i: objects.get(api, *i)["metadata"]["resourceVersion"] for i in expected}
+    assert again == versions, "a second install must change nothing (same certificates too)"
+
+    for argv in (["check"], ["install", "--check"]):
+        code, out, err = run(capsys, *argv, "-n", control_namespace, "--kubeconfig", kubeconfig)
+        assert code == 0, out + err
+        assert "×" not in out
+        assert "‼ control plane Pods are ready" in out and "0/1 ready" in out
+        assert out.count("√") >= 14
+        assert "√ the webhook's caBundle is the CA of its certificate Secret" in out
+
+    code, _, err = run(capsys, "uninstall", "-n", control_namespace, "--kubeconfig", kubeconfig)
+    assert code == 0, err
+    for kind, name, ns in expected:
+        found = objects.get(api, kind, name, ns)
+        # Deleting CRDs takes the API server a moment (it removes their objects first); no
+        # controller runs here, so the namespace even stays Terminating.
+        assert found is None or (kind in ("Namespace", "CustomResourceDefinition")
+                                 and found["metadata"].get("deletionTimestamp")), kind
+    assert objects.get(api, "ClusterRole", bystander["metadata"]["name"]) is not None
+    objects.delete(api, "ClusterRole", bystander["metadata"]["name"])
+
+    code, _, err = run(capsys, "uninstall", "-n", control_namespace, "--kubeconfig", kubeconfig)
+    assert code == 0 and "0 deleted" in err
+
+    code, out, _ = run(capsys, "check", "-n", control_namespace, "--kubeconfig", kubeconfig)
+    assert code == 1
+    assert "× CRD routerules.config.meshtool.io is installed and Established" in out
+    assert f"× namespace {control_namespace} exists" in out
+
+
+def test_uninstall_leaves_another_installs_objects_alone(kube_cluster, control_namespace, capsys):
+    api, kubeconfig = kube_cluster.api_client, str(kube_cluster.kubeconfig)
+    code, _, err = run(capsys, "install", "-n", control_namespace, "--kubeconfig", kubeconfig, "-q")
+    assert code == 0 and err == ""
+    other = f"other-{control_namespace}"
+    code, _, err = run(capsys, "uninstall", "-n", other, "--kubeconfig", kubeconfig)
+    assert code == 0, err
+    assert "0 deleted" in err
+    assert objects.get(api, "MutatingWebhookConfiguration", lib.WEBHOOK_CONFIG) is not None
+    code, _, err = run(capsys, "uninstall", "-n", control_namespace, "--keep-crds",
+                       "--kubeconfig", kubeconfig)
+    assert code == 0 and "kept (--keep-crds)" in err
+    assert objects.get(api, "CustomResourceDefinition", crd_names()[0]) is not None
+    assert objects.get(api, "MutatingWebhookConfiguration", lib.WEBHOOK_CONFIG) is None
+
+
+def test_check_fails_when_the_ca_bundle_does_not_match(kube_cluster, control_namespace, capsys):
+    api, kubeconfig = kube_cluster.api_client, str(kube_cluster.kubeconfig)
+    settings = lib.Settings(namespace=control_namespace)
+    assert run(capsys, "install", "-n", control_namespace, "--kubeconfig", kubeconfig, "-q")[0] == 0
+    stranger = lib.webhook_configuration(settings, lib.new_certs(settings).ca_pem)
+    objects.apply(api, stranger)
+    code, out, _ = run(capsys, "check", "-n", control_namespace, "--kubeconfig", kubeconfig)
+    assert code == 1
+    assert "× the webhook's caBundle is the CA of its certificate Secret" in out
+    # install repairs it
+    assert run(capsys, "install", "-n", control_namespace, "--kubeconfig", kubeconfig, "-q")[0] == 0
+    assert run(capsys, "check", "-n", control_namespace, "--kubeconfig", kubeconfig)[0] == 0
+
+
+def test_dry_run_prints_yaml_the_api_server_accepts(kube_cluster, control_namespace, capsys):
+    api = kube_cluster.api_client
+    code, out, err = run(capsys, "install", "--dry-run", "-n", control_namespace)
+    assert code == 0, err
+    docs = list(yaml.safe_load_all(out))
+    assert [identity(d) for d in docs] == [
+        identity(o) for o in lib.manifests(lib.Settings(namespace=control_namespace),
+                                           lib.new_certs(lib.Settings()))]
+    webhook = docs[-1]["webhooks"][0]
+    assert webhook["failurePolicy"] == "Ignore"
+    assert webhook["namespaceSelector"] == {"matchLabels": {"meshtool-injection": "enabled"}}
+    namespace = next(d for d in docs if d["kind"] == "Namespace")
+    objects.apply(api, namespace)  # namespaced objects can only be dry-run inside an existing one
+    for doc in docs:
+        for method, url, query in (
+            ("PATCH", objects.path_of(doc), {"fieldManager": "meshtool", "force": "true"}),
+            ("POST", objects.path(doc["kind"], doc["metadata"].get("namespace")), {}),
+        ):
+            if method == "POST" and objects.get(api, *identity(doc)):
+                continue  # exists already (the CRDs of the session, the namespace): create would 409
+            objects.call(api, method, url, body=doc,
+                         query={**query, "dryRun": "All", "fieldValidation": "Strict"},
+                         content_type="application/apply-patch+yaml" if method == "PATCH"
+                         else "application/json")
+    # Dry runs wrote nothing.
+    assert objects.get(api, "MutatingWebhookConfiguration", lib.WEBHOOK_CONFIG) is None
+    assert objects.get(api, "Deployment", lib.NAME, control_namespace) is None
+
+
+def test_install_refuses_an_invalid_object_before_writing_anything(kube_cluster, capsys):
+    code, _, err = run(capsys, "install", "-n", "Not_A_Namespace", "--kubeconfig", str(kube_cluster.kubeconfig))
+    assert code == 1
+    assert err.startswith("error: the API server refused the change:") and err.count("\n") == 1
+    assert "Not_A_Namespace" in err
+    assert objects.get(kube_cluster.api_client, "ClusterRole", lib.NAME) is None
+    assert objects.get(kube_cluster.api_client, "MutatingWebhookConfiguration", lib.WEBHOOK_CONFIG) is None
