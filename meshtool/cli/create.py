@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import click
 
-from meshtool.cli.options import files_option, namespace_option, quiet_option, store_option
+from meshtool.cli.options import (files_option, kube_options, namespace_option, quiet_option,
+                                   store_option)
 
 
 @click.command()
 @files_option
 @namespace_option
 @store_option
+@kube_options
 @quiet_option
-def create(files: tuple[str, ...], namespace: str | None, store: str | None, quiet: bool) -> int:
+def create(files: tuple[str, ...], namespace: str | None, store: str | None,
+           kubeconfig: str | None, context: str | None, quiet: bool) -> int:
     """Create rules in the config store.
 
     Every rule in the inputs is validated first; if any is invalid or already
@@ -25,11 +28,12 @@ def create(files: tuple[str, ...], namespace: str | None, store: str | None, qui
       cat rule.yaml | meshtool create -f -
     """
     from meshtool.cli.render import report
-    from meshtool.cli.storecmd import load_input
+    from meshtool.cli.storecmd import kube_namespace, load_input
     from meshtool.store import open_store
 
-    resources = load_input(files, namespace, quiet=quiet)
-    with open_store(store) as st:
+    default_ns = kube_namespace(store, namespace, kubeconfig, context)
+    resources = load_input(files, namespace, quiet=quiet, default_namespace=default_ns)
+    with open_store(store, kubeconfig=kubeconfig, context=context) as st:
         for res in st.create(resources):
             report(f"Created config {res.display} at revision {res.revision}", quiet)
     return 0

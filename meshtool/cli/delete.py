@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from meshtool.cli.options import files_option, namespace_option, quiet_option, store_option
+from meshtool.cli.options import (files_option, kube_options, namespace_option, quiet_option,
+                                   store_option)
 from meshtool.cli.storecmd import complete_args
 
 
@@ -14,9 +15,10 @@ from meshtool.cli.storecmd import complete_args
 @files_option
 @namespace_option
 @store_option
+@kube_options
 @quiet_option
 def delete(args: tuple[str, ...], files: tuple[str, ...], namespace: str | None,
-           store: str | None, quiet: bool) -> int:
+           store: str | None, kubeconfig: str | None, context: str | None, quiet: bool) -> int:
     """Delete rules from the config store, named by the files that define them or by
     kind and name. If any of them does not exist, nothing is deleted.
 
@@ -29,17 +31,18 @@ def delete(args: tuple[str, ...], files: tuple[str, ...], namespace: str | None,
       meshtool get rr -o name | xargs meshtool delete
     """
     from meshtool.cli.render import report
-    from meshtool.cli.storecmd import effective_namespace, keys_from_args, load_input
+    from meshtool.cli.storecmd import effective_namespace, keys_from_args, kube_namespace, load_input
     from meshtool.errors import UsageError
     from meshtool.store import open_store
 
     if files and args:
         raise UsageError("give either -f FILE or KIND NAME..., not both")
+    default_ns = kube_namespace(store, namespace, kubeconfig, context)
     if files:
-        keys = [r.key for r in load_input(files, namespace, quiet=quiet)]
+        keys = [r.key for r in load_input(files, namespace, quiet=quiet, default_namespace=default_ns)]
     else:
-        keys = keys_from_args(args, effective_namespace(namespace))
-    with open_store(store) as st:
+        keys = keys_from_args(args, effective_namespace(namespace or default_ns))
+    with open_store(store, kubeconfig=kubeconfig, context=context) as st:
         for change in st.delete(keys):
             report(f"Deleted config {change.resource.display}", quiet)
     return 0

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from meshtool.cli.options import output_option, store_option
+from meshtool.cli.options import kube_options, output_option, store_option
 from meshtool.cli.storecmd import complete_kind_or_all, complete_name
 
 
@@ -18,8 +18,9 @@ from meshtool.cli.storecmd import complete_kind_or_all, complete_name
 @click.option("-A", "--all-namespaces", is_flag=True, help="List rules in every namespace.")
 @output_option("table", "yaml", "json", "name", default="table")
 @store_option
+@kube_options
 def get(kind: str, names: tuple[str, ...], namespace: str | None, all_namespaces: bool,
-        output: str, store: str | None) -> int:
+        output: str, store: str | None, kubeconfig: str | None, context: str | None) -> int:
     """Show rules from the config store.
 
     KIND is routerule (rr), egressrule (er), destinationpolicy (dp), or all.
@@ -32,7 +33,7 @@ def get(kind: str, names: tuple[str, ...], namespace: str | None, all_namespaces
       meshtool get all -A
       meshtool get dp -n prod -o json
     """
-    from meshtool.cli.storecmd import effective_namespace, kind_of
+    from meshtool.cli.storecmd import effective_namespace, kind_of, kube_namespace
     from meshtool.errors import NotFoundError, UsageError
     from meshtool.store import open_store
 
@@ -41,8 +42,9 @@ def get(kind: str, names: tuple[str, ...], namespace: str | None, all_namespaces
         raise UsageError("a NAME is looked up in one namespace: drop -A or the NAME")
     if names and kinds is None:
         raise UsageError('give a kind, not "all", to get rules by name')
-    ns = None if all_namespaces else effective_namespace(namespace)
-    with open_store(store) as st:
+    default_ns = None if all_namespaces else kube_namespace(store, namespace, kubeconfig, context)
+    ns = None if all_namespaces else effective_namespace(namespace or default_ns)
+    with open_store(store, kubeconfig=kubeconfig, context=context) as st:
         if names:
             items, missing = [], []
             for name in dict.fromkeys(names):

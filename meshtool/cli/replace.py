@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import click
 
-from meshtool.cli.options import files_option, namespace_option, quiet_option, store_option
+from meshtool.cli.options import (files_option, kube_options, namespace_option, quiet_option,
+                                   store_option)
 
 
 @click.command()
 @files_option
 @namespace_option
 @store_option
+@kube_options
 @quiet_option
-def replace(files: tuple[str, ...], namespace: str | None, store: str | None, quiet: bool) -> int:
+def replace(files: tuple[str, ...], namespace: str | None, store: str | None,
+            kubeconfig: str | None, context: str | None, quiet: bool) -> int:
     """Replace rules in the config store.
 
     A rule carrying metadata.resourceVersion (as `get -o yaml` prints it) is
@@ -26,11 +29,12 @@ def replace(files: tuple[str, ...], namespace: str | None, store: str | None, qu
       meshtool get rr reviews -o yaml > r.yaml; $EDITOR r.yaml; meshtool replace -f r.yaml
     """
     from meshtool.cli.render import report
-    from meshtool.cli.storecmd import load_input
+    from meshtool.cli.storecmd import kube_namespace, load_input
     from meshtool.store import open_store
 
-    resources = load_input(files, namespace, quiet=quiet)
-    with open_store(store) as st:
+    default_ns = kube_namespace(store, namespace, kubeconfig, context)
+    resources = load_input(files, namespace, quiet=quiet, default_namespace=default_ns)
+    with open_store(store, kubeconfig=kubeconfig, context=context) as st:
         for res in st.replace(resources):
             report(f"Updated config {res.display} to revision {res.revision}", quiet)
     return 0

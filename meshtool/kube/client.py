@@ -56,8 +56,9 @@ def _check_files(kubeconfig: str | None) -> list[str]:
     paths = _kubeconfig_paths(kubeconfig)
     existing = [p for p in paths if os.path.exists(p)]
     if not existing:
-        given = "--kubeconfig" if kubeconfig else ("$KUBECONFIG" if os.environ.get("KUBECONFIG")
-                                                   else "the default kubeconfig")
+        env = os.environ.get("KUBECONFIG")
+        given = ("$KUBECONFIG" if env and kubeconfig in (None, env)
+                 else "--kubeconfig" if kubeconfig else "the default kubeconfig")
         raise MeshtoolError(f"kubeconfig {os.pathsep.join(paths)} not found ({given}); "
                             "give --kubeconfig PATH or set KUBECONFIG")
     return existing
@@ -71,6 +72,11 @@ def context_namespace(kubeconfig: str | None = None, context: str | None = None)
             return (SERVICE_ACCOUNT_DIR / "namespace").read_text().strip() or DEFAULT_NAMESPACE
         except OSError:
             return DEFAULT_NAMESPACE
+    return _context(kubeconfig, context)[1]
+
+
+def _context(kubeconfig: str | None, context: str | None) -> tuple[str | None, str]:
+    """(name, namespace) of the chosen context; MeshtoolError when there is no such context."""
     from kubernetes import config
 
     paths = _check_files(kubeconfig)
@@ -85,7 +91,8 @@ def context_namespace(kubeconfig: str | None = None, context: str | None = None)
             names = ", ".join(c.get("name", "?") for c in contexts) or "none"
             raise MeshtoolError(f'context "{context}" not found in {os.pathsep.join(paths)} '
                                 f"(contexts: {names})")
-    return ((chosen or {}).get("context") or {}).get("namespace") or DEFAULT_NAMESPACE
+    namespace = ((chosen or {}).get("context") or {}).get("namespace") or DEFAULT_NAMESPACE
+    return (chosen or {}).get("name"), namespace
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None) -> Cluster:
@@ -100,7 +107,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Cluste
         except config.ConfigException as e:
             raise MeshtoolError(f"in-cluster Kubernetes configuration is not usable: {_one_line(e)}")
         return Cluster(client.ApiClient(configuration), configuration.host, context_namespace())
-    namespace = context_namespace(kubeconfig, context)  # also checks the file and the context
+    name, namespace = _context(kubeconfig, context)  # also checks the file and the context
     paths = os.pathsep.join(_check_files(kubeconfig))
     configuration = client.Configuration()
     try:
@@ -109,7 +116,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Cluste
     except Exception as e:  # noqa: BLE001 - as above
         raise MeshtoolError(f"kubeconfig {paths} is not usable: {_one_line(e)}")
     configuration.retries = 1  # a refused connection is reported at once, not after 3 tries
-    return Cluster(client.ApiClient(configuration), configuration.host, namespace, context)
+    return Cluster(client.ApiClient(configuration), configuration.host, namespace, name)
 
 
 def _one_line(error: BaseException) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from meshtool.errors import MeshtoolError
 from meshtool.store.base import (ADDED, DELETED, MODIFIED, Change, Key, RelistRequired, Store,
                                  StoredResource)
 
@@ -26,14 +25,18 @@ def default_store_path() -> Path:
     return base / "meshtool" / "store.db"
 
 
-def open_store(spec: str | None = None) -> Store:
-    """'kubernetes' -> the CRD backend; a path -> a local store file (directories created);
+def open_store(spec: str | None = None, *, kubeconfig: str | None = None,
+               context: str | None = None, namespace: str | None = None) -> Store:
+    """'kubernetes' -> the CRD backend (kubeconfig, context and default namespace as
+    meshtool.kube.client resolves them); a path -> a local store file (directories created);
     None -> $MESHTOOL_STORE, else the default path."""
     if not spec:
         spec = os.environ.get("MESHTOOL_STORE") or None
     if spec == KUBERNETES:
-        raise MeshtoolError("the kubernetes store is not available yet; "
-                            "use a local store file (--store PATH)")
+        from meshtool.kube.client import connect
+        from meshtool.store.kubernetes import KubernetesStore
+
+        return KubernetesStore(connect(kubeconfig, context), namespace)
     from meshtool.store.local import LocalStore
 
     path = Path(os.path.expanduser(spec)) if spec else default_store_path()

@@ -315,9 +315,10 @@ def test_store_option_overrides_the_environment(mt, tmp_path):
     assert "reviews-canary" in mt("get", "rr", "--store", str(other)).out
 
 
-def test_kubernetes_store_and_a_non_store_file_are_one_line_errors(mt, tmp_path):
+def test_kubernetes_store_and_a_non_store_file_are_one_line_errors(mt, tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
     r = mt("get", "rr", "--store", "kubernetes")
-    assert r.code == 1 and r.err.startswith("error: the kubernetes store is not available yet")
+    assert r.code == 1 and r.err.startswith(f"error: kubeconfig {tmp_path / 'no-kubeconfig'} not found")
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"\x00garbage" * 1000)
     r = mt("get", "rr", "--store", str(junk))

@@ -36,9 +36,9 @@ def test_a_path_creates_parent_directories(tmp_path):
         assert s.revision() == 0
 
 
-def test_kubernetes_store_is_a_clear_error():
-    with pytest.raises(MeshtoolError, match="kubernetes store is not available yet"):
-        open_store("kubernetes")
+def test_kubernetes_store_without_a_kubeconfig_is_a_clear_error(tmp_path):
+    with pytest.raises(MeshtoolError, match="kubeconfig .* not found"):
+        open_store("kubernetes", kubeconfig=str(tmp_path / "none"))
 
 
 def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path):

@@ -1,0 +1,364 @@
+"""The config store on Kubernetes: rules are custom objects of the meshtool CRDs.
+
+What maps how:
+- An object's `resource_version` is its Kubernetes resourceVersion; `revision` is that number.
+  Kubernetes documents resourceVersions as opaque strings; every API server backed by etcd uses
+  etcd's revision, a number that grows with every write in the cluster (not only to rules). The
+  store relies on that and says so clearly if a server ever answers otherwise.
+- `revision()` is the resourceVersion of a fresh list, i.e. the cluster's current revision.
+  `snapshot()` lists the first kind and reads the others at exactly that resourceVersion, so
+  the three lists show one moment.
+- `watch(since)` uses the watch API, one stream per kind, from `since`. The streams stay open
+  between calls: a call whose `since` is the last revision returned continues them, so nothing
+  is lost; a change of one kind may then arrive after a later change of another kind (the
+  streams are separate), so a Change can carry a revision at or below `since`.
+- Not transactional. Kubernetes writes one object at a time. Before writing anything, every
+  object is checked (create: none exists; replace: all exist at the given resourceVersions;
+  delete: all exist), so the usual mistakes leave the cluster untouched. A write can still fail
+  half-way (a concurrent writer, a dropped connection): the error then names what was written
+  and what was not.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime
+from typing import Any, Callable
+
+from meshtool.errors import (AlreadyExistsError, ConflictError, DataError, Finding, MeshtoolError,
+                             NotFoundError)
+from meshtool.model.kinds import API_GROUP, API_VERSION, NATIVE_API_VERSION, PLURALS, RULE_KINDS
+from meshtool.model.resource import Resource
+from meshtool.store.base import (Change, Key, RelistRequired, Store, StoredResource, check_unique,
+                                 display_key, finding_for)
+
+WATCH_SECONDS = 290  # one watch request; the stream reconnects from where it was after that
+SETTLE = 0.05  # after the first change, how long to gather the rest of one write
+
+
+def revision_of(resource_version: str) -> int:
+    """etcd's revision behind a resourceVersion; MeshtoolError for a server that is not etcd."""
+    try:
+        return int(resource_version)
+    except (TypeError, ValueError):
+        raise MeshtoolError(f"the API server's resourceVersion {resource_version!r} is not a number; "
+                            "the kubernetes store needs etcd-style revisions") from None
+
+
+def _created(timestamp: str | None) -> float | None:
+    if not timestamp:
+        return None
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+def to_resource(obj: dict[str, Any]) -> StoredResource:
+    """A custom object as the API server returns it -> StoredResource."""
+    meta = obj.get("metadata") or {}
+    rv = meta.get("resourceVersion")
+    return StoredResource(
+        kind=obj["kind"], name=meta["name"], namespace=meta["namespace"],
+        spec=obj.get("spec") or {}, labels=dict(meta.get("labels") or {}),
+        annotations=dict(meta.get("annotations") or {}), resource_version=rv,
+        revision=revision_of(rv) if rv else None, created=_created(meta.get("creationTimestamp")))
+
+
+def _body(res: Resource, current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The object to send. On replace, the metadata others own (finalizers, owners) is kept."""
+    meta: dict[str, Any] = {"name": res.name, "namespace": res.namespace,
+                            "labels": dict(res.labels), "annotations": dict(res.annotations)}
+    if current is not None:
+        old = current.get("metadata") or {}
+        for field in ("finalizers", "ownerReferences"):
+            if old.get(field):
+                meta[field] = old[field]
+        meta["resourceVersion"] = res.resource_version or old.get("resourceVersion")
+    return {"apiVersion": NATIVE_API_VERSION, "kind": res.kind, "metadata": meta, "spec": res.spec}
+
+
+def _status(error) -> dict[str, Any]:
+    try:
+        body = json.loads(error.body or "")
+        return body if isinstance(body, dict) else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+class KubernetesStore(Store):
+    """The Store interface over the CRDs in one cluster (CustomObjectsApi)."""
+
+    def __init__(self, cluster, namespace: str | None = None):
+        from kubernetes import client
+
+        self.cluster = cluster
+        self.default_namespace = namespace or cluster.namespace
+        context = f" (context {cluster.context})" if cluster.context else ""
+        self.location = f"kubernetes {cluster.server}{context}"
+        self._api = client.CustomObjectsApi(cluster.api_client)
+        self._watcher: _Watcher | None = None
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def _call(self, method: str, *args, **kwargs):
+        """One API call with a deadline; transport and auth failures as one-line errors, and a
+        missing CRD said as such. Other ApiExceptions (404 of an object, 409, 422) pass through."""
+        from kubernetes.client.rest import ApiException
+
+        from meshtool.kube.client import REQUEST_TIMEOUT, api_errors
+
+        with api_errors(self.cluster.server):
+            try:
+                return getattr(self._api, method)(*args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+            except ApiException as e:
+                if e.status == 404 and not (_status(e).get("details") or {}).get("name"):
+                    raise MeshtoolError(
+                        f"the meshtool CRDs are not installed in the cluster at {self.cluster.server} "
+                        f"(no {args[3] if len(args) > 3 else args[2]}.{API_GROUP}); "
+                        "run `meshtool install`") from None
+                raise
+
+    def _read(self, key: Key) -> dict[str, Any] | None:
+        from kubernetes.client.rest import ApiException
+
+        kind, namespace, name = key
+        try:
+            return self._call("get_namespaced_custom_object", API_GROUP, API_VERSION, namespace,
+                              PLURALS[kind], name)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise self._refusal(e, None, key) from None
+
+    def _list(self, kind: str, namespace: str | None, **kwargs) -> dict[str, Any]:
+        if namespace is None:
+            return self._call("list_cluster_custom_object", API_GROUP, API_VERSION, PLURALS[kind],
+                              **kwargs)
+        return self._call("list_namespaced_custom_object", API_GROUP, API_VERSION, namespace,
+                          PLURALS[kind], **kwargs)
+
+    def _refusal(self, error, res: Resource | None, key: Key) -> MeshtoolError:
+        """An ApiException of a write, as the store's error for that object."""
+        from meshtool.kube.client import api_message
+
+        message = api_message(error)
+        if error.status == 409 and _status(error).get("reason") == "AlreadyExists":
+            return AlreadyExistsError(findings=[finding_for(res, key, "already exists")])
+        if error.status == 409:
+            return ConflictError(findings=[finding_for(res, key, "has been modified since it was "
+                                                       "read; get it again and retry")])
+        if error.status == 404:
+            return NotFoundError(findings=[finding_for(res, key, "not found")])
+        if error.status in (400, 422):
+            return DataError(findings=[finding_for(res, key, f"refused by the API server: {message}")])
+        return MeshtoolError(findings=[finding_for(res, key, f"refused by the API server "
+                                                   f"({error.status}): {message}")])
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, kind: str, namespace: str, name: str) -> StoredResource:
+        obj = self._read((kind, namespace, name))
+        if obj is None:
+            raise NotFoundError(f"config {display_key((kind, namespace, name))} not found")
+        return to_resource(obj)
+
+    def list(self, kind: str | None = None, namespace: str | None = None) -> list[StoredResource]:
+        return self.snapshot(kind, namespace)[1]
+
+    def snapshot(self, kind: str | None = None,
+                 namespace: str | None = None) -> tuple[int, list[StoredResource]]:
+        kinds = [kind] if kind else list(RULE_KINDS)
+        first = self._list(kinds[0], namespace)
+        rv = first["metadata"]["resourceVersion"]
+        lists = [first] + [self._list(k, namespace, resource_version=rv,
+                                      resource_version_match="Exact") for k in kinds[1:]]
+        items = [to_resource(obj) for listed in lists for obj in listed.get("items") or []]
+        items.sort(key=lambda r: r.key)
+        return revision_of(rv), items
+
+    def revision(self) -> int:
+        listed = self._list(RULE_KINDS[0], None, limit=1)
+        return revision_of(listed["metadata"]["resourceVersion"])
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _write_each(self, verb: str, items: list, write: Callable) -> list:
+        """Write the objects one by one; on a failure, say what was and was not written."""
+        from kubernetes.client.rest import ApiException
+
+        done: list = []
+        for i, (res, key) in enumerate(items):
+            try:
+                done.append(write(res, key))
+            except (ApiException, MeshtoolError) as e:
+                error = e if isinstance(e, MeshtoolError) else self._refusal(e, res, key)
+                if not done:
+                    raise error from None
+                written = ", ".join(display_key(k) for _, k in items[:i])
+                rest = ", ".join(display_key(k) for _, k in items[i:])
+                notes = [Finding(f"{verb} before the failure (Kubernetes writes one object at a "
+                                 f"time): {written}"), Finding(f"not {verb}: {rest}")]
+                raise type(error)(findings=(error.findings or [Finding(str(error))]) + notes) from None
+        return done
+
+    def create(self, resources: list[Resource]) -> list[StoredResource]:
+        check_unique(resources)
+        taken = [finding_for(r, r.key, "already exists") for r in resources
+                 if self._read(r.key) is not None]
+        if taken:
+            raise AlreadyExistsError(findings=taken,
+                                     hint="use `meshtool replace` to change an existing rule")
+
+        def write(res: Resource, key: Key) -> StoredResource:
+            return to_resource(self._call("create_namespaced_custom_object", API_GROUP, API_VERSION,
+                                          res.namespace, PLURALS[res.kind], _body(res),
+                                          field_validation="Strict"))
+
+        return self._write_each("created", [(r, r.key) for r in resources], write)
+
+    def replace(self, resources: list[Resource]) -> list[StoredResource]:
+        check_unique(resources)
+        missing, stale, found = [], [], []
+        for res in resources:
+            current = self._read(res.key)
+            if current is None:
+                missing.append(finding_for(res, res.key, "not found"))
+                continue
+            latest = current["metadata"]["resourceVersion"]
+            if res.resource_version is not None and res.resource_version != latest:
+                stale.append(finding_for(
+                    res, res.key, f"has been modified: resourceVersion {res.resource_version} "
+                    f"is not the latest ({latest}); get it again and retry"))
+            found.append((res, current))
+        if missing:
+            raise NotFoundError(findings=missing + stale, hint="use `meshtool create` to add a new rule")
+        if stale:
+            raise ConflictError(findings=stale)
+        current_of = {res.key: current for res, current in found}
+
+        def write(res: Resource, key: Key) -> StoredResource:
+            return to_resource(self._call("replace_namespaced_custom_object", API_GROUP, API_VERSION,
+                                          res.namespace, PLURALS[res.kind], res.name,
+                                          _body(res, current_of[key]), field_validation="Strict"))
+
+        return self._write_each("replaced", [(r, r.key) for r in resources], write)
+
+    def delete(self, keys: list[Key]) -> list[Change]:
+        keys = list(dict.fromkeys(tuple(k) for k in keys))
+        current = {key: self._read(key) for key in keys}
+        missing = [finding_for(None, key, "not found") for key, obj in current.items() if obj is None]
+        if missing:
+            raise NotFoundError(findings=missing)
+
+        def write(_res, key: Key) -> Change:
+            kind, namespace, name = key
+            last = current[key]
+            # Only the version just read: its state is what the caller is told was deleted.
+            precondition = {"preconditions": {"resourceVersion": last["metadata"]["resourceVersion"]}}
+            answer = self._call("delete_namespaced_custom_object", API_GROUP, API_VERSION, namespace,
+                                PLURALS[kind], name, body=precondition)
+            rv = ((answer or {}).get("metadata") or {}).get("resourceVersion")
+            resource = to_resource(last)
+            return Change(revision_of(rv) if rv else resource.revision, "DELETED", resource)
+
+        return self._write_each("deleted", [(None, k) for k in keys], write)
+
+    # -- watching ------------------------------------------------------------------------
+
+    def watch(self, since: int, timeout: float) -> list[Change]:
+        watcher = self._watcher
+        if watcher is None or watcher.position != since:
+            if watcher is not None:
+                watcher.stop()
+            watcher = self._watcher = _Watcher(self, since)
+        changes = watcher.take(timeout)
+        if watcher.gone:
+            watcher.stop()
+            self._watcher = None
+            current = self.revision()
+            raise RelistRequired(f"{self.location}: revision {since} is too old or unknown to the "
+                                 f"API server ({watcher.gone}); list again", current=current)
+        return changes
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+        self.cluster.close()
+
+
+class _Watcher:
+    """One watch stream per kind, from `since`, feeding a list of Changes."""
+
+    def __init__(self, store: KubernetesStore, since: int):
+        self.store = store
+        self.position = since  # the revision a continuing watch() call passes
+        self.gone: str | None = None  # why the API server cannot watch from there
+        self._changes: list[Change] = []
+        self._cond = threading.Condition()
+        self._stopped = threading.Event()
+        self._responses: dict[str, Any] = {}
+        self._threads = [threading.Thread(target=self._run, args=(kind, str(since)), daemon=True,
+                                          name=f"meshtool-watch-{PLURALS[kind]}") for kind in RULE_KINDS]
+        for thread in self._threads:
+            thread.start()
+
+    def take(self, timeout: float) -> list[Change]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._cond.wait_for(lambda: self._changes or self.gone, max(timeout, 0))
+            if self._changes and not self.gone:
+                # One `meshtool create -f` writes several objects in quick succession: return them together.
+                self._cond.wait_for(lambda: False, min(SETTLE, max(deadline - time.monotonic(), 0)))
+            changes, self._changes = self._changes, []
+        changes.sort(key=lambda c: c.revision)
+        if changes:
+            self.position = max(self.position, changes[-1].revision)
+        return changes
+
+    def _run(self, kind: str, resource_version: str) -> None:
+        from kubernetes.watch.watch import iter_resp_lines
+
+        while not self._stopped.is_set():
+            try:
+                response = self.store._api.list_cluster_custom_object(
+                    API_GROUP, API_VERSION, PLURALS[kind], watch=True, allow_watch_bookmarks=True,
+                    resource_version=resource_version, timeout_seconds=WATCH_SECONDS,
+                    _preload_content=False)
+                self._responses[kind] = response
+                for line in iter_resp_lines(response):
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    obj = event.get("object") or {}
+                    if event.get("type") == "ERROR":
+                        self._give_up(obj.get("message") or "watch error")
+                        return
+                    resource_version = obj["metadata"]["resourceVersion"]
+                    if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                        change = Change(revision_of(resource_version), event["type"], to_resource(obj))
+                        with self._cond:
+                            self._changes.append(change)
+                            self._cond.notify_all()
+            except Exception as e:  # noqa: BLE001 - a dropped stream is retried, a refusal reported
+                if self._stopped.is_set():
+                    return
+                status = getattr(e, "status", None)
+                if status in (410, 504) or (status and 400 <= status < 500):
+                    self._give_up(f"{status} {getattr(e, 'reason', '')}".strip())
+                    return
+                time.sleep(0.5)
+
+    def _give_up(self, why: str) -> None:
+        with self._cond:
+            self.gone = why
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for response in list(self._responses.values()):
+            try:
+                response.shutdown()
+                response.release_conn()
+            except Exception:  # noqa: BLE001 - closing a stream that already ended
+                pass
