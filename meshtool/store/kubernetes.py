@@ -147,6 +147,8 @@ class KubernetesStore(Store):
         if error.status == 409:
             return ConflictError(findings=[finding_for(res, key, "has been modified since it was "
                                                        "read; get it again and retry")])
+        if error.status == 404 and (_status(error).get("details") or {}).get("kind") == "namespaces":
+            return NotFoundError(findings=[finding_for(res, key, f"cannot be written: {message}")])
         if error.status == 404:
             return NotFoundError(findings=[finding_for(res, key, "not found")])
         if error.status in (400, 422):

@@ -122,6 +122,13 @@ def test_replace_and_delete_of_missing_objects_write_nothing(store, local, kube_
     store.get("RouteRule", kube_namespace, "a")  # still there
 
 
+def test_create_in_a_namespace_that_does_not_exist(store):
+    with pytest.raises(NotFoundError) as error:
+        store.create([rule("a", "no-such-namespace")])
+    assert error.value.lines() == ['config route-rule/no-such-namespace/a cannot be written: '
+                                   'namespaces "no-such-namespace" not found']
+
+
 def test_delete_returns_last_states(store, kube_namespace):
     [a] = store.create([rule("a", kube_namespace)])
     [change] = store.delete([("RouteRule", kube_namespace, "a"), ("RouteRule", kube_namespace, "a")])
