@@ -82,18 +82,25 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
     except ValueError as exc:
         raise UsageError(f"--listen: {exc}") from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
-    open_store(store).close()  # fail now, with one clear line, if the store cannot be opened
+    kube_store = (store or os.environ.get("MESHTOOL_STORE")) == "kubernetes"
+
+    def opener():
+        if kube_store:
+            return open_store(store, kubeconfig=kubeconfig, context=context)
+        return open_store(store)
+
+    opener().close()  # fail now, with one clear line, if the store cannot be opened
     if workloads is None:
-        workloads = "kubernetes" if (store or os.environ.get("MESHTOOL_STORE")) == "kubernetes" \
-            else "sidecars"
+        workloads = "kubernetes" if kube_store else "sidecars"
     if workloads == "sidecars" and namespace:
         raise UsageError("-n/--namespace scopes the cluster's workloads: it needs "
                          "--workloads kubernetes (or --store kubernetes)")
     source = None
     if workloads == "kubernetes":
         from meshtool.controlplane.kubewatch import KubernetesWorkloads
+        from meshtool.kube.client import connect
 
-        source = KubernetesWorkloads(_kube_client(kubeconfig, context), namespace)
+        source = KubernetesWorkloads(connect(kubeconfig, context).api_client, namespace)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -101,7 +108,7 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await serve(lambda: open_store(store), host, port, stop, instance=instance,
+            await serve(opener, host, port, stop, instance=instance,
                         debounce=debounce, endpoint_debounce=endpoint_debounce,
                         endpoint_max_delay=endpoint_max_delay, grace=grace, workloads=source)
         except OSError as exc:
@@ -110,22 +117,3 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
     asyncio.run(main())
     return 0
 
-
-def _kube_client(kubeconfig: str | None, context: str | None):
-    """An API client from the kubeconfig (or the pod's service account inside a cluster)."""
-    import os
-
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
-    from meshtool.errors import MeshtoolError
-
-    try:
-        if kubeconfig or os.environ.get("KUBECONFIG") or os.path.exists(
-                os.path.expanduser("~/.kube/config")) or context:
-            return config.new_client_from_config(config_file=kubeconfig, context=context)
-        configuration = client.Configuration()
-        config.load_incluster_config(client_configuration=configuration)
-        return client.ApiClient(configuration)
-    except (ConfigException, OSError, ValueError) as exc:
-        raise MeshtoolError(f"kubernetes: cannot load the client configuration: {exc}") from None

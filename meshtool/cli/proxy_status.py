@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from meshtool.cli.options import output_option
+from meshtool.cli.options import kube_options, output_option
 
 
 def _format_table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> str:
@@ -43,7 +43,7 @@ def sync_table_view(table: dict):
     return t
 
 
-def _watch(address: str, interval: float) -> int:
+def _watch(address, interval: float) -> int:
     import time
 
     from rich.live import Live
@@ -65,7 +65,7 @@ def _watch(address: str, interval: float) -> int:
         return 0
 
 
-def _compare(address: str, proxy: str, admin: str | None) -> int:
+def _compare(address, proxy: str, admin: str | None) -> int:
     from meshtool.controlplane.inspect import (diff_snapshots, fetch_intended, fetch_proxy_dump,
                                                fetch_sync_table, find_proxy)
     from meshtool.errors import MeshtoolError
@@ -99,6 +99,27 @@ def _seconds(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
+def _target(ctx: click.Context, address: str, kubernetes: bool, namespace: str | None,
+            kubeconfig: str | None, context: str | None):
+    """HOST:PORT, or the cluster's control plane behind its Service with --kubernetes."""
+    from click.core import ParameterSource
+
+    from meshtool.errors import UsageError
+
+    if not kubernetes:
+        if namespace or context or ctx.get_parameter_source("kubeconfig") == \
+                ParameterSource.COMMANDLINE:
+            raise UsageError("-n, --context and --kubeconfig go with --kubernetes")
+        return address
+    if ctx.get_parameter_source("address") == ParameterSource.COMMANDLINE:
+        raise UsageError("--control-plane HOST:PORT and --kubernetes are two ways to reach the "
+                         "control plane: give one")
+    from meshtool.controlplane.kubeproxy import NAMESPACE, ServiceProxy
+    from meshtool.kube.client import connect
+
+    return ServiceProxy(connect(kubeconfig, context).api_client, namespace or NAMESPACE)
+
+
 @click.command("proxy-status")
 @click.argument("proxy", required=False)
 @click.option("--control-plane", "address", default="127.0.0.1:15010", show_default=True,
@@ -111,8 +132,16 @@ def _seconds(ctx, param, value):
               metavar="DURATION", help="Refresh interval for --watch.")
 @click.option("--admin", default=None, metavar="HOST:PORT",
               help="With PROXY: the proxy's admin address (default: the one it announced).")
-def proxy_status(proxy: str | None, address: str, output: str, watch: bool, interval: float,
-                 admin: str | None) -> int:
+@click.option("-k", "--kubernetes", is_flag=True,
+              help="Read the cluster's control plane through the API server's service proxy "
+                   "(service meshtool-control-plane:15010), with the kubeconfig's credentials.")
+@click.option("-n", "--namespace", default=None, metavar="NS",
+              help="With --kubernetes: the control plane's namespace (default: meshtool-system).")
+@kube_options
+@click.pass_context
+def proxy_status(ctx: click.Context, proxy: str | None, address: str, output: str, watch: bool,
+                 interval: float, admin: str | None, kubernetes: bool, namespace: str | None,
+                 kubeconfig: str | None, context: str | None) -> int:
     """Show each proxy's sync status with the control plane.
 
     \b
@@ -130,9 +159,13 @@ def proxy_status(proxy: str | None, address: str, output: str, watch: bool, inte
       meshtool proxy-status -o json
       meshtool proxy-status --watch
       meshtool proxy-status benigno-v1.default
+      meshtool proxy-status --kubernetes
+      meshtool proxy-status --kubernetes --context prod -n mesh-system
+      meshtool proxy-status --control-plane 10.0.0.5:15010
     """
     from meshtool.errors import UsageError
 
+    address = _target(ctx, address, kubernetes, namespace, kubeconfig, context)
     if proxy and (watch or output != "table"):
         raise UsageError("PROXY compares one proxy's config: it takes no --watch or -o")
     if proxy:

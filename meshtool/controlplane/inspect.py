@@ -39,11 +39,19 @@ def _get_json(url: str, what: str, timeout: float, hint: str | None = None) -> A
                             f"{exc}") from None
 
 
-def fetch_sync_table(address: str, timeout: float = 5.0, *, summary: bool = False) -> dict:
+def _fetch(address: Any, path: str, what: str, timeout: float, hint: str | None = None) -> Any:
+    """`address` is HOST:PORT, or an object with `get_json(path, what, timeout, hint)` that
+    reaches the control plane another way (meshtool.controlplane.kubeproxy.ServiceProxy)."""
+    if isinstance(address, str):
+        return _get_json(http_url(address, path), what, timeout, hint)
+    return address.get_json(path, what, timeout, hint)
+
+
+def fetch_sync_table(address: Any, timeout: float = 5.0, *, summary: bool = False) -> dict:
     path = f"{SYNCZ_PATH}?summary=1" if summary else SYNCZ_PATH
-    return _get_json(http_url(address, path), "the control plane", timeout,
-                     hint="start it with `meshtool control-plane`, or point at it with "
-                          "--control-plane HOST:PORT")
+    hint = ("start it with `meshtool control-plane`, or point at it with "
+            "--control-plane HOST:PORT" if isinstance(address, str) else None)
+    return _fetch(address, path, "the control plane", timeout, hint)
 
 
 def find_proxy(table: dict, proxy: str) -> dict:
@@ -61,11 +69,10 @@ def find_proxy(table: dict, proxy: str) -> dict:
                         f"{', '.join(p['proxyId'] for p in found[:5])}")
 
 
-def fetch_intended(address: str, proxy: str, timeout: float = 5.0) -> dict:
+def fetch_intended(address: Any, proxy: str, timeout: float = 5.0) -> dict:
     """{version, snapshot}: what the control plane intends `proxy` to have."""
     query = urllib.parse.urlencode({"proxy": proxy})
-    return _get_json(http_url(address, f"{CONFIG_DUMP_PATH}?{query}"), "the control plane",
-                     timeout)
+    return _fetch(address, f"{CONFIG_DUMP_PATH}?{query}", "the control plane", timeout)
 
 
 def fetch_proxy_dump(admin_address: str, timeout: float = 5.0) -> dict:

@@ -1,0 +1,96 @@
+"""Reach the cluster's control plane through the API server's service proxy.
+
+`meshtool proxy-status --kubernetes` reads /debug/syncz and /debug/config_dump at
+`/api/v1/namespaces/NS/services/meshtool-control-plane:15010/proxy/...` with the kubeconfig's
+credentials, so it needs no port-forward and no network route to the pods: only the right to
+`get services/proxy` in the control plane's namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from meshtool.errors import MeshtoolError, NotFoundError
+
+NAMESPACE = "meshtool-system"
+SERVICE = "meshtool-control-plane"
+PORT = 15010
+
+
+@dataclass
+class ServiceProxy:
+    """The control plane behind a Service, as `inspect.fetch_*` accept it instead of HOST:PORT."""
+
+    api_client: Any  # kubernetes.client.ApiClient: its TLS settings and credentials are used
+    namespace: str = NAMESPACE
+    service: str = SERVICE
+    port: int | str = PORT
+
+    @property
+    def base_path(self) -> str:
+        ns, name = (urllib.parse.quote(s, safe="") for s in (self.namespace, self.service))
+        return f"/api/v1/namespaces/{ns}/services/{name}:{self.port}/proxy"
+
+    def url(self, path: str) -> str:
+        """`path` ("/debug/syncz?summary=1") on the control plane -> the API server's URL."""
+        return self.api_client.configuration.host.rstrip("/") + self.base_path + path
+
+    def headers(self) -> dict[str, str]:
+        """The kubeconfig's credentials as request headers (tokens of exec plugins and
+        service accounts are refreshed by the client's configuration)."""
+        headers = {"Accept": "application/json"}
+        for setting in self.api_client.configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        return headers
+
+    def __str__(self) -> str:
+        return f"service {self.namespace}/{self.service}:{self.port} (through the API server)"
+
+    def get_json(self, path: str, what: str, timeout: float, hint: str | None = None) -> Any:
+        import urllib3
+
+        url = self.url(path)
+        try:  # the client's own connection pool carries its CA, client certificate and proxy
+            resp = self.api_client.rest_client.pool_manager.request(
+                "GET", url, headers=self.headers(), timeout=timeout, retries=False)
+        except urllib3.exceptions.HTTPError as exc:
+            raise MeshtoolError(f"cannot reach the Kubernetes API server at "
+                                f"{self.api_client.configuration.host}: {exc}") from None
+        body = resp.data
+        try:
+            doc = json.loads(body) if body else None
+        except ValueError:
+            doc = None
+        if resp.status == 200 and doc is not None:
+            return doc
+        if resp.status == 200:
+            raise MeshtoolError(f"{what} at {url} answered with something that is not JSON")
+        raise _refusal(resp.status, doc, body, what, self, hint)
+
+
+def _refusal(status: int, doc: Any, body: bytes, what: str, target: ServiceProxy,
+             hint: str | None) -> MeshtoolError:
+    """An error answer: the API server's own (a Status object) or the control plane's."""
+    if isinstance(doc, dict) and doc.get("kind") == "Status":
+        message = doc.get("message") or f"HTTP {status}"
+        if status == 404:
+            return NotFoundError(f"{what}: {message} (namespace {target.namespace})",
+                                 hint="is meshtool installed there? `meshtool install --check`; "
+                                      "or -n NAMESPACE")
+        if status == 503:
+            return MeshtoolError(f"{what}: {message}",
+                                 hint="the control plane's pod is not ready (or has no endpoint)")
+        if status in (401, 403):
+            return MeshtoolError(f"{what}: the API server refused: {message}",
+                                 hint=f"proxy-status needs `get services/proxy` in namespace "
+                                      f"{target.namespace}")
+        return MeshtoolError(f"{what}: HTTP {status}: {message}", hint=hint)
+    detail = doc.get("error") if isinstance(doc, dict) else None
+    detail = detail or body[:200].decode(errors="replace").strip() or f"HTTP {status}"
+    if status == 404:
+        return NotFoundError(f"{what}: {detail}", hint=hint)
+    return MeshtoolError(f"{what}: HTTP {status}: {detail}", hint=hint)
