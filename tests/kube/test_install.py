@@ -1,0 +1,109 @@
+"""install's manifests without a cluster: least privilege, wiring, certificates, reuse."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+
+import click
+import pytest
+
+from meshtool.kube import install as lib
+from meshtool.kube.certs import generate, service_names, signed_by
+
+SETTINGS = lib.Settings(namespace="mesh")
+
+
+@pytest.fixture(scope="module")
+def certs():
+    return lib.new_certs(SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def items(certs):
+    return {(o["kind"], o["metadata"]["name"]): o for o in lib.manifests(SETTINGS, certs)}
+
+
+def test_everything_is_labelled_for_uninstall(items):
+    for obj in items.values():
+        assert lib.owned(obj, SETTINGS), obj["kind"]
+        assert obj["metadata"].get("namespace") in (None, "mesh")
+
+
+def test_the_control_plane_may_only_read(items):
+    role = items[("ClusterRole", lib.NAME)]
+    verbs = {v for rule in role["rules"] for v in rule["verbs"]}
+    assert verbs == {"get", "list", "watch"}
+    resources = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    assert resources == {("config.meshtool.io", "routerules"), ("config.meshtool.io", "egressrules"),
+                         ("config.meshtool.io", "destinationpolicies"), ("", "services"), ("", "pods"),
+                         ("", "namespaces")}
+    binding = items[("ClusterRoleBinding", lib.NAME)]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": lib.NAME, "namespace": "mesh"}]
+
+
+def _command(name: str) -> click.Command:
+    from meshtool.cli.main import cli
+
+    return cli.get_command(click.Context(cli), name)
+
+
+def test_the_deployment_runs_real_commands_with_real_options(items, tmp_path):
+    for name in ("tls.crt", "tls.key"):  # the webhook checks that its files exist
+        (tmp_path / name).write_text("")
+    spec = items[("Deployment", lib.NAME)]["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in spec["containers"]}
+    assert set(containers) == {"control-plane", "webhook"}
+    for container in containers.values():
+        assert container["image"] == lib.IMAGE
+        name, *args = container["args"]
+        command = _command(name)
+        args = [a.replace(lib.TLS_DIR, str(tmp_path)) for a in args]
+        params = command.make_context(name, args).params  # raises on an unknown option
+        assert params
+    args = containers["control-plane"]["args"]
+    assert args[:3] == ["control-plane", "--store", "kubernetes"]
+    assert {p["containerPort"] for c in containers.values() for p in c["ports"]} == {15010, 15017}
+    hook_args = containers["webhook"]["args"]
+    assert hook_args[hook_args.index("--control-plane") + 1] == "meshtool-control-plane.mesh.svc:15010"
+    mount = containers["webhook"]["volumeMounts"][0]["mountPath"]
+    assert hook_args[hook_args.index("--tls-cert") + 1] == f"{mount}/tls.crt"
+    assert spec["volumes"][0]["secret"]["secretName"] == lib.SECRET
+    assert spec["serviceAccountName"] == lib.NAME
+
+
+def test_the_webhook_configuration_points_at_the_service_with_the_ca(items, certs):
+    config = items[("MutatingWebhookConfiguration", lib.WEBHOOK_CONFIG)]
+    [hook] = config["webhooks"]
+    assert hook["clientConfig"]["service"] == {"name": lib.NAME, "namespace": "mesh", "path": "/inject",
+                                               "port": 443}
+    assert base64.b64decode(hook["clientConfig"]["caBundle"]) == certs.ca_pem
+    assert hook["failurePolicy"] == "Ignore" and hook["sideEffects"] == "None"
+    assert hook["namespaceSelector"] == {"matchLabels": {"meshtool-injection": "enabled"}}
+    service = items[("Service", lib.NAME)]
+    assert {p["port"]: p["targetPort"] for p in service["spec"]["ports"]} == {15010: "discovery", 443: "webhook"}
+    fail = lib.webhook_configuration(lib.Settings(failure_policy="Fail"), certs.ca_pem)
+    assert fail["webhooks"][0]["failurePolicy"] == "Fail"
+
+
+def test_the_serving_certificate_is_for_the_service_names(certs):
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(certs.cert_pem)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert set(names.get_values_for_type(x509.DNSName)) == set(service_names(lib.NAME, "mesh"))
+    assert "meshtool-control-plane.mesh.svc" in names.get_values_for_type(x509.DNSName)
+    assert signed_by(certs.cert_pem, certs.ca_pem)
+    assert not signed_by(certs.cert_pem, generate(["x"]).ca_pem)
+    assert cert.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=365)
+
+
+def test_good_certificates_are_reused_and_others_replaced(items, certs):
+    data = items[("Secret", lib.SECRET)]["data"]
+    assert lib.usable_certs(data, SETTINGS) == certs
+    assert lib.usable_certs(data, lib.Settings(namespace="elsewhere")) is None  # wrong names
+    assert lib.usable_certs({**data, "ca.crt": base64.b64encode(generate(["x"]).ca_pem).decode()},
+                            SETTINGS) is None  # not signed by that CA
+    assert lib.usable_certs({k: v for k, v in data.items() if k != "tls.key"}, SETTINGS) is None
+    assert lib.usable_certs({**data, "tls.crt": "bm90IGEgY2VydA=="}, SETTINGS) is None
+    assert lib.usable_certs(None, SETTINGS) is None
