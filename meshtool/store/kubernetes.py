@@ -130,6 +130,22 @@ class KubernetesStore(Store):
                 return None
             raise self._refusal(e, None, key) from None
 
+    def _read_all(self, keys: list[Key]) -> dict[Key, dict[str, Any] | None]:
+        """The current objects of many keys: one list per kind and namespace when several
+        are asked for, else one read each."""
+        groups: dict[tuple[str, str], list[Key]] = {}
+        for key in keys:
+            groups.setdefault((key[0], key[1]), []).append(key)
+        found: dict[Key, dict[str, Any] | None] = {}
+        for (kind, namespace), group in groups.items():
+            if len(group) < 3:
+                found.update((key, self._read(key)) for key in group)
+                continue
+            listed = self._list(kind, namespace)
+            by_name = {obj["metadata"]["name"]: obj for obj in listed.get("items") or []}
+            found.update((key, by_name.get(key[2])) for key in group)
+        return found
+
     def _list(self, kind: str, namespace: str | None, **kwargs) -> dict[str, Any]:
         if namespace is None:
             return self._call("list_cluster_custom_object", API_GROUP, API_VERSION, PLURALS[kind],
@@ -205,8 +221,9 @@ class KubernetesStore(Store):
 
     def create(self, resources: list[Resource]) -> list[StoredResource]:
         check_unique(resources)
+        current = self._read_all([r.key for r in resources])
         taken = [finding_for(r, r.key, "already exists") for r in resources
-                 if self._read(r.key) is not None]
+                 if current[r.key] is not None]
         if taken:
             raise AlreadyExistsError(findings=taken,
                                      hint="use `meshtool replace` to change an existing rule")
@@ -221,8 +238,9 @@ class KubernetesStore(Store):
     def replace(self, resources: list[Resource]) -> list[StoredResource]:
         check_unique(resources)
         missing, stale, found = [], [], []
+        currents = self._read_all([r.key for r in resources])
         for res in resources:
-            current = self._read(res.key)
+            current = currents[res.key]
             if current is None:
                 missing.append(finding_for(res, res.key, "not found"))
                 continue
@@ -247,7 +265,7 @@ class KubernetesStore(Store):
 
     def delete(self, keys: list[Key]) -> list[Change]:
         keys = list(dict.fromkeys(tuple(k) for k in keys))
-        current = {key: self._read(key) for key in keys}
+        current = self._read_all(keys)
         missing = [finding_for(None, key, "not found") for key, obj in current.items() if obj is None]
         if missing:
             raise NotFoundError(findings=missing)

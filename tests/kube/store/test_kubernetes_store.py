@@ -65,15 +65,15 @@ def test_create_refuses_existing_before_writing_any(store, local, kube_namespace
     store.create([rule("a", kube_namespace)])
     local.create([rule("a", kube_namespace)])
     batch = [rule("new", kube_namespace, file="r.yaml", line=1),
-             rule("a", kube_namespace, file="r.yaml", line=9)]
+             rule("a", kube_namespace, file="r.yaml", line=9),
+             rule("new2", kube_namespace, file="r.yaml", line=17)]  # 3 of a kind: read with one list
     with pytest.raises(AlreadyExistsError) as kube_error:
         store.create(batch)
     with pytest.raises(AlreadyExistsError) as local_error:
         local.create(batch)
     assert kube_error.value.lines() == local_error.value.lines()
     assert kube_error.value.lines()[0] == f"r.yaml:9: config route-rule/{kube_namespace}/a already exists"
-    with pytest.raises(NotFoundError):
-        store.get("RouteRule", kube_namespace, "new")
+    assert [r.name for r in store.list("RouteRule", kube_namespace)] == ["a"]
 
 
 def test_replace_with_a_stale_resource_version_is_a_conflict(store, local, kube_namespace):
