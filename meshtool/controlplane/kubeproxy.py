@@ -71,19 +71,36 @@ class ServiceProxy:
             raise MeshtoolError(f"{what} at {url} answered with something that is not JSON")
         raise _refusal(resp.status, doc, body, what, self, hint)
 
+    def service_exists(self, timeout: float = 5.0) -> bool:
+        """The API server answers 404 alike for a missing Service and for a Service without
+        an Endpoints object: ask which."""
+        ns, name = (urllib.parse.quote(s, safe="") for s in (self.namespace, self.service))
+        url = f"{self.api_client.configuration.host.rstrip('/')}/api/v1/namespaces/{ns}/services/{name}"
+        try:
+            resp = self.api_client.rest_client.pool_manager.request(
+                "GET", url, headers=self.headers(), timeout=timeout, retries=False)
+        except Exception:  # noqa: BLE001 - only refines a message
+            return False
+        return resp.status == 200
+
 
 def _refusal(status: int, doc: Any, body: bytes, what: str, target: ServiceProxy,
              hint: str | None) -> MeshtoolError:
     """An error answer: the API server's own (a Status object) or the control plane's."""
     if isinstance(doc, dict) and doc.get("kind") == "Status":
         message = doc.get("message") or f"HTTP {status}"
+        if status == 404 and target.service_exists():
+            return MeshtoolError(f"{what}: service {target.namespace}/{target.service} has no "
+                                 f"endpoints", hint="the control plane's pod is not running or "
+                                                    "not ready: `meshtool install --check`")
         if status == 404:
             return NotFoundError(f"{what}: {message} (namespace {target.namespace})",
                                  hint="is meshtool installed there? `meshtool install --check`; "
                                       "or -n NAMESPACE")
         if status == 503:
             return MeshtoolError(f"{what}: {message}",
-                                 hint="the control plane's pod is not ready (or has no endpoint)")
+                                 hint="the control plane's pod is not running or not ready: "
+                                      "`meshtool install --check`")
         if status in (401, 403):
             return MeshtoolError(f"{what}: the API server refused: {message}",
                                  hint=f"proxy-status needs `get services/proxy` in namespace "

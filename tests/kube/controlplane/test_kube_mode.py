@@ -229,3 +229,7 @@ def test_rule_and_pod_changes_reach_a_real_sidecar(kube_cluster, kube_namespace,
         table = json.loads(via.stdout)
         assert [(p["proxyId"], p["status"]) for p in table["proxies"]] == [(pid, "SYNCED")]
         assert table["version"] == t["version"]
+        # One proxy compared with the control plane's intent, read through the service proxy.
+        same = proxy_status(pid, "--kubernetes", "-n", ns, kubeconfig=kube_cluster.kubeconfig)
+        assert same.returncode == 0, same.stderr
+        assert f"proxy {pid} is in sync" in same.stdout
