@@ -75,7 +75,8 @@ class ServiceProxy:
         """The API server answers 404 alike for a missing Service and for a Service without
         an Endpoints object: ask which."""
         ns, name = (urllib.parse.quote(s, safe="") for s in (self.namespace, self.service))
-        url = f"{self.api_client.configuration.host.rstrip('/')}/api/v1/namespaces/{ns}/services/{name}"
+        host = self.api_client.configuration.host.rstrip("/")
+        url = f"{host}/api/v1/namespaces/{ns}/services/{name}"
         try:
             resp = self.api_client.rest_client.pool_manager.request(
                 "GET", url, headers=self.headers(), timeout=timeout, retries=False)

@@ -82,7 +82,7 @@ def service_info(obj: dict[str, Any]) -> ServiceInfo:
     for p in spec.get("ports") or ():
         if isinstance(p.get("port"), int):
             target = p.get("targetPort")
-            ports.append(ServicePort(p["port"], target if target not in (None, "", 0) else p["port"]))
+            ports.append(ServicePort(p["port"], p["port"] if target in (None, "", 0) else target))
     ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
     addresses = tuple(ip for ip in ips if ip and ip != "None")
     return ServiceInfo(namespace, name, dict(spec.get("selector") or {}), tuple(ports), addresses)
@@ -97,11 +97,16 @@ def target_port(pod: PodInfo, port: ServicePort) -> int | None:
 
 
 class ClusterView:
-    """Services and Pods by (namespace, name); `services()` is the snapshot's `services`."""
+    """Services and Pods by (namespace, name); `services()` is the snapshot's `services`.
+
+    Endpoints are recomputed only for the namespaces that changed since the last call: a Pod
+    becoming ready in a large cluster costs its namespace, not the whole cluster."""
 
     def __init__(self) -> None:
         self.objects: dict[str, dict[ObjectKey, Any]] = {PODS: {}, SERVICES: {}}
         self.listed: set[str] = set()  # kinds listed at least once
+        self._by_namespace: dict[str, list[dict]] = {}  # the services() entries, per namespace
+        self._stale: set[str] | None = None  # namespaces to recompute; None: all of them
 
     @property
     def ready(self) -> bool:
@@ -114,6 +119,8 @@ class ClusterView:
         self.listed.add(kind)
         changed = new != self.objects[kind]
         self.objects[kind] = new
+        if changed:
+            self._stale = None
         return changed or first
 
     def upsert(self, kind: str, item) -> bool:
@@ -121,36 +128,57 @@ class ClusterView:
         if objects.get(item.key) == item:
             return False  # e.g. a status update that changes nothing endpoints depend on
         objects[item.key] = item
+        self._touch(item.namespace)
         return True
 
     def delete(self, kind: str, key: ObjectKey) -> bool:
-        return self.objects[kind].pop(key, None) is not None
+        if self.objects[kind].pop(key, None) is None:
+            return False
+        self._touch(key[0])
+        return True
+
+    def _touch(self, namespace: str) -> None:
+        if self._stale is not None:
+            self._stale.add(namespace)
 
     def services(self) -> list[dict]:
         """One entry per Service with a selector, sorted, endpoints sorted: the same cluster
         state always gives the same snapshot."""
-        pods_by_ns: dict[str, list[PodInfo]] = {}
-        for pod in self.objects[PODS].values():
-            if pod.ready and pod.ip:
-                pods_by_ns.setdefault(pod.namespace, []).append(pod)
-        out = []
-        for key in sorted(self.objects[SERVICES]):
-            svc: ServiceInfo = self.objects[SERVICES][key]
-            if not svc.selector:
-                continue
-            selector = svc.selector.items()
-            endpoints = []
-            if svc.ports:
-                for pod in pods_by_ns.get(svc.namespace, ()):
-                    if selector <= pod.labels.items():
-                        port = target_port(pod, svc.ports[0])
-                        if port:
-                            endpoints.append({"address": pod.ip, "port": port,
-                                              "labels": dict(pod.labels)})
-            endpoints.sort(key=lambda e: (e["address"], e["port"]))
-            entry = {"name": svc.name, "namespace": svc.namespace,
-                     "ports": sorted({p.port for p in svc.ports}), "endpoints": endpoints}
-            if svc.addresses:
-                entry["addresses"] = list(svc.addresses)
-            out.append(entry)
-        return out
+        stale = self._stale
+        if stale is None:
+            self._by_namespace.clear()
+            stale = {ns for ns, _ in self.objects[SERVICES]}
+        if stale:
+            services: dict[str, list[ServiceInfo]] = {}
+            for (ns, _), svc in self.objects[SERVICES].items():
+                if ns in stale and svc.selector:
+                    services.setdefault(ns, []).append(svc)
+            pods: dict[str, list[PodInfo]] = {}
+            for (ns, _), pod in self.objects[PODS].items():
+                if ns in services and pod.ready and pod.ip:
+                    pods.setdefault(ns, []).append(pod)
+            for ns in stale:
+                self._by_namespace.pop(ns, None)
+            for ns, found in services.items():
+                self._by_namespace[ns] = [_entry(svc, pods.get(ns, ()))
+                                          for svc in sorted(found, key=lambda s: s.name)]
+        self._stale = set()
+        return [entry for ns in sorted(self._by_namespace) for entry in self._by_namespace[ns]]
+
+
+def _entry(svc: ServiceInfo, pods) -> dict:
+    """The snapshot service of `svc`, given the Ready pods (with an IP) of its namespace."""
+    selector = svc.selector.items()
+    endpoints = []
+    if svc.ports:
+        for pod in pods:
+            if selector <= pod.labels.items():
+                port = target_port(pod, svc.ports[0])
+                if port:
+                    endpoints.append({"address": pod.ip, "port": port, "labels": dict(pod.labels)})
+    endpoints.sort(key=lambda e: (e["address"], e["port"]))
+    entry = {"name": svc.name, "namespace": svc.namespace,
+             "ports": sorted({p.port for p in svc.ports}), "endpoints": endpoints}
+    if svc.addresses:
+        entry["addresses"] = list(svc.addresses)
+    return entry

@@ -100,3 +100,30 @@ def test_endpoints_are_exactly_the_ready_pods_whose_labels_contain_the_selector(
     expected = sorted(f"10.1.0.{i + 1}" for i, (lab, ready) in enumerate(pods)
                       if ready and sel.items() <= lab.items())
     assert [e["address"] for e in v.services()[0]["endpoints"]] == expected
+
+
+ops = st.lists(st.tuples(st.sampled_from(["pod", "svc", "del-pod", "del-svc"]),
+                         st.sampled_from(["a", "b"]),  # namespace
+                         st.integers(0, 3),  # name
+                         labels, st.booleans()), max_size=25)
+
+
+@given(ops)
+def test_incremental_services_equal_a_fresh_computation(steps):
+    """Recomputing only the namespaces that changed gives what computing everything gives."""
+    v = ClusterView()
+    v.replace(SERVICES, [])
+    v.replace(PODS, [])
+    for op, ns, i, lab, flag in steps:
+        if op == "pod":
+            v.upsert(PODS, pod_info(pod(f"p{i}", lab, ip=f"10.1.0.{i + 1}", ready=flag, ns=ns)))
+        elif op == "svc":
+            v.upsert(SERVICES, service_info(service(f"s{i}", lab or {"app": "a"}, ns=ns)))
+        else:
+            kind, prefix = (PODS, "p") if op == "del-pod" else (SERVICES, "s")
+            v.delete(kind, (ns, f"{prefix}{i}"))
+        v.services()  # the cache is refreshed after each step
+    fresh = ClusterView()
+    fresh.replace(SERVICES, list(v.objects[SERVICES].values()))
+    fresh.replace(PODS, list(v.objects[PODS].values()))
+    assert v.services() == fresh.services()
