@@ -101,3 +101,44 @@ def test_gone_lists_again_and_sees_what_changed_meanwhile(kube_cluster, kube_nam
             await asyncio.get_running_loop().run_in_executor(None, workloads.stop)
 
     asyncio.run(main())
+
+
+def test_forbidden_until_rbac_is_bound_then_catches_up(kube_cluster, kube_namespace, caplog):
+    """A control plane whose permissions arrive after it started (install order, a slow
+    RBAC cache) logs the refusal, keeps retrying and catches up by itself."""
+    core = client.CoreV1Api(kube_cluster.api_client)
+    ns = kube_namespace
+    create_service(core, ns, "svc", {"app": "a"})
+    create_pod(core, ns, "a1", {"app": "a"})
+    set_pod_status(core, ns, "a1", "10.1.0.9", ready=True)
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
+    token = core.create_namespaced_service_account_token("default", ns, request).status.token
+    configuration = client.Configuration()
+    configuration.host = kube_cluster.server
+    configuration.ssl_ca_cert = str(kube_cluster.ca_file)
+    configuration.api_key = {"authorization": f"Bearer {token}"}
+
+    async def main():
+        with client.ApiClient(configuration) as as_service_account:
+            workloads = KubernetesWorkloads(as_service_account, ns, retry=0.2)
+            workloads.start(asyncio.get_running_loop(), lambda: None)
+            try:
+                await wait_until(lambda: "HTTP 403" in caplog.text)
+                assert not workloads.ready and workloads.services() == []
+                rbac = client.RbacAuthorizationV1Api(kube_cluster.api_client)
+                rbac.create_namespaced_role(ns, {
+                    "metadata": {"name": "workloads"},
+                    "rules": [{"apiGroups": [""], "resources": ["pods", "services"],
+                               "verbs": ["get", "list", "watch"]}]})
+                rbac.create_namespaced_role_binding(ns, {
+                    "metadata": {"name": "workloads"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                "name": "workloads"},
+                    "subjects": [{"kind": "ServiceAccount", "name": "default",
+                                  "namespace": ns}]})
+                await wait_until(lambda: addresses(workloads, "svc") == ["10.1.0.9"])
+            finally:
+                await asyncio.get_running_loop().run_in_executor(None, workloads.stop)
+
+    with caplog.at_level("ERROR", logger="meshtool.controlplane"):
+        asyncio.run(main())
