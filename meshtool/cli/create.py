@@ -26,6 +26,7 @@ def create(files: tuple[str, ...], namespace: str | None, store: str | None,
       meshtool create -f samples/canary/rules/route-90-10.yaml
       meshtool create -f rules/ -n staging
       cat rule.yaml | meshtool create -f -
+      meshtool create -f rules/ --store kubernetes --context prod -n staging
     """
     from meshtool.cli.render import report
     from meshtool.cli.storecmd import kube_namespace, load_input

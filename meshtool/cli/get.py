@@ -32,6 +32,7 @@ def get(kind: str, names: tuple[str, ...], namespace: str | None, all_namespaces
       meshtool get routerule reviews-canary -o yaml
       meshtool get all -A
       meshtool get dp -n prod -o json
+      meshtool get all -A --store kubernetes --kubeconfig ~/.kube/prod
     """
     from meshtool.cli.storecmd import effective_namespace, kind_of, kube_namespace
     from meshtool.errors import NotFoundError, UsageError

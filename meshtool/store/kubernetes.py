@@ -290,6 +290,12 @@ class KubernetesStore(Store):
         if watcher is None or watcher.position != since:
             if watcher is not None:
                 watcher.stop()
+                self._watcher = None
+            # The API server would wait for a future revision silently: refuse it as the local store does.
+            current = self.revision()
+            if since > current:
+                raise RelistRequired(f"{self.location} is at revision {current}, behind the watched "
+                                     f"revision {since} (another cluster?); list again", current=current)
             watcher = self._watcher = _Watcher(self, since)
         changes = watcher.take(timeout)
         if watcher.gone:

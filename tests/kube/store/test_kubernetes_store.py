@@ -183,6 +183,11 @@ def test_watch_from_a_revision_the_server_no_longer_has(store):
     assert gone.value.current >= store.revision() - 100
 
 
+def test_watch_from_a_revision_the_server_never_reached(store):
+    with pytest.raises(RelistRequired, match="behind the watched revision"):
+        store.watch(store.revision() + 10_000, 15)
+
+
 def test_open_store_uses_the_contexts_namespace(kube_cluster, meshtool_crds):
     with open_store("kubernetes", kubeconfig=str(kube_cluster.kubeconfig)) as st:
         assert st.default_namespace == "default"
