@@ -188,6 +188,19 @@ def test_watch_from_a_revision_the_server_never_reached(store):
         store.watch(store.revision() + 10_000, 15)
 
 
+def test_missing_crds_are_said_as_such(store, kube_namespace, monkeypatch):
+    from meshtool.errors import MeshtoolError
+    from meshtool.model import kinds
+
+    monkeypatch.setitem(kinds.PLURALS, "RouteRule", "nosuchrules")
+    for call in (lambda: store.get("RouteRule", kube_namespace, "x"),
+                 lambda: store.list("RouteRule"),
+                 lambda: store.create([rule("x", kube_namespace)])):
+        with pytest.raises(MeshtoolError, match=r"the meshtool CRDs are not installed in the cluster at "
+                                                r"\S+ \(no nosuchrules.config.meshtool.io\); run `meshtool install`"):
+            call()
+
+
 def test_open_store_uses_the_contexts_namespace(kube_cluster, meshtool_crds):
     with open_store("kubernetes", kubeconfig=str(kube_cluster.kubeconfig)) as st:
         assert st.default_namespace == "default"
