@@ -142,9 +142,12 @@ def _check(kubeconfig, context, settings) -> int:
     from meshtool.cli.render import stdout_console
     from meshtool.kube.check import FAIL, run
 
+    from meshtool.kube.client import api_errors
+
     cluster = _connect(kubeconfig, context)
     try:
-        results = run(cluster.api_client, settings)
+        with api_errors(cluster.server), _refusals():
+            results = run(cluster.api_client, settings)
     finally:
         cluster.close()
     console = stdout_console()
