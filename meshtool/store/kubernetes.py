@@ -301,6 +301,8 @@ class KubernetesStore(Store):
         if watcher.gone:
             watcher.stop()
             self._watcher = None
+            if watcher.error is not None:
+                raise watcher.error
             current = self.revision()
             raise RelistRequired(f"{self.location}: revision {since} is too old or unknown to the "
                                  f"API server ({watcher.gone}); list again", current=current)
@@ -320,6 +322,7 @@ class _Watcher:
         self.store = store
         self.position = since  # the revision a continuing watch() call passes
         self.gone: str | None = None  # why the API server cannot watch from there
+        self.error: MeshtoolError | None = None  # a refusal that relisting would not cure
         self._changes: list[Change] = []
         self._cond = threading.Condition()
         self._stopped = threading.Event()
@@ -370,6 +373,13 @@ class _Watcher:
                 if self._stopped.is_set():
                     return
                 status = getattr(e, "status", None)
+                if status in (401, 403):
+                    from meshtool.kube.client import api_message
+
+                    self.error = MeshtoolError(f"{self.store.location} refused to watch "
+                                               f"{PLURALS[kind]}: {api_message(e)}")
+                    self._give_up(f"{status}")
+                    return
                 if status in (410, 504) or (status and 400 <= status < 500):
                     self._give_up(f"{status} {getattr(e, 'reason', '')}".strip())
                     return

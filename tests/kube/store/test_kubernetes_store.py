@@ -201,6 +201,35 @@ def test_missing_crds_are_said_as_such(store, kube_namespace, monkeypatch):
             call()
 
 
+def test_refusals_by_rbac_are_one_line_errors(kube_cluster, meshtool_crds, kube_namespace):
+    """A user who may list the rules but not watch them, nor read another namespace."""
+    import secrets
+
+    from kubernetes import client
+
+    from meshtool.errors import MeshtoolError
+
+    user = f"lister-{secrets.token_hex(3)}"
+    rbac = client.RbacAuthorizationV1Api(kube_cluster.api_client)
+    rbac.create_cluster_role({"metadata": {"name": user}, "rules": [{
+        "apiGroups": ["config.meshtool.io"], "resources": ["routerules", "egressrules", "destinationpolicies"],
+        "verbs": ["list"]}]})
+    rbac.create_cluster_role_binding({"metadata": {"name": user},
+                                      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
+                                      "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]})
+    cluster = connect(str(kube_cluster.kubeconfig))
+    cluster.api_client.set_default_header("Impersonate-User", user)
+    with KubernetesStore(cluster, kube_namespace) as st:
+        since = st.revision()  # list is allowed
+        with pytest.raises(MeshtoolError, match=r"refused to watch routerules: .*forbidden") as refused:
+            st.watch(since, 10)
+        assert "\n" not in str(refused.value)
+        with pytest.raises(MeshtoolError, match="^forbidden by the Kubernetes API server at "):
+            st.get("RouteRule", kube_namespace, "x")
+    rbac.delete_cluster_role_binding(user)
+    rbac.delete_cluster_role(user)
+
+
 def test_open_store_uses_the_contexts_namespace(kube_cluster, meshtool_crds):
     with open_store("kubernetes", kubeconfig=str(kube_cluster.kubeconfig)) as st:
         assert st.default_namespace == "default"
