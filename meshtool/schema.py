@@ -41,11 +41,17 @@ def _schema_text(kind: str) -> str:
 
 @lru_cache(maxsize=None)
 def _validator(kind: str):
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, ValidationError, validators
+
+    from meshtool.schemafast import pattern_regex
+
+    def pattern(validator, value, instance, schema):  # `$` means end of text, as on the API server
+        if validator.is_type(instance, "string") and not pattern_regex(value).search(instance):
+            yield ValidationError(f"{instance!r} does not match {value!r}")
 
     schema = load_schema(kind)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return validators.extend(Draft202012Validator, {"pattern": pattern})(schema)
 
 
 @lru_cache(maxsize=None)

@@ -12,6 +12,7 @@ agree on valid/invalid for fuzzed manifests.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Callable
 
 Check = Callable[[Any], bool]
@@ -88,10 +89,39 @@ def compile_schema(schema: Any) -> Check:
     return check
 
 
+@lru_cache(maxsize=None)
+def pattern_regex(pattern: str) -> re.Pattern:
+    """A schema pattern compiled with the meaning it has for the API server.
+
+    In ECMA-262 and Go's RE2 (which Kubernetes uses for CRD patterns) a bare `$` is the end of
+    the text; in Python it also matches before a final newline, which would let "name\\n" pass
+    "^[a-z]+$". So every bare `$` (not escaped, not in a class) becomes `\\Z`.
+    """
+    out, escaped, in_class = [], False, False
+    for ch in pattern:
+        if escaped:
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            out.append(ch)
+            escaped = True
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+        elif ch == "]":
+            in_class = False
+            out.append(ch)
+        elif ch == "$" and not in_class:
+            out.append("\\Z")
+        else:
+            out.append(ch)
+    return re.compile("".join(out))
+
+
 def _string_checks(schema: dict) -> list[Check]:
     out: list[Check] = []
     if "pattern" in schema:
-        search = re.compile(schema["pattern"]).search
+        search = pattern_regex(schema["pattern"]).search
         out.append(lambda v: not isinstance(v, str) or search(v) is not None)
     if "minLength" in schema:
         n = schema["minLength"]

@@ -22,3 +22,8 @@ def test_error_with_many_findings_prints_one_line_each_and_a_hint():
     err = DataError(findings=[Finding("a", "f", 1), Finding("b", "f", 2)], hint="see docs")
     assert err.lines() == ["f:1: a", "f:2: b", "hint: see docs"]
     assert str(err) == "f:1: a"
+
+
+def test_a_finding_stays_on_one_line_whatever_the_input_holds():
+    f = Finding("bad name", "r.yaml", 4, "metadata.name", "RouteRule/reviews\n")
+    assert str(f) == "r.yaml:4: RouteRule/reviews\\n: metadata.name: bad name"

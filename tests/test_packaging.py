@@ -1,4 +1,5 @@
-"""The wheel carries what the commands need at run time: the schemas and the samples of `demo`."""
+"""The wheel carries what the commands need at run time: the schemas, the samples of `demo` and
+the CRDs that `install` applies."""
 
 import subprocess
 import sys
@@ -23,3 +24,6 @@ def test_wheel_ships_schemas_and_demo_samples(tmp_path):
             for rule in stage.apply:
                 assert f"meshtool/samples/{scenario.name}/{rule}" in names
     assert "meshtool/samples/services/benigno.py" in names
+    from meshtool.kube.crds import crd_names
+    crds = {n for n in names if n.startswith("meshtool/kube/crds/") and n.endswith(".yaml")}
+    assert len(crds) == len(crd_names()) == 3

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-_PLAIN = re.compile(r"^[A-Za-z0-9/_.-][A-Za-z0-9/_.:=,@+-]*$")
+_PLAIN = re.compile(r"^[A-Za-z0-9/_.-][A-Za-z0-9/_.:=,@+-]*\Z")
 
 
 @dataclass(frozen=True)

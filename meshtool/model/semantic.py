@@ -19,7 +19,7 @@ FieldPath = tuple[str | int, ...]
 Problem = tuple[FieldPath, str]
 
 TCP_PROTOCOLS = ("tcp", "mongo")
-_HOST_LABEL = re.compile(r"^[a-z0-9_]([-a-z0-9_]*[a-z0-9_])?$", re.IGNORECASE)
+_HOST_LABEL = re.compile(r"^[a-z0-9_]([-a-z0-9_]*[a-z0-9_])?\Z", re.IGNORECASE)
 
 SPEC: FieldPath = ("spec",)
 

@@ -100,7 +100,9 @@ def test_not_sent_then_synced(store_path, tmp_path):
 
         with SimulatedFleet(cp.address, 1, prefix="b").start(wait=False):
             cp.wait_for(record, 30)
-        assert seen == {"b-0.default": ["NOT SENT", "SYNCED"]}
+        # a poll may land between the send and its ACK and see STALE for a moment; nothing else
+        assert list(seen) == ["b-0.default"]
+        assert seen["b-0.default"] in (["NOT SENT", "SYNCED"], ["NOT SENT", "STALE", "SYNCED"])
 
 
 def test_stale_while_a_proxy_is_paused_then_synced(cp, shared_store):

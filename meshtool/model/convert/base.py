@@ -15,7 +15,7 @@ Problem = tuple[FieldPath, str]
 SERVER_METADATA = frozenset({"uid", "creationTimestamp", "generation", "resourceVersion",
                              "managedFields", "selfLink", "deletionTimestamp",
                              "deletionGracePeriodSeconds"})
-_KUBE_SVC = re.compile(r"^(?P<name>[^.]+)(?:\.(?P<ns>[^.]+)(?:\.svc(?:\..+)?)?)?$")
+_KUBE_SVC = re.compile(r"^(?P<name>[^.]+)(?:\.(?P<ns>[^.]+)(?:\.svc(?:\..+)?)?)?\Z")
 
 
 @dataclass
