@@ -343,11 +343,29 @@ def kube_namespace(kube_cluster, request) -> Iterator[str]:
     account = client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="default"))
     core.create_namespaced_service_account(name, account)
     yield name
+    _delete_rules(kube_cluster.api_client, name)
     try:
         core.delete_namespace(name)
     except ApiException as e:
         if e.status != 404:
             raise
+
+
+def _delete_rules(api_client, namespace: str) -> None:
+    """What the namespace controller would do (none runs here): remove the meshtool rules left in
+    the namespace, so that a later test's control plane, which reads every namespace, starts clean."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    from meshtool.model.kinds import API_GROUP, API_VERSION, PLURALS
+
+    custom = client.CustomObjectsApi(api_client)
+    for plural in PLURALS.values():
+        try:
+            custom.delete_collection_namespaced_custom_object(API_GROUP, API_VERSION, namespace, plural)
+        except ApiException as e:
+            if e.status != 404:  # 404: the CRDs are not installed (or were uninstalled)
+                raise
 
 
 @pytest.fixture(scope="session")
