@@ -11,9 +11,11 @@ Registry = dict[str, tuple[str, str, str]]
 
 
 class LazyGroup(click.Group):
-    def __init__(self, *args, registry: Registry | None = None, **kwargs):
+    def __init__(self, *args, registry: Registry | None = None,
+                 sections: dict[str, Registry] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.registry: Registry = registry if registry is not None else {}
+        self.sections = sections or {"Commands": self.registry}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.registry)
@@ -27,7 +29,8 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Short help comes from the registry so that --help imports no command module.
-        rows = [(name, help_) for name, (_, _, help_) in self.registry.items()]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
+        for title, entries in self.sections.items():
+            rows = [(name, help_) for name, (_, _, help_) in entries.items() if name in self.registry]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)

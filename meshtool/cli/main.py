@@ -15,32 +15,43 @@ from meshtool import __version__
 from meshtool.cli.lazy import LazyGroup, Registry
 from meshtool.errors import ExitCode, MeshtoolError
 
-# name -> (module, attribute, short help). Order is the order shown in --help.
-COMMANDS: Registry = {
-    "kube-inject": ("meshtool.cli.kube_inject", "kube_inject", "Add the sidecar to Kubernetes manifests (offline, exact)"),
-    "uninject": ("meshtool.cli.kube_inject", "uninject", "Remove what kube-inject added, byte for byte"),
-    "create": ("meshtool.cli.create", "create", "Create rules in the config store (-f FILE|DIR|-)"),
-    "replace": ("meshtool.cli.replace", "replace", "Replace stored rules, refusing stale resourceVersions"),
-    "delete": ("meshtool.cli.delete", "delete", "Delete rules by -f FILE or KIND NAME..."),
-    "get": ("meshtool.cli.get", "get", "Show stored rules: table, yaml, json or names"),
-    "validate": ("meshtool.cli.validate", "validate", "Check rule files offline: schema, semantics, conversion"),
-    "analyze": ("meshtool.cli.analyze", "analyze", "Check how rules, Services and workloads fit together (CI gate)"),
-    "convert": ("meshtool.cli.convert", "convert", "Print Istio/Kuma rules in the native form"),
-    "completion": ("meshtool.cli.completion", "completion", "Print the shell completion script (bash|zsh|fish)"),
-    "demo": ("meshtool.cli.demo", "demo", "Run a scenario (canary, egress, helloworld) end to end, live"),
-    "up": ("meshtool.cli.up", "up", "Start a local mesh (control plane, services, sidecars)"),
-    "down": ("meshtool.cli.up", "down", "Stop the local mesh started by `up`"),
-    "control-plane": ("meshtool.cli.control_plane", "control_plane", "Run the control plane: push rules to the sidecars"),
-    "proxy-status": ("meshtool.cli.proxy_status", "proxy_status", "Show which proxies have the latest config (SYNCED/STALE/ERROR)"),
-    "proxy": ("meshtool.cli.proxy", "proxy", "Sidecar commands: init (traffic redirect), run (the proxy)"),
-    "webhook": ("meshtool.cli.webhook", "webhook", "Serve the sidecar injection webhook (HTTPS, AdmissionReview)"),
-    "install": ("meshtool.cli.install", "install", "Install the CRDs, control plane and injection webhook in a cluster"),
-    "uninstall": ("meshtool.cli.install", "uninstall", "Remove what install wrote, and nothing else"),
-    "check": ("meshtool.cli.install", "check", "Check the cluster and the install (pass/fail marks)"),
+# name -> (module, attribute, short help), grouped by what a user is doing; --help shows them so.
+SECTIONS: dict[str, Registry] = {
+    "Manifests": {
+        "kube-inject": ("meshtool.cli.kube_inject", "kube_inject", "Add the sidecar to Kubernetes manifests (offline, exact)"),
+        "uninject": ("meshtool.cli.kube_inject", "uninject", "Remove what kube-inject added, byte for byte"),
+    },
+    "Rules": {
+        "validate": ("meshtool.cli.validate", "validate", "Check rule files offline: schema, semantics, conversion"),
+        "create": ("meshtool.cli.create", "create", "Create rules in the config store (-f FILE|DIR|-)"),
+        "replace": ("meshtool.cli.replace", "replace", "Replace stored rules, refusing stale resourceVersions"),
+        "delete": ("meshtool.cli.delete", "delete", "Delete rules by -f FILE or KIND NAME..."),
+        "get": ("meshtool.cli.get", "get", "Show stored rules: table, yaml, json or names"),
+        "convert": ("meshtool.cli.convert", "convert", "Print Istio/Kuma rules in the native form"),
+        "analyze": ("meshtool.cli.analyze", "analyze", "Check rules, Services and workloads together (CI)"),
+    },
+    "Mesh": {
+        "demo": ("meshtool.cli.demo", "demo", "Run a scenario (canary, egress, helloworld) end to end"),
+        "up": ("meshtool.cli.up", "up", "Start a local mesh (control plane, services, sidecars)"),
+        "down": ("meshtool.cli.up", "down", "Stop the local mesh started by `up`"),
+        "control-plane": ("meshtool.cli.control_plane", "control_plane", "Run the control plane: push rules to the sidecars"),
+        "proxy-status": ("meshtool.cli.proxy_status", "proxy_status", "Which proxies have the latest config"),
+        "proxy": ("meshtool.cli.proxy", "proxy", "Sidecar commands: init (traffic redirect), run (the proxy)"),
+    },
+    "Kubernetes": {
+        "install": ("meshtool.cli.install", "install", "Install the CRDs, control plane and webhook"),
+        "check": ("meshtool.cli.install", "check", "Check the cluster and the install"),
+        "uninstall": ("meshtool.cli.install", "uninstall", "Remove what install wrote, and nothing else"),
+        "webhook": ("meshtool.cli.webhook", "webhook", "Serve the sidecar injection webhook (HTTPS)"),
+    },
+    "Shell": {
+        "completion": ("meshtool.cli.completion", "completion", "Print the shell completion script (bash|zsh|fish)"),
+    },
 }
+COMMANDS: Registry = {name: entry for section in SECTIONS.values() for name, entry in section.items()}
 
 
-@click.group(cls=LazyGroup, registry=COMMANDS, context_settings={"help_option_names": ["-h", "--help"],
+@click.group(cls=LazyGroup, registry=COMMANDS, sections=SECTIONS, context_settings={"help_option_names": ["-h", "--help"],
                                                "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="meshtool",
                       message="%(prog)s %(version)s")
