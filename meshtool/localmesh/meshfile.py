@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meshtool.errors import DataError
+from meshtool.errors import DataError, UsageError
 from meshtool.sources import Source, read_source
 from meshtool.yamlio import Document, load_documents
 
@@ -66,8 +66,10 @@ class MeshSpec:
 
 
 def load_meshfile(path: str | Path) -> MeshSpec:
-    src = read_source(str(path))
-    return parse_meshfile(src)
+    if not Path(path).is_file():  # as for every -f: a path that is not there is a usage error
+        raise UsageError(f"{path}: no such file" if not Path(path).exists()
+                         else f"{path}: not a file (give the mesh file itself)")
+    return parse_meshfile(read_source(str(path)))
 
 
 def parse_meshfile(src: Source) -> MeshSpec:

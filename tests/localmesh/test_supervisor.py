@@ -116,3 +116,9 @@ def test_cli_up_says_where_to_send_requests_and_down_stops_all(tmp_path):
     finally:
         r = meshtool("down", *args)
     assert r.returncode == 0 and "stopped 7 of 7 processes" in r.stderr
+
+
+def test_cli_up_with_a_missing_mesh_file_is_a_usage_error(tmp_path):
+    r = meshtool("up", "-f", str(tmp_path / "nope.yaml"), "--state-dir", str(tmp_path / "s"))
+    assert r.returncode == 64
+    assert r.stderr.strip() == f"error: {tmp_path / 'nope.yaml'}: no such file"
