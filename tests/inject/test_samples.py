@@ -14,7 +14,10 @@ from meshtool.sources import Source
 SAMPLES = sorted((Path(__file__).parents[2] / "samples").glob("*/kubernetes.yaml"))
 
 
-@pytest.mark.skipif(not SAMPLES, reason="no samples/*/kubernetes.yaml yet")
+def test_every_scenario_has_manifests():
+    assert [p.parent.name for p in SAMPLES] == ["canary", "egress", "helloworld"]
+
+
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.parent.name)
 def test_sample_manifests(path):
     import kubernetes_validate
