@@ -6,7 +6,7 @@ every problem found (the NACK text); nothing is half-built. The format is in doc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from meshtool.model.hosts import specificity
@@ -76,6 +76,7 @@ class Snapshot:
     rules: dict[tuple[str, str], list[CompiledRule]]  # by service key, best first
     egress: list[EgressAllow]
     default_subsets: dict[tuple[str, str], Subset]
+    addresses: list[tuple[str, Service]] = field(default_factory=list)  # virtual (cluster) IPs
 
 
 def _labels_match(want: dict[str, str], have: dict[str, str]) -> bool:
@@ -182,8 +183,15 @@ class _Builder:
 
 
 def compile_snapshot(doc: Any, identity: Identity | None = None,
-                     active: dict[str, int] | None = None) -> Snapshot:
-    """Validate and compile a snapshot document; ValueError lists every problem."""
+                     active: dict[str, int] | None = None,
+                     previous: Snapshot | None = None) -> Snapshot:
+    """Validate and compile a snapshot document; ValueError lists every problem.
+
+    `previous` (the snapshot in force, compiled for the same identity and `active`) lets a push
+    that changed only rules reuse its compiled services and host table, and a push that changed
+    nothing but version/nonce reuse everything: with every proxy an endpoint, the services are
+    most of the document and most of the compile time.
+    """
     identity = identity or Identity()
     if not isinstance(doc, dict):
         raise ValueError("snapshot: must be a mapping with version, services and rules")
@@ -194,8 +202,16 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
     unknown = set(doc) - {"version", "nonce", "services", "rules"}
     if unknown:
         b.problems.add(", ".join(sorted(unknown)), "unknown top-level field")
-    for i, svc in enumerate(_list(b.problems, "services", doc.get("services"))):
-        b.service(i, svc)
+    same_services = (previous is not None and "services" in doc
+                     and doc["services"] == previous.doc.get("services"))
+    if same_services and not b.problems and doc.get("rules") == previous.doc.get("rules"):
+        return replace(previous, version=str(version), nonce=str(doc.get("nonce") or ""), doc=doc)
+    if same_services:  # compiled without problems before: the same services, the same tables
+        b.services = previous.services
+        b.addresses = list(previous.addresses)
+    else:
+        for i, svc in enumerate(_list(b.problems, "services", doc.get("services"))):
+            b.service(i, svc)
     manifests = _list(b.problems, "rules", doc.get("rules"))
     routes, egress = [], []
     for i, m in enumerate(manifests):
@@ -226,7 +242,8 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
         raise ValueError(str(b.problems))
     return Snapshot(
         version=str(version), nonce=str(doc.get("nonce") or ""), doc=doc, services=b.services,
-        by_host=_host_table(b.services, b.addresses), rules=rules,
+        by_host=previous.by_host if same_services else _host_table(b.services, b.addresses),
+        rules=rules, addresses=b.addresses,
         egress=sorted((e for e in egress if e), key=lambda e: specificity(e.pattern), reverse=True),
         default_subsets={k: b.subset(s, k[0], k[1], {}) for k, s in b.services.items()})
 

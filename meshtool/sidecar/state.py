@@ -31,7 +31,7 @@ class SidecarState:
     def apply_snapshot(self, doc: dict[str, Any], source: str = "") -> None:
         """Compile and swap in `doc`; ValueError (the NACK text) leaves the old one serving."""
         try:
-            snap = compile_snapshot(doc, self.identity, self.active)
+            snap = compile_snapshot(doc, self.identity, self.active, previous=self.snapshot)
         except ValueError as exc:
             self.rejected_total += 1
             version = doc.get("version") if isinstance(doc, dict) else None
