@@ -39,6 +39,7 @@ class WorkloadRegistry:
         self._removals: dict[str, asyncio.TimerHandle] = {}
         self._tokens = itertools.count(1)
         self.generation = 0  # bumps whenever the endpoint set changes
+        self._services: tuple[int, list[dict]] | None = None  # (generation, services())
 
     def register(self, identity: Identity) -> int:
         """Add (or refresh) the workload of a connected proxy; returns its registration token."""
@@ -81,7 +82,10 @@ class WorkloadRegistry:
 
     def services(self) -> list[dict]:
         """The snapshot's `services`: one entry per (namespace, service) with its endpoints,
-        sorted so that the same registry always gives the same snapshot."""
+        sorted so that the same registry always gives the same snapshot. Computed once per
+        endpoint change (a rule change reuses it); callers must not modify it."""
+        if self._services is not None and self._services[0] == self.generation:
+            return self._services[1]
         by_key: dict[tuple[str, str], dict] = {}
         for w in self._workloads.values():
             ident = w.identity
@@ -98,4 +102,5 @@ class WorkloadRegistry:
             svc["ports"] = sorted(svc["ports"])
             svc["endpoints"].sort(key=lambda e: (e["address"], e["port"]))
             out.append(svc)
+        self._services = (self.generation, out)
         return out
