@@ -17,7 +17,7 @@ from meshtool.errors import DataError, Finding
 from meshtool.model import convert, semantic
 from meshtool.model.convert import kuma
 from meshtool.model.kinds import API_GROUP, NATIVE_API_VERSION, RULE_KINDS
-from meshtool.model.resource import DEFAULT_NAMESPACE, Resource
+from meshtool.model.resource import DEFAULT_NAMESPACE, Resource, without_server_fields
 from meshtool.sources import Source
 from meshtool.yamlio import Document, format_path, load_documents
 
@@ -211,6 +211,7 @@ def _group(api: Any) -> str:
 
 def _load_native(entry: _Entry, data: dict, namespace: str | None,
                  result: LoadResult) -> list[Resource]:
+    data = without_server_fields(data)  # `kubectl get rr x -o yaml | meshtool replace -f -` works
     problems = schema.validate(data["kind"], data)
     if not problems:
         problems = semantic.check(data["kind"], data.get("spec"))

@@ -221,3 +221,41 @@ def test_loader_import_does_not_import_jsonschema_until_a_check():
             "print('jsonschema' in sys.modules, 'ruamel' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_rule_read_back_from_a_cluster_loads_without_server_fields():
+    """`kubectl get routerule x -o yaml | meshtool replace -f -`: what the API server added is
+    not the user's and is dropped; resourceVersion stays, so replace still refuses a stale write."""
+    text = """\
+apiVersion: config.meshtool.io/v1alpha1
+kind: RouteRule
+metadata:
+  creationTimestamp: "2026-11-21T19:00:00Z"
+  generation: 2
+  managedFields:
+  - apiVersion: config.meshtool.io/v1alpha1
+    fieldsType: FieldsV1
+    fieldsV1: {f:spec: {}}
+    manager: meshtool
+    operation: Apply
+  name: reviews
+  namespace: default
+  resourceVersion: "4242"
+  uid: 0d6f7e5c-6a5e-4a55-9c4e-3b1f2a8e9d10
+spec:
+  destination: {name: reviews}
+status: {}
+"""
+    result = load_rules([Source("from-cluster.yaml", text)])
+    assert result.findings == []
+    [rule] = result.resources
+    assert rule.resource_version == "4242"
+    assert rule.to_manifest()["metadata"] == {"name": "reviews", "namespace": "default",
+                                              "resourceVersion": "4242"}
+
+
+def test_fields_a_user_may_set_but_we_do_not_support_are_still_refused():
+    text = ("apiVersion: config.meshtool.io/v1alpha1\nkind: RouteRule\nmetadata:\n  name: r\n"
+            "  finalizers: [x]\nspec:\n  destination: {name: reviews}\n")
+    result = load_rules([Source("f.yaml", text)])
+    assert [f.field for f in result.findings] == ["metadata.finalizers"]

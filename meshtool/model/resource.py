@@ -9,6 +9,23 @@ from meshtool.model.kinds import NATIVE_API_VERSION, SLUGS
 
 DEFAULT_NAMESPACE = "default"
 
+# Metadata the API server fills in, as `kubectl get -o yaml` shows it: none of it is the user's to
+# set, so a rule read back from a cluster is accepted with it and read without it.
+SERVER_METADATA = frozenset({"uid", "creationTimestamp", "generation", "managedFields", "selfLink",
+                             "deletionTimestamp", "deletionGracePeriodSeconds"})
+
+
+def without_server_fields(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest minus server-filled metadata and status (resourceVersion stays: replace
+    uses it to refuse a stale write)."""
+    meta = manifest.get("metadata")
+    if not (isinstance(meta, dict) and SERVER_METADATA & meta.keys()) and "status" not in manifest:
+        return manifest
+    out = {k: v for k, v in manifest.items() if k != "status"}
+    if isinstance(meta, dict):
+        out["metadata"] = {k: v for k, v in meta.items() if k not in SERVER_METADATA}
+    return out
+
 
 @dataclass
 class Resource:

@@ -6,15 +6,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshtool.model import resource
 from meshtool.model.kinds import NATIVE_API_VERSION
 
 FieldPath = tuple[str | int, ...]
 Problem = tuple[FieldPath, str]
 
-# Metadata a server fills in: meaningless in another store, so leaving it out loses nothing.
-SERVER_METADATA = frozenset({"uid", "creationTimestamp", "generation", "resourceVersion",
-                             "managedFields", "selfLink", "deletionTimestamp",
-                             "deletionGracePeriodSeconds"})
+# Metadata a server fills in, and the foreign store's resourceVersion: meaningless in ours, so
+# leaving it out loses nothing.
+SERVER_METADATA = resource.SERVER_METADATA | {"resourceVersion"}
 _KUBE_SVC = re.compile(r"^(?P<name>[^.]+)(?:\.(?P<ns>[^.]+)(?:\.svc(?:\..+)?)?)?\Z")
 
 

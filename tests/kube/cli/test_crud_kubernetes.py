@@ -174,3 +174,25 @@ def test_unreachable_cluster_and_missing_context_are_one_line_errors(mt, tmp_pat
     assert r.err.count("\n") == 1
     r = mt("get", "rr", "--context", "nope")
     assert r.code == 1 and r.err.startswith('error: context "nope" not found')
+
+
+def test_kubectl_get_output_pipes_back_into_replace(mt, kube_cluster, kube_namespace):
+    """`kubectl get routerule x -o yaml | meshtool replace -f -`: the object as the API server
+    returns it (uid, managedFields, creationTimestamp, generation...) is accepted, and its
+    resourceVersion still guards against a stale write."""
+    from kubernetes import client
+
+    ns = kube_namespace
+    assert mt("create", "-f", "-", "-n", ns, stdin=CANARY).code == 0
+    custom = client.CustomObjectsApi(kube_cluster.api_client)
+    raw = custom.get_namespaced_custom_object("config.meshtool.io", "v1alpha1", ns, "routerules",
+                                              "reviews-canary")
+    assert {"uid", "managedFields", "creationTimestamp"} <= raw["metadata"].keys()
+    raw["spec"]["route"] = [{"labels": {"version": "v2"}, "weight": 100}]
+    as_kubectl_prints_it = yaml.safe_dump(raw)
+    r = mt("replace", "-f", "-", stdin=as_kubectl_prints_it)
+    assert r.code == 0, r.err
+    got = yaml.safe_load(mt("get", "rr", "reviews-canary", "-n", ns, "-o", "yaml").out)
+    assert got["spec"]["route"] == [{"labels": {"version": "v2"}, "weight": 100}]
+    r = mt("replace", "-f", "-", stdin=as_kubectl_prints_it)  # the same copy again: now stale
+    assert r.code == 1 and "has been modified" in r.err
