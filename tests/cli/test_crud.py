@@ -1,16 +1,12 @@
 """create / replace / delete / get through the real entry point: messages, output, exit codes."""
 
-import io
 import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 
 import pytest
 import yaml
-
-from meshtool.cli.main import main
 
 CANARY = """\
 apiVersion: config.meshtool.io/v1alpha1
@@ -65,29 +61,18 @@ spec:
 """
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
-def mt(tmp_path, monkeypatch, capsys):
+def mt(tmp_path, monkeypatch, run_cli):
     """Run meshtool in-process against a store file in tmp_path (never the user's)."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("MESHTOOL_STORE", str(tmp_path / "store.db"))
     monkeypatch.chdir(tmp_path)
 
-    def run(*args: str, stdin: str | None = None) -> Result:
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        with pytest.raises(SystemExit) as exc:
-            main(list(args))
-        out, err = capsys.readouterr()
-        assert "internal error" not in err and "Traceback" not in err
-        return Result(exc.value.code, out, err)
+    def run(*args: str, stdin: str | None = None):
+        r = run_cli(*args, stdin=stdin)
+        assert "internal error" not in r.err and "Traceback" not in r.err
+        return r
 
     return run
 

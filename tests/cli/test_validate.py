@@ -1,17 +1,11 @@
 """`meshtool validate`: exit codes, one line per finding, notes and summary on stderr, JSON."""
 
-import collections
 import json
 import re
 import subprocess
 import sys
 
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings, strategies as st
-
-from meshtool.cli.main import main
-
-Result = collections.namedtuple("Result", "exit_code stdout stderr")
 
 BAD = """\
 apiVersion: config.meshtool.io/v1alpha1
@@ -33,43 +27,30 @@ metadata: {name: reviews}
 """
 
 
-def invoke(*args):
-    """Run the real entry point (its error handler included) with captured streams."""
-    runner = CliRunner()
-    with runner.isolation() as streams:
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code
-        out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-    return Result(code, out, err)
+def test_samples_are_valid(run_cli):
+    r = run_cli("validate", "samples/")
+    assert r.code == 0, r.out + r.err
+    assert r.out == ""
+    assert re.match(r"\d+ valid rules, \d+ other documents skipped$", r.err.splitlines()[-1])
+    assert "Deployment/benigno-v1 is not a rule (skipped)" in r.err
 
 
-def test_samples_are_valid():
-    r = invoke("validate", "samples/")
-    assert r.exit_code == 0, r.stdout + r.stderr
-    assert r.stdout == ""
-    assert re.match(r"\d+ valid rules, \d+ other documents skipped$", r.stderr.splitlines()[-1])
-    assert "Deployment/benigno-v1 is not a rule (skipped)" in r.stderr
-
-
-def test_findings_one_line_each_and_exit_65(tmp_path):
+def test_findings_one_line_each_and_exit_65(run_cli, tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text(BAD)
-    r = invoke("validate", "-f", str(f))
-    assert r.exit_code == 65
-    assert r.stdout == (f"{f}:12: RouteRule/reviews-canary: spec.route[1].weight: "
-                        f"weights sum to 110, must be 100\n")
-    assert f"{f}:14: Service/reviews is not a rule (skipped)" in r.stderr
-    assert r.stderr.splitlines()[-1] == "1 finding; 0 valid rules, 1 other document skipped"
+    r = run_cli("validate", "-f", str(f))
+    assert r.code == 65
+    assert r.out == (f"{f}:12: RouteRule/reviews-canary: spec.route[1].weight: "
+                     f"weights sum to 110, must be 100\n")
+    assert f"{f}:14: Service/reviews is not a rule (skipped)" in r.err
+    assert r.err.splitlines()[-1] == "1 finding; 0 valid rules, 1 other document skipped"
 
 
-def test_json_report(tmp_path):
+def test_json_report(run_cli, tmp_path):
     (tmp_path / "bad.yaml").write_text(BAD)
-    r = invoke("validate", str(tmp_path), "-o", "json")
-    assert r.exit_code == 65
-    report = json.loads(r.stdout)
+    r = run_cli("validate", str(tmp_path), "-o", "json")
+    assert r.code == 65
+    report = json.loads(r.out)
     assert report["valid"] is False
     assert report["findings"] == [{"message": "weights sum to 110, must be 100",
                                    "file": str(tmp_path / "bad.yaml"), "line": 12,
@@ -78,9 +59,9 @@ def test_json_report(tmp_path):
     assert report["skipped"][0]["reason"] == "Service/reviews is not a rule"
 
 
-def test_quiet_keeps_stderr_empty(tmp_path):
-    r = invoke("validate", "-q", "samples/canary")
-    assert r.exit_code == 0 and r.stderr == ""
+def test_quiet_keeps_stderr_empty(run_cli):
+    r = run_cli("validate", "-q", "samples/canary")
+    assert r.code == 0 and r.err == ""
 
 
 def test_exit_codes_through_the_entry_point(tmp_path):
@@ -105,9 +86,9 @@ def test_exit_codes_through_the_entry_point(tmp_path):
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(max_size=60) | st.sampled_from([BAD, BAD.replace("weight: 20", "weight: x"),
                                                     BAD[:100], BAD.replace("  ", "\t", 1)]))
-def test_any_input_gives_0_or_65_never_a_crash(tmp_path, text):
+def test_any_input_gives_0_or_65_never_a_crash(run_cli, tmp_path, text):
     f = tmp_path / "in.yaml"
     f.write_text(text, encoding="utf-8")
-    r = invoke("validate", str(f))
-    assert r.exit_code in (0, 65), r.stderr
-    assert "internal error" not in r.stderr
+    r = run_cli("validate", str(f))
+    assert r.code in (0, 65), r.err
+    assert "internal error" not in r.err

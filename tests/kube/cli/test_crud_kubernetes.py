@@ -3,17 +3,12 @@ real API server."""
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import socket
-import sys
-from dataclasses import dataclass
 
 import pytest
 import yaml
-
-from meshtool.cli.main import main
 
 CANARY = """\
 apiVersion: config.meshtool.io/v1alpha1
@@ -59,29 +54,18 @@ spec:
 """
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
-def mt(tmp_path, monkeypatch, capsys, kube_cluster, meshtool_crds):
+def mt(tmp_path, monkeypatch, run_cli, kube_cluster, meshtool_crds):
     """Run meshtool in-process with --store kubernetes (from the environment) against the test cluster."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MESHTOOL_STORE", "kubernetes")
     monkeypatch.setenv("KUBECONFIG", str(kube_cluster.kubeconfig))
     monkeypatch.chdir(tmp_path)
 
-    def run(*args: str, stdin: str | None = None) -> Result:
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        with pytest.raises(SystemExit) as exc:
-            main(list(args))
-        out, err = capsys.readouterr()
-        assert "internal error" not in err and "Traceback" not in err
-        return Result(exc.value.code, out, err)
+    def run(*args: str, stdin: str | None = None):
+        r = run_cli(*args, stdin=stdin)
+        assert "internal error" not in r.err and "Traceback" not in r.err
+        return r
 
     return run
 
