@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,12 +17,7 @@ from typing import Callable
 
 from meshtool.controlplane.inspect import fetch_sync_table
 from meshtool.errors import MeshtoolError
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from meshtool.ports import free_port  # noqa: F401 - tests and benchmarks import it from here
 
 
 class _Child:

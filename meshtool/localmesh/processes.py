@@ -14,6 +14,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from meshtool.ports import free_ports  # noqa: F401 - part of this module's interface
+
 
 @dataclass
 class ProcessRecord:
@@ -112,20 +114,6 @@ def _reap() -> None:
             pass
     except ChildProcessError:
         pass
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free loopback ports (bound together, so they are distinct, then released)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def port_in_use(port: int) -> bool:

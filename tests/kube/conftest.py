@@ -20,7 +20,6 @@ import ipaddress
 import os
 import secrets
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -34,6 +33,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
+
+from meshtool.ports import free_port  # noqa: F401 - tests import it from here
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -170,12 +171,6 @@ def make_certificates(directory: Path) -> dict[str, Path]:
 
 
 # -- processes -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _die_with_parent() -> None:

@@ -3,7 +3,7 @@
 import sys
 import time
 
-from meshtool.localmesh.processes import ProcessRecord, free_ports, spawn, stop
+from meshtool.localmesh.processes import ProcessRecord, spawn, stop
 
 
 def test_spawn_records_and_stop_ends_the_whole_group(tmp_path):
@@ -34,6 +34,3 @@ def test_a_reused_pid_is_not_mistaken_for_ours(tmp_path):
     stop([rec])
 
 
-def test_free_ports_are_distinct():
-    ports = free_ports(20)
-    assert len(set(ports)) == 20

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from meshtool.ports import free_port  # noqa: F401 - tests import it from here
+
 
 def rule(kind: str, name: str, spec: dict, namespace: str = "default") -> dict:
     return {"apiVersion": "config.meshtool.io/v1alpha1", "kind": kind,
@@ -39,12 +41,6 @@ def canary_doc(v1: int = 90, v2: int = 10, version: str = "1", extra_rules=(), v
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples" / "services"
 MESHTOOL = [sys.executable, "-m", "meshtool"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 15.0) -> None:
