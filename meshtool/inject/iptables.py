@@ -77,11 +77,7 @@ def rules(r: Redirect) -> str:
         lines.append(f"-A {IN_CHAIN} -p tcp --dport {r.admin_port} -j RETURN")
         for port in r.exclude_inbound_ports:
             lines.append(f"-A {IN_CHAIN} -p tcp --dport {port} -j RETURN")
-        if r.include_inbound_ports == ("*",):
-            lines.append(f"-A {IN_CHAIN} -p tcp -j {IN_REDIRECT}")
-        else:
-            for port in r.include_inbound_ports:
-                lines.append(f"-A {IN_CHAIN} -p tcp --dport {port} -j {IN_REDIRECT}")
+        lines += _redirects(IN_CHAIN, IN_REDIRECT, "--dport", r.include_inbound_ports)
 
     # Outbound: never the proxy itself, loopback or the admin port; then exclusions.
     lines.append(f"-A OUTPUT -p tcp -j {OUT_CHAIN}")
@@ -93,10 +89,13 @@ def rules(r: Redirect) -> str:
         lines.append(f"-A {OUT_CHAIN} -p tcp --dport {port} -j RETURN")
     for cidr in r.exclude_outbound_ip_ranges:
         lines.append(f"-A {OUT_CHAIN} -d {cidr} -j RETURN")
-    if r.include_outbound_ip_ranges == ("*",):
-        lines.append(f"-A {OUT_CHAIN} -p tcp -j {OUT_REDIRECT}")
-    else:
-        for cidr in r.include_outbound_ip_ranges:
-            lines.append(f"-A {OUT_CHAIN} -p tcp -d {cidr} -j {OUT_REDIRECT}")
+    lines += _redirects(OUT_CHAIN, OUT_REDIRECT, "-d", r.include_outbound_ip_ranges)
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
+
+
+def _redirects(chain: str, target: str, match: str, included: tuple) -> list[str]:
+    """Jumps from `chain` to `target` for the included ports or ranges; ("*",): all TCP."""
+    if included == ("*",):
+        return [f"-A {chain} -p tcp -j {target}"]
+    return [f"-A {chain} -p tcp {match} {item} -j {target}" for item in included]
