@@ -5,7 +5,7 @@ Skip reasons are codes mapped to sentences (the report prints the sentence).
 
 from __future__ import annotations
 
-from meshtool.inject.config import INJECT_KEY
+from meshtool.inject.config import INIT_CONTAINER, INJECT_KEY, PROXY_CONTAINER, STATUS_KEY
 
 # kind -> path of the pod template inside the object ("" parts: the object is the pod)
 TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -40,7 +40,7 @@ REASONS = {
     "system-namespace": "namespace {namespace} is a Kubernetes system namespace",
     "host-network": "host network",
     "other-mesh": "already runs another mesh's sidecar ({container}, {mesh})",
-    "unmanaged-sidecar": "has a {container} container but no sidecar.meshtool.io/status annotation",
+    "unmanaged-sidecar": f"has a {{container}} container but no {STATUS_KEY} annotation",
     "no-containers": "pod template has no containers",
     "not-injected": "not injected",
 }
@@ -89,7 +89,7 @@ def skip_reason(obj: dict, pod: dict) -> tuple[str, dict] | None:
         name = c.get("name") if isinstance(c, dict) else None
         if name in OTHER_MESH_CONTAINERS:
             return "other-mesh", {"mesh": OTHER_MESH_CONTAINERS[name], "container": name}
-        if name in ("meshtool-proxy", "meshtool-init"):
+        if name in (PROXY_CONTAINER, INIT_CONTAINER):
             return "unmanaged-sidecar", {"container": name}
     return None
 

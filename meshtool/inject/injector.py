@@ -16,6 +16,7 @@ from meshtool.inject import template
 from meshtool.inject.config import (DATA_VOLUME, INIT_CONTAINER, PROXY_CONTAINER, STATUS_KEY,
                                     InjectConfig)
 from meshtool.inject.decide import LEGACY, TEMPLATE_PATHS, InvalidValue, sentence, skip_reason
+from meshtool.inject.iptables import Redirect
 from meshtool.inject.status import Status
 from meshtool.inject.traffic import AnnotationError, redirect_for
 
@@ -51,12 +52,18 @@ class Workload:
 
     @property
     def name(self) -> str:
-        meta = self.obj.get("metadata") or {}
-        return str(meta.get("name") or meta.get("generateName") or "<unnamed>")
+        return object_name(self.obj)
 
     @property
     def status_text(self) -> Any:
         return ((self.pod.get("metadata") or {}).get("annotations") or {}).get(STATUS_KEY)
+
+
+def object_name(obj: Any) -> str:
+    """The name a report gives an object: its name, else its generateName."""
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    return str(meta.get("name") or meta.get("generateName") or "<unnamed>")
 
 
 def objects(data: Any) -> list[tuple[Path, Any]]:
@@ -169,17 +176,21 @@ def decide(w: Workload) -> tuple[str, dict] | None:
         raise InvalidValue(w.pod_path + exc.path, str(exc)) from None
 
 
+def redirect(w: Workload, config: InjectConfig) -> Redirect:
+    """The pod's traffic redirect; InvalidValue at the annotation whose value is wrong."""
+    annotations = (w.pod.get("metadata") or {}).get("annotations") or {}
+    try:
+        return redirect_for(annotations, config)
+    except AnnotationError as exc:
+        raise InvalidValue(w.pod_path + ("metadata", "annotations", exc.key), str(exc)) from None
+
+
 def inject(doc, w: Workload, config: InjectConfig) -> None:
     """Add the init container, the sidecar, the volume and the status; rewrite probes."""
     pod, pp = w.pod, w.pod_path
     spec, sp = pod["spec"], pp + ("spec",)
     meta = pod.get("metadata")
     labels = (meta or {}).get("labels") or {}
-    annotations = (meta or {}).get("annotations") or {}
-    try:
-        redirect = redirect_for(annotations, config)
-    except AnnotationError as exc:
-        raise InvalidValue(pp + ("metadata", "annotations", exc.key), str(exc)) from None
 
     containers = spec["containers"]
     rewrites = probes_mod.rewrites(containers)
@@ -191,7 +202,7 @@ def inject(doc, w: Workload, config: InjectConfig) -> None:
 
     doc.append_item(sp + ("containers",),
                      template.proxy_container(config, labels, template.app_ports(containers), rewrites))
-    for key, item in (("initContainers", template.init_container(config, redirect)),
+    for key, item in (("initContainers", template.init_container(config, redirect(w, config))),
                       ("volumes", template.data_volume())):
         if isinstance(spec.get(key), list):
             doc.append_item(sp + (key,), item)

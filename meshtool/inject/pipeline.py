@@ -22,7 +22,6 @@ from meshtool.inject.datadoc import DataDoc
 from meshtool.inject.decide import InvalidValue
 from meshtool.inject.injector import Report, Workload
 from meshtool.inject.textdoc import TextDoc, Unsupported, compose, construct, detect_style
-from meshtool.inject.traffic import AnnotationError, redirect_for
 from meshtool.sources import Source
 from meshtool.yamlio import format_path, split_documents
 
@@ -68,9 +67,8 @@ def transform_text(text: str, mode: str, config: InjectConfig, *, is_json: bool 
 
 def transform_object(obj: dict, mode: str, config: InjectConfig) -> tuple[dict, list[Report]]:
     """The same transformation on an object (for callers that hold data, e.g. the webhook)."""
-    tree = copy.deepcopy(obj)
-    out, reports = _run(DataDoc(tree), copy.deepcopy(obj), mode, config, _data_reload, lambda d: d.data)
-    return out, reports
+    return _run(DataDoc(copy.deepcopy(obj)), copy.deepcopy(obj), mode, config, _data_reload,
+                lambda d: d.data)
 
 
 def _parse(text: str, is_json: bool) -> tuple[Any, Any]:
@@ -105,8 +103,8 @@ def _run(doc, data: dict, mode: str, config: InjectConfig, reload: Callable, fin
     stripped = [w for w in workloads if w.status_text is not None]
     for w in stripped:
         _at(doc, injector.strip, doc, w)
-    reports = [Report(str(o.get("kind", "")) if isinstance(o, dict) else "", _name(o), "skipped",
-                      "not-workload", path=base) for base, o in others]
+    reports = [Report(str(o.get("kind", "")) if isinstance(o, dict) else "", injector.object_name(o),
+                      "skipped", "not-workload", path=base) for base, o in others]
     if mode == UNINJECT:
         done = {id(w) for w in stripped}
         reports += [Report(w.kind, w.name, "uninjected" if id(w) in done else "skipped",
@@ -131,12 +129,6 @@ def _ordered(reports: list[Report]) -> list[Report]:
     return sorted(reports, key=lambda r: r.path)
 
 
-def _name(obj: Any) -> str:
-    meta = obj.get("metadata") if isinstance(obj, dict) else None
-    meta = meta if isinstance(meta, dict) else {}
-    return str(meta.get("name") or meta.get("generateName") or "<unnamed>")
-
-
 def _workloads(doc, data: dict) -> tuple[list[Workload], list]:
     workloads, others = [], []
     for base, obj in injector.objects(data):
@@ -150,12 +142,7 @@ def _workloads(doc, data: dict) -> tuple[list[Workload], list]:
 
 def _check(doc, w: Workload, config: InjectConfig) -> None:
     _at(doc, injector.decide, w)
-    annotations = (w.pod.get("metadata") or {}).get("annotations") or {}
-    try:
-        redirect_for(annotations, config)
-    except AnnotationError as exc:
-        path = w.pod_path + ("metadata", "annotations", exc.key)
-        raise BadInput(f"{exc}", doc.line(path), path) from None
+    _at(doc, injector.redirect, w, config)
 
 
 def _at(doc, fn, *args):

@@ -104,7 +104,7 @@ def _construct_slowly(node: Node) -> Any:
 
 
 class TextDoc:
-    def __init__(self, text: str, root: Node, *, is_json: bool = False):
+    def __init__(self, text: str, root: Node):
         self.text = text
         self.root = root
         self.style = detect_style(text, root)
