@@ -89,10 +89,11 @@ def _content_line(doc: Document) -> int:
 
 
 def load_rules(sources: list[Source], *, namespace: str | None = None,
-               unique: bool = False) -> LoadResult:
+               default_namespace: str | None = None, unique: bool = False) -> LoadResult:
     """Read every rule in `sources`: valid ones as Resources, problems as findings.
 
-    `namespace` fills in a rule without one; a rule naming another namespace is a finding.
+    `namespace` (-n) fills in a rule without one; a rule naming another namespace is a finding.
+    Without `namespace`, `default_namespace` (such as the kubeconfig context's) fills it in.
     `unique`: the same (kind, namespace, name) twice is a finding (for writes; validate
     reads alternatives, such as the stages of a canary release, that share a name).
     Never raises for bad input: unreadable YAML is a finding of its file.
@@ -114,10 +115,11 @@ def load_rules(sources: list[Source], *, namespace: str | None = None,
             entries.extend(_expand(doc))
     result.documents = len(entries)
     context = convert.Context([e.data for e in entries])
+    fill = namespace or default_namespace
     seen: dict[tuple[str, str, str], Resource] = {}
     for entry in entries:
         try:
-            loaded = _load_entry(entry, context, namespace, result)
+            loaded = _load_entry(entry, context, namespace, fill, result)
         except RecursionError:  # a YAML alias that contains itself, or absurd nesting
             result.findings.append(Finding("nested too deeply (or a YAML alias that contains "
                                            "itself)", entry.doc.source.name, entry.doc.line))
@@ -156,10 +158,10 @@ def _expand(doc: Document) -> Iterator[_Entry]:
 
 
 def _load_entry(entry: _Entry, context: convert.Context, namespace: str | None,
-                result: LoadResult) -> list[Resource]:
+                fill: str | None, result: LoadResult) -> list[Resource]:
     data = entry.data
     if kuma.is_universal(data):
-        return _load_foreign(entry, kuma.convert, context, namespace, result)
+        return _load_foreign(entry, kuma.convert, context, namespace, fill, result)
     if not isinstance(data, dict):
         result.skipped.append((entry.where, "not a Kubernetes object (not a mapping)"))
         return []
@@ -168,7 +170,7 @@ def _load_entry(entry: _Entry, context: convert.Context, namespace: str | None,
         _incomplete(entry, api, kind, result)
         return []
     if api == NATIVE_API_VERSION and kind in RULE_KINDS:
-        return _load_native(entry, data, namespace, result)
+        return _load_native(entry, data, namespace, fill, result)
     if _group(api) == API_GROUP:
         if api != NATIVE_API_VERSION:
             result.findings.append(entry.finding(
@@ -180,7 +182,7 @@ def _load_entry(entry: _Entry, context: convert.Context, namespace: str | None,
         return []
     converter = convert.converter_for(api, kind)
     if converter is not None:
-        return _load_foreign(entry, converter, context, namespace, result)
+        return _load_foreign(entry, converter, context, namespace, fill, result)
     if _group(api) in convert.FOREIGN_GROUPS:
         result.skipped.append((entry.where, f"{entry.label} ({api}) is not converted: meshtool "
                                             f"has no equivalent"))
@@ -209,7 +211,7 @@ def _group(api: Any) -> str:
     return api.rpartition("/")[0] if isinstance(api, str) else ""
 
 
-def _load_native(entry: _Entry, data: dict, namespace: str | None,
+def _load_native(entry: _Entry, data: dict, namespace: str | None, fill: str | None,
                  result: LoadResult) -> list[Resource]:
     data = without_server_fields(data)  # `kubectl get rr x -o yaml | meshtool replace -f -` works
     problems = schema.validate(data["kind"], data)
@@ -220,12 +222,12 @@ def _load_native(entry: _Entry, data: dict, namespace: str | None,
         found = [entry.finding(path, msg) for path, msg in problems]
         result.findings.extend(sorted(found, key=lambda f: f.line or 0))
         return []
-    return [Resource.from_manifest(data, namespace=namespace, file=entry.doc.source.name,
+    return [Resource.from_manifest(data, namespace=fill, file=entry.doc.source.name,
                                    line=entry.line_of())]
 
 
 def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.Context,
-                  namespace: str | None, result: LoadResult) -> list[Resource]:
+                  namespace: str | None, fill: str | None, result: LoadResult) -> list[Resource]:
     conversion = converter(entry.data, context)
     findings = [entry.finding(path, msg) for path, msg in conversion.problems]
     resources = []
@@ -251,7 +253,7 @@ def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.
             findings.append(entry.finding(path, msg + suffix, label=label,
                                           line_path=item.foreign_path(path)))
         if not problems and not conversion.problems:
-            resources.append(Resource.from_manifest(manifest, namespace=namespace,
+            resources.append(Resource.from_manifest(manifest, namespace=fill,
                                                     file=entry.doc.source.name,
                                                     line=entry.line_of()))
     if findings:

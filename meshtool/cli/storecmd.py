@@ -26,8 +26,7 @@ def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = F
     from meshtool.sources import STDIN_NAME, read_sources
 
     # The loader applies the namespace rule and reports every finding of every document.
-    sources = read_sources(files)
-    result = load_rules(sources, namespace=namespace)
+    result = load_rules(read_sources(files), namespace=namespace, default_namespace=default_namespace)
     if result.findings:
         raise DataError(findings=result.findings)
     for where, what in result.skipped:
@@ -35,24 +34,7 @@ def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = F
     if not result.resources:
         names = (STDIN_NAME if f == "-" else f for f in files)
         raise DataError(f"no rules found in {', '.join(names)}")
-    if default_namespace and not namespace and default_namespace != DEFAULT_NAMESPACE:
-        _fill_namespace(sources, result.resources, default_namespace)
     return result.resources
-
-
-def _fill_namespace(sources: list, resources: list[Resource], namespace: str) -> None:
-    """Move the rules whose documents name no namespace to `namespace`. The loader fills in
-    only what -n gives (and refuses others), so a second pass with a probe finds them."""
-    import secrets
-
-    from meshtool.loader import load_rules
-
-    probe = f"meshtool-probe-{secrets.token_hex(4)}"
-    unnamed = {(r.kind, r.name, r.file, r.line)
-               for r in load_rules(sources, namespace=probe).resources}
-    for res in resources:
-        if (res.kind, res.name, res.file, res.line) in unnamed:
-            res.namespace = namespace
 
 
 def kube_namespace(store: str | None, namespace: str | None, kubeconfig: str | None,
