@@ -9,23 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from meshtool.analysis.items import Item, as_dict, as_list, str_map
-from meshtool.inject.config import (INIT_CONTAINER, INJECT_KEY, PROXY_CONTAINER, STATUS_KEY,
-                                    TRAFFIC_PREFIX, InjectConfig)
+from meshtool.inject.config import INJECT_KEY, PROXY_CONTAINER, STATUS_KEY, InjectConfig
 from meshtool.inject.decide import TEMPLATE_PATHS
-from meshtool.inject.traffic import ANNOTATIONS as _TRAFFIC_SUFFIXES
 
 PROXY_UID = InjectConfig().proxy_uid
-STATUS_ANNOTATION = STATUS_KEY
-INJECT_ANNOTATION = INJECT_KEY
-NAMESPACE_INJECTION_LABEL = "meshtool-injection"  # DESIGN.md: namespace auto-injection
-SIDECAR_PREFIX = "sidecar.meshtool.io/"
-TRAFFIC_ANNOTATIONS = tuple(TRAFFIC_PREFIX + n for n in _TRAFFIC_SUFFIXES)
-SIDECAR_ANNOTATIONS = (STATUS_ANNOTATION, INJECT_ANNOTATION)
-
-__all__ = ["INIT_CONTAINER", "PROXY_CONTAINER", "PROXY_UID", "TEMPLATE_PATHS", "Workload",
-           "workload_of"]
-
-WORKLOAD_KINDS = frozenset(TEMPLATE_PATHS)
 
 
 @dataclass(eq=False)
@@ -62,13 +49,13 @@ class Workload:
 
     @property
     def injected(self) -> bool:
-        return STATUS_ANNOTATION in self.annotations or PROXY_CONTAINER in self.container_names()
+        return STATUS_KEY in self.annotations or PROXY_CONTAINER in self.container_names()
 
     @property
     def opted_out(self) -> bool:
         """sidecar.meshtool.io/inject: "false" as an annotation or label, on the pod or the object."""
         for source in (self.annotations, self.labels, self.item.annotations, self.item.labels):
-            if source.get(INJECT_ANNOTATION, "").lower() == "false":
+            if source.get(INJECT_KEY, "").lower() == "false":
                 return True
         return False
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
 from meshtool.analysis.items import Item
-from meshtool.analysis.workloads import INJECT_ANNOTATION, TRAFFIC_PREFIX
+from meshtool.inject.config import INJECT_KEY, TRAFFIC_PREFIX
 
 NS_LABEL = "label meshtool-injection=enabled (or =disabled) on the namespace"
-OPT = f"{INJECT_ANNOTATION}: \"true\" or \"false\""
+OPT = f"{INJECT_KEY}: \"true\" or \"false\""
 
 # exact key -> (mesh, on a Namespace, on a workload)
 EXACT = {

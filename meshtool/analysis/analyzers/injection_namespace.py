@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
-from meshtool.analysis.workloads import NAMESPACE_INJECTION_LABEL
+from meshtool.kube.install import INJECTION_LABEL  # the label install's webhook selects on
 
 
 def run(ctx: Context) -> None:
@@ -17,7 +17,7 @@ def run(ctx: Context) -> None:
         if labels is None:
             continue
         item = workload.item
-        value = labels.get(NAMESPACE_INJECTION_LABEL)
+        value = labels.get(INJECTION_LABEL)
         if workload.injected:
             if workload.controlled:
                 continue  # its controller carries the same template

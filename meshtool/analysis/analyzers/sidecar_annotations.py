@@ -9,21 +9,21 @@ import difflib
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
-from meshtool.analysis.workloads import (INJECT_ANNOTATION, SIDECAR_ANNOTATIONS, SIDECAR_PREFIX,
-                                         STATUS_ANNOTATION, TRAFFIC_ANNOTATIONS, TRAFFIC_PREFIX)
+from meshtool.inject.config import INJECT_KEY, STATUS_KEY, TRAFFIC_PREFIX
 from meshtool.inject.status import Status
 from meshtool.inject.traffic import ANNOTATIONS as TRAFFIC_PARSERS
 
-KNOWN = frozenset(SIDECAR_ANNOTATIONS + TRAFFIC_ANNOTATIONS)
+SIDECAR_PREFIX = "sidecar.meshtool.io/"
+KNOWN = frozenset((STATUS_KEY, INJECT_KEY, *(TRAFFIC_PREFIX + n for n in TRAFFIC_PARSERS)))
 
 
 def problem(key: str, value: str) -> str | None:
     """Why `value` is unusable for the known annotation `key`; None when it is fine."""
-    if key == INJECT_ANNOTATION:
+    if key == INJECT_KEY:
         if value.lower() not in ("true", "false"):
             return f"{value!r} is not \"true\" or \"false\""
         return None
-    if key == STATUS_ANNOTATION:
+    if key == STATUS_KEY:
         try:
             Status.from_json(value)
         except ValueError as exc:
