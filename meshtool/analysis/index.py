@@ -44,6 +44,12 @@ def resolve_destination(name: object, namespace: object, rule_namespace: str) ->
     return Destination(host, None)
 
 
+def target_destination(rule: Item, target: dict) -> Destination | None:
+    """Where a rule's destination or mirror (its name and namespace) points."""
+    return resolve_destination(target.get("name"), target.get("namespace"),
+                               rule.namespace or "default")
+
+
 def labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
@@ -71,9 +77,7 @@ class Index:
         elif item.kind == "Namespace":
             self.namespaces[item.name] = item
         elif item.kind in (ROUTE_RULE, DESTINATION_POLICY):
-            dest = as_dict(item.spec.get("destination"))
-            resolved = resolve_destination(dest.get("name"), dest.get("namespace"),
-                                           item.namespace or "default")
+            resolved = target_destination(item, as_dict(item.spec.get("destination")))
             self.destinations[id(item)] = resolved
             if resolved is not None:
                 table = self.routes_by_destination if item.kind == ROUTE_RULE else \

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
-from meshtool.analysis.index import resolve_destination
+from meshtool.analysis.index import Destination, target_destination
 from meshtool.analysis.items import Item, as_dict
 from meshtool.model.hosts import host_matches
 
@@ -18,9 +18,7 @@ def _external(ctx: Context, name: str) -> bool:
     return False
 
 
-def _check(ctx: Context, rule: Item, field: str, target: dict) -> None:
-    dest = resolve_destination(target.get("name"), target.get("namespace"),
-                               rule.namespace or "default")
+def _check(ctx: Context, rule: Item, field: str, target: dict, dest: Destination | None) -> None:
     if dest is None or dest.namespace is None:
         return
     if (dest.namespace, dest.service) in ctx.index.services:
@@ -40,10 +38,11 @@ def run(ctx: Context) -> None:
         ctx.report_at("MT0002")
         return
     for rule in rules:
-        _check(ctx, rule, "destination", as_dict(rule.spec.get("destination")))
+        _check(ctx, rule, "destination", as_dict(rule.spec.get("destination")),
+               index.destination(rule))
         mirror = rule.spec.get("mirror")
         if isinstance(mirror, dict):
-            _check(ctx, rule, "mirror", mirror)
+            _check(ctx, rule, "mirror", mirror, target_destination(rule, mirror))
 
 
 ANALYZER = Analyzer(

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
-from meshtool.analysis.index import resolve_destination
+from meshtool.analysis.index import Destination, target_destination
 from meshtool.analysis.items import Item, as_dict, as_list, format_labels, str_map
 
 
-def _check(ctx: Context, rule: Item, target: dict, labels: dict[str, str],
+def _check(ctx: Context, rule: Item, dest: Destination | None, labels: dict[str, str],
            path: tuple) -> None:
-    if not labels:
-        return
-    dest = resolve_destination(target.get("name"), target.get("namespace"),
-                               rule.namespace or "default")
-    if dest is None or dest.namespace is None:
+    if not labels or dest is None or dest.namespace is None:
         return
     behind = ctx.index.service_workloads(dest.namespace, dest.service)
     if behind is None:  # no such Service (MT0100 says so) or no selector: nothing to check
@@ -29,17 +25,17 @@ def run(ctx: Context) -> None:
         return
     for rule in index.route_rules:
         spec = rule.spec
-        destination = as_dict(spec.get("destination"))
+        destination = index.destination(rule)
         for i, route in enumerate(as_list(spec.get("route"))):
             labels = str_map(as_dict(route).get("labels"))
             _check(ctx, rule, destination, labels, ("spec", "route", i, "labels"))
         mirror = spec.get("mirror")
         if isinstance(mirror, dict):
-            _check(ctx, rule, mirror, str_map(mirror.get("labels")), ("spec", "mirror", "labels"))
+            _check(ctx, rule, target_destination(rule, mirror), str_map(mirror.get("labels")),
+                   ("spec", "mirror", "labels"))
     for policy in index.policies:
-        destination = as_dict(policy.spec.get("destination"))
-        _check(ctx, policy, destination, str_map(destination.get("labels")),
-               ("spec", "destination", "labels"))
+        labels = str_map(as_dict(policy.spec.get("destination")).get("labels"))
+        _check(ctx, policy, index.destination(policy), labels, ("spec", "destination", "labels"))
 
 
 ANALYZER = Analyzer(
