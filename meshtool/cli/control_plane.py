@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from meshtool.cli.options import kube_options, store_option
+from meshtool.cli.serving import log_level_option, serve_until_signal, setup_logging
 
 
 def _seconds(ctx, param, value):
@@ -33,8 +34,7 @@ def _seconds(ctx, param, value):
               metavar="DURATION", help="...but at most this long after the first.")
 @click.option("--id", "instance", default=None, metavar="NAME",
               help="Name shown in proxy-status's CONTROL PLANE column (default: HOST-PID).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="info", show_default=True, help="Log verbosity (logs go to stderr).")
+@log_level_option
 @click.option("--workloads", type=click.Choice(["sidecars", "kubernetes"]), default=None,
               help="Where endpoints come from: the connected sidecars, or the cluster's Services "
                    "and Ready Pods (default: kubernetes with --store kubernetes, else sidecars).")
@@ -67,21 +67,18 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
       meshtool control-plane --store ./mesh.db --workloads kubernetes --context kind-dev -n shop
       curl -s http://127.0.0.1:15010/debug/syncz
     """
-    import asyncio
-    import logging
     import os
-    import signal
 
     from meshtool.controlplane.server import serve
     from meshtool.discovery.protocol import split_address
-    from meshtool.errors import MeshtoolError, UsageError
+    from meshtool.errors import UsageError
     from meshtool.store import open_store
 
     try:
         host, port = split_address(listen)
     except ValueError as exc:
         raise UsageError(f"--listen: {exc}") from None
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    setup_logging(log_level)
     kube_store = (store or os.environ.get("MESHTOOL_STORE")) == "kubernetes"
 
     def opener():
@@ -102,18 +99,9 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
 
         source = KubernetesWorkloads(connect(kubeconfig, context).api_client, namespace)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await serve(opener, host, port, stop, instance=instance,
-                        debounce=debounce, endpoint_debounce=endpoint_debounce,
-                        endpoint_max_delay=endpoint_max_delay, grace=grace, workloads=source)
-        except OSError as exc:
-            raise MeshtoolError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
-
-    asyncio.run(main())
+    serve_until_signal(
+        lambda stop: serve(opener, host, port, stop, instance=instance, debounce=debounce,
+                           endpoint_debounce=endpoint_debounce,
+                           endpoint_max_delay=endpoint_max_delay, grace=grace, workloads=source),
+        listen)
     return 0
-

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from meshtool.cli.serving import log_level_option, serve_until_signal, setup_logging
+
 
 @click.command("webhook")
 @click.option("--listen", default="0.0.0.0:15017", show_default=True, metavar="HOST:PORT",
@@ -18,8 +20,7 @@ import click
 @click.option("--image", default=None, help="Image of the injected sidecar and init containers.")
 @click.option("--control-plane", default=None, metavar="HOST:PORT",
               help="Discovery address the injected sidecars connect to.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="info", show_default=True, help="Log verbosity (logs go to stderr).")
+@log_level_option
 def webhook(listen: str, tls_cert: str, tls_key: str, config_file: str | None, image: str | None,
             control_plane: str | None, log_level: str) -> int:
     """Serve the injection webhook: the API server sends each new Pod, we answer with a patch.
@@ -38,14 +39,11 @@ def webhook(listen: str, tls_cert: str, tls_key: str, config_file: str | None, i
       meshtool webhook --listen 127.0.0.1:8443 --tls-cert tls.crt --tls-key tls.key \\
           --control-plane meshtool-control-plane.mesh.svc:15010
     """
-    import asyncio
-    import logging
-    import signal
     import ssl
 
     from meshtool.controlplane.webhook import serve_webhook, tls_context
     from meshtool.discovery.protocol import split_address
-    from meshtool.errors import MeshtoolError, UsageError
+    from meshtool.errors import UsageError
     from meshtool.inject.config import InjectConfig
 
     try:
@@ -63,17 +61,8 @@ def webhook(listen: str, tls_cert: str, tls_key: str, config_file: str | None, i
         tls_context(tls_cert, tls_key)  # fail now, with one line, on a bad pair
     except (ssl.SSLError, OSError) as exc:
         raise UsageError(f"--tls-cert/--tls-key: cannot load the certificate and key: {exc}") from None
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    setup_logging(log_level)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await serve_webhook(host, port, tls_cert, tls_key, stop, config)
-        except OSError as exc:
-            raise MeshtoolError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
-
-    asyncio.run(main())
+    serve_until_signal(lambda stop: serve_webhook(host, port, tls_cert, tls_key, stop, config),
+                       listen)
     return 0
