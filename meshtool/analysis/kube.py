@@ -1,5 +1,6 @@
 """Reading the objects analysis needs from a live cluster: Namespaces, Services,
-Deployments, StatefulSets, DaemonSets and Pods (the kubernetes client is imported here only)."""
+Deployments, StatefulSets, DaemonSets and Pods. The client comes from meshtool.kube.client, as for
+every command that talks to a cluster (kubeconfig, KUBECONFIG lists, in-cluster, one-line errors)."""
 
 from __future__ import annotations
 
@@ -21,16 +22,12 @@ _READS = (
 def read_cluster(*, kubeconfig: str | None = None, context: str | None = None,
                  namespace: str | None = None) -> list[Item]:
     """Every object of the kinds above (in `namespace`, or in all namespaces), as Items."""
-    from kubernetes import client, config
+    from kubernetes import client
     from kubernetes.client.rest import ApiException
-    from kubernetes.config.config_exception import ConfigException
 
-    try:
-        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-    except (ConfigException, OSError) as exc:
-        raise MeshtoolError(f"cannot load the kubeconfig: {exc}",
-                            hint="give --kubeconfig PATH and --context NAME, or set KUBECONFIG") \
-            from None
+    from meshtool.kube.client import connect
+
+    api_client = connect(kubeconfig, context).api_client
     items: list[Item] = []
     try:
         with api_client:
