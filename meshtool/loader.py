@@ -50,7 +50,7 @@ class _Entry:
 
     def line_of(self, path: FieldPath = ()) -> int:
         if not path and not self.prefix:
-            return _content_line(self.doc)  # the fast path: no ruamel parse
+            return self.doc.content_line  # the fast path: no ruamel parse
         return self.doc.locate(self.prefix + tuple(path))
 
     @property
@@ -73,19 +73,6 @@ class _Entry:
         return Finding(message, self.doc.source.name,
                        self.line_of(path if line_path is None else line_path),
                        format_path(path) or None, label or self.label)
-
-
-def _content_line(doc: Document) -> int:
-    """The first line with data (after the separator and leading comments)."""
-    for offset, text in enumerate(doc.raw.text.split("\n")):
-        s = text.strip()
-        if s and not s.startswith("#") and s != "---" and not s.startswith("%"):
-            if s.startswith("--- "):
-                s = s[4:].strip()
-                if not s or s.startswith("#"):
-                    continue
-            return doc.raw.start_line + offset
-    return doc.line
 
 
 def load_rules(sources: list[Source], *, namespace: str | None = None,

@@ -87,6 +87,17 @@ class Document:
     def line(self) -> int:
         return self.raw.body_line
 
+    @property
+    def content_line(self) -> int:
+        """The first line with data, past a '---', leading comments and directives."""
+        for offset, text in enumerate(self.raw.text.split("\n")):
+            s = text.strip()
+            if s.startswith("---"):
+                s = s[3:].strip()
+            if s and not s.startswith(("#", "%")):
+                return self.raw.start_line + offset
+        return self.line
+
     def locate(self, path: Iterable[str | int]) -> int:
         """The 1-based line of the deepest node of `path` that exists in the file."""
         if self._rt is None:

@@ -62,18 +62,7 @@ def _entries(doc: Document) -> list[tuple[Any, Any, int]]:
             locator = _InList(doc, ("items", i))
             out.append((entry, locator, locator.locate(())))
         return out
-    return [(data, doc, _content_line(doc))]
-
-
-def _content_line(doc: Document) -> int:
-    """The first line with data, past a '---' and leading comments (as the loader counts)."""
-    for offset, text in enumerate(doc.raw.text.split("\n")):
-        s = text.strip()
-        if s.startswith("---"):
-            s = s[3:].strip()
-        if s and not s.startswith(("#", "%")):
-            return doc.raw.start_line + offset
-    return doc.line
+    return [(data, doc, doc.content_line)]
 
 
 def read_files(sources: list[Source], *, namespace: str | None = None) -> Inputs:
