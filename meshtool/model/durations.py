@@ -30,8 +30,3 @@ def parse_duration(text: str) -> float:
                          f"e.g. \"10s\", \"1.5s\", \"250ms\", \"2m\"")
     return total
 
-
-def format_duration(seconds: float) -> str:
-    if seconds >= 1 and float(seconds).is_integer():
-        return f"{int(seconds)}s"
-    return f"{seconds * 1000:g}ms"
