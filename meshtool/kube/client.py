@@ -124,17 +124,21 @@ def _one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
-def api_message(error) -> str:
-    """The message of a kubernetes ApiException: the Status message when the body is one."""
+def api_status(error) -> dict:
+    """The Status object a kubernetes ApiException carries as its body ({} when it has none)."""
     import json
 
     try:
         body = json.loads(error.body or "")
-        if isinstance(body, dict) and body.get("message"):
-            return str(body["message"])
     except (TypeError, ValueError):
-        pass
-    return f"{error.status} {error.reason}".strip()
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def api_message(error) -> str:
+    """The message of a kubernetes ApiException: the Status message when the body is one."""
+    message = api_status(error).get("message")
+    return str(message) if message else f"{error.status} {error.reason}".strip()
 
 
 @contextlib.contextmanager

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from meshtool.errors import (AlreadyExistsError, ConflictError, DataError, Finding, MeshtoolError,
                              NotFoundError)
+from meshtool.kube.client import REQUEST_TIMEOUT, api_errors, api_message, api_status
 from meshtool.model.kinds import API_GROUP, API_VERSION, NATIVE_API_VERSION, PLURALS, RULE_KINDS
 from meshtool.model.resource import Resource
 from meshtool.store.base import (Change, Key, RelistRequired, Store, StoredResource, check_unique,
@@ -77,14 +78,6 @@ def _body(res: Resource, current: dict[str, Any] | None = None) -> dict[str, Any
     return {"apiVersion": NATIVE_API_VERSION, "kind": res.kind, "metadata": meta, "spec": res.spec}
 
 
-def _status(error) -> dict[str, Any]:
-    try:
-        body = json.loads(error.body or "")
-        return body if isinstance(body, dict) else {}
-    except (TypeError, ValueError):
-        return {}
-
-
 class KubernetesStore(Store):
     """The Store interface over the CRDs in one cluster (CustomObjectsApi)."""
 
@@ -105,13 +98,11 @@ class KubernetesStore(Store):
         missing CRD said as such. Other ApiExceptions (404 of an object, 409, 422) pass through."""
         from kubernetes.client.rest import ApiException
 
-        from meshtool.kube.client import REQUEST_TIMEOUT, api_errors
-
         with api_errors(self.cluster.server):
             try:
                 return getattr(self._api, method)(*args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
             except ApiException as e:
-                if e.status == 404 and not (_status(e).get("details") or {}).get("name"):
+                if e.status == 404 and not (api_status(e).get("details") or {}).get("name"):
                     raise MeshtoolError(
                         f"the meshtool CRDs are not installed in the cluster at {self.cluster.server} "
                         f"(no {args[3] if len(args) > 3 else args[2]}.{API_GROUP}); "
@@ -155,15 +146,13 @@ class KubernetesStore(Store):
 
     def _refusal(self, error, res: Resource | None, key: Key) -> MeshtoolError:
         """An ApiException of a write, as the store's error for that object."""
-        from meshtool.kube.client import api_message
-
         message = api_message(error)
-        if error.status == 409 and _status(error).get("reason") == "AlreadyExists":
+        if error.status == 409 and api_status(error).get("reason") == "AlreadyExists":
             return AlreadyExistsError(findings=[finding_for(res, key, "already exists")])
         if error.status == 409:
             return ConflictError(findings=[finding_for(res, key, "has been modified since it was "
                                                        "read; get it again and retry")])
-        if error.status == 404 and (_status(error).get("details") or {}).get("kind") == "namespaces":
+        if error.status == 404 and (api_status(error).get("details") or {}).get("kind") == "namespaces":
             return NotFoundError(findings=[finding_for(res, key, f"cannot be written: {message}")])
         if error.status == 404:
             return NotFoundError(findings=[finding_for(res, key, "not found")])
@@ -374,8 +363,6 @@ class _Watcher:
                     return
                 status = getattr(e, "status", None)
                 if status in (401, 403):
-                    from meshtool.kube.client import api_message
-
                     self.error = MeshtoolError(f"{self.store.location} refused to watch "
                                                f"{PLURALS[kind]}: {api_message(e)}")
                     self._give_up(f"{status}")
