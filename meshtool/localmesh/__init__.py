@@ -1,5 +1,6 @@
 """The local mesh: the control plane, sample services and their sidecars as processes on one machine.
 
-Sits at the top layer beside cli/, controlplane/ and sidecar/: it starts those as processes through the
-`meshtool` command line and imports none of them, so a crash in one never takes the supervisor down.
+Sits just below cli/, above controlplane/ and sidecar/: it starts those as processes through the
+`meshtool` command line, so a crash in one never takes the supervisor down, and talks to them only
+over their HTTP endpoints (the control plane's sync table through controlplane.inspect).
 """

@@ -15,9 +15,9 @@ from typing import Protocol
 
 from meshtool.errors import MeshtoolError
 from meshtool.localmesh.meshfile import load_meshfile
-from meshtool.localmesh.processes import free_ports
 from meshtool.localmesh.scenarios import Scenario, Stage
 from meshtool.localmesh.supervisor import MeshState, down, up
+from meshtool.ports import free_port
 
 
 class Reporter(Protocol):
@@ -60,7 +60,7 @@ def run(scenario: Scenario, reporter: Reporter, state_dir: Path, *, timeout: flo
     store_path = str(state_dir / "store.db")
     Path(store_path).unlink(missing_ok=True)  # each demo starts from no rules
     listener = reporter.mesh_starting(scenario)
-    state = up(spec, state_dir, store=store_path, control_plane_port=free_ports(1)[0],
+    state = up(spec, state_dir, store=store_path, control_plane_port=free_port(),
                timeout=timeout, listener=listener)
     try:
         reporter.mesh_up(state)

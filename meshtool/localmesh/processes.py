@@ -14,8 +14,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from meshtool.ports import free_ports  # noqa: F401 - part of this module's interface
-
 
 @dataclass
 class ProcessRecord:

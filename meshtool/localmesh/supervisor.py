@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -19,7 +20,8 @@ from typing import Callable
 
 from meshtool.errors import MeshtoolError
 from meshtool.localmesh.meshfile import MeshSpec, Workload
-from meshtool.localmesh.processes import ProcessRecord, free_ports, port_in_use, spawn, stop, tail
+from meshtool.localmesh.processes import ProcessRecord, port_in_use, spawn, stop, tail
+from meshtool.ports import free_port, free_ports
 
 DEFAULT_CONTROL_PLANE_PORT = 15010
 STATE_FILE = "mesh.json"
@@ -155,18 +157,13 @@ def _start_control_plane(state: MeshState, logs: Path, store: str | None, addr: 
 
 def _external_ports(spec: MeshSpec) -> dict[str, tuple[int, int]]:
     """External workload name -> (its service port, the real port it will listen on)."""
-    return {w.name: (w.port, free_ports(1)[0]) for w in spec.workloads if not w.in_mesh}
+    return {w.name: (w.port, free_port()) for w in spec.workloads if not w.in_mesh}
 
 
 def _start_workload(state: MeshState, spec: MeshSpec, w: Workload, logs: Path, cp_addr: str,
                     external: dict[str, tuple[int, int]], notify: Listener, timeout: float) -> None:
     if not w.in_mesh:
-        port = external[w.name][1]
-        notify(w.instance, "external", "starting")
-        rec = spawn("external", w.instance, _expand(w.command, spec, port), logs / f"{w.instance}.log",
-                    env=_expand_env(w.env, spec, port), cwd=spec.directory, ports={"app": port})
-        state.processes.append(rec)
-        _wait(rec, lambda: _tcp_ok(port), timeout, notify)
+        _start_app(state, spec, w, "external", external[w.name][1], {}, logs, notify, timeout)
         return
     app, inbound, outbound, admin = free_ports(4)
     sidecar_cmd = meshtool_command(
@@ -178,14 +175,9 @@ def _start_workload(state: MeshState, spec: MeshSpec, w: Workload, logs: Path, c
         sidecar_cmd += ["--label", f"{k}={v}"]
     for name, (svc_port, real_port) in external.items():
         sidecar_cmd += ["--resolve", f"{name}:{svc_port}=127.0.0.1:{real_port}"]
-    notify(w.instance, "app", "starting")
-    proxy_env = {"HTTP_PROXY": f"http://127.0.0.1:{outbound}", "http_proxy": f"http://127.0.0.1:{outbound}",
-                 "NO_PROXY": "", "no_proxy": ""}
-    rec = spawn("app", w.instance, _expand(w.command, spec, app), logs / f"{w.instance}.log",
-                env={**proxy_env, **_expand_env(w.env, spec, app)}, cwd=spec.directory,
-                ports={"app": app})
-    state.processes.append(rec)
-    _wait(rec, lambda: _tcp_ok(app), timeout, notify)
+    proxy = f"http://127.0.0.1:{outbound}"  # the app reaches every other service through its sidecar
+    proxy_env = {"HTTP_PROXY": proxy, "http_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
+    _start_app(state, spec, w, "app", app, proxy_env, logs, notify, timeout)
     notify(w.instance, "sidecar", "starting")
     side = spawn("sidecar", w.instance, sidecar_cmd, logs / f"{w.instance}.sidecar.log",
                  ports={"inbound": inbound, "outbound": outbound, "admin": admin, "service": w.port})
@@ -193,14 +185,25 @@ def _start_workload(state: MeshState, spec: MeshSpec, w: Workload, logs: Path, c
     _wait(side, lambda: _http_ok(f"http://127.0.0.1:{admin}/ready"), timeout, notify)
 
 
-def _expand(command: tuple[str, ...], spec: MeshSpec, port: int) -> list[str]:
-    values = {"port": str(port), "python": sys.executable, "dir": str(spec.directory)}
-    return [part.format(**values) for part in command]
+def _start_app(state: MeshState, spec: MeshSpec, w: Workload, role: str, port: int,
+               env: dict[str, str], logs: Path, notify: Listener, timeout: float) -> None:
+    """Start the workload's own command on `port` and wait until it accepts connections."""
+    notify(w.instance, role, "starting")
+    fill = _placeholders(spec, port)
+    rec = spawn(role, w.instance, [fill(part) for part in w.command], logs / f"{w.instance}.log",
+                env={**env, **{k: fill(v) for k, v in w.env.items()}}, cwd=spec.directory,
+                ports={"app": port})
+    state.processes.append(rec)
+    _wait(rec, lambda: _tcp_ok(port), timeout, notify)
 
 
-def _expand_env(env: dict[str, str], spec: MeshSpec, port: int) -> dict[str, str]:
+_PLACEHOLDER = re.compile(r"\{(port|python|dir)\}")
+
+
+def _placeholders(spec: MeshSpec, port: int) -> Callable[[str], str]:
+    """Fill in {port}, {python} and {dir}; any other brace (JSON in an env value) stays as written."""
     values = {"port": str(port), "python": sys.executable, "dir": str(spec.directory)}
-    return {k: v.format(**values) for k, v in env.items()}
+    return lambda text: _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
 def _wait(rec: ProcessRecord, ready: Callable[[], bool], timeout: float, notify: Listener) -> None:

@@ -9,9 +9,10 @@ import pytest
 
 from meshtool.errors import MeshtoolError
 from meshtool.localmesh.meshfile import load_meshfile, parse_meshfile
-from meshtool.localmesh.processes import free_ports
+from meshtool.ports import free_ports
 from meshtool.localmesh.scenarios import samples_dir
-from meshtool.localmesh.supervisor import MeshAlreadyUp, MeshNotUp, down, read_state, up
+from meshtool.localmesh.processes import stop
+from meshtool.localmesh.supervisor import MeshAlreadyUp, MeshNotUp, MeshState, down, read_state, up
 from meshtool.sources import Source
 
 
@@ -122,3 +123,29 @@ def test_cli_up_with_a_missing_mesh_file_is_a_usage_error(tmp_path):
     r = meshtool("up", "-f", str(tmp_path / "nope.yaml"), "--state-dir", str(tmp_path / "s"))
     assert r.returncode == 64
     assert r.stderr.strip() == f"error: {tmp_path / 'nope.yaml'}: no such file"
+
+
+def test_placeholders_fill_only_port_python_and_dir(tmp_path):
+    """A mesh file's env may hold JSON: its braces are the user's, not placeholders."""
+    out = tmp_path / "env.txt"
+    spec = parse_meshfile(Source("m.yaml", path=tmp_path / "m.yaml", text=f"""\
+apiVersion: local.meshtool.io/v1alpha1
+kind: LocalMesh
+metadata: {{name: env}}
+spec:
+  services:
+  - name: web
+    port: 8080
+    env: {{CONFIG: '{{"port": {{port}}, "dir": "{{dir}}"}}'}}
+    command: ["{{python}}", "-c", "import os, socket, sys, time; open(sys.argv[1], 'w').write(os.environ['CONFIG']); s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[2]))); s.listen(); time.sleep(60)", "{out}", "{{port}}"]
+"""))
+    from meshtool.localmesh import supervisor
+
+    state = MeshState("env", None, None, "127.0.0.1:1", 0.0)
+    try:
+        supervisor._start_app(state, spec, spec.workloads[0], "app", free_ports(1)[0], {},
+                              tmp_path / "logs", lambda *a: None, 20)
+        port = state.processes[0].ports["app"]
+        assert out.read_text() == f'{{"port": {port}, "dir": "{tmp_path}"}}'
+    finally:
+        stop(state.processes)

@@ -8,7 +8,7 @@ import sys
 import time
 import urllib.request
 
-from meshtool.localmesh.processes import free_ports
+from meshtool.ports import free_ports
 
 
 def test_sidecar_starts_and_serves_with_an_unwritable_home(tmp_path):
