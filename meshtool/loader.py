@@ -16,7 +16,7 @@ from meshtool import schema
 from meshtool.errors import DataError, Finding
 from meshtool.model import convert, semantic
 from meshtool.model.convert import kuma
-from meshtool.model.kinds import API_GROUP, NATIVE_API_VERSION, RULE_KINDS
+from meshtool.model.kinds import API_GROUP, NATIVE_API_VERSION, RULE_KINDS, is_list
 from meshtool.model.resource import DEFAULT_NAMESPACE, Resource, without_server_fields
 from meshtool.sources import Source
 from meshtool.yamlio import Document, format_path, load_documents
@@ -136,8 +136,7 @@ def load_rules_strict(sources: list[Source], *, namespace: str | None = None,
 def _expand(doc: Document) -> Iterator[_Entry]:
     """A `kind: List` document stands for its items."""
     data = doc.data
-    if isinstance(data, dict) and isinstance(data.get("kind"), str) and \
-            data["kind"].endswith("List") and isinstance(data.get("items"), list):
+    if is_list(data):
         for i, item in enumerate(data["items"]):
             yield _Entry(doc, item, ("items", i))
     else:

@@ -13,7 +13,7 @@ from meshtool.errors import DataError, Finding
 from meshtool.loader import load_rules
 from meshtool.model.convert import FOREIGN_GROUPS
 from meshtool.model.convert.kuma import is_universal
-from meshtool.model.kinds import API_GROUP
+from meshtool.model.kinds import API_GROUP, is_list
 from meshtool.model.resource import DEFAULT_NAMESPACE
 from meshtool.sources import Source
 from meshtool.yamlio import Document, RawDocument, load_documents, split_documents
@@ -48,15 +48,10 @@ def _is_rule(data: Any) -> bool:
     return isinstance(api, str) and api.rpartition("/")[0] in RULE_GROUPS
 
 
-def _is_list(data: Any) -> bool:
-    return isinstance(data, dict) and isinstance(data.get("kind"), str) and \
-        data["kind"].endswith("List") and isinstance(data.get("items"), list)
-
-
 def _entries(doc: Document) -> list[tuple[Any, Any, int]]:
     """(data, locator, line) for a document, or for each item of a List document."""
     data = doc.data
-    if _is_list(data):
+    if is_list(data):
         out = []
         for i, entry in enumerate(data["items"]):
             locator = _InList(doc, ("items", i))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 API_GROUP = "config.meshtool.io"
 API_VERSION = "v1alpha1"
 NATIVE_API_VERSION = f"{API_GROUP}/{API_VERSION}"
@@ -32,3 +34,9 @@ def resolve_kind(name: str) -> str | None:
 def kind_names() -> list[str]:
     """Every accepted spelling, for help texts and shell completion."""
     return sorted(_BY_ALIAS)
+
+
+def is_list(data: Any) -> bool:
+    """A `kind: List` (or any ...List) document: it stands for its `items`."""
+    return isinstance(data, dict) and isinstance(data.get("kind"), str) and \
+        data["kind"].endswith("List") and isinstance(data.get("items"), list)
