@@ -83,14 +83,14 @@ def stop(records: list[ProcessRecord], timeout: float = 5.0) -> list[ProcessReco
         _signal_group(r.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(r.alive() for r in live):
-        _reap()
+        _reap(live)
         time.sleep(0.05)
     for r in live:
         if r.alive():
             _signal_group(r.pid, signal.SIGKILL)
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline and any(r.alive() for r in live):
-        _reap()
+        _reap(live)
         time.sleep(0.02)
     return live
 
@@ -105,13 +105,14 @@ def _signal_group(pid: int, sig: int) -> None:
             pass
 
 
-def _reap() -> None:
-    """Collect exited children of this process (when `up` and `down` run in one process)."""
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0]:
+def _reap(records: list[ProcessRecord]) -> None:
+    """Collect the exit of those of `records` that are our own children (when `up` and `down`
+    run in one process), so they do not linger as zombies; other children are not ours to reap."""
+    for r in records:
+        try:
+            os.waitpid(r.pid, os.WNOHANG)
+        except ChildProcessError:  # not our child, or already collected
             pass
-    except ChildProcessError:
-        pass
 
 
 def port_in_use(port: int) -> bool:
