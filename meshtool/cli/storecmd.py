@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from meshtool.errors import DataError, UsageError
-from meshtool.model.kinds import SLUGS, kind_names, resolve_kind
+from meshtool.model.kinds import kind_names, resolve_kind, slug
 from meshtool.model.resource import DEFAULT_NAMESPACE, Resource
 
 KIND_HELP = "routerule (rr), egressrule (er), destinationpolicy (dp)"
@@ -76,7 +76,7 @@ def effective_namespace(namespace: str | None) -> str:
 
 def name_form(res: Resource) -> str:
     """'route-rule/reviews-canary': what `get -o name` prints and `delete` accepts."""
-    return f"{SLUGS.get(res.kind, res.kind.lower())}/{res.name}"
+    return f"{slug(res.kind)}/{res.name}"
 
 
 # -- shell completion -------------------------------------------------------------------------

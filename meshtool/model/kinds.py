@@ -26,6 +26,11 @@ _ALIASES = {
 _BY_ALIAS = {alias: kind for kind, aliases in _ALIASES.items() for alias in aliases}
 
 
+def slug(kind: str) -> str:
+    """'RouteRule' -> 'route-rule', as messages and `get -o name` write a kind."""
+    return SLUGS.get(kind, kind.lower())
+
+
 def resolve_kind(name: str) -> str | None:
     """'rr', 'RouteRules', 'routerule' -> 'RouteRule'; None when unknown."""
     return _BY_ALIAS.get(name.lower())

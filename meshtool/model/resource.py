@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshtool.model.kinds import NATIVE_API_VERSION, SLUGS
+from meshtool.model.kinds import NATIVE_API_VERSION, slug
 
 DEFAULT_NAMESPACE = "default"
 
@@ -53,7 +53,7 @@ class Resource:
     @property
     def display(self) -> str:
         """'route-rule/default/reviews-canary', as in the store's messages."""
-        return f"{SLUGS.get(self.kind, self.kind.lower())}/{self.namespace}/{self.name}"
+        return f"{slug(self.kind)}/{self.namespace}/{self.name}"
 
     @property
     def where(self) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from meshtool.errors import DataError, Finding, MeshtoolError
-from meshtool.model.kinds import SLUGS
+from meshtool.model.kinds import slug
 from meshtool.model.resource import Resource
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
@@ -52,7 +52,7 @@ class RelistRequired(MeshtoolError):
 def display_key(key: Key) -> str:
     """('RouteRule', 'default', 'x') -> 'route-rule/default/x'."""
     kind, namespace, name = key
-    return f"{SLUGS.get(kind, kind.lower())}/{namespace}/{name}"
+    return f"{slug(kind)}/{namespace}/{name}"
 
 
 def finding_for(resource: Resource | None, key: Key, message: str) -> Finding:
