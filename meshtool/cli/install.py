@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from meshtool.cli.options import kube_options
@@ -10,10 +12,26 @@ _namespace = click.option("-n", "--namespace", default="meshtool-system", show_d
                           metavar="NS", help="Namespace of the control plane and the webhook.")
 
 
-def _connect(kubeconfig, context):
-    from meshtool.kube.client import connect
+@contextlib.contextmanager
+def _cluster(kubeconfig, context):
+    """The cluster's API client, closed afterwards. An API server refusal (422 invalid, 409
+    conflict...) or a timeout is one line, not a traceback; so is an unreachable server."""
+    from kubernetes.client.exceptions import ApiException
 
-    return connect(kubeconfig, context)
+    from meshtool.errors import MeshtoolError
+    from meshtool.kube.client import api_errors, api_message, connect
+
+    cluster = connect(kubeconfig, context)
+    try:
+        with api_errors(cluster.server):
+            try:
+                yield cluster.api_client
+            except ApiException as exc:
+                raise MeshtoolError(f"the API server refused the change: {api_message(exc)}") from None
+            except TimeoutError as exc:
+                raise MeshtoolError(str(exc)) from None
+    finally:
+        cluster.close()
 
 
 @click.command("install")
@@ -62,14 +80,8 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
         click.echo(dump_yaml_stream(lib.manifests(settings, lib.new_certs(settings))), nl=False)
         return 0
     report = (lambda _: None) if quiet else (lambda line: click.echo(line, err=True))
-    cluster = _connect(kubeconfig, context)
-    try:
-        from meshtool.kube.client import api_errors
-
-        with api_errors(cluster.server), _refusals():
-            lib.install(cluster.api_client, settings, report)
-    finally:
-        cluster.close()
+    with _cluster(kubeconfig, context) as api_client:
+        lib.install(api_client, settings, report)
     if not quiet:
         click.echo(f"meshtool {lib.__version__} installed in namespace {namespace}; "
                    f"enable injection with: kubectl label namespace NS {lib.INJECTION_LABEL}=enabled",
@@ -99,16 +111,11 @@ def uninstall(kubeconfig, context, namespace, keep_crds, quiet) -> int:
       meshtool uninstall --keep-crds -n mesh
     """
     from meshtool.kube import install as lib
-    from meshtool.kube.client import api_errors
 
     report = (lambda _: None) if quiet else (lambda line: click.echo(line, err=True))
-    cluster = _connect(kubeconfig, context)
-    try:
-        with api_errors(cluster.server), _refusals():
-            done = lib.uninstall(cluster.api_client, lib.Settings(namespace=namespace),
-                                 keep_crds=keep_crds, report=report)
-    finally:
-        cluster.close()
+    with _cluster(kubeconfig, context) as api_client:
+        done = lib.uninstall(api_client, lib.Settings(namespace=namespace), keep_crds=keep_crds,
+                             report=report)
     if not quiet:
         click.echo(f"{len(done.deleted)} deleted, {len(done.absent)} already absent, "
                    f"{len(done.kept)} kept", err=True)
@@ -142,14 +149,8 @@ def _check(kubeconfig, context, settings) -> int:
     from meshtool.cli.render import stdout_console
     from meshtool.kube.check import FAIL, run
 
-    from meshtool.kube.client import api_errors
-
-    cluster = _connect(kubeconfig, context)
-    try:
-        with api_errors(cluster.server), _refusals():
-            results = run(cluster.api_client, settings)
-    finally:
-        cluster.close()
+    with _cluster(kubeconfig, context) as api_client:
+        results = run(api_client, settings)
     console = stdout_console()
     section = None
     for item in results:
@@ -169,24 +170,3 @@ def _check(kubeconfig, context, settings) -> int:
     console.print(f"Status check results are {'×' if failed else '√'}"
                   + (f" ({failed} failed)" if failed else ""), highlight=False)
     return 1 if failed else 0
-
-
-class _refusals:
-    """An API server refusal (422 invalid, 409 conflict...) as one line, not a traceback."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        from kubernetes.client.exceptions import ApiException
-
-        if isinstance(exc, ApiException):
-            from meshtool.errors import MeshtoolError
-            from meshtool.kube.client import api_message
-
-            raise MeshtoolError(f"the API server refused the change: {api_message(exc)}") from None
-        if isinstance(exc, TimeoutError):
-            from meshtool.errors import MeshtoolError
-
-            raise MeshtoolError(str(exc)) from None
-        return False
