@@ -77,9 +77,7 @@ def validate(kind: str, manifest: dict[str, Any]) -> list[tuple[FieldPath, str]]
     out: list[tuple[FieldPath, str]] = []
     for error in validator.iter_errors(manifest):
         out.extend(_describe(error))
-    seen: set[tuple[FieldPath, str]] = set()
-    unique = [p for p in out if not (p in seen or seen.add(p))]
-    return sorted(unique, key=lambda p: tuple((1, x) if isinstance(x, int) else (0, str(x))
+    return sorted(dict.fromkeys(out), key=lambda p: tuple((1, x) if isinstance(x, int) else (0, str(x))
                                               for x in p[0]))
 
 
@@ -103,7 +101,7 @@ def _describe(error) -> list[tuple[FieldPath, str]]:
     if keyword == "const":
         return [(path, f"must be {value!r}, got {_show(inst)}")]
     if keyword == "pattern":
-        if "name" in (path[-1:] or ()) or "namespace" in (path[-1:] or ()):
+        if path[-1:] in (("name",), ("namespace",)):
             return [(path, f"{inst!r} is not a valid name: use lowercase letters, digits, '-' "
                            f"and '.', starting and ending with a letter or digit")]
         return [(path, f"{inst!r} does not match the pattern {value}")]
