@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import Figure
+from bench.harness import Figure, rss_kib
 from meshtool.controlplane.process import ControlPlaneProcess, SimulatedFleet
 from meshtool.model.resource import Resource
 from meshtool.store import open_store
@@ -28,13 +28,6 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def _rule(i: int) -> Resource:

@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.harness import Figure
+from bench.harness import Figure, rss_kib
 
 ROOT = Path(__file__).resolve().parents[1]
 CONNECTIONS = (1, 10, 50)
@@ -72,16 +72,8 @@ def _wait(url_or_port, timeout: float = 20.0) -> float:
 
 
 def _rss_mb(pid: int) -> float:
-    total = 0
-    pids = [pid] + [int(p) for p in _children(pid)]
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
+    """A process and its direct children (workers), in MB."""
+    return sum(rss_kib(p) for p in [pid] + [int(c) for c in _children(pid)]) / 1024
 
 
 def _children(pid: int) -> list[str]:

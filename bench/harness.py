@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 
@@ -69,3 +70,14 @@ def command(argv: list[str], env: dict | None = None) -> Callable[[], None]:
 
 def python() -> str:
     return sys.executable
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of one process in KiB (Linux /proc); 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
