@@ -151,7 +151,7 @@ class LocalStore(Store):
     # -- reading -------------------------------------------------------------------------
 
     @staticmethod
-    def _resource(row, *, revision: int | None = None) -> StoredResource:
+    def _resource(row) -> StoredResource:
         kind, namespace, name, body, obj_rev, created = row
         data = json.loads(body)
         return StoredResource(kind=kind, name=name, namespace=namespace, spec=data["spec"],
