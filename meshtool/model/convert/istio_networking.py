@@ -141,7 +141,7 @@ def _http_route(route: dict, base: FieldPath, rspec: dict, origin: dict, dest: t
             rspec["httpFault"] = _fault(value, path, sink)
             origin[("spec", "httpFault")] = path
         elif key == "mirror":
-            rspec["mirror"] = _mirror(value, path, subsets, namespace, sink)
+            rspec["mirror"] = _mirror(value, path, subsets, sink)
             origin[("spec", "mirror")] = path
         elif key == "corsPolicy":
             rspec["corsPolicy"] = _cors(value, path, sink)
@@ -239,8 +239,7 @@ def _fault(value: Any, path: FieldPath, out: Conversion) -> Any:
     return fault
 
 
-def _mirror(value: Any, path: FieldPath, subsets: "_SubsetIndex", namespace: str | None,
-            out: Conversion) -> Any:
+def _mirror(value: Any, path: FieldPath, subsets: "_SubsetIndex", out: Conversion) -> Any:
     if not isinstance(value, dict):
         return value
     for key in value:
