@@ -50,10 +50,6 @@ def target_destination(rule: Item, target: dict) -> Destination | None:
                                rule.namespace or "default")
 
 
-def labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
-
-
 class Index:
     def __init__(self, items: list[Item]):
         self.items = items

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from meshtool.model.kinds import RULE_KINDS
-
 FILE, STORE, KUBE = "file", "store", "kube"
 
 CLUSTER_SCOPED = frozenset({"Namespace"})
@@ -54,18 +52,8 @@ class Item:
         return as_dict(self.manifest.get("spec"))
 
     @property
-    def is_rule(self) -> bool:
-        return self.kind in RULE_KINDS
-
-    @property
     def key(self) -> tuple[str, str | None, str]:
         return (self.kind, self.namespace, self.name)
-
-    @property
-    def ref(self) -> str:
-        """'RouteRule reviews-canary.default' (cluster-scoped: 'Namespace default')."""
-        return f"{self.kind} {self.name}.{self.namespace}" if self.namespace else \
-            f"{self.kind} {self.name}"
 
     def locate(self, path: Iterable[str | int]) -> int | None:
         """The line of a field, or of the object when the field cannot be found."""
