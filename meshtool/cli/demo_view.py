@@ -7,7 +7,7 @@ import os
 
 from meshtool.cli.localmesh_view import StartupTable
 from meshtool.cli.render import stderr_console
-from meshtool.localmesh.meshfile import load_meshfile
+from meshtool.localmesh.meshfile import MeshSpec
 from meshtool.localmesh.scenarios import Scenario, Stage
 
 
@@ -25,10 +25,10 @@ class DemoView:
         self.stage: Stage | None = None
 
     # -- the mesh -------------------------------------------------------------------------
-    def mesh_starting(self, scenario: Scenario):
+    def mesh_starting(self, scenario: Scenario, spec: MeshSpec):
         self.console.rule(f"[bold]meshtool demo {scenario.name}")
         self.console.print(scenario.summary)
-        self.startup = StartupTable(load_meshfile(scenario.meshfile)).__enter__()
+        self.startup = StartupTable(spec).__enter__()
         return self.startup.update
 
     def mesh_up(self, state) -> None:

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Protocol
 
 from meshtool.errors import MeshtoolError
-from meshtool.localmesh.meshfile import load_meshfile
+from meshtool.localmesh.meshfile import MeshSpec, load_meshfile
 from meshtool.localmesh.scenarios import Scenario, Stage
 from meshtool.localmesh.supervisor import MeshState, down, up
 from meshtool.ports import free_port
 
 
 class Reporter(Protocol):
-    def mesh_starting(self, scenario: Scenario) -> object: ...
+    def mesh_starting(self, scenario: Scenario, spec: MeshSpec) -> object: ...
     def mesh_up(self, state: MeshState) -> None: ...
     def stage_started(self, index: int, stage: Stage) -> None: ...
     def rules_applied(self, files: list[str], messages: list[str], synced_in: float) -> None: ...
@@ -59,7 +59,7 @@ def run(scenario: Scenario, reporter: Reporter, state_dir: Path, *, timeout: flo
     spec = load_meshfile(scenario.meshfile)
     store_path = str(state_dir / "store.db")
     Path(store_path).unlink(missing_ok=True)  # each demo starts from no rules
-    listener = reporter.mesh_starting(scenario)
+    listener = reporter.mesh_starting(scenario, spec)
     state = up(spec, state_dir, store=store_path, control_plane_port=free_port(),
                timeout=timeout, listener=listener)
     try:

@@ -19,7 +19,7 @@ class Recorder:
         self.table = None
         self.stopped = None
 
-    def mesh_starting(self, scenario):
+    def mesh_starting(self, scenario, spec):
         return lambda *a: None
 
     def mesh_up(self, state):
