@@ -28,7 +28,7 @@ from pathlib import Path
 
 from meshtool.errors import DataError, UsageError
 from meshtool.sources import Source, read_source
-from meshtool.yamlio import Document, load_documents
+from meshtool.yamlio import Document, format_path, load_documents
 
 API_VERSION = "local.meshtool.io/v1alpha1"
 KIND = "LocalMesh"
@@ -160,6 +160,4 @@ def _only(doc: Document, path: tuple, data: dict, allowed: set[str]) -> None:
 
 
 def _fail(doc: Document, path: tuple, message: str) -> None:
-    from meshtool.yamlio import format_path
-
     raise DataError.at(message, doc.source.name, doc.locate(path), format_path(path) or None)
