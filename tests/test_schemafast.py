@@ -37,12 +37,12 @@ VALUES = st.recursive(
         inner, max_size=2), max_leaves=5)
 
 
-def _spots(node, path=()):
+def _spots(node):
     yield node
     children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
     for child in children:
         if isinstance(child, (dict, list)):
-            yield from _spots(child, path)
+            yield from _spots(child)
 
 
 @settings(max_examples=300, deadline=None)
