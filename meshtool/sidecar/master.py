@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from meshtool.sidecar.snapshot import Identity
 from meshtool.sidecar.state import SidecarState
@@ -210,10 +210,13 @@ class Sidecar:
             lambda doc: self.state.apply_snapshot(doc, source="control-plane"))
         self.discovery.start()
 
-    async def run(self) -> None:
+    async def run(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Start, call `on_ready`, serve until SIGTERM or SIGINT."""
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(quiet_cancellations)
         await self.start()
+        if on_ready is not None:
+            on_ready()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)

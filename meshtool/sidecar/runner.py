@@ -10,8 +10,7 @@ import sys
 import time
 
 from meshtool.errors import MeshtoolError
-from meshtool.sidecar.master import Sidecar, SidecarConfig, quiet_cancellations
-
+from meshtool.sidecar.master import Sidecar, SidecarConfig
 
 
 def _process_age() -> float:
@@ -48,7 +47,8 @@ def run_sidecar(config: SidecarConfig, workers: int = 1, verbose: bool = False) 
                     os._exit(0)
             children.append(pid)
     try:
-        asyncio.run(_main(config, workers))
+        sidecar = Sidecar(config)
+        asyncio.run(sidecar.run(on_ready=lambda: _report_ready(sidecar, workers)))
     except OSError as exc:
         raise MeshtoolError(f"proxy run: {exc}") from exc
     finally:
@@ -70,17 +70,9 @@ def _die_with_parent() -> None:
         pass
 
 
-async def _main(config: SidecarConfig, workers: int) -> None:
-    asyncio.get_running_loop().set_exception_handler(quiet_cancellations)
-    sidecar = Sidecar(config)
-    await sidecar.start()
-    st = sidecar.state
+def _report_ready(sidecar: Sidecar, workers: int) -> None:
+    config, st = sidecar.config, sidecar.state
     print(f"meshtool proxy {config.identity.proxy_id}: ready in "
           f"{_process_age():.2f}s; listeners {', '.join(config.modes())}; "
           f"admin 127.0.0.1:{config.admin_port}; snapshot {st.version or 'none yet'}"
           f"{f'; {workers} workers' if workers > 1 else ''}", file=sys.stderr, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
