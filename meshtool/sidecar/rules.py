@@ -9,9 +9,6 @@ from typing import Any, Callable
 from meshtool.model.durations import parse_duration
 from meshtool.sidecar.balancer import ExactRate, SmoothWeighted
 
-# header names that stand for parts of the request rather than headers
-PSEUDO = {"uri": "path", "scheme": "scheme", "method": "method", "authority": "authority"}
-
 
 class Problems(list):
     """Every problem of a snapshot, rendered as one NACK text."""
@@ -34,7 +31,7 @@ def duration(problems: Problems, where: str, path: str, value: Any) -> float:
 
 @dataclass(frozen=True)
 class Matcher:
-    name: str  # lower-case header name, or a PSEUDO key
+    name: str  # lower-case header name, or uri, scheme, method, authority (request parts)
     kind: str  # exact | prefix | regex
     value: str
     pattern: re.Pattern | None = None

@@ -23,8 +23,8 @@ def allowing_rule(egress, host: str, port: int):
     return None
 
 
-def needed_rule(host: str, port: int, tls_port: bool = False) -> str:
-    protocol = "https" if tls_port or port == 443 else "http"
+def needed_rule(host: str, port: int) -> str:
+    protocol = "https" if port == 443 else "http"
     return (f"EgressRule spec: {{destination: {{service: {host}}}, "
             f"ports: [{{port: {port}, protocol: {protocol}}}]}}")
 
@@ -61,10 +61,11 @@ class Egress:
 
     def _deny(self, flow: http.HTTPFlow, host: str, port: int) -> None:
         flow.metadata["meshtool.denied"] = host
+        needed = needed_rule(host, port)
         body = (f"egress to {host}:{port} denied: it is not a mesh service and no EgressRule "
-                f"allows it\nto allow it, apply an {needed_rule(host, port)}\n")
+                f"allows it\nto allow it, apply an {needed}\n")
         flow.response = http.Response.make(403, body.encode(), {
             "content-type": "text/plain",
             "x-meshtool-egress-denied": f"{host}:{port}",
-            "x-meshtool-egress-needed": needed_rule(host, port),
+            "x-meshtool-egress-needed": needed,
         })
