@@ -28,7 +28,7 @@ def convert(files: tuple[str, ...], namespace: str | None, output: str, quiet: b
       meshtool convert -f samples/helloworld/istio/ -o json
       meshtool convert -f virtualservice.yaml | meshtool create -f -
     """
-    from meshtool.cli.render import dump_json, dump_yaml_stream, report
+    from meshtool.cli.render import dump_manifests_json, dump_yaml_stream, report
     from meshtool.errors import DataError
     from meshtool.loader import load_rules
     from meshtool.sources import read_sources
@@ -44,9 +44,7 @@ def convert(files: tuple[str, ...], namespace: str | None, output: str, quiet: b
         raise DataError(f"no rules found in {', '.join(files)}")
     manifests = [r.to_manifest() for r in result.resources]
     if output == "json":
-        data = manifests[0] if len(manifests) == 1 else \
-            {"apiVersion": "v1", "kind": "List", "items": manifests}
-        click.echo(dump_json(data), nl=False)
+        click.echo(dump_manifests_json(manifests, single=len(manifests) == 1), nl=False)
     else:
         click.echo(dump_yaml_stream(manifests), nl=False)
     return 0

@@ -74,9 +74,8 @@ def _render(items, output: str, *, single: bool) -> None:
     elif output == "yaml":
         click.echo(render.dump_yaml_stream([r.to_manifest() for r in items]), nl=False)
     elif output == "json":
-        manifests = [r.to_manifest() for r in items]
-        data = manifests[0] if single else {"apiVersion": "v1", "kind": "List", "items": manifests}
-        click.echo(render.dump_json(data), nl=False)
+        click.echo(render.dump_manifests_json([r.to_manifest() for r in items], single=single),
+                   nl=False)
     else:
         _table(items)
 

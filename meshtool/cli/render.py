@@ -30,6 +30,12 @@ def dump_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
 
 
+def dump_manifests_json(manifests: list[dict], *, single: bool) -> str:
+    """One manifest as itself when `single`, else all of them as a Kubernetes List (as kubectl)."""
+    data = manifests[0] if single else {"apiVersion": "v1", "kind": "List", "items": manifests}
+    return dump_json(data)
+
+
 def dump_yaml(data: Any) -> str:
     import yaml
 
