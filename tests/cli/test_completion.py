@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from meshtool.cli.completion import SHELLS, completion_script
-from meshtool.cli.main import main
 from meshtool.model.resource import Resource
 from meshtool.store.local import LocalStore
 
@@ -20,21 +19,18 @@ def test_committed_script_is_current(shell):
         f"{committed} is stale: run `make completions` and commit the result")
 
 
-def test_completion_command_prints_the_script(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["completion", "fish"])
-    assert exc.value.code == 0
-    assert capsys.readouterr().out == completion_script("fish")
+def test_completion_command_prints_the_script(run_cli):
+    r = run_cli("completion", "fish")
+    assert r.code == 0
+    assert r.out == completion_script("fish")
 
 
-def test_unknown_shell_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["completion", "tcsh"])
-    assert exc.value.code == 64
+def test_unknown_shell_is_a_usage_error(run_cli):
+    assert run_cli("completion", "tcsh").code == 64
 
 
 @pytest.fixture
-def complete(tmp_path, monkeypatch, capsys):
+def complete(tmp_path, monkeypatch, run_cli):
     """Ask meshtool for bash completions of a command line, as the bash script does."""
     store = tmp_path / "store.db"
     monkeypatch.setenv("MESHTOOL_STORE", str(store))
@@ -48,9 +44,7 @@ def complete(tmp_path, monkeypatch, capsys):
         monkeypatch.setenv("_MESHTOOL_COMPLETE", "bash_complete")
         monkeypatch.setenv("COMP_WORDS", line)
         monkeypatch.setenv("COMP_CWORD", str(cword))
-        with pytest.raises(SystemExit):
-            main([])
-        out = capsys.readouterr().out
+        out = run_cli().out
         return [item.split(",", 1)[1] for item in out.splitlines() if item]
 
     return run

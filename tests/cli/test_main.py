@@ -45,10 +45,19 @@ def test_unknown_command_is_usage_error():
     assert r.stdout == ""
 
 
-def test_meshtool_error_is_one_line_with_its_exit_code(monkeypatch, capsys):
+def _register(monkeypatch, name, command):
+    """Make `meshtool NAME` run `command`, for this test only."""
+    from meshtool.cli import main as main_mod
+
+    module = type(sys)(f"tests_{name}")
+    setattr(module, name, command)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(main_mod.COMMANDS, name, (module.__name__, name, "x"))
+
+
+def test_meshtool_error_is_one_line_with_its_exit_code(monkeypatch, run_cli):
     import click
 
-    from meshtool.cli import main as main_mod
     from meshtool.errors import DataError
 
     @click.command()
@@ -56,32 +65,22 @@ def test_meshtool_error_is_one_line_with_its_exit_code(monkeypatch, capsys):
         raise DataError.at("weights sum to 110, must be 100", "r.yaml", 12,
                            "spec.route[1].weight", "RouteRule/x")
 
-    monkeypatch.setitem(main_mod.COMMANDS, "boom", ("tests_boom", "boom", "x"))
-    monkeypatch.setitem(sys.modules, "tests_boom", type(sys)("tests_boom"))
-    sys.modules["tests_boom"].boom = boom
-    with pytest.raises(SystemExit) as exc:
-        main_mod.main(["boom"])
-    assert exc.value.code == 65
-    err = capsys.readouterr().err
-    assert err == "error: r.yaml:12: RouteRule/x: spec.route[1].weight: weights sum to 110, must be 100\n"
+    _register(monkeypatch, "boom", boom)
+    r = run_cli("boom")
+    assert r.code == 65
+    assert r.err == "error: r.yaml:12: RouteRule/x: spec.route[1].weight: weights sum to 110, must be 100\n"
 
 
-def test_unexpected_exception_is_reported_as_a_bug(monkeypatch, capsys):
+def test_unexpected_exception_is_reported_as_a_bug(monkeypatch, run_cli):
     import click
-
-    from meshtool.cli import main as main_mod
 
     @click.command()
     def crash():
         raise ZeroDivisionError("division by zero")
 
     monkeypatch.delenv("MESHTOOL_DEBUG", raising=False)
-    monkeypatch.setitem(main_mod.COMMANDS, "crash", ("tests_crash", "crash", "x"))
-    monkeypatch.setitem(sys.modules, "tests_crash", type(sys)("tests_crash"))
-    sys.modules["tests_crash"].crash = crash
-    with pytest.raises(SystemExit) as exc:
-        main_mod.main(["crash"])
-    assert exc.value.code == 1
-    err = capsys.readouterr().err
-    assert "internal error: ZeroDivisionError" in err and "bug" in err
-    assert "Traceback" not in err
+    _register(monkeypatch, "crash", crash)
+    r = run_cli("crash")
+    assert r.code == 1
+    assert "internal error: ZeroDivisionError" in r.err and "bug" in r.err
+    assert "Traceback" not in r.err
