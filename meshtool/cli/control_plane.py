@@ -4,33 +4,24 @@ from __future__ import annotations
 
 import click
 
-from meshtool.cli.options import kube_options, store_option
+from meshtool.cli.options import kube_options, seconds, store_option
 from meshtool.cli.serving import log_level_option, serve_until_signal, setup_logging
-
-
-def _seconds(ctx, param, value):
-    from meshtool.model.durations import parse_duration
-
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 @click.command("control-plane")
 @store_option
 @click.option("--listen", default="127.0.0.1:15010", show_default=True, metavar="HOST:PORT",
               help="Where the discovery server listens (push streams, /debug/syncz).")
-@click.option("--grace", default="2s", show_default=True, callback=_seconds, metavar="DURATION",
+@click.option("--grace", default="2s", show_default=True, callback=seconds, metavar="DURATION",
               help="How long a disconnected sidecar stays an endpoint of its service.")
-@click.option("--debounce", default="5ms", show_default=True, callback=_seconds,
+@click.option("--debounce", default="5ms", show_default=True, callback=seconds,
               metavar="DURATION",
               help="Rule changes within this window become one push.")
-@click.option("--endpoint-debounce", default="50ms", show_default=True, callback=_seconds,
+@click.option("--endpoint-debounce", default="50ms", show_default=True, callback=seconds,
               metavar="DURATION",
               help="Endpoint changes (sidecars coming, going) are pushed after this long "
                    "without another one...")
-@click.option("--endpoint-max-delay", default="1s", show_default=True, callback=_seconds,
+@click.option("--endpoint-max-delay", default="1s", show_default=True, callback=seconds,
               metavar="DURATION", help="...but at most this long after the first.")
 @click.option("--id", "instance", default=None, metavar="NAME",
               help="Name shown in proxy-status's CONTROL PLANE column (default: HOST-PID).")

@@ -32,3 +32,13 @@ def kube_options(func):
     func = click.option("--kubeconfig", default=None, envvar="KUBECONFIG", metavar="PATH",
                         help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config).")(func)
     return func
+
+
+def seconds(ctx, param, value):
+    """Click callback: a DURATION option ("5ms", "2s", "1m") as seconds."""
+    from meshtool.model.durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from meshtool.cli.options import kube_options, output_option
+from meshtool.cli.options import kube_options, output_option, seconds
 
 
 def _format_table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> str:
@@ -90,15 +90,6 @@ def _compare(address, proxy: str, admin: str | None) -> int:
     return 1
 
 
-def _seconds(ctx, param, value):
-    from meshtool.model.durations import parse_duration
-
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 def _target(ctx: click.Context, address: str, kubernetes: bool, namespace: str | None,
             kubeconfig: str | None, context: str | None):
     """HOST:PORT, or the cluster's control plane behind its Service with --kubernetes."""
@@ -128,7 +119,7 @@ def _target(ctx: click.Context, address: str, kubernetes: bool, namespace: str |
                    "else 127.0.0.1:15010).")
 @output_option("table", "json", "yaml", default="table")
 @click.option("-w", "--watch", is_flag=True, help="Refresh the table in place until Ctrl-C.")
-@click.option("--interval", default="1s", show_default=True, callback=_seconds,
+@click.option("--interval", default="1s", show_default=True, callback=seconds,
               metavar="DURATION", help="Refresh interval for --watch.")
 @click.option("--admin", default=None, metavar="HOST:PORT",
               help="With PROXY: the proxy's admin address (default: the one it announced).")
