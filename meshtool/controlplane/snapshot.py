@@ -31,13 +31,9 @@ class Built:
         return self.json.encode()
 
 
-def rule_manifest(res: Resource) -> dict:
-    return res.to_manifest()
-
-
 def build_snapshot(revision: int, rules: Iterable[Resource], services: list[dict]) -> Built:
     ordered = sorted(rules, key=lambda r: r.key)
-    body = {"services": services, "rules": [rule_manifest(r) for r in ordered]}
+    body = {"services": services, "rules": [r.to_manifest() for r in ordered]}
     body_json = json.dumps(body, separators=(",", ":"), sort_keys=True)
     digest = hashlib.sha256(body_json.encode()).hexdigest()[:8]
     version = f"{revision}.{digest}"
