@@ -50,18 +50,19 @@ def split_address(address: str, default_port: int = DEFAULT_PORT) -> tuple[str, 
     return host, int(port_text)
 
 
-def stream_url(address: str) -> str:
+def _url(scheme: str, address: str, path: str) -> str:
     host, port = split_address(address)
     if ":" in host:
         host = f"[{host}]"
-    return f"ws://{host}:{port}{STREAM_PATH}"
+    return f"{scheme}://{host}:{port}{path}"
+
+
+def stream_url(address: str) -> str:
+    return _url("ws", address, STREAM_PATH)
 
 
 def http_url(address: str, path: str) -> str:
-    host, port = split_address(address)
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}{path}"
+    return _url("http", address, path)
 
 
 @dataclass(frozen=True)
@@ -127,18 +128,20 @@ def parse_hello(msg: Any) -> Identity:
                     admin_address=_string(msg, "adminAddress", required=False))
 
 
+def _snapshot_head(version: str, nonce: str) -> str:
+    return (f'{{"type":"{SNAPSHOT}","version":{json.dumps(version)},'
+            f'"nonce":{json.dumps(nonce)},"snapshot":')
+
+
 def encode_snapshot(version: str, nonce: str, snapshot_json: str) -> str:
     """The snapshot message, with the snapshot already encoded: the control plane encodes a
     snapshot once and sends it to many proxies, each with its own nonce."""
-    return (f'{{"type":"{SNAPSHOT}","version":{json.dumps(version)},'
-            f'"nonce":{json.dumps(nonce)},"snapshot":{snapshot_json}}}')
+    return f"{_snapshot_head(version, nonce)}{snapshot_json}}}"
 
 
 def encode_snapshot_bytes(version: str, nonce: str, snapshot_utf8: bytes) -> bytes:
     """encode_snapshot on UTF-8 bytes: the snapshot is encoded to bytes once, not per proxy."""
-    head = (f'{{"type":"{SNAPSHOT}","version":{json.dumps(version)},'
-            f'"nonce":{json.dumps(nonce)},"snapshot":')
-    return b"".join((head.encode(), snapshot_utf8, b"}"))
+    return b"".join((_snapshot_head(version, nonce).encode(), snapshot_utf8, b"}"))
 
 
 @dataclass(frozen=True)
