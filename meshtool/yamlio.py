@@ -135,8 +135,8 @@ def split_documents(text: str) -> list[RawDocument]:
     return docs
 
 
-def load_documents(source: Source, *, keep_empty: bool = False) -> list[Document]:
-    """Parse every document of a source. Empty documents are dropped unless asked for.
+def load_documents(source: Source) -> list[Document]:
+    """Parse every document of a source. Empty documents are dropped.
 
     Raises DataError naming file:line for text that is not YAML (or JSON).
     """
@@ -150,8 +150,6 @@ def load_documents(source: Source, *, keep_empty: bool = False) -> list[Document
     out = []
     for raw in split_documents(source.text):
         if raw.is_blank:
-            if keep_empty:
-                out.append(Document(None, source, raw))
             continue
         try:
             data = yaml.load(raw.text, Loader=_ManifestLoader)  # noqa: S506 - a safe loader
@@ -164,7 +162,7 @@ def load_documents(source: Source, *, keep_empty: bool = False) -> list[Document
             raise DataError.at(f"invalid YAML: {exc}", source.name, raw.start_line) from None
         except (ValueError, TypeError, OverflowError) as exc:  # e.g. an explicit !!timestamp 2020-02-30
             raise DataError.at(f"invalid YAML value: {exc}", source.name, raw.body_line) from None
-        if data is None and not keep_empty:
+        if data is None:
             continue
         out.append(Document(data, source, raw))
     return out
