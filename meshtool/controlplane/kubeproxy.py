@@ -30,13 +30,23 @@ class ServiceProxy:
     port: int | str = PORT
 
     @property
-    def base_path(self) -> str:
+    def service_path(self) -> str:
         ns, name = (urllib.parse.quote(s, safe="") for s in (self.namespace, self.service))
-        return f"/api/v1/namespaces/{ns}/services/{name}:{self.port}/proxy"
+        return f"/api/v1/namespaces/{ns}/services/{name}"
+
+    @property
+    def base_path(self) -> str:
+        return f"{self.service_path}:{self.port}/proxy"
 
     def url(self, path: str) -> str:
         """`path` ("/debug/syncz?summary=1") on the control plane -> the API server's URL."""
         return self.api_client.configuration.host.rstrip("/") + self.base_path + path
+
+    def _get(self, url: str, timeout: float):
+        """GET through the client's own connection pool: it carries the CA, the client
+        certificate and the proxy of the kubeconfig."""
+        return self.api_client.rest_client.pool_manager.request(
+            "GET", url, headers=self.headers(), timeout=timeout, retries=False)
 
     def headers(self) -> dict[str, str]:
         """The kubeconfig's credentials as request headers (tokens of exec plugins and
@@ -54,9 +64,8 @@ class ServiceProxy:
         import urllib3
 
         url = self.url(path)
-        try:  # the client's own connection pool carries its CA, client certificate and proxy
-            resp = self.api_client.rest_client.pool_manager.request(
-                "GET", url, headers=self.headers(), timeout=timeout, retries=False)
+        try:
+            resp = self._get(url, timeout)
         except urllib3.exceptions.HTTPError as exc:
             raise MeshtoolError(f"cannot reach the Kubernetes API server at "
                                 f"{self.api_client.configuration.host}: {exc}") from None
@@ -74,12 +83,9 @@ class ServiceProxy:
     def service_exists(self, timeout: float = 5.0) -> bool:
         """The API server answers 404 alike for a missing Service and for a Service without
         an Endpoints object: ask which."""
-        ns, name = (urllib.parse.quote(s, safe="") for s in (self.namespace, self.service))
-        host = self.api_client.configuration.host.rstrip("/")
-        url = f"{host}/api/v1/namespaces/{ns}/services/{name}"
         try:
-            resp = self.api_client.rest_client.pool_manager.request(
-                "GET", url, headers=self.headers(), timeout=timeout, retries=False)
+            resp = self._get(self.api_client.configuration.host.rstrip("/") + self.service_path,
+                             timeout)
         except Exception:  # noqa: BLE001 - only refines a message
             return False
         return resp.status == 200
