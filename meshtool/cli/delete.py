@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import click
 
-from meshtool.cli.options import (files_option, kube_options, namespace_option, quiet_option,
-                                   store_option)
+from meshtool.cli.options import store_write_options
 from meshtool.cli.storecmd import complete_args
 
 
 @click.command()
 @click.argument("args", nargs=-1, metavar="[KIND NAME... | KIND/NAME...]",
                 shell_complete=complete_args)
-@files_option
-@namespace_option
-@store_option
-@kube_options
-@quiet_option
+@store_write_options
 def delete(args: tuple[str, ...], files: tuple[str, ...], namespace: str | None,
            store: str | None, kubeconfig: str | None, context: str | None, quiet: bool) -> int:
     """Delete rules from the config store, named by the files that define them or by

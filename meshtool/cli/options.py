@@ -34,6 +34,14 @@ def kube_options(func):
     return func
 
 
+def store_write_options(func):
+    """-f, -n, --store, --kubeconfig, --context and -q: what create, replace and delete take."""
+    for option in reversed((files_option, namespace_option, store_option, kube_options,
+                            quiet_option)):
+        func = option(func)
+    return func
+
+
 def seconds(ctx, param, value):
     """Click callback: a DURATION option ("5ms", "2s", "1m") as seconds."""
     from meshtool.model.durations import parse_duration

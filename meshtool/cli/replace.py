@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import click
 
-from meshtool.cli.options import (files_option, kube_options, namespace_option, quiet_option,
-                                   store_option)
+from meshtool.cli.options import store_write_options
 
 
 @click.command()
-@files_option
-@namespace_option
-@store_option
-@kube_options
-@quiet_option
+@store_write_options
 def replace(files: tuple[str, ...], namespace: str | None, store: str | None,
             kubeconfig: str | None, context: str | None, quiet: bool) -> int:
     """Replace rules in the config store.
