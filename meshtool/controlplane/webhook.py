@@ -46,6 +46,7 @@ class Outcome:
     action: str  # injected | skipped | refused | ignored
     message: str
     patch: list[dict] | None = None
+    subject: str = "request"  # "pod NS/NAME", for the log line
 
 
 def parse_review(body: bytes) -> dict:
@@ -140,6 +141,7 @@ def review(body: bytes, config: InjectConfig) -> tuple[int, dict, Outcome | None
     try:
         request = parse_review(body)
         outcome = decide(request, config)
+        outcome.subject = _describe(request)
     except BadReview as exc:
         return 400, {"error": str(exc)}, None
     except Exception as exc:  # noqa: BLE001 - a bug must not take the webhook down
@@ -162,8 +164,7 @@ def make_app(config: InjectConfig):
         if outcome is None:
             log.warning("refused a request: %s", payload.get("error"))
         else:
-            obj = _describe(body)
-            log.info("%s %s: %s", outcome.action, obj, outcome.message)
+            log.info("%s %s: %s", outcome.action, outcome.subject, outcome.message)
         return web.json_response(payload, status=status)
 
     async def healthz(_: web.Request) -> web.Response:
@@ -175,9 +176,8 @@ def make_app(config: InjectConfig):
     return app
 
 
-def _describe(body: bytes) -> str:
+def _describe(request: dict) -> str:
     try:
-        request = json.loads(body)["request"]
         meta = (request.get("object") or {}).get("metadata") or {}
         name = meta.get("name") or meta.get("generateName") or request.get("name") or "<unnamed>"
         return f"pod {request.get('namespace') or meta.get('namespace') or '?'}/{name}"
