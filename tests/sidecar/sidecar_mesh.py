@@ -64,6 +64,17 @@ def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
         conn.close()
 
 
+def stop_all(procs: list[subprocess.Popen], timeout: float = 5.0) -> None:
+    """SIGTERM every process, then wait for each (SIGKILL if it outstays `timeout`)."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 class ProxyClient:
     """A keep-alive HTTP client that sends absolute-form requests to an explicit proxy."""
 
@@ -169,12 +180,6 @@ class Mesh:
         return sc
 
     def close(self) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(self.procs)
         for sc in self.sidecars:
             sc.log.close()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar_mesh import ROOT, SAMPLES, canary_doc
+from sidecar_mesh import ROOT, SAMPLES, canary_doc, stop_all
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -95,13 +95,7 @@ class Pod:
         return _sh("ip", "netns", "exec", self.ns, "curl", "-s", "-m", "5", url, check=False).stdout
 
     def teardown(self) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(self.procs)
         _sh("ip", "link", "del", self.host_if, check=False)
         _sh("ip", "netns", "del", self.ns, check=False)
         shutil.rmtree(self.etc, ignore_errors=True)
