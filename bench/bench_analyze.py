@@ -135,8 +135,8 @@ def write_corpus(root: Path) -> list[str]:
 def run(quick: bool = False) -> list[Figure]:
     from meshtool.analysis import analyze
     from meshtool.analysis.inputs import read_files
-    from meshtool.loader import load_rules
-    from meshtool.sources import read_sources
+    from meshtool.rules.loader import load_rules
+    from meshtool.rules.sources import read_sources
 
     with tempfile.TemporaryDirectory() as tmp:
         files = write_corpus(Path(tmp))

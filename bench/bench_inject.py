@@ -53,7 +53,7 @@ def stream(n: int) -> str:
 def inject(text: str) -> str:
     from meshtool.inject.config import InjectConfig
     from meshtool.inject.pipeline import INJECT, transform_source
-    from meshtool.sources import Source
+    from meshtool.rules.sources import Source
 
     out, _ = transform_source(Source("bench.yaml", text), INJECT, InjectConfig())
     return out

@@ -106,8 +106,8 @@ def generate(directory: Path, count: int = FILES) -> list[Path]:
 def run(quick: bool = False) -> list[Figure]:
     import yaml
 
-    from meshtool.loader import load_rules
-    from meshtool.sources import read_sources
+    from meshtool.rules.loader import load_rules
+    from meshtool.rules.sources import read_sources
 
     with tempfile.TemporaryDirectory(prefix="meshtool-bench-") as tmp:
         directory = Path(tmp)
@@ -131,8 +131,8 @@ def run(quick: bool = False) -> list[Figure]:
         cpu = {name: _cpu(fn, 3 if quick else 5) for name, fn in
                (("loader", through_loader), ("safe_load", safe_load))}
         cold = interleaved({
-            "loader": lambda: _fresh(f"from meshtool.loader import load_rules\n"
-                                     f"from meshtool.sources import read_sources\n"
+            "loader": lambda: _fresh(f"from meshtool.rules.loader import load_rules\n"
+                                     f"from meshtool.rules.sources import read_sources\n"
                                      f"r = load_rules(read_sources([{str(directory)!r}]))\n"
                                      f"assert len(r.resources) == {FILES}\n"),
             "safe_load": lambda: _fresh(f"import yaml, pathlib\n"

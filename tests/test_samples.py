@@ -10,8 +10,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from meshtool.errors import DataError, MeshtoolError
-from meshtool.loader import load_rules, load_rules_strict
-from meshtool.sources import Source, read_sources
+from meshtool.rules.loader import load_rules, load_rules_strict
+from meshtool.rules.sources import Source, read_sources
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

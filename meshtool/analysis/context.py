@@ -15,7 +15,7 @@ from meshtool.analysis.messages import MESSAGES, Level, MessageType
 from meshtool.analysis.suppress import Suppression, annotation_patterns
 from meshtool.analysis.workloads import workload_of
 from meshtool.errors import Finding
-from meshtool.yamlio import format_path
+from meshtool.rules.yamlio import format_path
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ from typing import Any, Iterable
 
 from meshtool.analysis.items import FILE, Item
 from meshtool.errors import DataError, Finding
-from meshtool.loader import load_rules
+from meshtool.rules.loader import load_rules
 from meshtool.model.convert import FOREIGN_GROUPS
 from meshtool.model.convert.kuma import is_universal
 from meshtool.model.kinds import API_GROUP, is_list
 from meshtool.model.resource import DEFAULT_NAMESPACE
-from meshtool.sources import Source
-from meshtool.yamlio import Document, RawDocument, load_documents, split_documents
+from meshtool.rules.sources import Source
+from meshtool.rules.yamlio import Document, RawDocument, load_documents, split_documents
 
 RULE_GROUPS = frozenset((API_GROUP, *FOREIGN_GROUPS))
 UNREADABLE = ("invalid YAML", "invalid JSON")  # the loader's findings for text it cannot read

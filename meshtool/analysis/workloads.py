@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from meshtool.analysis.items import Item, as_dict, as_list, str_map
-from meshtool.inject.config import INJECT_KEY, PROXY_CONTAINER, STATUS_KEY, InjectConfig
+from meshtool.conventions import INJECT_KEY, PROXY_CONTAINER, STATUS_KEY
+from meshtool.inject.config import InjectConfig
 from meshtool.inject.decide import TEMPLATE_PATHS
 
 PROXY_UID = InjectConfig().proxy_uid

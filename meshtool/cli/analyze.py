@@ -77,7 +77,7 @@ def analyze(files, paths, namespace, use_store, store, use_kube, kubeconfig, con
         raise UsageError(str(exc)) from None
     inputs = Inputs()
     if sources:
-        from meshtool.sources import read_sources
+        from meshtool.rules.sources import read_sources
 
         inputs = read_files(read_sources(sources), namespace=namespace)
     layers = [inputs.items]

@@ -30,8 +30,8 @@ def convert(files: tuple[str, ...], namespace: str | None, output: str, quiet: b
     """
     from meshtool.cli.render import dump_manifests_json, dump_yaml_stream, report
     from meshtool.errors import DataError
-    from meshtool.loader import load_rules
-    from meshtool.sources import read_sources
+    from meshtool.rules.loader import load_rules
+    from meshtool.rules.sources import read_sources
 
     result = load_rules(read_sources(files), namespace=namespace, unique=True)
     if result.findings:

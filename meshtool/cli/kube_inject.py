@@ -77,7 +77,7 @@ def uninject(files, output, in_place, quiet) -> int:
 
 def _run(files, output, in_place, quiet, mode, config) -> int:
     from meshtool.inject.pipeline import transform_source
-    from meshtool.sources import read_sources
+    from meshtool.rules.sources import read_sources
 
     if in_place and output:
         raise UsageError("--in-place and -o/--output cannot be used together")
@@ -148,8 +148,8 @@ def write_atomically(path: Path, text: str) -> None:
 
 def _load_config(file: str):
     from meshtool.inject.config import InjectConfig, config_from_mapping
-    from meshtool.sources import read_source
-    from meshtool.yamlio import load_documents
+    from meshtool.rules.sources import read_source
+    from meshtool.rules.yamlio import load_documents
 
     source = read_source(Path(file))
     docs = load_documents(source)

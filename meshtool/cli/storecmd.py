@@ -22,8 +22,8 @@ def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = F
     """Every rule in the -f inputs, validated; DataError (nothing written) if any is bad.
     `default_namespace` (not -n: the kubeconfig context's) goes to rules that name none."""
     from meshtool.cli.render import report
-    from meshtool.loader import load_rules
-    from meshtool.sources import STDIN_NAME, read_sources
+    from meshtool.rules.loader import load_rules
+    from meshtool.rules.sources import STDIN_NAME, read_sources
 
     # The loader applies the namespace rule and reports every finding of every document.
     result = load_rules(read_sources(files), namespace=namespace, default_namespace=default_namespace)

@@ -35,8 +35,8 @@ def validate(files: tuple[str, ...], paths: tuple[str, ...], namespace: str | No
     """
     from meshtool.cli.render import dump_json, report
     from meshtool.errors import ExitCode
-    from meshtool.loader import load_rules
-    from meshtool.sources import read_sources
+    from meshtool.rules.loader import load_rules
+    from meshtool.rules.sources import read_sources
 
     result = load_rules(read_sources(files + paths), namespace=namespace)
     if output == "json":

@@ -104,7 +104,7 @@ class ControlPlaneProcess(_Child):
 
 
 class SimulatedFleet(_Child):
-    """`python -m meshtool.discovery.simulate ...` as a child process; `start` returns once
+    """`python -m meshtool.testing.simulate ...` as a child process; `start` returns once
     every simulated proxy has answered its first snapshot."""
 
     def __init__(self, address: str, count: int, *, prefix: str = "sim", services: int = 10,
@@ -112,7 +112,7 @@ class SimulatedFleet(_Child):
                  admin_base: int | None = None, log: str | os.PathLike | None = None):
         self.address = address
         self.count = count
-        self.argv = [sys.executable, "-m", "meshtool.discovery.simulate", "--control-plane",
+        self.argv = [sys.executable, "-m", "meshtool.testing.simulate", "--control-plane",
                      address, "--count", str(count), "--prefix", prefix, "--services",
                      str(services), "--inbound-base", str(inbound_base)]
         if nack_rule:

@@ -11,24 +11,19 @@ from typing import Any
 
 from meshtool import __version__
 
-PROXY_CONTAINER = "meshtool-proxy"
-INIT_CONTAINER = "meshtool-init"
-DATA_VOLUME = "meshtool-data"
-DATA_MOUNT_PATH = "/etc/meshtool"
-
-INJECT_KEY = "sidecar.meshtool.io/inject"
-STATUS_KEY = "sidecar.meshtool.io/status"
-TRAFFIC_PREFIX = "traffic.sidecar.meshtool.io/"
+from meshtool.conventions import (  # noqa: F401  (re-exported for the injector's modules)
+    ADMIN_PORT, DATA_MOUNT_PATH, DATA_VOLUME, INBOUND_PORT, INIT_CONTAINER, INJECT_KEY,
+    OUTBOUND_PORT, PROXY_CONTAINER, PROXY_UID, STATUS_KEY, TRAFFIC_PREFIX)
 
 
 @dataclass(frozen=True)
 class InjectConfig:
     image: str = f"meshtool/meshtool:{__version__}"
     image_pull_policy: str = "IfNotPresent"
-    proxy_uid: int = 1337
-    outbound_port: int = 15001
-    inbound_port: int = 15006
-    admin_port: int = 15020
+    proxy_uid: int = PROXY_UID
+    outbound_port: int = OUTBOUND_PORT
+    inbound_port: int = INBOUND_PORT
+    admin_port: int = ADMIN_PORT
     control_plane: str = "meshtool-control-plane.meshtool-system.svc:15010"
     include_outbound_ip_ranges: str = "*"
     exclude_outbound_ip_ranges: str = ""

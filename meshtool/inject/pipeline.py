@@ -22,8 +22,8 @@ from meshtool.inject.datadoc import DataDoc
 from meshtool.inject.decide import InvalidValue
 from meshtool.inject.injector import Report, Workload
 from meshtool.inject.textdoc import TextDoc, Unsupported, compose, construct, detect_style
-from meshtool.sources import Source
-from meshtool.yamlio import format_path, split_documents
+from meshtool.rules.sources import Source
+from meshtool.rules.yamlio import format_path, split_documents
 
 INJECT, UNINJECT = "inject", "uninject"
 
@@ -177,7 +177,7 @@ def _plain(value: Any) -> Any:
 
 def _run_data(text: str, data: dict, mode: str, config: InjectConfig, is_json: bool, root):
     """Rewrite a document as data: JSON re-dumped in its indent, YAML through ruamel."""
-    from meshtool import yamlio
+    from meshtool.rules import yamlio
 
     style = detect_style(text, root)
     trailing = "\n" if text.endswith("\n") else ""
@@ -201,7 +201,7 @@ def _run_data(text: str, data: dict, mode: str, config: InjectConfig, is_json: b
 
 def transform_source(source: Source, mode: str, config: InjectConfig) -> tuple[str, list[Located]]:
     """Every document of a source; DataError (exit 65) naming file:line for bad input."""
-    from meshtool.yamlio import RawDocument
+    from meshtool.rules.yamlio import RawDocument
 
     docs = [RawDocument(source.text, 1, 0)] if source.is_json else split_documents(source.text)
     out: list[str] = []

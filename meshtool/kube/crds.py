@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from meshtool.model.kinds import API_GROUP, API_VERSION, PLURALS, RULE_KINDS
-from meshtool.schema import SCHEMA_FILES, load_schema
+from meshtool.rules.schema import SCHEMA_FILES, load_schema
 
 CRD_DIR = Path(__file__).resolve().parent / "crds"
 CATEGORIES = ["meshtool", "meshtool-rules"]

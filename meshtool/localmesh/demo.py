@@ -90,8 +90,8 @@ def run(scenario: Scenario, reporter: Reporter, state_dir: Path, *, timeout: flo
 
 def apply_files(store, files: list[str]) -> tuple[list[str], int]:
     """Create the rules that are new and replace the ones that exist, as one write each."""
-    from meshtool.loader import load_rules_strict
-    from meshtool.sources import read_sources
+    from meshtool.rules.loader import load_rules_strict
+    from meshtool.rules.sources import read_sources
 
     resources = load_rules_strict(read_sources(files))
     existing = {r.key for r in store.list()}

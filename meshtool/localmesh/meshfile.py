@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshtool.errors import DataError, UsageError
-from meshtool.sources import Source, read_source
-from meshtool.yamlio import Document, format_path, load_documents
+from meshtool.rules.sources import Source, read_source
+from meshtool.rules.yamlio import Document, format_path, load_documents
 
 API_VERSION = "local.meshtool.io/v1alpha1"
 KIND = "LocalMesh"

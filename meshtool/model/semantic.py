@@ -3,7 +3,7 @@
 `check(kind, spec)` expects a spec that already passed the schema (the loader runs the
 schema first) but never raises on an odd shape: a check that finds something it does
 not understand skips it. Paths are from the manifest root, e.g. ("spec", "route", 1,
-"weight"), like those of `meshtool.schema.validate`.
+"weight"), like those of `meshtool.rules.schema.validate`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import pytest
 from casefiles import all_cases  # noqa: E402 (tests/analysis is on sys.path via conftest)
 from meshtool.analysis import analyze
 from meshtool.analysis.inputs import read_files
-from meshtool.sources import read_sources
+from meshtool.rules.sources import read_sources
 
 CASES = all_cases()
 

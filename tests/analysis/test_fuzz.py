@@ -13,7 +13,7 @@ from meshtool.analysis import analyze
 from meshtool.analysis.formatters import FORMATS, render
 from meshtool.analysis.inputs import read_files
 from meshtool.errors import MeshtoolError
-from meshtool.sources import Source
+from meshtool.rules.sources import Source
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = sorted(ROOT.glob("tests/analysis/cases/*/*.yaml")) + \

@@ -7,7 +7,7 @@ import json
 
 from meshtool.analysis.inputs import _guess, merge, read_files
 from meshtool.analysis.items import KUBE, Item
-from meshtool.sources import Source
+from meshtool.rules.sources import Source
 
 RULE = ("apiVersion: config.meshtool.io/v1alpha1\nkind: RouteRule\nmetadata:\n  name: r\n"
         "spec:\n  destination:\n    name: reviews\n  route:\n  - labels:\n      version: v9\n")

@@ -11,7 +11,7 @@ import pytest
 
 from meshtool.analysis import analyze
 from meshtool.analysis.inputs import read_files
-from meshtool.sources import Source, read_sources
+from meshtool.rules.sources import Source, read_sources
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 SCENARIOS = ("canary", "egress", "helloworld")

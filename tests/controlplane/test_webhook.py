@@ -20,7 +20,7 @@ from meshtool.inject.config import STATUS_KEY, InjectConfig
 from meshtool.inject.decide import sentence
 from meshtool.inject.pipeline import INJECT, transform_source
 from meshtool.kube.certs import generate
-from meshtool.sources import Source
+from meshtool.rules.sources import Source
 
 TESTDATA = Path(__file__).resolve().parents[1] / "inject" / "testdata"
 

@@ -15,7 +15,7 @@ import yaml
 from meshtool.inject.config import InjectConfig
 from meshtool.inject.decide import LEGACY, REASONS, TEMPLATE_PATHS
 from meshtool.inject.pipeline import INJECT, UNINJECT, transform_source
-from meshtool.sources import Source
+from meshtool.rules.sources import Source
 
 TESTDATA = Path(__file__).with_name("testdata")
 CASES = sorted(p for p in TESTDATA.iterdir() if p.suffix in (".yaml", ".json"))

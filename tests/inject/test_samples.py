@@ -9,7 +9,7 @@ import yaml
 
 from meshtool.inject.config import InjectConfig
 from meshtool.inject.pipeline import INJECT, UNINJECT, transform_source
-from meshtool.sources import Source
+from meshtool.rules.sources import Source
 
 SAMPLES = sorted((Path(__file__).parents[2] / "samples").glob("*/kubernetes.yaml"))
 

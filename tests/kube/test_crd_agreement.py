@@ -9,7 +9,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from meshtool import schema
+from meshtool.rules import schema
 from meshtool.model.kinds import API_GROUP, API_VERSION, NATIVE_API_VERSION, PLURALS, RULE_KINDS
 
 SPECS = {

@@ -4,7 +4,7 @@ import pytest
 
 from meshtool.errors import DataError
 from meshtool.localmesh.meshfile import parse_meshfile
-from meshtool.sources import Source
+from meshtool.rules.sources import Source
 
 GOOD = """\
 apiVersion: local.meshtool.io/v1alpha1

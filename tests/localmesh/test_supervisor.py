@@ -13,7 +13,7 @@ from meshtool.ports import free_ports
 from meshtool.localmesh.scenarios import samples_dir
 from meshtool.localmesh.processes import stop
 from meshtool.localmesh.supervisor import MeshAlreadyUp, MeshNotUp, MeshState, down, read_state, up
-from meshtool.sources import Source
+from meshtool.rules.sources import Source
 
 
 def meshtool(*args, **kw):

@@ -3,7 +3,7 @@
 import pytest
 
 from meshtool.model.semantic import check, valid_host_pattern
-from meshtool.yamlio import format_path
+from meshtool.rules.yamlio import format_path
 
 DEST = {"destination": {"name": "reviews"}}
 

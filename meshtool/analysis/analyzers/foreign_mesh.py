@@ -5,7 +5,7 @@ from __future__ import annotations
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
 from meshtool.analysis.items import Item
-from meshtool.inject.config import INJECT_KEY, TRAFFIC_PREFIX
+from meshtool.conventions import INJECT_KEY, TRAFFIC_PREFIX
 
 NS_LABEL = "label meshtool-injection=enabled (or =disabled) on the namespace"
 OPT = f"{INJECT_KEY}: \"true\" or \"false\""

@@ -6,7 +6,7 @@ from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
 from meshtool.analysis.items import as_dict
 from meshtool.analysis.workloads import PROXY_UID
-from meshtool.inject.config import PROXY_CONTAINER
+from meshtool.conventions import PROXY_CONTAINER
 
 
 def _uid(value: object) -> int | None:

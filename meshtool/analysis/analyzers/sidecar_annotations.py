@@ -9,7 +9,7 @@ import difflib
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
-from meshtool.inject.config import INJECT_KEY, STATUS_KEY, TRAFFIC_PREFIX
+from meshtool.conventions import INJECT_KEY, STATUS_KEY, TRAFFIC_PREFIX
 from meshtool.inject.status import Status
 from meshtool.inject.traffic import ANNOTATIONS as TRAFFIC_PARSERS
 

@@ -13,7 +13,7 @@ import pytest
 from meshtool.analysis import Level, analyze
 from meshtool.analysis.formatters import FORMATS, Options, render
 from meshtool.analysis.inputs import read_files
-from meshtool.sources import Source, read_sources
+from meshtool.rules.sources import Source, read_sources
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 # The SARIF 2.1.0 schema (2.1.0-rtm.5, the OASIS standard's final schema), vendored from the

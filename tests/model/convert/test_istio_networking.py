@@ -3,7 +3,7 @@
 import pytest
 
 from meshtool.model.convert import Context, istio_networking as net
-from meshtool.yamlio import format_path
+from meshtool.rules.yamlio import format_path
 
 API = "networking.istio.io/v1alpha3"
 

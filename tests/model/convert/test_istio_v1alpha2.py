@@ -3,7 +3,7 @@
 import pytest
 
 from meshtool.model.convert import Context, converter_for, istio_v1alpha2
-from meshtool.yamlio import format_path
+from meshtool.rules.yamlio import format_path
 
 API = "config.istio.io/v1alpha2"
 

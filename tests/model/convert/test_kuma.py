@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from meshtool.model.convert import Context, kuma
-from meshtool.yamlio import format_path
+from meshtool.rules.yamlio import format_path
 
 SVC = "benigno_default_svc_5000"
 

@@ -5,7 +5,7 @@ jsonschema costs more than parsing the YAML. Our schemas use a small, fixed subs
 JSON Schema; `compile_schema` turns exactly that subset into nested closures, once, and
 refuses (NotCompilable) any keyword outside it, so that a schema that grows a new
 keyword falls back to jsonschema instead of being checked wrongly. The messages for
-invalid manifests always come from jsonschema (meshtool.schema); a test checks that both
+invalid manifests always come from jsonschema (meshtool.rules.schema); a test checks that both
 agree on valid/invalid for fuzzed manifests.
 """
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from jsonschema import Draft202012Validator
 
-from meshtool import schema
+from meshtool.rules import schema
 from meshtool.model.kinds import RULE_KINDS
-from meshtool.schemafast import NotCompilable, compile_schema
+from meshtool.rules.schemafast import NotCompilable, compile_schema
 
 MANIFESTS = {
     "RouteRule": {"apiVersion": "config.meshtool.io/v1alpha1", "kind": "RouteRule",

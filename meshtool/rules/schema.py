@@ -1,7 +1,7 @@
 """Schema checks of native rule manifests against the JSON Schemas in schemas/.
 
 The schemas are read and compiled once per process. A valid manifest is recognised by a
-compiled yes/no check (meshtool.schemafast) without jsonschema, which is imported only to
+compiled yes/no check (meshtool.rules.schemafast) without jsonschema, which is imported only to
 describe what is wrong with an invalid one, so neither `meshtool --help` nor a clean
 validation run pays for importing it. Every error
 is reported with its field path and a message written for people ("unknown field
@@ -20,7 +20,7 @@ from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, ROUTE_RULE
 
 FieldPath = tuple[str | int, ...]
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 SCHEMA_FILES = {ROUTE_RULE: "routerule.json", EGRESS_RULE: "egressrule.json",
                 DESTINATION_POLICY: "destinationpolicy.json"}
 
@@ -43,7 +43,7 @@ def _schema_text(kind: str) -> str:
 def _validator(kind: str):
     from jsonschema import Draft202012Validator, ValidationError, validators
 
-    from meshtool.schemafast import pattern_regex
+    from meshtool.rules.schemafast import pattern_regex
 
     def pattern(validator, value, instance, schema):  # `$` means end of text, as on the API server
         if validator.is_type(instance, "string") and not pattern_regex(value).search(instance):
@@ -56,8 +56,8 @@ def _validator(kind: str):
 
 @lru_cache(maxsize=None)
 def _fast_check(kind: str):
-    """The compiled yes/no check (meshtool.schemafast), or None if the schema needs more."""
-    from meshtool.schemafast import NotCompilable, compile_schema
+    """The compiled yes/no check (meshtool.rules.schemafast), or None if the schema needs more."""
+    from meshtool.rules.schemafast import NotCompilable, compile_schema
 
     try:
         return compile_schema(load_schema(kind))

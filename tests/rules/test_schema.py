@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from meshtool import schema
+from meshtool.rules import schema
 from meshtool.model.kinds import NATIVE_API_VERSION, RULE_KINDS
-from meshtool.yamlio import format_path
+from meshtool.rules.yamlio import format_path
 
 BASE = {
     "RouteRule": {"destination": {"name": "reviews"}},

@@ -3,7 +3,7 @@
 Each simulated proxy speaks the real protocol over its own WebSocket and "applies" a snapshot
 by checking its shape and remembering it; nothing proxies traffic. Run as a program:
 
-    python -m meshtool.discovery.simulate --control-plane 127.0.0.1:15010 --count 1000
+    python -m meshtool.testing.simulate --control-plane 127.0.0.1:15010 --count 1000
 
 It prints one line `ready N` on stdout once every proxy has ACKed a first snapshot, then runs
 until SIGTERM/SIGINT. `--nack-rule NAME` makes the proxies reject every snapshot holding a rule
@@ -136,7 +136,7 @@ async def run_fleet(address: str, identities: list[Identity], *, nack_rule: str 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m meshtool.discovery.simulate",
+    ap = argparse.ArgumentParser(prog="python -m meshtool.testing.simulate",
                                  description="Simulated proxies speaking the push protocol.")
     ap.add_argument("--control-plane", default="127.0.0.1:15010", metavar="HOST:PORT")
     ap.add_argument("--count", type=int, default=10)

@@ -5,7 +5,7 @@ import io
 import pytest
 
 from meshtool.errors import DataError, UsageError
-from meshtool.sources import read_sources
+from meshtool.rules.sources import read_sources
 
 
 def test_directory_is_walked_recursively_sorted_and_filtered(tmp_path, monkeypatch):

@@ -3,7 +3,7 @@
 import json
 
 from meshtool.discovery.protocol import encode_snapshot, encode_snapshot_bytes
-from meshtool.discovery.simulate import SharedDecoder, fleet_identities, simulated_apply
+from meshtool.testing.simulate import SharedDecoder, fleet_identities, simulated_apply
 
 import pytest
 
@@ -49,7 +49,7 @@ def test_fleet_stops_on_sigterm_even_before_it_is_ready():
 
     from meshtool.controlplane.process import free_port
 
-    proc = subprocess.Popen([sys.executable, "-m", "meshtool.discovery.simulate",
+    proc = subprocess.Popen([sys.executable, "-m", "meshtool.testing.simulate",
                              "--control-plane", f"127.0.0.1:{free_port()}", "--count", "3"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.5)  # nobody listens there: the proxies are retrying

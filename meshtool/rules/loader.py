@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from meshtool import schema
+from meshtool.rules import schema
 from meshtool.errors import DataError, Finding
 from meshtool.model import convert, semantic
 from meshtool.model.convert import kuma
 from meshtool.model.kinds import API_GROUP, NATIVE_API_VERSION, RULE_KINDS, is_list
 from meshtool.model.resource import DEFAULT_NAMESPACE, Resource, without_server_fields
-from meshtool.sources import Source
-from meshtool.yamlio import Document, format_path, load_documents
+from meshtool.rules.sources import Source
+from meshtool.rules.yamlio import Document, format_path, load_documents
 
 FieldPath = tuple[str | int, ...]
 

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from meshtool.errors import DataError
-from meshtool.sources import Source
-from meshtool.yamlio import format_path, load_documents, split_documents
+from meshtool.rules.sources import Source
+from meshtool.rules.yamlio import format_path, load_documents, split_documents
 
 STREAM = """# leading comment
 apiVersion: v1

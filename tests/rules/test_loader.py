@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from meshtool.errors import DataError
-from meshtool.loader import load_rules, load_rules_strict
-from meshtool.sources import Source
+from meshtool.rules.loader import load_rules, load_rules_strict
+from meshtool.rules.sources import Source
 
 NATIVE = """\
 apiVersion: config.meshtool.io/v1alpha1
@@ -60,7 +60,7 @@ def test_schema_findings_come_before_semantics_and_are_all_reported():
 
 def test_clean_documents_take_the_fast_path(monkeypatch):
     """No ruamel parse (line lookup) for documents without findings."""
-    from meshtool import yamlio
+    from meshtool.rules import yamlio
 
     calls = []
     monkeypatch.setattr(yamlio, "_rt_yaml", lambda: calls.append(1))
@@ -217,7 +217,7 @@ def test_json_sources():
 def test_loader_import_does_not_import_jsonschema_until_a_check():
     import subprocess
 
-    code = ("import sys; import meshtool.loader; "
+    code = ("import sys; import meshtool.rules.loader; "
             "print('jsonschema' in sys.modules, 'ruamel' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import yaml
 
 from meshtool.errors import DataError
-from meshtool.sources import Source
+from meshtool.rules.sources import Source
 
 try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is missing
     _FastLoader = yaml.CSafeLoader

@@ -2,9 +2,9 @@
 
 import pytest
 
-from meshtool.loader import load_rules
-from meshtool.schemafast import pattern_regex
-from meshtool.sources import Source
+from meshtool.rules.loader import load_rules
+from meshtool.rules.schemafast import pattern_regex
+from meshtool.rules.sources import Source
 
 
 @pytest.mark.parametrize("pattern, text, ok", [

@@ -1,0 +1,27 @@
+"""Names every layer shares (DESIGN.md, Conventions): written in one place so that the injector,
+analysis, the control plane and the sidecar never disagree on them.
+"""
+
+PROXY_CONTAINER = "meshtool-proxy"
+INIT_CONTAINER = "meshtool-init"
+DATA_VOLUME = "meshtool-data"
+DATA_MOUNT_PATH = "/etc/meshtool"
+
+INJECT_KEY = "sidecar.meshtool.io/inject"
+STATUS_KEY = "sidecar.meshtool.io/status"
+TRAFFIC_PREFIX = "traffic.sidecar.meshtool.io/"
+INJECTION_LABEL = "meshtool-injection"
+
+PROXY_UID = 1337
+OUTBOUND_PORT = 15001
+INBOUND_PORT = 15006
+ADMIN_PORT = 15020
+HEALTH_PORT = 15021
+DISCOVERY_PORT = 15010
+WEBHOOK_PORT = 15017
+DASHBOARD_PORT = 5681
+
+TRUST_DOMAIN = "cluster.local"
+DEFAULT_NAMESPACE = "default"
+CLUSTER_LABEL = "topology.meshtool.io/cluster"
+REMOTE_SECRET_LABEL = "multicluster.meshtool.io/cluster"
