@@ -41,6 +41,14 @@ def kind_names() -> list[str]:
     return sorted(_BY_ALIAS)
 
 
+def list_items(data: Any) -> list[tuple[tuple[str | int, ...], Any]]:
+    """The objects a document stands for, each with its path in the document: a `kind: List`
+    gives its items one by one (path ("items", i)), anything else itself (path ())."""
+    if is_list(data):
+        return [(("items", i), item) for i, item in enumerate(data["items"])]
+    return [((), data)]
+
+
 def is_list(data: Any) -> bool:
     """A `kind: List` (or any ...List) document: it stands for its `items`."""
     return isinstance(data, dict) and isinstance(data.get("kind"), str) and \

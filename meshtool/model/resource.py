@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.model.kinds import NATIVE_API_VERSION, slug
 
-DEFAULT_NAMESPACE = "default"
 
 # Metadata the API server fills in, as `kubectl get -o yaml` shows it: none of it is the user's to
 # set, so a rule read back from a cluster is accepted with it and read without it.

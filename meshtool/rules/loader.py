@@ -16,7 +16,7 @@ from meshtool.rules import schema
 from meshtool.errors import DataError, Finding
 from meshtool.model import convert, semantic
 from meshtool.model.convert import kuma
-from meshtool.model.kinds import API_GROUP, NATIVE_API_VERSION, RULE_KINDS, is_list
+from meshtool.model.kinds import API_GROUP, NATIVE_API_VERSION, RULE_KINDS, list_items
 from meshtool.model.resource import DEFAULT_NAMESPACE, Resource, without_server_fields
 from meshtool.rules.sources import Source
 from meshtool.rules.yamlio import Document, format_path, load_documents
@@ -135,12 +135,8 @@ def load_rules_strict(sources: list[Source], *, namespace: str | None = None,
 
 def _expand(doc: Document) -> Iterator[_Entry]:
     """A `kind: List` document stands for its items."""
-    data = doc.data
-    if is_list(data):
-        for i, item in enumerate(data["items"]):
-            yield _Entry(doc, item, ("items", i))
-    else:
-        yield _Entry(doc, data)
+    for path, item in list_items(doc.data):
+        yield _Entry(doc, item, path)
 
 
 def _load_entry(entry: _Entry, context: convert.Context, namespace: str | None,
