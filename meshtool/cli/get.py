@@ -23,14 +23,17 @@ def get(kind: str, names: tuple[str, ...], namespace: str | None, all_namespaces
         output: str, store: str | None, kubeconfig: str | None, context: str | None) -> int:
     """Show rules from the config store.
 
-    KIND is routerule (rr), egressrule (er), destinationpolicy (dp), or all.
-    Without NAME, every rule of that kind in the namespace is listed.
+    KIND is routerule (rr), egressrule (er), destinationpolicy (dp), virtualservice (vs),
+    destinationrule (dr), serviceentry (se), trafficroute, httproute, grpcroute, or all.
+    Without NAME, every rule of that kind in the namespace is listed. Rules of other APIs
+    are shown as written, with a Resolved condition under status (-o yaml/json).
 
     \b
     Examples:
       meshtool get rr
       meshtool get routerule reviews-canary -o yaml
       meshtool get all -A
+      meshtool get vs -o yaml
       meshtool get dp -n prod -o json
       meshtool get all -A --store kubernetes --kubeconfig ~/.kube/prod
     """
@@ -57,24 +60,46 @@ def get(kind: str, names: tuple[str, ...], namespace: str | None, all_namespaces
                 raise NotFoundError("; ".join(missing))
         else:
             items = st.list(kinds, ns)
+        status = _status(st, items) if output in ("yaml", "json") else {}
     if not items and not names:
         where = "any namespace" if ns is None else f'namespace "{ns}"'
         click.echo(f"No rules found in {where}.", err=True)
         return 0
-    _render(items, output, single=len(names) == 1)
+    _render(items, output, single=len(names) == 1, status=status)
     return 0
 
 
-def _render(items, output: str, *, single: bool) -> None:
+def _status(st, items) -> dict:
+    """For rules of other APIs: whether the control plane can compile them, and if not why
+    (a reference to a resource not stored yet), as a `Resolved` condition."""
+    if all(r.is_native for r in items):
+        return {}
+    from meshtool.model.compile import compile_resources
+
+    compiled = compile_resources(st.list())
+    return {r.key: {"conditions": [compiled.condition(r.key)]} for r in items if not r.is_native}
+
+
+def _manifests(items, status: dict) -> list[dict]:
+    out = []
+    for r in items:
+        manifest = r.to_manifest()
+        if r.key in status:
+            manifest["status"] = status[r.key]
+        out.append(manifest)
+    return out
+
+
+def _render(items, output: str, *, single: bool, status: dict | None = None) -> None:
     from meshtool.cli import render
     from meshtool.cli.storecmd import name_form
 
     if output == "name":
         click.echo("".join(f"{name_form(r)}\n" for r in items), nl=False)
     elif output == "yaml":
-        click.echo(render.dump_yaml_stream([r.to_manifest() for r in items]), nl=False)
+        click.echo(render.dump_yaml_stream(_manifests(items, status or {})), nl=False)
     elif output == "json":
-        click.echo(render.dump_manifests_json([r.to_manifest() for r in items], single=single),
+        click.echo(render.dump_manifests_json(_manifests(items, status or {}), single=single),
                    nl=False)
     else:
         _table(items)

@@ -28,7 +28,7 @@ def replace(files: tuple[str, ...], namespace: str | None, store: str | None,
     from meshtool.store import open_store
 
     default_ns = kube_namespace(store, namespace, kubeconfig, context)
-    resources = load_input(files, namespace, quiet=quiet, default_namespace=default_ns)
+    resources = load_input(files, namespace, quiet=quiet, default_namespace=default_ns, store=store)
     with open_store(store, kubeconfig=kubeconfig, context=context) as st:
         for res in st.replace(resources):
             report(f"Updated config {res.display} to revision {res.revision}", quiet)
