@@ -14,19 +14,24 @@ from meshtool.errors import DataError, Finding, UsageError
 from meshtool.model.kinds import kind_names, resolve_kind, slug
 from meshtool.model.resource import DEFAULT_NAMESPACE, Resource
 
-KIND_HELP = "routerule (rr), egressrule (er), destinationpolicy (dp)"
+KIND_HELP = ("routerule (rr), egressrule (er), destinationpolicy (dp), virtualservice (vs), "
+             "destinationrule (dr), serviceentry (se), trafficroute, httproute, grpcroute")
 
 
 def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = False,
-               default_namespace: str | None = None, unique: bool = True) -> list[Resource]:
+               default_namespace: str | None = None, unique: bool = True,
+               store: str | None = None) -> list[Resource]:
     """Every rule in the -f inputs, validated; DataError (nothing written) if any is bad.
-    `default_namespace` (not -n: the kubeconfig context's) goes to rules that name none."""
+    `default_namespace` (not -n: the kubeconfig context's) goes to rules that name none.
+    Rules come as authored (a VirtualService stays one) for a store that keeps them so."""
     from meshtool.cli.render import report
     from meshtool.rules.loader import load_rules
     from meshtool.rules.sources import STDIN_NAME, read_sources
+    from meshtool.store import stores_as_authored
 
     # The loader applies the namespace rule and reports every finding of every document.
-    result = load_rules(read_sources(files), namespace=namespace, default_namespace=default_namespace)
+    result = load_rules(read_sources(files), namespace=namespace, default_namespace=default_namespace,
+                        authored=stores_as_authored(store))
     if result.findings:
         raise DataError(findings=result.findings)
     for where, what in result.skipped:
@@ -169,7 +174,8 @@ def open_for_write(store: str | None, kubeconfig: str | None, context: str | Non
 # -- delete -f: identities only -------------------------------------------------------------------
 
 def keys_from_files(files: tuple[str, ...], namespace: str | None, *, quiet: bool = False,
-                    default_namespace: str | None = None) -> list[tuple[str, str, str]]:
+                    default_namespace: str | None = None,
+                    store: str | None = None) -> list[tuple[str, str, str]]:
     """The (kind, namespace, name) of each native rule in the -f inputs, without validating the
     rest of the document: deleting a rule must not need a spec that still passes the schema.
     Inputs with foreign rules (Istio, Kuma) go through the full loader, whose conversion names them."""
@@ -195,7 +201,8 @@ def keys_from_files(files: tuple[str, ...], namespace: str | None, *, quiet: boo
                 if kuma.is_universal(data) or (isinstance(api, str) and isinstance(kind, str)
                                                and convert.converter_for(api, kind) is not None):
                     return [r.key for r in load_input(files, namespace, quiet=quiet,
-                                                      default_namespace=default_namespace)]
+                                                      default_namespace=default_namespace,
+                                                      unique=False, store=store)]
                 if not (isinstance(data, dict) and data.get("apiVersion") == NATIVE_API_VERSION
                         and data.get("kind") in RULE_KINDS):
                     continue
