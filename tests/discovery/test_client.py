@@ -79,8 +79,9 @@ def test_keeps_last_snapshot_while_control_plane_is_gone_and_resyncs(cp, tmp_pat
         assert (client.version, client.snapshot) == before  # still serving the last snapshot
         assert client.connects == 1
         cp.start()
-        table = await asyncio.to_thread(
-            cp.wait_for, lambda t: (proxy(t, "c3.default") or {}).get("status") == "SYNCED")
+        table = await asyncio.to_thread(  # warm: its sidecar of the previous run is back
+            cp.wait_for, lambda t: t["warming"] == 0
+            and (proxy(t, "c3.default") or {}).get("status") == "SYNCED")
         await client.stop()
         return client, before, table
 
