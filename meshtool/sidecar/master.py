@@ -36,6 +36,7 @@ class SidecarConfig:
     probes: dict[str, Any] = field(default_factory=dict)
     resolve: dict[str, str] = field(default_factory=dict)
     reuse_port: bool = False  # several worker processes sharing the listening ports
+    retry_buffer: str = "64k"  # request bodies kept for a retry up to this size; larger: sent once
 
     def modes(self) -> list[str]:
         host = self.listen_host or ("0.0.0.0" if self.mode == "transparent" else "127.0.0.1")
@@ -61,11 +62,9 @@ def build_addons(state: SidecarState, config: SidecarConfig) -> list:
     from meshtool.sidecar.addons.forward import Forward
     from meshtool.sidecar.addons.metrics import Metrics
     from meshtool.sidecar.addons.mirror import Mirror
+    from meshtool.sidecar.addons.origination import Origination
     from meshtool.sidecar.addons.routing import Routing
     from meshtool.sidecar.addons.trace import Trace
-    from meshtool.sidecar.upstream import Upstream
-
-    client = Upstream()
     addons = [
         Routing(state, config.inbound_port),
         Trace(state.identity.service),
@@ -73,9 +72,10 @@ def build_addons(state: SidecarState, config: SidecarConfig) -> list:
         Cors(),
         Fault(),
         CircuitBreaker(),
-        Mirror(client),
-        Forward(state, client, transparent_inbound=config.mode == "transparent"),
+        Mirror(),
+        Forward(state, transparent_inbound=config.mode == "transparent"),
         Metrics(state),
+        Origination(state),
     ]
     if config.access_log:
         addons.append(AccessLog())
@@ -165,9 +165,12 @@ class Sidecar:
 
         pipeline = Pipeline(build_addons(self.state, cfg))
         self.metrics = pipeline.find(Metrics)
+        from meshtool.sidecar import stream
+
+        stream.install()
         self.master.addons.add(proxyserver.Proxyserver(), next_layer.NextLayer(), pipeline)
         opts.update(mode=cfg.modes(), connection_strategy="lazy", keep_host_header=True,
-                    server=True)
+                    server=True, stream_large_bodies=cfg.retry_buffer)
         if cfg.reuse_port:
             _patch_reuse_port()
         if cfg.admin_port is not None:
