@@ -169,6 +169,7 @@ class Sidecar:
 
         stream.install()
         self.master.addons.add(proxyserver.Proxyserver(), next_layer.NextLayer(), pipeline)
+        _dispatch_flow_hooks_directly(pipeline)
         opts.update(mode=cfg.modes(), connection_strategy="lazy", keep_host_header=True,
                     server=True, stream_large_bodies=cfg.retry_buffer)
         if cfg.reuse_port:
@@ -232,6 +233,40 @@ def quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict) -> None:
     if isinstance(context.get("exception"), asyncio.CancelledError):
         return
     loop.default_exception_handler(context)
+
+
+# Per-flow events only our pipeline handles: mitmproxy's two core addons implement none of them.
+FLOW_HOOKS = ("requestheaders", "request", "responseheaders", "response", "error",
+              "http_connect", "tls_start_server", "websocket_start", "websocket_message",
+              "websocket_end", "tcp_start", "tcp_message", "tcp_end", "tcp_error")
+
+
+def _dispatch_flow_hooks_directly(pipeline) -> None:
+    """Call the pipeline for per-flow events instead of going through the AddonManager.
+
+    The manager looks the hook up on every addon, wraps each call in a context manager and
+    sends a second "update" event per flow event for interactive tools; four flow events per
+    request make that a tenth of the sidecar's CPU time. Other events keep the normal path.
+    """
+    from mitmproxy.proxy import mode_servers
+
+    handlers = {name: getattr(pipeline, name, None) for name in FLOW_HOOKS}
+    general = mode_servers.ProxyConnectionHandler.handle_hook
+    general = getattr(general, "_meshtool_general", general)
+
+    async def handle_hook(self, hook) -> None:
+        name = hook.name
+        if name not in handlers:
+            return await general(self, hook)
+        fn = handlers[name]
+        if fn is not None:
+            with self.timeout_watchdog.disarm():
+                result = fn(*hook.args())
+                if result is not None:
+                    await result
+
+    handle_hook._meshtool_general = general  # type: ignore[attr-defined]
+    mode_servers.ProxyConnectionHandler.handle_hook = handle_hook
 
 
 def _patch_reuse_port() -> None:
