@@ -168,7 +168,8 @@ class Sidecar:
         from meshtool.sidecar import stream
 
         stream.install()
-        self.master.addons.add(proxyserver.Proxyserver(), next_layer.NextLayer(), pipeline)
+        self.master.addons.add(_proxyserver(proxyserver, cfg.inbound_port), next_layer.NextLayer(),
+                               pipeline)
         _dispatch_flow_hooks_directly(pipeline)
         opts.update(mode=cfg.modes(), connection_strategy="lazy", keep_host_header=True,
                     server=True, stream_large_bodies=cfg.retry_buffer)
@@ -233,6 +234,25 @@ def quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict) -> None:
     if isinstance(context.get("exception"), asyncio.CancelledError):
         return
     loop.default_exception_handler(context)
+
+
+def _proxyserver(proxyserver, inbound_port: int | None):
+    """mitmproxy's Proxyserver, except that a call to our own inbound port is allowed.
+
+    mitmproxy refuses any connection to one of its own listeners (a loop when misconfigured);
+    in a mesh a service may call itself, and its endpoint is this sidecar's inbound port.
+    """
+
+    class SidecarProxyserver(proxyserver.Proxyserver):
+        name = "proxyserver"
+        def server_connect(self, data) -> None:
+            super().server_connect(data)
+            if (data.server.error and data.server.address
+                    and data.server.address[1] == inbound_port
+                    and data.server.error.startswith("Request destination unknown")):
+                data.server.error = None
+
+    return SidecarProxyserver()
 
 
 # Per-flow events only our pipeline handles: mitmproxy's two core addons implement none of them.
