@@ -13,7 +13,8 @@ import logging
 
 log = logging.getLogger("meshtool.sidecar")
 
-HOOKS = ("request", "response", "error", "http_connect", "tls_clienthello")
+HOOKS = ("request", "response", "error", "http_connect", "tls_clienthello", "client_connected",
+         "client_disconnected", "tcp_message")
 
 
 class Pipeline:
