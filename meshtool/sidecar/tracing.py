@@ -39,7 +39,8 @@ def parse_sampling(text: str) -> float:
 class SpanRecorder:
     """What the trace addon calls: start a span from the incoming context, give its ids, end it."""
 
-    def __init__(self, config: TracingConfig, service: str, proxy_id: str = "") -> None:
+    def __init__(self, config: TracingConfig, service: str, proxy_id: str = "",
+                 exporters: list | None = None) -> None:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -55,7 +56,7 @@ class SpanRecorder:
             resource=Resource.create({"service.name": service or "unknown",
                                       "service.instance.id": proxy_id or service or "unknown"}),
             sampler=ParentBased(self.ratio))
-        for exporter in _exporters(config):
+        for exporter in _exporters(config) if exporters is None else exporters:
             self.provider.add_span_processor(BatchSpanProcessor(
                 exporter, max_queue_size=config.queue_size,
                 schedule_delay_millis=int(config.flush_interval * 1000),
