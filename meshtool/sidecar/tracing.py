@@ -9,6 +9,7 @@ queue fills and spans are dropped, and requests never wait for an export.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 
@@ -44,18 +45,19 @@ class SpanRecorder:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+        from opentelemetry.sdk.trace.sampling import ALWAYS_ON, TraceIdRatioBased
         from opentelemetry.trace import (NonRecordingSpan, SpanContext, SpanKind, StatusCode,
                                          TraceFlags, set_span_in_context)
 
         self._ctx = (NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context)
         self._kinds = (SpanKind.SERVER, SpanKind.CLIENT)
         self._error = StatusCode.ERROR
-        self.ratio = TraceIdRatioBased(config.sampling / 100.0)
+        self.bound = TraceIdRatioBased.get_bound_for_rate(config.sampling / 100.0)
+        self._ids = _ChosenTraceIds()
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": service or "unknown",
                                       "service.instance.id": proxy_id or service or "unknown"}),
-            sampler=ParentBased(self.ratio))
+            sampler=ALWAYS_ON, id_generator=self._ids)  # start() decides; spans it starts record
         for exporter in _exporters(config) if exporters is None else exporters:
             self.provider.add_span_processor(BatchSpanProcessor(
                 exporter, max_queue_size=config.queue_size,
@@ -65,32 +67,40 @@ class SpanRecorder:
         self.proxy_id = proxy_id
 
     def start(self, flow, inbound: bool, trace_id: bytes | None, parent: bytes | None,
-              sampled: bytes | None):
-        NonRecordingSpan, SpanContext, TraceFlags, in_context = self._ctx
-        context = None
+              sampled: bytes | None) -> tuple[object | None, bytes, bytes, bytes]:
+        """(span or None, trace id, span id, sampled flag) for the outgoing headers.
+
+        The sampling decision is made here, before the SDK is involved: the caller's when it
+        sent one, else the configured percentage of the trace id (the same answer on every hop).
+        An unsampled request costs two random ids and no SDK call."""
+        tid = pid = 0
         if trace_id and parent:
             try:
                 tid, pid = int(trace_id, 16), int(parent, 16)
             except ValueError:
                 tid = pid = 0
-            if tid and pid:
-                if sampled is None:  # B3 without a decision: decide here, as for a new trace
-                    on = self.ratio.bound > (tid & 0xFFFFFFFFFFFFFFFF)
-                else:
-                    on = sampled in (b"1", b"d", b"true")
-                flags = TraceFlags(TraceFlags.SAMPLED if on else TraceFlags.DEFAULT)
-                context = in_context(NonRecordingSpan(SpanContext(tid, pid, True, flags)))
+        if not (tid and pid):
+            tid, pid = int.from_bytes(os.urandom(16), "big") or 1, 0
+            sampled = None
+        if sampled is None:
+            on = (tid & 0xFFFFFFFFFFFFFFFF) < self.bound
+        else:
+            on = sampled in (b"1", b"d", b"true")
+        if not on:
+            return None, f"{tid:032x}".encode(), os.urandom(8).hex().encode(), b"0"
+        NonRecordingSpan, SpanContext, TraceFlags, in_context = self._ctx
+        if pid:
+            context = in_context(NonRecordingSpan(SpanContext(
+                tid, pid, True, TraceFlags(TraceFlags.SAMPLED))))
+        else:  # a root span: the SDK takes the trace id chosen above from our id generator
+            context, self._ids.trace_id = None, tid
         req = flow.request
-        name = f"{req.method} {req.host_header or req.host}{req.path.split('?', 1)[0]}"
-        return self.tracer.start_span(
-            name, context=context, kind=self._kinds[0] if inbound else self._kinds[1],
+        span = self.tracer.start_span(
+            f"{req.method} {req.host_header or req.host}{req.path.split('?', 1)[0]}",
+            context=context, kind=self._kinds[0] if inbound else self._kinds[1],
             start_time=int(req.timestamp_start * 1e9) if req.timestamp_start else None)
-
-    @staticmethod
-    def ids(span) -> tuple[bytes, bytes, bytes]:
         sc = span.get_span_context()
-        return (f"{sc.trace_id:032x}".encode(), f"{sc.span_id:016x}".encode(),
-                b"1" if sc.trace_flags.sampled else b"0")
+        return span, f"{sc.trace_id:032x}".encode(), f"{sc.span_id:016x}".encode(), b"1"
 
     def end(self, span, flow) -> None:
         if not span.is_recording():
@@ -119,6 +129,23 @@ class SpanRecorder:
     def shutdown(self) -> None:
         """Export what is queued (bounded by the export timeout), then stop the worker."""
         self.provider.shutdown()
+
+
+class _ChosenTraceIds:
+    """The SDK's id generator, except that a root span's trace id is the one start() chose."""
+
+    def __init__(self) -> None:
+        self.trace_id = 0
+
+    def generate_span_id(self) -> int:
+        return int.from_bytes(os.urandom(8), "big") or 1
+
+    def generate_trace_id(self) -> int:
+        tid, self.trace_id = self.trace_id, 0
+        return tid or int.from_bytes(os.urandom(16), "big") or 1
+
+    def is_trace_id_random(self) -> bool:
+        return True  # from os.urandom, here or at the caller's end
 
 
 def _exporters(config: TracingConfig) -> list:

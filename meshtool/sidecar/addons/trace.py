@@ -53,9 +53,10 @@ class Trace:
             if sampled is None:
                 sampled = b"1" if tp[3] == b"01" else b"0"
         if self.recorder is not None:
-            span = self.recorder.start(flow, inbound, trace_id, parent, sampled)
-            md["meshtool.span"] = span
-            trace_id, span_id, sampled = self.recorder.ids(span)
+            span, trace_id, span_id, sampled = self.recorder.start(flow, inbound, trace_id,
+                                                                   parent, sampled)
+            if span is not None:
+                md["meshtool.span"] = span
         else:
             trace_id = trace_id or os.urandom(16).hex().encode()
             span_id = os.urandom(8).hex().encode()
