@@ -1,6 +1,6 @@
 """Scraping the connected sidecars' metrics into the service graph, only while someone looks.
 
-A request for the graph scrapes at once when the last scrape is older than a second, and keeps
+A request for the graph scrapes at once when the last scrape is older than half a second, and keeps
 a background loop scraping every `interval` seconds for `linger` seconds after the last request,
 so the window fills with history while a dashboard is open and costs nothing otherwise. Only
 sidecars that registered an admin address are scraped (the local mesh; on Kubernetes the admin
@@ -34,9 +34,9 @@ class Scraper:
         self._session = None
 
     async def graph_now(self) -> dict:
-        """The graph, from scrapes at most a second old; keeps scraping for a while after."""
+        """The graph, from scrapes at most half a second old; keeps scraping for a while after."""
         self.last_wanted = time.monotonic()
-        if time.monotonic() - self.last_scrape > 1.0:
+        if time.monotonic() - self.last_scrape > 0.5:
             await self.scrape_once()
         if self._loop_task is None or self._loop_task.done():
             self._loop_task = asyncio.ensure_future(self._keep_scraping())
