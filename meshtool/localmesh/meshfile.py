@@ -62,7 +62,8 @@ class MeshSpec:
 
     @property
     def directory(self) -> Path:
-        return self.path.parent if self.path else Path.cwd()
+        # absolute: {dir} must stay right in the app, which runs with the mesh directory as cwd
+        return (self.path.parent if self.path else Path.cwd()).absolute()
 
 
 def load_meshfile(path: str | Path) -> MeshSpec:

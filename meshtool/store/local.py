@@ -86,6 +86,8 @@ class LocalStore(Store):
         self.busy_timeout = busy_timeout
         self.poll_interval = poll_interval
         self.history = history
+        # --dry-run=server: every write runs its checks in a real transaction, then rolls back
+        self.dry_run = False
         # One connection used by one thread at a time (the lock), so a store may be handed
         # to a worker thread, e.g. to run a blocking watch off an event loop.
         self._lock = threading.RLock()
@@ -226,7 +228,7 @@ class LocalStore(Store):
                     c.execute("DELETE FROM changes WHERE revision <= ?", (floor,))
                 c.execute("UPDATE state SET revision = ?, compacted = max(compacted, ?)",
                           (rev, max(floor, 0)))
-                c.execute("COMMIT")
+                c.execute("ROLLBACK" if self.dry_run else "COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
@@ -304,6 +306,53 @@ class LocalStore(Store):
             return out
 
         return self._write(apply)
+
+    @_sqlite_errors
+    def apply(self, resources: list[Resource]) -> list[Change]:
+        """Create what is missing and overwrite what exists, in one transaction. A resource
+        carrying a resource_version that is not the current one is a ConflictError (nothing
+        written). Objects whose content would not change are not written; when nothing changes,
+        no revision is used. Returns one Change per resource; type None means unchanged."""
+        check_unique(resources)
+        if not resources:
+            return []
+
+        class _Unchanged(Exception):
+            pass
+
+        def apply(c, rev):
+            rows = [(res, self._current(c, res.key)) for res in resources]
+            stale = [finding_for(res, res.key, f"has been modified: resourceVersion "
+                                 f"{res.resource_version} is not the latest ({row[0]}); get it "
+                                 f"again and retry") for res, row in rows
+                     if row is not None and res.resource_version is not None
+                     and res.resource_version != str(row[0])]
+            if stale:
+                raise ConflictError(findings=stale)
+            now, out, seq = time.time(), [], 0
+            for res, row in rows:
+                body = self._body(res)
+                if row is not None and json.loads(row[2]) == json.loads(body):
+                    out.append(Change(row[0], None, self._resource((*res.key, row[2], row[0], row[1]))))
+                    continue
+                if row is None:
+                    c.execute("INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?)", (*res.key, body, rev, now))
+                    self._log(c, rev, seq, ADDED, res, body, rev, now)
+                    out.append(Change(rev, ADDED, self._resource((*res.key, body, rev, now))))
+                else:
+                    c.execute("UPDATE objects SET body = ?, revision = ? "
+                              "WHERE kind = ? AND namespace = ? AND name = ?", (body, rev, *res.key))
+                    self._log(c, rev, seq, MODIFIED, res, body, rev, row[1])
+                    out.append(Change(rev, MODIFIED, self._resource((*res.key, body, rev, row[1]))))
+                seq += 1
+            if seq == 0:
+                raise _Unchanged(out)  # roll back: an apply that changes nothing takes no revision
+            return out
+
+        try:
+            return self._write(apply)
+        except _Unchanged as nothing:
+            return nothing.args[0]
 
     @_sqlite_errors
     def delete(self, keys: list[Key]) -> list[Change]:

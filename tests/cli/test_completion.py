@@ -71,4 +71,5 @@ def test_stored_names_complete(complete):
 
 
 def test_options_complete(complete):
-    assert complete("meshtool get rr -o ") == ["table", "yaml", "json", "name"]
+    assert complete("meshtool get rr -o ") == ["table", "wide", "yaml", "json", "name", "jsonpath=",
+                                            "custom-columns="]

@@ -218,7 +218,7 @@ def test_get_table_lists_name_kind_namespace_revision_age(mt, tmp_path):
 @pytest.mark.parametrize("alias", ["rr", "routerule", "RouteRules", "route-rule"])
 def test_get_accepts_kind_aliases(mt, tmp_path, alias):
     mt("create", "-f", write(tmp_path / "a.yaml", CANARY))
-    assert mt("get", alias, "-o", "name").out == "route-rule/reviews-canary\n"
+    assert mt("get", alias, "-o", "name").out == "route-rule/default/reviews-canary\n"
 
 
 def test_get_yaml_json_and_name(mt, tmp_path):
@@ -232,7 +232,7 @@ def test_get_yaml_json_and_name(mt, tmp_path):
         "msgd", "reviews-canary"]
     docs = list(yaml.safe_load_all(mt("get", "all", "-o", "yaml").out))
     assert [d["kind"] for d in docs] == ["EgressRule", "RouteRule"]
-    assert mt("get", "all", "-o", "name").out == "egress-rule/msgd\nroute-rule/reviews-canary\n"
+    assert mt("get", "all", "-o", "name").out == "egress-rule/default/msgd\nroute-rule/default/reviews-canary\n"
 
 
 def test_get_errors(mt, tmp_path):
