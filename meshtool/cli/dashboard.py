@@ -10,17 +10,6 @@ from meshtool.cli.serving import log_level_option, serve_until_signal, setup_log
 DEFAULT_ADDRESS = "127.0.0.1:5681"
 
 
-def _local_control_plane() -> str | None:
-    """The control plane of the local mesh `meshtool up` started, if one is up."""
-    from meshtool.localmesh.supervisor import default_state_dir, running_state
-
-    try:
-        state = running_state(default_state_dir())
-    except (OSError, ValueError, KeyError):  # unreadable state: as if no mesh were up
-        return None
-    return state.control_plane if state is not None else None
-
-
 @click.command("dashboard")
 @click.option("--address", default=DEFAULT_ADDRESS, show_default=True, metavar="HOST:PORT",
               help="Where the dashboard listens: loopback by default; 0.0.0.0:5681 exposes it.")
@@ -71,7 +60,9 @@ def dashboard(address: str, control_plane: str | None, kubernetes: bool, namespa
         target = ServiceProxy(connect(kubeconfig, context).api_client, namespace or NAMESPACE)
         shown = f"the cluster's control plane ({namespace or NAMESPACE})"
     else:
-        target = control_plane or _local_control_plane() or "127.0.0.1:15010"
+        from meshtool.localmesh.supervisor import local_control_plane
+
+        target = control_plane or local_control_plane() or "127.0.0.1:15010"
         shown = f"control plane {target}"
     setup_logging(log_level)
 

@@ -21,10 +21,10 @@ def graph_rows(graph: dict) -> list[tuple[str, ...]]:
 
 
 @click.command("graph")
-@click.option("--control-plane", "address", default="127.0.0.1:15010", show_default=True,
+@click.option("--control-plane", "address", default="127.0.0.1:15010", show_default=False,
               envvar="MESHTOOL_CONTROL_PLANE", metavar="HOST:PORT",
               help="The control plane's discovery address (default: $MESHTOOL_CONTROL_PLANE, "
-                   "else 127.0.0.1:15010).")
+                   "else the one of the local mesh `meshtool up` started, else 127.0.0.1:15010).")
 @output_option("table", "dot", "json", default="table")
 @click.option("-k", "--kubernetes", is_flag=True,
               help="Read the cluster's control plane through the API server's service proxy.")
