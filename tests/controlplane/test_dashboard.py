@@ -205,3 +205,38 @@ def test_dashboard_api_is_read_only_and_serves_no_unknown_files(dashboard):
         with pytest.raises(urllib.error.HTTPError) as exc:
             urllib.request.urlopen(base + path, timeout=5)
         assert exc.value.code == 404, path
+
+
+def test_background_dashboard_serves_and_stops_and_takes_another_port_when_busy():
+    import socket
+    import urllib.error
+    import urllib.request
+
+    from meshtool.controlplane.dashboard.background import BackgroundDashboard
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    taken = busy.getsockname()[1]
+    board = BackgroundDashboard("127.0.0.1:9")  # no control plane there: pages say so
+    try:
+        url = board.start(ports=(taken, 0))
+        assert url.startswith("http://127.0.0.1:") and f":{taken}/" not in url
+        with urllib.request.urlopen(url, timeout=5) as r:
+            assert b"meshtool dashboard" in r.read()
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(url + "api/proxies", timeout=10)
+        assert exc.value.code == 502 and b"cannot reach" in exc.value.read()
+    finally:
+        board.stop()
+        busy.close()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=2)
+
+
+def test_demo_canary_prints_the_dashboard_url(tmp_path):
+    r = subprocess.run([*MESHTOOL, "demo", "canary", "--state-dir", str(tmp_path / "demo")],
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [line for line in r.stderr.splitlines() if line.startswith("dashboard: ")]
+    assert len(lines) == 1 and "/gui/ (live while the demo runs)" in lines[0], r.stderr[:2000]
