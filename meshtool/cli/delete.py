@@ -37,7 +37,8 @@ def delete(args: tuple[str, ...], files: tuple[str, ...], namespace: str | None,
         raise UsageError("give either -f FILE or KIND NAME..., not both")
     default_ns = kube_namespace(store, namespace, kubeconfig, context)
     if files:
-        keys = [r.key for r in load_input(files, namespace, quiet=quiet, default_namespace=default_ns)]
+        keys = [r.key for r in load_input(files, namespace, quiet=quiet, default_namespace=default_ns,
+                                           store=store)]
     else:
         keys = keys_from_args(args, effective_namespace(namespace or default_ns))
     note = DRY_RUN_NOTE[dry_run]

@@ -33,7 +33,8 @@ def diff(files: tuple[str, ...], namespace: str | None, store: str | None,
 
     default_ns = kube_namespace(store, namespace, kubeconfig, context)
     # Alternatives of one rule (stages of a rollout) are fine here: each is diffed on its own.
-    resources = load_input(files, namespace, quiet=True, default_namespace=default_ns, unique=False)
+    resources = load_input(files, namespace, quiet=True, default_namespace=default_ns, unique=False,
+                           store=store)
     changed = False
     with open_store(store, kubeconfig=kubeconfig, context=context) as st:
         for res in resources:

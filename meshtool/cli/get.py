@@ -32,8 +32,10 @@ def get(args: tuple[str, ...], namespace: str | None, all_namespaces: bool, outp
         context: str | None) -> int:
     """Show rules from the config store.
 
-    KIND is routerule (rr), egressrule (er), destinationpolicy (dp), or all.
-    Without NAME, every rule of that kind in the namespace is listed.
+    KIND is routerule (rr), egressrule (er), destinationpolicy (dp), virtualservice (vs),
+    destinationrule (dr), serviceentry (se), trafficroute, httproute, grpcroute, or all.
+    Without NAME, every rule of that kind in the namespace is listed. Rules of other APIs
+    are shown as written, with a Resolved condition under status (-o yaml|json).
     `-o name` prints KIND/NAMESPACE/NAME, which `delete` takes back.
 
     \b
@@ -45,6 +47,7 @@ def get(args: tuple[str, ...], namespace: str | None, all_namespaces: bool, outp
       meshtool get rr -o jsonpath='{.items[*].metadata.name}'
       meshtool get rr -o custom-columns=NAME:.metadata.name,DEST:.spec.destination.name
       meshtool get dp -n prod -o json
+      meshtool get vs -o yaml
     """
     from meshtool.cli import listing
     from meshtool.cli.storecmd import effective_namespace, kube_namespace
@@ -78,7 +81,19 @@ def get(args: tuple[str, ...], namespace: str | None, all_namespaces: bool, outp
             where = "any namespace" if ns is None else f'namespace "{ns}"'
             click.echo(f"No rules found in {where}.", err=True)
         else:
-            click.echo(listing.render(items, fmt, single=len(keys) == 1), nl=False)
+            status = _status(st, items) if fmt.kind in ("yaml", "json", "jsonpath") else None
+            click.echo(listing.render(items, fmt, single=len(keys) == 1, status=status), nl=False)
         if watch:
             return listing.watch(st, kinds, ns, match, fmt)
     return 0
+
+
+def _status(st, items) -> dict | None:
+    """For rules of other APIs: whether the control plane can compile them, and if not why
+    (a reference to a resource not stored yet), as a `Resolved` condition."""
+    if all(r.is_native for r in items):
+        return None
+    from meshtool.model.compile import compile_resources
+
+    compiled = compile_resources(st.list())
+    return {r.key: {"conditions": [compiled.condition(r.key)]} for r in items if not r.is_native}

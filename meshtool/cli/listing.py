@@ -117,11 +117,15 @@ def _split_requirements(text: str) -> list[str]:
 
 # -- rendering -----------------------------------------------------------------------------
 
-def render(items: list, fmt: OutputFormat, *, single: bool) -> str:
+def render(items: list, fmt: OutputFormat, *, single: bool, status: dict | None = None) -> str:
+    """`status`: key -> the status block of a rule of another API (see model.compile)."""
     from meshtool.cli import render as out
     from meshtool.cli.storecmd import name_form
 
     manifests = [r.to_manifest() for r in items]
+    for r, m in zip(items, manifests):
+        if status and r.key in status:
+            m["status"] = status[r.key]
     if fmt.kind == "name":
         return "".join(f"{name_form(r)}\n" for r in items)
     if fmt.kind == "yaml":

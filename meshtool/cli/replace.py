@@ -27,7 +27,7 @@ def replace(files: tuple[str, ...], namespace: str | None, store: str | None,
     from meshtool.cli.storecmd import DRY_RUN_NOTE, kube_namespace, load_input, open_for_write
 
     default_ns = kube_namespace(store, namespace, kubeconfig, context)
-    resources = load_input(files, namespace, quiet=quiet, default_namespace=default_ns)
+    resources = load_input(files, namespace, quiet=quiet, default_namespace=default_ns, store=store)
     note = DRY_RUN_NOTE[dry_run]
     if dry_run == "client":
         for res in resources:

@@ -14,19 +14,24 @@ from meshtool.errors import DataError, Finding, UsageError
 from meshtool.model.kinds import kind_names, resolve_kind, slug
 from meshtool.model.resource import DEFAULT_NAMESPACE, Resource
 
-KIND_HELP = "routerule (rr), egressrule (er), destinationpolicy (dp)"
+KIND_HELP = ("routerule (rr), egressrule (er), destinationpolicy (dp), virtualservice (vs), "
+             "destinationrule (dr), serviceentry (se), trafficroute, httproute, grpcroute")
 
 
 def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = False,
-               default_namespace: str | None = None, unique: bool = True) -> list[Resource]:
+               default_namespace: str | None = None, unique: bool = True,
+               store: str | None = None) -> list[Resource]:
     """Every rule in the -f inputs, validated; DataError (nothing written) if any is bad.
-    `default_namespace` (not -n: the kubeconfig context's) goes to rules that name none."""
+    `default_namespace` (not -n: the kubeconfig context's) goes to rules that name none.
+    Rules come as authored (a VirtualService stays one) for a store that keeps them so."""
     from meshtool.cli.render import report
     from meshtool.rules.loader import load_rules
     from meshtool.rules.sources import STDIN_NAME, read_sources
+    from meshtool.store import stores_as_authored
 
     # The loader applies the namespace rule and reports every finding of every document.
-    result = load_rules(read_sources(files), namespace=namespace, default_namespace=default_namespace)
+    result = load_rules(read_sources(files), namespace=namespace, default_namespace=default_namespace,
+                        authored=stores_as_authored(store))
     if result.findings:
         raise DataError(findings=result.findings)
     for where, what in result.skipped:

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from meshtool.errors import AlreadyExistsError, ConflictError, MeshtoolError, NotFoundError
+from meshtool.model.kinds import NATIVE_API_VERSION
 from meshtool.model.resource import Resource
 from meshtool.store.base import (ADDED, DELETED, MODIFIED, Change, Key, RelistRequired, Store,
                                  StoredResource, check_unique, display_key, finding_for)
@@ -41,7 +42,7 @@ CREATE TABLE state (
 INSERT INTO state VALUES (1, 0, 0);
 CREATE TABLE objects (
     kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
-    body TEXT NOT NULL,          -- JSON: {"spec", "labels", "annotations"}
+    body TEXT NOT NULL,          -- JSON: {"spec", "labels", "annotations"[, "apiVersion"]}
     revision INTEGER NOT NULL,   -- of its last write: its resourceVersion
     created REAL NOT NULL,
     PRIMARY KEY (kind, namespace, name)
@@ -157,6 +158,7 @@ class LocalStore(Store):
         kind, namespace, name, body, obj_rev, created = row
         data = json.loads(body)
         return StoredResource(kind=kind, name=name, namespace=namespace, spec=data["spec"],
+                              api_version=data.get("apiVersion") or NATIVE_API_VERSION,
                               labels=data.get("labels") or {},
                               annotations=data.get("annotations") or {},
                               resource_version=str(obj_rev), revision=obj_rev, created=created)
@@ -236,8 +238,10 @@ class LocalStore(Store):
 
     @staticmethod
     def _body(res: Resource) -> str:
-        return json.dumps({"spec": res.spec, "labels": res.labels, "annotations": res.annotations},
-                          separators=(",", ":"))
+        body = {"spec": res.spec, "labels": res.labels, "annotations": res.annotations}
+        if not res.is_native:  # the exact version written: v1alpha3 stays v1alpha3
+            body["apiVersion"] = res.api_version
+        return json.dumps(body, separators=(",", ":"))
 
     @staticmethod
     def _log(c, rev: int, seq: int, type_: str, res: Resource, body: str, obj_rev: int,

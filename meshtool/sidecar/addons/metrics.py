@@ -109,10 +109,10 @@ class Metrics:
         s.count += 1
         s.seconds += elapsed
         s.durations[bisect.bisect_left(DURATION_BUCKETS, elapsed)] += 1
-        n = len(req.raw_content or b"")
+        n = _body_size(req)
         s.req_bytes += n
         s.req_sizes[bisect.bisect_left(SIZE_BUCKETS, n)] += 1
-        n = len(resp.raw_content or b"") if resp is not None else 0
+        n = _body_size(resp) if resp is not None else 0
         s.resp_bytes += n
         s.resp_sizes[bisect.bisect_left(SIZE_BUCKETS, n)] += 1
         dest = (head[5], head[6])
@@ -228,6 +228,17 @@ def _endpoint_version(md: dict) -> str:
     if log and (key := log[-1][0]) != ep.key:
         ep = next((e for e in eps if e.key == key), ep)
     return ep.labels.get("version") or UNKNOWN
+
+
+def _body_size(message) -> int:
+    """The body's length; a streamed body is not kept, so its Content-Length (else 0)."""
+    raw = message.raw_content
+    if raw is not None:
+        return len(raw)
+    try:
+        return int(message.headers.get("content-length", 0))
+    except ValueError:
+        return 0
 
 
 def _grpc_status(resp) -> str:

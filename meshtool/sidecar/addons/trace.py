@@ -76,12 +76,14 @@ class Trace:
         h.fields = tuple(rest)
         md["meshtool.request_id"] = rid
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Before the response headers go out (a streamed body follows them at once)."""
         md = flow.metadata
         rid = md.get("meshtool.request_id")
         resp = flow.response
-        if rid is None or resp is None:
+        if rid is None or resp is None or md.get("meshtool.trace_headers_done"):
             return
+        md["meshtool.trace_headers_done"] = True
         fields = resp.headers.fields
         has_rid, peer, kept = False, None, []
         for name, value in fields:
@@ -100,7 +102,10 @@ class Trace:
             kept.append((b"x-request-id", rid))
         if len(kept) != len(fields) or peer is not None:
             resp.headers.fields = tuple(kept)
-        if (span := md.pop("meshtool.span", None)) is not None:
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self.responseheaders(flow)  # a response made here (no responseheaders event) gets them too
+        if (span := flow.metadata.pop("meshtool.span", None)) is not None:
             self.recorder.end(span, flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
