@@ -11,7 +11,7 @@ In ```console blocks the commands are the `$ ` lines; when the output shown star
 the command must fail, else it must succeed. In ```sh blocks every line is a command. A
 command whose comment starts with `# exit N` must exit with N (`meshtool diff`: 1 = changes).
 
-Servers (a line ending in `&`, and `meshtool control-plane`, `proxy run`, `--watch` shown in the
+Servers (a line ending in `&`, and `meshtool control-plane`, `proxy run`, `dashboard`, `--watch` shown in the
 foreground, as if in a second terminal) run in the background; the next command waits until the
 ports they name (--listen, --port, --admin-port, else meshtool's defaults) accept connections.
 Each document runs in its own network namespace, so the fixed ports the docs show (15010,
@@ -118,7 +118,8 @@ def scratch(tmp_path):
     return work, env
 
 
-_SERVERS = {"meshtool control-plane": ("15010",), "meshtool proxy run": ("15020",)}
+_SERVERS = {"meshtool control-plane": ("15010",), "meshtool proxy run": ("15020",),
+            "meshtool dashboard": ("5681",)}
 
 
 def server_ports(text: str) -> list[str] | None:
@@ -299,6 +300,7 @@ PROXY = ("meshtool proxy run --service benigno --label version=v1 --app-port 500
 HELP_SETUP = {
     "replace": [RULES], "delete": [RULES], "get": [RULES], "diff": [RULES],
     "proxy-status": [CONTROL_PLANE, PROXY], "version": [CONTROL_PLANE],
+    "graph": [CONTROL_PLANE, PROXY], "dashboard": [CONTROL_PLANE],
 }
 
 
