@@ -51,6 +51,8 @@ PRINTER_COLUMNS = {
     ],
 }
 
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+
 # JSON Schema keywords a structural schema accepts as they are.
 _KEPT = {"type", "description", "properties", "additionalProperties", "items", "required", "enum",
          "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
@@ -93,6 +95,11 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None,
                 raise SchemaNotStructural(f"{where}: additionalProperties: true is not supported")
         elif key == "items":
             out["items"] = structural(value, defs, f"{where}/items")
+        elif key in ("minimum", "maximum") and schema.get("format") == "int64" \
+                and value in (INT64_MIN, INT64_MAX):
+            # The int64 bound itself: the API server decodes integers as int64 and refuses any
+            # other, while a bound written out overflows its float64 comparison.
+            continue
         elif key in _KEPT:
             out[key] = copy.deepcopy(value)
         else:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from meshtool.rules import schema
+from meshtool.rules import check, schema
 from meshtool.errors import DataError, Finding
-from meshtool.model import convert, semantic
+from meshtool.model import convert
 from meshtool.model.convert import kuma
 from meshtool.model.kinds import API_GROUP, NATIVE_API_VERSION, RULE_KINDS, is_list
 from meshtool.model.resource import DEFAULT_NAMESPACE, Resource, without_server_fields
@@ -200,9 +200,7 @@ def _group(api: Any) -> str:
 def _load_native(entry: _Entry, data: dict, namespace: str | None, fill: str | None,
                  result: LoadResult) -> list[Resource]:
     data = without_server_fields(data)  # `kubectl get rr x -o yaml | meshtool replace -f -` works
-    problems = schema.validate(data["kind"], data)
-    if not problems:
-        problems = semantic.check(data["kind"], data.get("spec"))
+    problems = check.problems(data)
     problems += _namespace_problems(data, namespace)
     if problems:
         found = [entry.finding(path, msg) for path, msg in problems]
@@ -229,7 +227,7 @@ def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.
             problems = [(p, m) for p, m in problems if m.startswith("unknown field")
                         and item.foreign_path(p) not in reported]
         elif not problems:
-            problems = semantic.check(kind, manifest.get("spec"))
+            problems = check.problems(manifest)
         problems += _namespace_problems(manifest, namespace)
         suffix = f" (converted from {entry.label})"
         for path, msg in problems:
