@@ -268,6 +268,6 @@ def test_a_label_value_kubernetes_refuses_is_a_finding_at_its_line():
     result = load_rules([src(text)])
     assert [r.name for r in result.resources] == ["a"]
     (finding,) = result.findings
-    assert (finding.line, finding.field, finding.resource) == (18, "metadata.labels.team",
+    assert (finding.line, finding.field, finding.resource) == (19, "metadata.labels.team",
                                                                "RouteRule/b")
     assert "label value 'platform engineering'" in finding.message
