@@ -13,6 +13,10 @@ HTTP surface (aiohttp, 127.0.0.1:15010 by default):
   GET /v1/stream                   the push stream (WebSocket; protocol in meshtool.discovery)
   GET /debug/syncz                 the sync table as JSON (?summary=1: counts by status)
   GET /debug/config_dump?proxy=ID  the snapshot the control plane intends for that proxy
+  GET /metrics                     Prometheus text: invalid resources left out, pushes
+
+Every stored object passes meshtool.controlplane.isolation first: an invalid one is left out of
+the snapshots and listed in the sync table (`invalid`), never sent to a sidecar.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Callable, Protocol
 from aiohttp import WSMsgType, web
 
 from meshtool.controlplane.follower import StoreFollower
+from meshtool.controlplane.isolation import Isolation, Reporter
 from meshtool.controlplane.registry import WorkloadRegistry
 from meshtool.controlplane.snapshot import Built, build_snapshot
 from meshtool.controlplane.synctable import ProxySync
@@ -41,6 +46,8 @@ from meshtool.model.resource import Resource
 from meshtool.store.base import Key, Store
 
 log = logging.getLogger("meshtool.controlplane")
+
+METRICS_PATH = "/metrics"
 
 HELLO_TIMEOUT = 10.0
 
@@ -78,7 +85,7 @@ class ControlPlane:
     def __init__(self, open_store: Callable[[], Store] | None, *, instance: str | None = None,
                  debounce: float = 0.005, endpoint_debounce: float = 0.05,
                  endpoint_max_delay: float = 1.0, grace: float = 2.0, heartbeat: float = 30.0,
-                 workloads: WorkloadSource | None = None):
+                 workloads: WorkloadSource | None = None, reporter: Reporter | None = None):
         self._open_store = open_store
         self.workloads = workloads  # None: connected sidecars are the endpoints (local mode)
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
@@ -91,7 +98,8 @@ class ControlPlane:
         self.heartbeat = heartbeat
         self.registry = WorkloadRegistry(self._endpoints_changed, grace=grace)
         self.sessions: dict[str, Session] = {}
-        self.rules: dict[Key, Resource] = {}
+        self.rules: dict[Key, Resource] = {}  # the valid ones: what snapshots are made of
+        self.isolation = Isolation(reporter=reporter)
         self.revision = 0
         self.loaded = open_store is None  # without a store there are no rules to wait for
         self.current: Built | None = None
@@ -115,6 +123,7 @@ class ControlPlane:
         app.router.add_get(STREAM_PATH, self._stream)
         app.router.add_get(SYNCZ_PATH, self._syncz)
         app.router.add_get(CONFIG_DUMP_PATH, self._config_dump)
+        app.router.add_get(METRICS_PATH, self._metrics)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 15010) -> str:
@@ -151,11 +160,13 @@ class ControlPlane:
     # -- inputs --------------------------------------------------------------------------------
     def _store_changed(self, revision: int, rules: dict[Key, Resource]) -> None:
         first = not self.loaded
-        self.rules, self.revision, self.loaded = rules, revision, True
+        valid = self.isolation.split(rules.values())
+        self.rules, self.revision, self.loaded = valid, revision, True
+        left_out = f" ({len(rules) - len(valid)} invalid, left out)" if len(valid) < len(rules) else ""
         if first:
-            log.info("store loaded at revision %d: %d rules", revision, len(rules))
+            log.info("store loaded at revision %d: %d rules%s", revision, len(valid), left_out)
         else:
-            log.info("store at revision %d: %d rules", revision, len(rules))
+            log.info("store at revision %d: %d rules%s", revision, len(valid), left_out)
         self._dirty = self._push_all = self._rules_pending = True
         self._schedule(self.debounce)
 
@@ -319,7 +330,7 @@ class ControlPlane:
                 "storeRevision": self.revision, "storeLoaded": self.loaded, "version": latest,
                 "workloads": "sidecars" if self.workloads is None else "kubernetes",
                 "workloadsLoaded": self.workloads is None or self.workloads.ready,
-                "pushes": self.pushes, "proxies": proxies}
+                "pushes": self.pushes, "invalid": self.isolation.listing(), "proxies": proxies}
 
     def sync_summary(self) -> dict:
         """Counts by status and the last ACK of the latest version: cheap to poll."""
@@ -334,12 +345,29 @@ class ControlPlane:
                 last_ack = max(last_ack or 0.0, s.sync.acked_at)
         return {"controlPlane": self.instance, "storeRevision": self.revision,
                 "storeLoaded": self.loaded, "version": latest, "proxies": len(self.sessions),
-                "statuses": counts, "lastAck": last_ack}
+                "statuses": counts, "lastAck": last_ack, "invalid": len(self.isolation.invalid)}
 
     async def _syncz(self, request: web.Request) -> web.Response:
         table = self.sync_summary() if request.query.get("summary") else self.sync_table()
         return web.Response(text=json.dumps(table, separators=(",", ":")),
                             content_type="application/json")
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        lines = [
+            "# HELP meshtool_controlplane_invalid_resources Stored objects left out of the "
+            "snapshots because they are invalid.",
+            "# TYPE meshtool_controlplane_invalid_resources gauge",
+            f"meshtool_controlplane_invalid_resources {len(self.isolation.invalid)}",
+            "# HELP meshtool_controlplane_rejected_resources_total Times a stored object (or a "
+            "new version of it) was found invalid.",
+            "# TYPE meshtool_controlplane_rejected_resources_total counter",
+            f"meshtool_controlplane_rejected_resources_total {self.isolation.rejections}",
+            "# HELP meshtool_controlplane_pushes_total Snapshots computed and pushed.",
+            "# TYPE meshtool_controlplane_pushes_total counter",
+            f"meshtool_controlplane_pushes_total {self.pushes}",
+        ]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain",
+                            charset="utf-8")
 
     async def _config_dump(self, request: web.Request) -> web.Response:
         pid = request.query.get("proxy")
@@ -351,6 +379,7 @@ class ControlPlane:
             return web.json_response({"error": "no snapshot yet: the store has not been read"},
                                      status=503)
         body = (f'{{"proxy":{json.dumps(pid)},"version":{json.dumps(self.current.version)},'
+                f'"invalid":{json.dumps(self.isolation.listing())},'
                 f'"snapshot":{self.current.json}}}')
         return web.Response(text=body, content_type="application/json")
 

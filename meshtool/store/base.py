@@ -25,9 +25,12 @@ DELETED = "DELETED"
 
 @dataclass
 class StoredResource(Resource):
-    """A Resource as read back from a store: also when it was created (epoch seconds)."""
+    """A Resource as read back from a store: also when it was created (epoch seconds).
+    `damaged` says why a stored object could not be read back whole (its spec is then empty):
+    readers that serve rules leave such an object out and report it."""
 
     created: float | None = None
+    damaged: str | None = None
 
 
 @dataclass(frozen=True)

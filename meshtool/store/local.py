@@ -153,10 +153,21 @@ class LocalStore(Store):
     @staticmethod
     def _resource(row) -> StoredResource:
         kind, namespace, name, body, obj_rev, created = row
-        data = json.loads(body)
-        return StoredResource(kind=kind, name=name, namespace=namespace, spec=data["spec"],
-                              labels=data.get("labels") or {},
-                              annotations=data.get("annotations") or {},
+        try:
+            data = json.loads(body)
+            spec, labels, annotations = data["spec"], data.get("labels"), data.get("annotations")
+            if not isinstance(spec, dict) or not isinstance(labels or {}, dict) \
+                    or not isinstance(annotations or {}, dict):
+                raise ValueError("spec, labels and annotations must be mappings")
+        except (TypeError, ValueError, KeyError) as exc:
+            # One damaged row (edited by hand, a disk error) must not make the whole store
+            # unreadable: it is returned marked, and readers that serve rules skip it.
+            why = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            return StoredResource(kind=kind, name=name, namespace=namespace, spec={},
+                                  resource_version=str(obj_rev), revision=obj_rev,
+                                  created=created, damaged=f"the stored row is damaged ({why})")
+        return StoredResource(kind=kind, name=name, namespace=namespace, spec=spec,
+                              labels=labels or {}, annotations=annotations or {},
                               resource_version=str(obj_rev), revision=obj_rev, created=created)
 
     _COLUMNS = "kind, namespace, name, body, revision, created"
