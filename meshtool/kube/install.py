@@ -92,9 +92,13 @@ def rbac(settings: Settings) -> list[dict]:
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
         "metadata": _meta(NAME, settings, "control-plane", namespaced=False),
         "rules": [
-            # The rules, the workloads they route to and where those live; nothing is written.
+            # The rules, the workloads they route to and where those live.
             {"apiGroups": [API_GROUP], "resources": sorted(PLURALS.values()), "verbs": read},
             {"apiGroups": [""], "resources": ["services", "pods", "namespaces"], "verbs": read},
+            # The only writes: a rule's status condition and an Event when it is invalid.
+            {"apiGroups": [API_GROUP], "resources": sorted(f"{p}/status" for p in PLURALS.values()),
+             "verbs": ["get", "patch"]},
+            {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
         ],
     }
     binding = {
