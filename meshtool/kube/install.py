@@ -271,15 +271,46 @@ def install(api_client, settings: Settings, report: Callable[[str], None] = lamb
                             "wait until it is gone, or install into another one with -n")
     # Refuse before writing anything: the server validates every object it can (namespaced
     # ones only once their namespace exists).
-    for obj in items:
+    replace: dict[int, str] = {}  # index -> resourceVersion: objects apply cannot repair
+    for i, obj in enumerate(items):
         if not objects.KINDS[obj["kind"]][2] or namespace:
-            objects.apply(api_client, obj, dry_run=True)
-    for obj in items:
+            version = _dry_run(api_client, obj)
+            if version is not None:
+                replace[i] = version
+    for i, obj in enumerate(items):
+        if i in replace:
+            objects.replace(api_client, obj, replace[i])
+            report(f"{display(obj)} replaced (it had been changed in a way apply cannot merge)")
         objects.apply(api_client, obj)
         report(f"{display(obj)} applied")
         if obj["kind"] == "CustomResourceDefinition" and obj is items[len(crd_names()) - 1]:
             wait_established(api_client, crd_names(), timeout=wait)
     return items
+
+
+def _dry_run(api_client, obj: dict) -> str | None:
+    """Check one object with a server-side dry run of the apply. None: apply will do. A
+    resourceVersion: the existing object was edited into a shape that apply cannot merge with
+    ours (say a webhook's clientConfig switched from service to {url, caBundle}: merged, it
+    would hold both) but a replacement at that version is accepted, so install replaces it."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        objects.apply(api_client, obj, dry_run=True)
+        return None
+    except ApiException as exc:
+        if exc.status != 422:
+            raise
+        meta = obj["metadata"]
+        current = objects.get(api_client, obj["kind"], meta["name"], meta.get("namespace"))
+        if current is None:
+            raise
+        version = current["metadata"]["resourceVersion"]
+        try:
+            objects.replace(api_client, obj, version, dry_run=True)
+        except ApiException:
+            raise exc from None
+        return version
 
 
 def owned(obj: dict | None, settings: Settings) -> bool:

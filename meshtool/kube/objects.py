@@ -64,6 +64,17 @@ def apply(api_client, obj: dict, *, dry_run: bool = False) -> dict:
                 content_type="application/apply-patch+yaml")
 
 
+def replace(api_client, obj: dict, resource_version: str, *, dry_run: bool = False) -> dict:
+    """PUT the whole object at `resource_version` (as FIELD_MANAGER): for what server-side apply
+    cannot merge, such as a webhook whose clientConfig someone switched from service to url
+    (apply would keep both, and the API server allows exactly one)."""
+    body = {**obj, "metadata": {**obj["metadata"], "resourceVersion": resource_version}}
+    query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict"}
+    if dry_run:
+        query["dryRun"] = "All"
+    return call(api_client, "PUT", path_of(obj), query=query, body=body)
+
+
 def get(api_client, kind: str, name: str, namespace: str | None = None) -> dict | None:
     """The object, or None when it does not exist."""
     from kubernetes.client.exceptions import ApiException
