@@ -203,6 +203,7 @@ def _webhook_checks(api_client, s: install.Settings) -> Iterator[Check]:
     else:
         yield Check(section, title, OK)
     yield _injection_check(api_client)
+    yield from _validating_checks(api_client, s, certs)
 
 
 def _client_target(hook: dict) -> str:
@@ -264,3 +265,27 @@ def _injection_check(api_client) -> Check:
                      f"{install.INJECTION_LABEL}=enabled`, then check again")
     ok, detail = injection_probe(api_client, names[0])
     return Check("meshtool-webhook", title, OK if ok else FAIL, detail)
+
+
+def _validating_checks(api_client, s: install.Settings, certs) -> Iterator[Check]:
+    section = "meshtool-webhook"
+    config = objects.get(api_client, "ValidatingWebhookConfiguration", install.VALIDATING_CONFIG)
+    title = (f"ValidatingWebhookConfiguration {install.VALIDATING_CONFIG} sends rules to the "
+             "webhook")
+    hook = next((w for w in (config or {}).get("webhooks") or []
+                 if w.get("name") == install.VALIDATING_WEBHOOK), None)
+    if hook is None:
+        yield Check(section, title, FAIL, "not found: run `meshtool install`")
+        return
+    target = (hook.get("clientConfig") or {}).get("service") or {}
+    if (target.get("name"), target.get("namespace"), target.get("path")) != \
+            (install.NAME, s.namespace, "/validate"):
+        yield Check(section, title, FAIL, f"points at {_client_target(hook)}, not the Service "
+                    f"{s.namespace}/{install.NAME} path /validate: run `meshtool install` again")
+        return
+    bundle = (hook.get("clientConfig") or {}).get("caBundle")
+    if certs is not None and (not bundle or base64.b64decode(bundle) != certs.ca_pem):
+        yield Check(section, title, FAIL, "its caBundle is not the CA of the certificate Secret: "
+                    "run `meshtool install` again")
+        return
+    yield Check(section, title, OK, f"failurePolicy {hook.get('failurePolicy')}")

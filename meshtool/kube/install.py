@@ -22,6 +22,8 @@ NAME = "meshtool-control-plane"  # ServiceAccount, ClusterRole(Binding), Deploym
 SECRET = "meshtool-webhook-tls"
 WEBHOOK_CONFIG = "meshtool-sidecar-injector"
 WEBHOOK = "sidecar-injector.meshtool.io"
+VALIDATING_CONFIG = "meshtool-validator"
+VALIDATING_WEBHOOK = "validation.meshtool.io"
 IMAGE = f"meshtool/meshtool:{__version__}"
 DISCOVERY_PORT, WEBHOOK_PORT = 15010, 15017
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -210,6 +212,32 @@ def webhook_configuration(settings: Settings, ca_pem: bytes) -> dict:
     }
 
 
+def validating_webhook_configuration(settings: Settings, ca_pem: bytes) -> dict:
+    """The API server asks the webhook (/validate, same Service and certificate as injection)
+    before it stores a meshtool rule: what `meshtool validate` refuses is refused."""
+    from meshtool.model.kinds import API_GROUP, API_VERSION, PLURALS
+
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": _meta(VALIDATING_CONFIG, settings, "webhook", namespaced=False),
+        "webhooks": [{
+            "name": VALIDATING_WEBHOOK,
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": settings.failure_policy,
+            "timeoutSeconds": 10,
+            "clientConfig": {
+                "service": {"name": NAME, "namespace": settings.namespace, "path": "/validate",
+                            "port": 443},
+                "caBundle": _b64(ca_pem),
+            },
+            "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": [API_GROUP],
+                       "apiVersions": [API_VERSION], "resources": sorted(PLURALS.values()),
+                       "scope": "Namespaced"}],
+        }],
+    }
+
+
 def manifests(settings: Settings, certs: WebhookCerts) -> list[dict]:
     """Everything install applies, in the order it applies it (the webhook last: it must not
     point at a Service before the Service and its certificate exist)."""
@@ -218,7 +246,8 @@ def manifests(settings: Settings, certs: WebhookCerts) -> list[dict]:
     account = {"apiVersion": "v1", "kind": "ServiceAccount",
                "metadata": _meta(NAME, settings, "control-plane")}
     return [*crds(settings), namespace, account, *rbac(settings), secret(settings, certs),
-            service(settings), deployment(settings), webhook_configuration(settings, certs.ca_pem)]
+            service(settings), deployment(settings), webhook_configuration(settings, certs.ca_pem),
+            validating_webhook_configuration(settings, certs.ca_pem)]
 
 
 def new_certs(settings: Settings) -> WebhookCerts:

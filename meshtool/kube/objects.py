@@ -24,6 +24,8 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "Deployment": ("/apis/apps/v1", "deployments", True),
     "MutatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1",
                                      "mutatingwebhookconfigurations", False),
+    "ValidatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1",
+                                       "validatingwebhookconfigurations", False),
 }
 
 

@@ -143,9 +143,17 @@ def test_dry_run_prints_yaml_the_api_server_accepts(kube_cluster, control_namesp
     assert [identity(d) for d in docs] == [
         identity(o) for o in lib.manifests(lib.Settings(namespace=control_namespace),
                                            lib.new_certs(lib.Settings()))]
-    webhook = docs[-1]["webhooks"][0]
+    webhook = docs[-2]["webhooks"][0]
     assert webhook["failurePolicy"] == "Ignore"
     assert webhook["namespaceSelector"] == {"matchLabels": {"meshtool-injection": "enabled"}}
+    # The validating webhook: every rule kind, created or updated, through the same Service.
+    validating = docs[-1]["webhooks"][0]
+    assert docs[-1]["kind"] == "ValidatingWebhookConfiguration"
+    assert validating["clientConfig"]["service"]["path"] == "/validate"
+    assert validating["clientConfig"]["caBundle"] == webhook["clientConfig"]["caBundle"]
+    assert validating["rules"][0]["resources"] == ["destinationpolicies", "egressrules",
+                                                   "routerules"]
+    assert validating["rules"][0]["operations"] == ["CREATE", "UPDATE"]
     namespace = next(d for d in docs if d["kind"] == "Namespace")
     objects.apply(api, namespace)  # namespaced objects can only be dry-run inside an existing one
     for doc in docs:
