@@ -8,6 +8,7 @@ from typing import Any
 from meshtool.model.kinds import NATIVE_API_VERSION, slug
 
 DEFAULT_NAMESPACE = "default"
+RESOURCE_VERSION_FIELD = "metadata.resourceVersion"  # the key of Resource.lines for it
 
 # Metadata the API server fills in, as `kubectl get -o yaml` shows it: none of it is the user's to
 # set, so a rule read back from a cluster is accepted with it and read without it.
@@ -45,6 +46,8 @@ class Resource:
     revision: int | None = None
     file: str | None = None
     line: int | None = None
+    # Lines of fields that errors may point at, e.g. {"metadata.resourceVersion": 4}.
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def key(self) -> tuple[str, str, str]:

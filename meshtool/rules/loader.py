@@ -17,7 +17,8 @@ from meshtool.errors import DataError, Finding
 from meshtool.model import convert
 from meshtool.model.convert import kuma
 from meshtool.model.kinds import API_GROUP, NATIVE_API_VERSION, RULE_KINDS, is_list
-from meshtool.model.resource import DEFAULT_NAMESPACE, Resource, without_server_fields
+from meshtool.model.resource import (DEFAULT_NAMESPACE, RESOURCE_VERSION_FIELD, Resource,
+                                     without_server_fields)
 from meshtool.rules.sources import Source
 from meshtool.rules.yamlio import Document, format_path, load_documents
 
@@ -206,8 +207,13 @@ def _load_native(entry: _Entry, data: dict, namespace: str | None, fill: str | N
         found = [entry.finding(path, msg) for path, msg in problems]
         result.findings.extend(sorted(found, key=lambda f: f.line or 0))
         return []
-    return [Resource.from_manifest(data, namespace=fill, file=entry.doc.source.name,
-                                   line=entry.line_of())]
+    resource = Resource.from_manifest(data, namespace=fill, file=entry.doc.source.name,
+                                      line=entry.line_of())
+    meta = data.get("metadata")
+    if isinstance(meta, dict) and meta.get("resourceVersion") is not None:
+        # A stale resourceVersion is refused by replace: point at its line, not the document's.
+        resource.lines[RESOURCE_VERSION_FIELD] = entry.line_of(("metadata", "resourceVersion"))
+    return [resource]
 
 
 def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.Context,

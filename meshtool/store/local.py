@@ -27,7 +27,8 @@ from pathlib import Path
 from meshtool.errors import AlreadyExistsError, ConflictError, MeshtoolError, NotFoundError
 from meshtool.model.resource import Resource
 from meshtool.store.base import (ADDED, DELETED, MODIFIED, Change, Key, RelistRequired, Store,
-                                 StoredResource, check_unique, display_key, finding_for)
+                                 StoredResource, check_unique, display_key, finding_for,
+                                 RESOURCE_VERSION_FIELD)
 
 APPLICATION_ID = 0x4D534854  # "MSHT": marks a SQLite file as a meshtool store
 SCHEMA_VERSION = 1
@@ -298,7 +299,8 @@ class LocalStore(Store):
                 if res.resource_version is not None and res.resource_version != str(row[0]):
                     stale.append(finding_for(
                         res, res.key, f"has been modified: resourceVersion {res.resource_version} "
-                        f"is not the latest ({row[0]}); get it again and retry"))
+                        f"is not the latest ({row[0]}); get it again and retry",
+                        field=RESOURCE_VERSION_FIELD))
                 found.append((res, row[1]))
             if missing:
                 raise NotFoundError(findings=missing + stale,
