@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
 
+from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.analysis.items import Item, as_dict, str_map
 from meshtool.analysis.workloads import Workload, workload_of
 from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, ROUTE_RULE
@@ -47,7 +48,7 @@ def resolve_destination(name: object, namespace: object, rule_namespace: str) ->
 def target_destination(rule: Item, target: dict) -> Destination | None:
     """Where a rule's destination or mirror (its name and namespace) points."""
     return resolve_destination(target.get("name"), target.get("namespace"),
-                               rule.namespace or "default")
+                               rule.namespace or DEFAULT_NAMESPACE)
 
 
 class Index:

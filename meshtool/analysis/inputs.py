@@ -13,7 +13,7 @@ from meshtool.errors import DataError, Finding
 from meshtool.rules.loader import load_rules
 from meshtool.model.convert import FOREIGN_GROUPS
 from meshtool.model.convert.kuma import is_universal
-from meshtool.model.kinds import API_GROUP, is_list
+from meshtool.model.kinds import API_GROUP, list_items
 from meshtool.model.resource import DEFAULT_NAMESPACE
 from meshtool.rules.sources import Source
 from meshtool.rules.yamlio import Document, RawDocument, load_documents, split_documents
@@ -50,14 +50,14 @@ def _is_rule(data: Any) -> bool:
 
 def _entries(doc: Document) -> list[tuple[Any, Any, int]]:
     """(data, locator, line) for a document, or for each item of a List document."""
-    data = doc.data
-    if is_list(data):
-        out = []
-        for i, entry in enumerate(data["items"]):
-            locator = _InList(doc, ("items", i))
+    out = []
+    for path, entry in list_items(doc.data):
+        if not path:
+            out.append((entry, doc, doc.content_line))
+        else:
+            locator = _InList(doc, path)
             out.append((entry, locator, locator.locate(())))
-        return out
-    return [(data, doc, doc.content_line)]
+    return out
 
 
 def read_files(sources: list[Source], *, namespace: str | None = None) -> Inputs:

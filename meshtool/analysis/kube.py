@@ -4,6 +4,7 @@ every command that talks to a cluster (kubeconfig, KUBECONFIG lists, in-cluster,
 
 from __future__ import annotations
 
+from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.analysis.items import KUBE, Item
 from meshtool.errors import MeshtoolError
 
@@ -61,4 +62,4 @@ def read_cluster(*, kubeconfig: str | None = None, context: str | None = None,
 def _item(api_client, obj, kind: str) -> Item | None:
     manifest = api_client.sanitize_for_serialization(obj)
     manifest.setdefault("kind", kind)
-    return Item.from_manifest(manifest, default_namespace="default", origin=KUBE)
+    return Item.from_manifest(manifest, default_namespace=DEFAULT_NAMESPACE, origin=KUBE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from meshtool.analysis.items import as_dict, str_map
+from meshtool.model import native
 
 Condition = tuple[str, str]  # (exact|prefix|regex, value)
 
@@ -27,19 +27,11 @@ class Match:
 
 
 def match_of(spec: dict) -> Match:
-    match = as_dict(spec.get("match"))
-    source = as_dict(match.get("source"))
-    name = source.get("name")
-    headers = {}
-    for header, cond in as_dict(as_dict(match.get("request")).get("headers")).items():
-        cond = as_dict(cond)
-        for op in ("exact", "prefix", "regex"):
-            if isinstance(cond.get(op), str):
-                headers[str(header).lower()] = (op, cond[op])
-                break
-    return Match(name.lower() if isinstance(name, str) and name else None,
-                 tuple(sorted(str_map(source.get("labels")).items())),
-                 tuple(sorted(headers.items())))
+    """The match of a RouteRule spec, read by the model's one parser."""
+    source, headers = native.request_match(spec)
+    return Match(source.name.lower() if source else None,
+                 tuple(sorted(source.labels.items())) if source else (),
+                 tuple(sorted((h.name, (h.kind, h.value)) for h in headers)))
 
 
 def _full(pattern: str, value: str) -> bool:

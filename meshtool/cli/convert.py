@@ -33,7 +33,8 @@ def convert(files: tuple[str, ...], namespace: str | None, output: str, quiet: b
     from meshtool.rules.loader import load_rules
     from meshtool.rules.sources import read_sources
 
-    result = load_rules(read_sources(files), namespace=namespace, unique=True)
+    # Not unique: a folder may hold the stages of one rule (90/10, 50/50, 100); each converts.
+    result = load_rules(read_sources(files), namespace=namespace)
     if result.findings:
         raise DataError(findings=result.findings)
     for where, why in result.skipped:

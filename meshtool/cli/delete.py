@@ -13,7 +13,8 @@ from meshtool.cli.storecmd import complete_args
                 shell_complete=complete_args)
 @store_write_options
 def delete(args: tuple[str, ...], files: tuple[str, ...], namespace: str | None,
-           store: str | None, kubeconfig: str | None, context: str | None, quiet: bool) -> int:
+           store: str | None, kubeconfig: str | None, context: str | None, quiet: bool,
+           dry_run: str) -> int:
     """Delete rules from the config store, named by the files that define them or by
     kind and name. If any of them does not exist, nothing is deleted.
 
@@ -23,21 +24,29 @@ def delete(args: tuple[str, ...], files: tuple[str, ...], namespace: str | None,
     Examples:
       meshtool delete -f samples/canary/rules/route-90-10.yaml
       meshtool delete rr reviews-canary reviews-default
-      meshtool get rr -o name | xargs meshtool delete
+      meshtool get all -A -o name | xargs meshtool delete --dry-run=server
+      meshtool get all -A -o name | xargs meshtool delete
     """
     from meshtool.cli.render import report
-    from meshtool.cli.storecmd import effective_namespace, keys_from_args, kube_namespace, load_input
+    from meshtool.cli.storecmd import (DRY_RUN_NOTE, effective_namespace, keys_from_args,
+                                       kube_namespace, load_input, open_for_write)
     from meshtool.errors import UsageError
-    from meshtool.store import open_store
+    from meshtool.store.base import display_key
 
     if files and args:
         raise UsageError("give either -f FILE or KIND NAME..., not both")
     default_ns = kube_namespace(store, namespace, kubeconfig, context)
     if files:
-        keys = [r.key for r in load_input(files, namespace, quiet=quiet, default_namespace=default_ns)]
+        keys = [r.key for r in load_input(files, namespace, quiet=quiet, default_namespace=default_ns,
+                                           store=store)]
     else:
         keys = keys_from_args(args, effective_namespace(namespace or default_ns))
-    with open_store(store, kubeconfig=kubeconfig, context=context) as st:
+    note = DRY_RUN_NOTE[dry_run]
+    if dry_run == "client":
+        for key in dict.fromkeys(keys):
+            report(f"Deleted config {display_key(key)}{note}", quiet)
+        return 0
+    with open_for_write(store, kubeconfig, context, dry_run) as st:
         for change in st.delete(keys):
-            report(f"Deleted config {change.resource.display}", quiet)
+            report(f"Deleted config {change.resource.display}{note}", quiet)
     return 0

@@ -34,10 +34,18 @@ def kube_options(func):
     return func
 
 
+dry_run_option = click.option(
+    "--dry-run", type=click.Choice(["none", "client", "server"]), default="none",
+    is_flag=False, flag_value="client", show_default=True,
+    help="client: check the input only, touch no store; server: run every store check "
+         "(exists, missing, stale resourceVersion) in a transaction that is rolled back.")
+
+
 def store_write_options(func):
-    """-f, -n, --store, --kubeconfig, --context and -q: what create, replace and delete take."""
+    """-f, -n, --store, --kubeconfig, --context, -q and --dry-run: what create, replace, apply
+    and delete take."""
     for option in reversed((files_option, namespace_option, store_option, kube_options,
-                            quiet_option)):
+                            quiet_option, dry_run_option)):
         func = option(func)
     return func
 

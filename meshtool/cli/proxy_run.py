@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import click
 
@@ -45,12 +46,16 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
               help="Control plane to receive snapshots from (push stream).")
 @click.option("--resolve", "resolve", multiple=True, metavar="HOST[:PORT]=ADDR[:PORT]",
               help="Connect to ADDR[:PORT] for calls to an external HOST[:PORT] (local meshes and tests); egress rules still see HOST:PORT. Repeatable.")
+@click.option("--retry-buffer", default="64k", show_default=True, metavar="SIZE",
+              help="Request bodies up to SIZE (e.g. 64k, 1m) are kept so that a retry can "
+                   "replay them; a larger body is streamed once and not retried.")
 @click.option("--access-log", is_flag=True, help="Print one JSON line per request on stdout.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes sharing the ports with SO_REUSEPORT (admin on the first).")
 @click.option("-v", "--verbose", is_flag=True, help="Log proxy events on stderr.")
 def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, listen_host, service,
-        labels, proxy_id, control_plane, resolve, access_log, workers, verbose) -> int:
+        labels, proxy_id, control_plane, resolve, retry_buffer, access_log, workers,
+        verbose) -> int:
     """Run the sidecar proxy beside one workload.
 
     \b
@@ -78,6 +83,8 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, list
         probes = parse_probes(os.environ.get("MESHTOOL_APP_PROBES"))
     except ValueError as exc:
         raise DataError(str(exc)) from exc
+    if not re.fullmatch(r"\d+[kmg]?", retry_buffer.lower()):
+        raise UsageError(f"--retry-buffer {retry_buffer!r}: expected a size such as 64k or 1m")
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     if snapshot and not os.path.exists(snapshot):
@@ -95,5 +102,5 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, list
         app_ports=list(app_ports), listen_host=listen_host,
         identity=Identity(service, label_map, proxy_id), snapshot_file=snapshot,
         control_plane=control_plane, access_log=access_log, probes=probes,
-        resolve=resolve_map, reuse_port=workers > 1)
+        resolve=resolve_map, reuse_port=workers > 1, retry_buffer=retry_buffer.lower())
     return run_sidecar(config, workers=workers, verbose=verbose)

@@ -98,6 +98,10 @@ def _target(ctx: click.Context, address: str, kubernetes: bool, namespace: str |
     from meshtool.errors import UsageError
 
     if not kubernetes:
+        if ctx.get_parameter_source("address") == ParameterSource.DEFAULT:
+            from meshtool.localmesh.supervisor import local_control_plane
+
+            address = local_control_plane() or address
         if namespace or context or ctx.get_parameter_source("kubeconfig") == \
                 ParameterSource.COMMANDLINE:
             raise UsageError("-n, --context and --kubeconfig go with --kubernetes")
@@ -113,10 +117,10 @@ def _target(ctx: click.Context, address: str, kubernetes: bool, namespace: str |
 
 @click.command("proxy-status")
 @click.argument("proxy", required=False)
-@click.option("--control-plane", "address", default="127.0.0.1:15010", show_default=True,
+@click.option("--control-plane", "address", default="127.0.0.1:15010", show_default=False,
               envvar="MESHTOOL_CONTROL_PLANE", metavar="HOST:PORT",
               help="The control plane's discovery address (default: $MESHTOOL_CONTROL_PLANE, "
-                   "else 127.0.0.1:15010).")
+                   "else the one of the local mesh `meshtool up` started, else 127.0.0.1:15010).")
 @output_option("table", "json", "yaml", default="table")
 @click.option("-w", "--watch", is_flag=True, help="Refresh the table in place until Ctrl-C.")
 @click.option("--interval", default="1s", show_default=True, callback=seconds,

@@ -3,21 +3,43 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Any
+from typing import Any, TextIO
+
+
+def no_styling() -> bool:
+    """NO_COLOR (any non-empty value, as no-color.org says) turns off every style, bold included."""
+    return bool(os.environ.get("NO_COLOR"))
 
 
 def stderr_console():
-    """A rich console on stderr. rich itself honours NO_COLOR and non-TTY output."""
+    """A rich console on stderr: plain when not a TTY; without any style under NO_COLOR
+    (rich's own NO_COLOR handling drops colours but keeps bold and dim)."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, **_plain())
 
 
 def stdout_console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, **_plain())
+
+
+def _plain() -> dict:
+    return {"color_system": None} if no_styling() else {}
+
+
+_SGR = {"bold": "1", "dim": "2"}
+
+
+def styled(text: str, style: str, stream: TextIO | None = None) -> str:
+    """`text` in bold (or dim) when `stream` (stdout) is a terminal and NO_COLOR is not set."""
+    stream = stream or sys.stdout
+    if no_styling() or not stream.isatty():
+        return text
+    return f"\x1b[{_SGR[style]}m{text}\x1b[0m"
 
 
 def report(line: str, quiet: bool = False) -> None:

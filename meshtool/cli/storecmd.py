@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import click
 
-from meshtool.errors import DataError, UsageError
+from meshtool.errors import DataError, Finding, UsageError
 from meshtool.model.kinds import kind_names, resolve_kind, slug
 from meshtool.model.resource import DEFAULT_NAMESPACE, Resource
 
-KIND_HELP = "routerule (rr), egressrule (er), destinationpolicy (dp)"
+KIND_HELP = ("routerule (rr), egressrule (er), destinationpolicy (dp), virtualservice (vs), "
+             "destinationrule (dr), serviceentry (se), trafficroute, httproute, grpcroute")
 
 
 def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = False,
-               default_namespace: str | None = None) -> list[Resource]:
+               default_namespace: str | None = None, unique: bool = True,
+               store: str | None = None) -> list[Resource]:
     """Every rule in the -f inputs, validated; DataError (nothing written) if any is bad.
-    `default_namespace` (not -n: the kubeconfig context's) goes to rules that name none."""
+    `default_namespace` (not -n: the kubeconfig context's) goes to rules that name none.
+    Rules come as authored (a VirtualService stays one) for a store that keeps them so."""
     from meshtool.cli.render import report
     from meshtool.rules.loader import load_rules
     from meshtool.rules.sources import STDIN_NAME, read_sources
+    from meshtool.store import stores_as_authored
 
     # The loader applies the namespace rule and reports every finding of every document.
-    result = load_rules(read_sources(files), namespace=namespace, default_namespace=default_namespace)
+    result = load_rules(read_sources(files), namespace=namespace, default_namespace=default_namespace,
+                        authored=stores_as_authored(store))
     if result.findings:
         raise DataError(findings=result.findings)
     for where, what in result.skipped:
@@ -34,7 +39,25 @@ def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = F
     if not result.resources:
         names = (STDIN_NAME if f == "-" else f for f in files)
         raise DataError(f"no rules found in {', '.join(names)}")
+    if unique:
+        _refuse_duplicates(result.resources)
     return result.resources
+
+
+def _refuse_duplicates(resources: list[Resource]) -> None:
+    """One write names each rule once. A folder holding the stages of one rule (route-90-10,
+    route-50-50, route-100-v2) is ambiguous: which stage is meant? Say so, and how to proceed."""
+    first: dict[tuple[str, str, str], Resource] = {}
+    findings = []
+    for res in resources:
+        seen = first.setdefault(res.key, res)
+        if seen is not res:
+            findings.append(Finding(f"{res.display} is also defined at {seen.where}: one call "
+                                    f"writes each rule once", res.file, res.line, "metadata.name",
+                                    f"{res.kind}/{res.name}"))
+    if findings:
+        raise DataError(findings=findings, hint="the files look like stages of one rule: write one "
+                        "of them, then `meshtool apply -f` (or replace -f) the next")
 
 
 def kube_namespace(store: str | None, namespace: str | None, kubeconfig: str | None,
@@ -56,18 +79,23 @@ def kind_of(name: str) -> str:
 
 
 def keys_from_args(args: tuple[str, ...], namespace: str) -> list[tuple[str, str, str]]:
-    """`KIND NAME...` or `KIND/NAME...` (as `get -o name` prints) -> store keys."""
+    """`KIND NAME...`, `KIND/NAME...` or `KIND/NAMESPACE/NAME...` (as `get -o name` prints) -> keys."""
     if not args:
         raise UsageError("give a KIND and NAMEs, KIND/NAME pairs, or -f FILE")
     if all("/" in a for a in args):
-        pairs = [a.split("/", 1) for a in args]
-    elif "/" in args[0] or any("/" in a for a in args[1:]):
+        keys = []
+        for a in args:
+            parts = a.split("/")
+            if len(parts) > 3 or not all(parts):
+                raise UsageError(f'"{a}" is not KIND/NAME or KIND/NAMESPACE/NAME')
+            kind, ns, name = (parts[0], namespace, parts[1]) if len(parts) == 2 else parts
+            keys.append((kind_of(kind), ns, name))
+        return keys
+    if "/" in args[0] or any("/" in a for a in args[1:]):
         raise UsageError("give either KIND NAME... or KIND/NAME..., not both")
-    elif len(args) == 1:
+    if len(args) == 1:
         raise UsageError(f"give the names of the {args[0]} to act on")
-    else:
-        pairs = [(args[0], n) for n in args[1:]]
-    return [(kind_of(k), namespace, n) for k, n in pairs]
+    return [(kind_of(args[0]), namespace, n) for n in args[1:]]
 
 
 def effective_namespace(namespace: str | None) -> str:
@@ -75,8 +103,9 @@ def effective_namespace(namespace: str | None) -> str:
 
 
 def name_form(res: Resource) -> str:
-    """'route-rule/reviews-canary': what `get -o name` prints and `delete` accepts."""
-    return f"{slug(res.kind)}/{res.name}"
+    """'route-rule/default/reviews-canary': what `get -o name` prints and `delete` accepts; the
+    namespace is in it so that `get -A -o name | xargs meshtool delete` deletes what it listed."""
+    return f"{slug(res.kind)}/{res.namespace}/{res.name}"
 
 
 # -- shell completion -------------------------------------------------------------------------
@@ -113,3 +142,30 @@ def complete_args(ctx: click.Context, param: click.Parameter, incomplete: str):
     if not ctx.params.get("args"):
         return complete_kind(ctx, param, incomplete)
     return complete_name(ctx, param, incomplete)
+
+
+def complete_args_or_all(ctx: click.Context, param: click.Parameter, incomplete: str):
+    """`get KIND NAME...`: the first word is a kind or all, the rest are names."""
+    if not ctx.params.get("args"):
+        return complete_kind_or_all(ctx, param, incomplete)
+    return complete_name(ctx, param, incomplete)
+
+
+# -- writes and --dry-run -----------------------------------------------------------------------
+
+DRY_RUN_NOTE = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
+
+
+def open_for_write(store: str | None, kubeconfig: str | None, context: str | None,
+                   dry_run: str):
+    """The store to write to; with --dry-run=server every write is checked, then rolled back."""
+    from meshtool.store import open_store
+
+    st = open_store(store, kubeconfig=kubeconfig, context=context)
+    if dry_run == "server":
+        if not hasattr(st, "dry_run"):
+            st.close()
+            raise UsageError("--dry-run=server needs the local store; with --store kubernetes use "
+                             "--dry-run=client")
+        st.dry_run = True
+    return st

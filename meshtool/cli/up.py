@@ -67,9 +67,14 @@ def down(state_dir: Path | None) -> int:
     Example:
       meshtool down
     """
+    from meshtool.localmesh.supervisor import MeshNotUp
     from meshtool.localmesh.supervisor import down as stop_mesh
 
-    state, stopped = stop_mesh(state_dir)
+    try:
+        state, stopped = stop_mesh(state_dir)
+    except MeshNotUp as exc:  # the wanted end state already holds: like `kubectl delete --ignore-not-found`
+        click.echo(f"{exc}: nothing to stop", err=True)
+        return 0
     click.echo(f"mesh '{state.name}' is down: stopped {len(stopped)} of {len(state.processes)} "
                f"processes", err=True)
     return 0

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshtool.conventions import DEFAULT_NAMESPACE
+
 PODS = "pods"
 SERVICES = "services"
 
@@ -54,7 +56,7 @@ class ServiceInfo:
 
 def _meta(obj: dict) -> tuple[str, str]:
     meta = obj.get("metadata") or {}
-    return meta.get("namespace") or "default", meta["name"]
+    return meta.get("namespace") or DEFAULT_NAMESPACE, meta["name"]
 
 
 def pod_info(obj: dict[str, Any]) -> PodInfo:

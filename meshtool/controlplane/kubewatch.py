@@ -20,6 +20,7 @@ import random
 import threading
 from typing import Any, Callable
 
+from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.controlplane.kubeview import (PODS, SERVICES, ClusterView, ObjectKey, pod_info,
                                             service_info)
 
@@ -114,7 +115,7 @@ class ResourceFollower:
                     continue
                 if kind == "DELETED":
                     meta = obj.get("metadata") or {}
-                    self.on_event(self.kind, kind, (meta.get("namespace") or "default",
+                    self.on_event(self.kind, kind, (meta.get("namespace") or DEFAULT_NAMESPACE,
                                                     meta.get("name")))
                 elif kind in ("ADDED", "MODIFIED"):
                     self.on_event(self.kind, kind, CONVERT[self.kind](obj))

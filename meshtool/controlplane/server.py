@@ -378,9 +378,10 @@ class ControlPlane:
         if self.current is None:
             return web.json_response({"error": "no snapshot yet: the store has not been read"},
                                      status=503)
+        left_out = json.dumps(self.current.compiled.report(), separators=(",", ":"))
         body = (f'{{"proxy":{json.dumps(pid)},"version":{json.dumps(self.current.version)},'
                 f'"invalid":{json.dumps(self.isolation.listing())},'
-                f'"snapshot":{self.current.json}}}')
+                f'"leftOut":{left_out},"snapshot":{self.current.json}}}')
         return web.Response(text=body, content_type="application/json")
 
 

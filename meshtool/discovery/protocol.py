@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshtool.conventions import DEFAULT_NAMESPACE
+
 DEFAULT_PORT = 15010
 DEFAULT_ADDRESS = f"127.0.0.1:{DEFAULT_PORT}"
 STREAM_PATH = "/v1/stream"
@@ -71,7 +73,7 @@ class Identity:
 
     proxy_id: str
     service: str
-    namespace: str = "default"
+    namespace: str = DEFAULT_NAMESPACE
     labels: dict[str, str] = field(default_factory=dict)
     inbound_address: str | None = None  # "host:port" other sidecars reach it at
     ports: tuple[int, ...] = ()  # the service ports clients address
@@ -123,7 +125,7 @@ def parse_hello(msg: Any) -> Identity:
     if not isinstance(ports, list) or not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
         raise ValueError("hello: ports must be a list of port numbers")
     return Identity(proxy_id=_string(msg, "proxyId"), service=_string(msg, "service"),
-                    namespace=_string(msg, "namespace", required=False) or "default",
+                    namespace=_string(msg, "namespace", required=False) or DEFAULT_NAMESPACE,
                     labels=dict(labels), inbound_address=inbound, ports=tuple(ports),
                     admin_address=_string(msg, "adminAddress", required=False))
 

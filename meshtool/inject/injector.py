@@ -19,6 +19,7 @@ from meshtool.inject.decide import LEGACY, TEMPLATE_PATHS, InvalidValue, sentenc
 from meshtool.inject.iptables import Redirect
 from meshtool.inject.status import Status
 from meshtool.inject.traffic import AnnotationError, redirect_for
+from meshtool.model.kinds import list_items
 
 Path = tuple[str | int, ...]
 
@@ -68,10 +69,7 @@ def object_name(obj: Any) -> str:
 
 def objects(data: Any) -> list[tuple[Path, Any]]:
     """The objects of a document; a `kind: List` gives its items one by one."""
-    if isinstance(data, dict) and str(data.get("kind", "")).endswith("List") \
-            and isinstance(data.get("items"), list):
-        return [(("items", i), item) for i, item in enumerate(data["items"])]
-    return [((), data)]
+    return list_items(data)
 
 
 def workload(base: Path, obj: Any) -> Workload | None:

@@ -19,7 +19,7 @@ from meshtool.errors import MeshtoolError
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-DEFAULT_NAMESPACE = "default"
+from meshtool.conventions import DEFAULT_NAMESPACE  # noqa: E402 - re-exported
 DEFAULT_KUBECONFIG = "~/.kube/config"
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 REQUEST_TIMEOUT = 30.0  # seconds, for every call that is not a watch

@@ -70,8 +70,15 @@ def spawn(role: str, instance: str, command: list[str], log: Path, env: dict[str
     """Start a detached process (its own session, so Ctrl-C in the terminal does not reach it)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
+        try:
+            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+                                    cwd=cwd, start_new_session=True)
+        except OSError as exc:  # no such program, not executable, bad cwd: the mesh file's fault
+            from meshtool.errors import DataError
+
+            raise DataError(f"cannot start {role} {instance}: {command[0] if command else '(empty command)'}: "
+                            f"{exc.strerror or exc}") from None
     return ProcessRecord(role, instance, proc.pid, start_ticks(proc.pid), str(log), command,
                          dict(ports or {}))
 

@@ -31,8 +31,24 @@ Listener = Callable[[str, str, str], None]
 
 
 def default_state_dir() -> Path:
+    """$MESHTOOL_LOCALMESH_DIR (as `up --state-dir` reads it), else under the XDG state directory."""
+    if os.environ.get("MESHTOOL_LOCALMESH_DIR"):
+        return Path(os.environ["MESHTOOL_LOCALMESH_DIR"])
     base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
     return Path(base) / "meshtool" / "localmesh"
+
+
+def local_control_plane(state_dir: Path | None = None) -> str | None:
+    """The discovery address of the running local mesh's control plane, if a mesh is up, so that
+    `proxy-status` after `up --control-plane-port N` asks the right port without being told."""
+    try:
+        state = read_state(state_dir or default_state_dir())
+    except MeshtoolError:
+        return None
+    if state is None:
+        return None
+    cp = state.find("control-plane", "control-plane")
+    return state.control_plane if cp is not None and cp.alive() else None
 
 
 class MeshAlreadyUp(MeshtoolError):
@@ -139,8 +155,9 @@ def down(state_dir: Path | None = None) -> tuple[MeshState, list[ProcessRecord]]
 
 
 def meshtool_command(*args: str) -> list[str]:
-    """Run meshtool with this interpreter, whatever PATH says."""
-    return [sys.executable, "-m", "meshtool", *args]
+    """Run meshtool with this interpreter, whatever PATH says. -P keeps the working directory off
+    sys.path, so a folder named `meshtool` there cannot shadow the installed package."""
+    return [sys.executable, "-P", "-m", "meshtool", *args]
 
 
 def _start_control_plane(state: MeshState, logs: Path, store: str | None, addr: str,
@@ -180,6 +197,7 @@ def _start_workload(state: MeshState, spec: MeshSpec, w: Workload, logs: Path, c
     _start_app(state, spec, w, "app", app, proxy_env, logs, notify, timeout)
     notify(w.instance, "sidecar", "starting")
     side = spawn("sidecar", w.instance, sidecar_cmd, logs / f"{w.instance}.sidecar.log",
+                 env={"POD_NAMESPACE": w.namespace},  # the namespace it registers its service in
                  ports={"inbound": inbound, "outbound": outbound, "admin": admin, "service": w.port})
     state.processes.append(side)
     _wait(side, lambda: _http_ok(f"http://127.0.0.1:{admin}/ready"), timeout, notify)

@@ -6,7 +6,7 @@ import ipaddress
 
 
 def is_ip_pattern(pattern: str) -> bool:
-    """True for an IP address or a CIDR range (which only TCP-type ports may use)."""
+    """True for an IP address or a CIDR range."""
     try:
         ipaddress.ip_network(pattern, strict=False)
         return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 API_GROUP = "config.meshtool.io"
@@ -23,11 +24,72 @@ _ALIASES = {
     DESTINATION_POLICY: ("destinationpolicy", "destinationpolicies", "dp", "destination-policy",
                          "destination-policies"),
 }
+
+
+@dataclass(frozen=True)
+class ForeignKind:
+    """A kind of another project's API that meshtool stores as authored and compiles."""
+
+    group: str
+    kind: str
+    versions: tuple[str, ...]  # accepted, oldest first
+    plural: str
+    short_names: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """'VirtualService.networking.istio.io': kubectl's kind.group, the store's kind."""
+        return f"{self.kind}.{self.group}"
+
+    @property
+    def api_versions(self) -> tuple[str, ...]:
+        return tuple(f"{self.group}/{v}" for v in self.versions)
+
+
+_ISTIO_NET = ("v1alpha3", "v1beta1", "v1")
+FOREIGN_KINDS = (
+    ForeignKind("config.istio.io", ROUTE_RULE, ("v1alpha2",), "routerules"),
+    ForeignKind("config.istio.io", EGRESS_RULE, ("v1alpha2",), "egressrules"),
+    ForeignKind("config.istio.io", DESTINATION_POLICY, ("v1alpha2",), "destinationpolicies"),
+    ForeignKind("networking.istio.io", "VirtualService", _ISTIO_NET, "virtualservices", ("vs",)),
+    ForeignKind("networking.istio.io", "DestinationRule", _ISTIO_NET, "destinationrules", ("dr",)),
+    ForeignKind("networking.istio.io", "ServiceEntry", _ISTIO_NET, "serviceentries", ("se",)),
+    ForeignKind("kuma.io", "TrafficRoute", ("v1alpha1",), "trafficroutes"),
+    ForeignKind("gateway.networking.k8s.io", "HTTPRoute", ("v1beta1", "v1"), "httproutes"),
+    ForeignKind("gateway.networking.k8s.io", "GRPCRoute", ("v1alpha2", "v1"), "grpcroutes"),
+)
+FOREIGN_BY_KEY = {fk.key: fk for fk in FOREIGN_KINDS}
+_FOREIGN_BY_API = {(api, fk.kind): fk for fk in FOREIGN_KINDS for api in fk.api_versions}
+STORED_KINDS = RULE_KINDS + tuple(fk.key for fk in FOREIGN_KINDS)
+
+for _fk in FOREIGN_KINDS:
+    names = (_fk.key.lower(), f"{_fk.plural}.{_fk.group}")
+    if _fk.group != "config.istio.io":  # the Istio 0.x kinds share their short names with ours
+        names += (_fk.kind.lower(), _fk.plural) + _fk.short_names
+    _ALIASES[_fk.key] = names
 _BY_ALIAS = {alias: kind for kind, aliases in _ALIASES.items() for alias in aliases}
 
 
+def foreign_kind(api_version: str, kind: str) -> ForeignKind | None:
+    return _FOREIGN_BY_API.get((api_version, kind))
+
+
+def kind_key(api_version: str, kind: str) -> str | None:
+    """The store's kind for a manifest's apiVersion and kind; None when meshtool stores no such."""
+    if api_version == NATIVE_API_VERSION and kind in RULE_KINDS:
+        return kind
+    fk = _FOREIGN_BY_API.get((api_version, kind))
+    return fk.key if fk else None
+
+
+def bare_kind(key: str) -> str:
+    """'VirtualService.networking.istio.io' -> 'VirtualService'."""
+    return key.split(".", 1)[0]
+
+
 def slug(kind: str) -> str:
-    """'RouteRule' -> 'route-rule', as messages and `get -o name` write a kind."""
+    """'RouteRule' -> 'route-rule', as messages and `get -o name` write a kind; a foreign kind
+    as kubectl writes it ('virtualservice.networking.istio.io')."""
     return SLUGS.get(kind, kind.lower())
 
 
@@ -37,8 +99,17 @@ def resolve_kind(name: str) -> str | None:
 
 
 def kind_names() -> list[str]:
-    """Every accepted spelling, for help texts and shell completion."""
-    return sorted(_BY_ALIAS)
+    """The spellings offered by help texts and shell completion (the kind.group forms are
+    accepted too, but would only crowd the list)."""
+    return sorted(a for a in _BY_ALIAS if "." not in a)
+
+
+def list_items(data: Any) -> list[tuple[tuple[str | int, ...], Any]]:
+    """The objects a document stands for, each with its path in the document: a `kind: List`
+    gives its items one by one (path ("items", i)), anything else itself (path ())."""
+    if is_list(data):
+        return [(("items", i), item) for i, item in enumerate(data["items"])]
+    return [((), data)]
 
 
 def is_list(data: Any) -> bool:

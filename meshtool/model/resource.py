@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshtool.model.kinds import NATIVE_API_VERSION, slug
+from meshtool.conventions import DEFAULT_NAMESPACE
+from meshtool.model.kinds import NATIVE_API_VERSION, RULE_KINDS, bare_kind, kind_key, slug
 
-DEFAULT_NAMESPACE = "default"
 RESOURCE_VERSION_FIELD = "metadata.resourceVersion"  # the key of Resource.lines for it
 
 # Metadata the API server fills in, as `kubectl get -o yaml` shows it: none of it is the user's to
@@ -30,9 +30,11 @@ def without_server_fields(manifest: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Resource:
-    """A native (config.meshtool.io/v1alpha1) rule with its identity and provenance.
+    """A rule as its author wrote it, with its identity and provenance.
 
-    `spec` holds plain JSON types only. `file`/`line` say where it was read from, when it
+    `kind` is the store's kind: a native kind ('RouteRule'), or kind.group for another API
+    ('VirtualService.networking.istio.io', see model.kinds.FOREIGN_KINDS) with the exact
+    `api_version` it was written in. `spec` holds plain JSON types only. `file`/`line` say where it was read from, when it
     was read from a file; `resource_version`/`revision` are set by a store.
     """
 
@@ -46,8 +48,13 @@ class Resource:
     revision: int | None = None
     file: str | None = None
     line: int | None = None
+    api_version: str = NATIVE_API_VERSION
     # Lines of fields that errors may point at, e.g. {"metadata.resourceVersion": 4}.
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_native(self) -> bool:
+        return self.kind in RULE_KINDS
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -72,16 +79,18 @@ class Resource:
             meta["annotations"] = dict(self.annotations)
         if self.resource_version is not None:
             meta["resourceVersion"] = self.resource_version
-        return {"apiVersion": NATIVE_API_VERSION, "kind": self.kind, "metadata": meta,
+        return {"apiVersion": self.api_version, "kind": bare_kind(self.kind), "metadata": meta,
                 "spec": self.spec}
 
     @classmethod
     def from_manifest(cls, doc: dict[str, Any], *, namespace: str | None = None,
                       file: str | None = None, line: int | None = None) -> "Resource":
-        """From an already validated native manifest. `namespace` fills in a missing one."""
+        """From an already validated manifest. `namespace` fills in a missing one."""
         meta = doc.get("metadata") or {}
         rv = meta.get("resourceVersion")
-        return cls(kind=doc["kind"], name=meta["name"],
+        api = doc.get("apiVersion") or NATIVE_API_VERSION
+        return cls(kind=kind_key(api, doc["kind"]) or doc["kind"], name=meta["name"],
+                   api_version=api,
                    namespace=meta.get("namespace") or namespace or DEFAULT_NAMESPACE,
                    spec=doc.get("spec") or {}, labels=dict(meta.get("labels") or {}),
                    annotations=dict(meta.get("annotations") or {}),

@@ -32,7 +32,11 @@ def problems(manifest: dict[str, Any]) -> list[Problem]:
 
 
 def resource_problems(resource: Resource) -> list[Problem]:
-    """`problems` of a Resource read from a store (its manifest as the store holds it)."""
+    """`problems` of a native Resource read from a store (its manifest as the store holds it).
+    A resource of another API, stored as authored, is judged when it is compiled
+    (meshtool.model.compile reports it as invalid or unresolved): none here."""
+    if not resource.is_native:
+        return []
     return problems(resource.to_manifest())
 
 

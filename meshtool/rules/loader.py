@@ -16,7 +16,7 @@ from meshtool.rules import check, schema
 from meshtool.errors import DataError, Finding
 from meshtool.model import convert
 from meshtool.model.convert import kuma
-from meshtool.model.kinds import API_GROUP, NATIVE_API_VERSION, RULE_KINDS, is_list
+from meshtool.model.kinds import API_GROUP, NATIVE_API_VERSION, RULE_KINDS, list_items
 from meshtool.model.resource import (DEFAULT_NAMESPACE, RESOURCE_VERSION_FIELD, Resource,
                                      without_server_fields)
 from meshtool.rules.sources import Source
@@ -77,8 +77,14 @@ class _Entry:
 
 
 def load_rules(sources: list[Source], *, namespace: str | None = None,
-               default_namespace: str | None = None, unique: bool = False) -> LoadResult:
+               default_namespace: str | None = None, unique: bool = False,
+               authored: bool = False) -> LoadResult:
     """Read every rule in `sources`: valid ones as Resources, problems as findings.
+
+    By default the Resources are native (other APIs converted, with the references between
+    documents of the input resolved: what validate, convert and analyze reason about).
+    `authored`: every rule as written, for the store (a VirtualService stays one, checked but
+    not converted; references to resources outside the input are left to the control plane).
 
     `namespace` (-n) fills in a rule without one; a rule naming another namespace is a finding.
     Without `namespace`, `default_namespace` (such as the kubeconfig context's) fills it in.
@@ -107,7 +113,7 @@ def load_rules(sources: list[Source], *, namespace: str | None = None,
     seen: dict[tuple[str, str, str], Resource] = {}
     for entry in entries:
         try:
-            loaded = _load_entry(entry, context, namespace, fill, result)
+            loaded = _load_entry(entry, context, namespace, fill, result, authored)
         except RecursionError:  # a YAML alias that contains itself, or absurd nesting
             result.findings.append(Finding("nested too deeply (or a YAML alias that contains "
                                            "itself)", entry.doc.source.name, entry.doc.line))
@@ -136,19 +142,15 @@ def load_rules_strict(sources: list[Source], *, namespace: str | None = None,
 
 def _expand(doc: Document) -> Iterator[_Entry]:
     """A `kind: List` document stands for its items."""
-    data = doc.data
-    if is_list(data):
-        for i, item in enumerate(data["items"]):
-            yield _Entry(doc, item, ("items", i))
-    else:
-        yield _Entry(doc, data)
+    for path, item in list_items(doc.data):
+        yield _Entry(doc, item, path)
 
 
 def _load_entry(entry: _Entry, context: convert.Context, namespace: str | None,
-                fill: str | None, result: LoadResult) -> list[Resource]:
+                fill: str | None, result: LoadResult, authored: bool) -> list[Resource]:
     data = entry.data
     if kuma.is_universal(data):
-        return _load_foreign(entry, kuma.convert, context, namespace, fill, result)
+        return _load_foreign(entry, kuma.convert, context, namespace, fill, result, authored)
     if not isinstance(data, dict):
         result.skipped.append((entry.where, "not a Kubernetes object (not a mapping)"))
         return []
@@ -169,7 +171,7 @@ def _load_entry(entry: _Entry, context: convert.Context, namespace: str | None,
         return []
     converter = convert.converter_for(api, kind)
     if converter is not None:
-        return _load_foreign(entry, converter, context, namespace, fill, result)
+        return _load_foreign(entry, converter, context, namespace, fill, result, authored)
     if _group(api) in convert.FOREIGN_GROUPS:
         result.skipped.append((entry.where, f"{entry.label} ({api}) is not converted: meshtool "
                                             f"has no equivalent"))
@@ -217,11 +219,14 @@ def _load_native(entry: _Entry, data: dict, namespace: str | None, fill: str | N
 
 
 def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.Context,
-                  namespace: str | None, fill: str | None, result: LoadResult) -> list[Resource]:
+                  namespace: str | None, fill: str | None, result: LoadResult,
+                  authored: bool = False) -> list[Resource]:
     conversion = converter(entry.data, context)
+    if not authored:
+        conversion.problems.extend(conversion.unresolved)
     findings = [entry.finding(path, msg) for path, msg in conversion.problems]
     resources = []
-    for item in conversion.converted:
+    for item in conversion.converted if not (authored and conversion.unresolved) else ():
         manifest = item.manifest
         kind = manifest["kind"]
         label = f"{kind}/{(manifest.get('metadata') or {}).get('name', '?')}"
@@ -249,9 +254,23 @@ def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.
     if findings:
         result.findings.extend(sorted(findings, key=lambda f: f.line or 0))
         return []
+    if authored:
+        return [_as_authored(entry, fill)]
     for resource in resources:
         result.converted.append((entry.where, f"{entry.label} -> {resource.kind}/{resource.name}"))
     return resources
+
+
+def _as_authored(entry: _Entry, fill: str | None) -> Resource:
+    """A foreign document that converts cleanly, as its author wrote it (Kuma's universal form
+    in its Kubernetes shape: the store keeps one shape per kind)."""
+    data = entry.data
+    if kuma.is_universal(data):
+        data = {"apiVersion": kuma.API_VERSION, "kind": "TrafficRoute",
+                "metadata": {"name": data.get("name")},
+                "spec": {k: v for k, v in data.items() if k not in ("type", "name", "mesh")}}
+    return Resource.from_manifest(without_server_fields(data), namespace=fill,
+                                  file=entry.doc.source.name, line=entry.line_of())
 
 
 def _namespace_problems(manifest: dict, namespace: str | None) -> list[tuple[FieldPath, str]]:

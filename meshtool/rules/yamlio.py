@@ -21,6 +21,7 @@ from typing import Any, Iterable
 import yaml
 
 from meshtool.errors import DataError
+from meshtool.model.paths import format_path  # noqa: F401 - re-exported for readers of rules
 from meshtool.rules.sources import Source
 
 try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is missing
@@ -32,7 +33,22 @@ except AttributeError:  # pragma: no cover
 
 class _ManifestLoader(_FastLoader):
     """Safe loading without implicit timestamps: an unquoted 2024-01-01 stays a string, as it does
-    for Kubernetes (whose YAML goes through JSON), and an impossible date is no crash."""
+    for Kubernetes (whose YAML goes through JSON), and an impossible date is no crash. A key
+    given twice in one mapping is an error at the second (YAML forbids it; PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], yaml.Node] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = (key_node.tag, key_node.value)
+                if key in first:
+                    raise yaml.constructor.ConstructorError(
+                        "first given here", first[key].start_mark,
+                        f"duplicate key {key_node.value!r}", key_node.start_mark)
+                first[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 _ManifestLoader.yaml_implicit_resolvers = {
@@ -135,6 +151,27 @@ def split_documents(text: str) -> list[RawDocument]:
     return docs
 
 
+class _DuplicateJSONKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateJSONKey(key)
+        out[key] = value
+    return out
+
+
+def _json_key_line(text: str, key: str) -> int | None:
+    """The line of the second occurrence of `"key":` (json reports no position for it)."""
+    found = [m.start() for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:", text)]
+    return text.count("\n", 0, found[1]) + 1 if len(found) > 1 else None
+
+
 def load_documents(source: Source) -> list[Document]:
     """Parse every document of a source. Empty documents are dropped.
 
@@ -143,7 +180,10 @@ def load_documents(source: Source) -> list[Document]:
     if source.is_json:
         raw = RawDocument(source.text, 1, 0)
         try:
-            data = json.loads(source.text)
+            data = json.loads(source.text, object_pairs_hook=_unique_keys)
+        except _DuplicateJSONKey as exc:
+            raise DataError.at(f"invalid JSON: duplicate key {exc.key!r}", source.name,
+                               _json_key_line(source.text, exc.key)) from None
         except json.JSONDecodeError as exc:
             raise DataError.at(f"invalid JSON: {exc.msg}", source.name, exc.lineno) from None
         return [Document(data, source, raw)]
@@ -157,6 +197,8 @@ def load_documents(source: Source) -> list[Document]:
             mark = exc.problem_mark or exc.context_mark
             line = raw.start_line + mark.line if mark else raw.start_line
             problem = exc.problem or exc.context or "cannot parse"
+            if exc.problem_mark and exc.context_mark and problem.startswith("duplicate key"):
+                problem += f" (first at line {raw.start_line + exc.context_mark.line})"
             raise DataError.at(f"invalid YAML: {problem}", source.name, line) from None
         except yaml.YAMLError as exc:
             raise DataError.at(f"invalid YAML: {exc}", source.name, raw.start_line) from None
@@ -165,17 +207,6 @@ def load_documents(source: Source) -> list[Document]:
         if data is None:
             continue
         out.append(Document(data, source, raw))
-    return out
-
-
-def format_path(path: Iterable[str | int]) -> str:
-    """("spec", "route", 1, "weight") -> "spec.route[1].weight"."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
     return out
 
 

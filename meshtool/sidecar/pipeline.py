@@ -4,6 +4,10 @@ mitmproxy dispatches every event to every addon through its AddonManager (hook l
 a context manager, a generator per addon). With ten policies that bookkeeping costs more
 than the policies themselves, so the Master gets this one composite, which calls each
 policy's hook directly. The policies stay ordinary addons (their tests drive them alone).
+
+A policy's `request` runs when the request headers have arrived (mitmproxy's `requestheaders`),
+before any body is read, so that bodies can stream; `request_complete` runs once the whole
+request has passed (mitmproxy's `request`).
 """
 
 from __future__ import annotations
@@ -13,16 +17,21 @@ import logging
 
 log = logging.getLogger("meshtool.sidecar")
 
-HOOKS = ("request", "response", "error", "http_connect", "tls_clienthello")
+# mitmproxy event -> the policies' method that handles it
+HOOKS = {"requestheaders": "request", "request": "request_complete",
+         "responseheaders": "responseheaders", "response": "response", "error": "error",
+         "http_connect": "http_connect", "tls_clienthello": "tls_clienthello",
+         "next_layer": "next_layer", "tcp_start": "tcp_start", "server_connect": "server_connect",
+         "tls_start_server": "tls_start_server"}
 
 
 class Pipeline:
     def __init__(self, policies: list):
         self.policies = list(policies)
-        for hook in HOOKS:
-            fns = [getattr(p, hook) for p in self.policies if callable(getattr(p, hook, None))]
+        for event, method in HOOKS.items():
+            fns = [getattr(p, method) for p in self.policies if callable(getattr(p, method, None))]
             if fns:
-                setattr(self, hook, _compose(hook, fns))
+                setattr(self, event, _compose(method, fns))
 
     def find(self, cls: type):
         return next((p for p in self.policies if isinstance(p, cls)), None)

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from meshtool.conventions import DEFAULT_NAMESPACE
+from meshtool.model import native
+from meshtool.model import types as t
 from meshtool.model.hosts import specificity
+from meshtool.model.paths import format_path
 from meshtool.sidecar.balancer import EndpointPicker
-from meshtool.sidecar.rules import CompiledRule, Problems, compile_route_rule, duration
-
-LB_METHODS = ("ROUND_ROBIN", "LEAST_CONN", "RANDOM")
-CB_FIELDS = ("maxConnections", "httpMaxPendingRequests", "httpMaxRequests", "httpConsecutiveErrors",
-             "httpMaxRequestsPerConnection", "httpMaxEjectionPercent", "httpMaxRetries")
-CB_DURATIONS = ("sleepWindow", "httpDetectionInterval")
+from meshtool.sidecar.rules import CompiledRule, Problems, compile_route
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class Subset:
     service: Service
     labels: dict[str, str]
     picker: EndpointPicker
-    breaker: dict[str, float] | None  # simpleCb with durations in seconds, or None
+    breaker: t.CircuitBreaker | None
     breaker_key: str  # policy identity, so that limits are shared by the subsets one policy covers
 
     @property
@@ -89,7 +88,7 @@ class _Builder:
         self.active = active
         self.problems = Problems()
         self.services: dict[tuple[str, str], Service] = {}
-        self.policies: dict[tuple[str, str], list[tuple[tuple[int, int], dict, str, str]]] = {}
+        self.policies: dict[tuple[str, str], list[t.Policy]] = {}
         self.addresses: list[tuple[str, Service]] = []  # virtual (cluster) IPs
 
     def service(self, i: int, doc: Any) -> None:
@@ -97,7 +96,7 @@ class _Builder:
         if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not doc["name"]:
             self.problems.add(at, "name: a non-empty string is required")
             return
-        ns = doc.get("namespace") or "default"
+        ns = doc.get("namespace") or DEFAULT_NAMESPACE
         eps = []
         for j, ep in enumerate(doc.get("endpoints") or []):
             where = f"{at}.endpoints[{j}]"
@@ -122,64 +121,29 @@ class _Builder:
         for addr in doc.get("addresses") or []:
             self.addresses.append((str(addr), self.services[(ns, doc["name"])]))
 
-    def policy(self, where: str, ns: str, name: str, spec: dict) -> None:
-        dest = spec.get("destination") or {}
-        if not isinstance(dest.get("name"), str):
-            self.problems.add(where, "spec.destination.name: required")
-            return
-        source = spec.get("source") or {}
-        if source and not self.source_matches(source):
-            return
-        lb = (spec.get("loadBalancing") or {}).get("name", "ROUND_ROBIN")
-        if lb not in LB_METHODS:
-            self.problems.add(where, f"spec.loadBalancing.name: must be one of {', '.join(LB_METHODS)}")
-            return
-        cb = self._breaker(where, (spec.get("circuitBreaker") or {}).get("simpleCb"))
-        labels = dest.get("labels") or {}
-        rank = (1 if source else 0, len(labels))
-        key = (dest.get("namespace") or ns, dest["name"])
-        self.policies.setdefault(key, []).append((rank, {"labels": labels, "lb": lb, "cb": cb},
-                                                 where, f"{ns}/{name}"))
+    def policy(self, policy: t.Policy) -> None:
+        if policy.source is None or self.source_matches(policy.source):
+            self.policies.setdefault(policy.destination.key, []).append(policy)
 
-    def _breaker(self, where: str, cb: Any) -> dict[str, float] | None:
-        if cb is None:
-            return None
-        if not isinstance(cb, dict):
-            self.problems.add(where, "spec.circuitBreaker.simpleCb: must be a mapping")
-            return None
-        out: dict[str, float] = {}
-        for name, value in cb.items():
-            if name in CB_FIELDS:
-                if not isinstance(value, int) or value < 0:
-                    self.problems.add(where, f"spec.circuitBreaker.simpleCb.{name}: must be an "
-                                             f"integer >= 0")
-                else:
-                    out[name] = value
-            elif name in CB_DURATIONS:
-                out[name] = duration(self.problems, where, f"spec.circuitBreaker.simpleCb.{name}", value)
-            else:
-                self.problems.add(where, f"spec.circuitBreaker.simpleCb.{name}: unknown field")
-        return out
-
-    def source_matches(self, source: dict) -> bool:
-        name = source.get("name")
-        if name and name != self.identity.service:
+    def source_matches(self, source: t.SourceMatch | None) -> bool:
+        if source is None:
+            return True
+        if source.name != self.identity.service:
             return False
-        return _labels_match(source.get("labels") or {}, self.identity.labels)
+        return _labels_match(source.labels, self.identity.labels)
 
     def subset(self, service: Service | None, ns: str, name: str, labels: dict[str, str]) -> Subset:
         if service is None:
             service = Service(name, ns, [], [])
         eps = [e for e in service.endpoints if _labels_match(labels, e.labels)]
-        chosen, key = None, f"{ns}/{name}"
-        for _, pol, _, pkey in sorted(self.policies.get((ns, name), []),
-                                             key=lambda p: p[0], reverse=True):
-            if _labels_match(pol["labels"], labels):
-                chosen, key = pol, pkey
-                break
-        lb = chosen["lb"] if chosen else "ROUND_ROBIN"
+        # The most specific policy wins: one for this source over one for all, more labels first.
+        ranked = sorted(self.policies.get((ns, name), []),
+                        key=lambda p: (p.source is not None, len(p.labels)), reverse=True)
+        chosen = next((p for p in ranked if _labels_match(p.labels, labels)), None)
+        lb = chosen.lb if chosen else "ROUND_ROBIN"
         return Subset(service, dict(labels), EndpointPicker(eps, lb, self.active),
-                      chosen["cb"] if chosen else None, key)
+                      chosen.breaker if chosen else None,
+                      chosen.full_name if chosen else f"{ns}/{name}")
 
 
 def compile_snapshot(doc: Any, identity: Identity | None = None,
@@ -213,28 +177,29 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
         for i, svc in enumerate(_list(b.problems, "services", doc.get("services"))):
             b.service(i, svc)
     manifests = _list(b.problems, "rules", doc.get("rules"))
-    routes, egress = [], []
+    routes: list[t.Route] = []
+    egress: list[t.Egress] = []
     for i, m in enumerate(manifests):
         if not isinstance(m, dict) or not isinstance(m.get("spec"), dict):
             b.problems.add(f"rules[{i}]", "a manifest with kind, metadata and spec is required")
             continue
         meta = m.get("metadata") or {}
-        ns = meta.get("namespace") or "default"
+        ns = meta.get("namespace") or DEFAULT_NAMESPACE
         where = f"rules[{i}] {m.get('kind')}/{ns}/{meta.get('name')}"
-        if m.get("kind") == "DestinationPolicy":
-            b.policy(where, ns, str(meta.get("name")), m["spec"])
-        elif m.get("kind") == "RouteRule":
-            routes.append((where, ns, meta.get("name", ""), m["spec"]))
-        elif m.get("kind") == "EgressRule":
-            egress.append(_egress(b.problems, where, f"{ns}/{meta.get('name')}", m["spec"]))
-        else:
-            b.problems.add(where, "kind: must be RouteRule, EgressRule or DestinationPolicy")
+        parsed = native.parse(m.get("kind"), ns, str(meta.get("name", "")), m["spec"])
+        for path, message in parsed.problems:
+            b.problems.add(where, f"{format_path(path)}: {message}")
+        if isinstance(parsed.value, t.Policy):
+            b.policy(parsed.value)
+        elif isinstance(parsed.value, t.Route):
+            routes.append(parsed.value)
+        elif isinstance(parsed.value, t.Egress):
+            egress.append(parsed.value)
     rules: dict[tuple[str, str], list[CompiledRule]] = {}
-    for where, ns, name, spec in routes:
-        rule = compile_route_rule(b.problems, where, ns, name, spec, b.source_matches,
-                                  lambda n, nm, labels: b.subset(b.services.get((n, nm)), n, nm,
-                                                                 labels))
-        if rule is not None:
+    for route in routes:
+        if b.source_matches(route.source):
+            rule = compile_route(route, lambda ref, labels: b.subset(
+                b.services.get(ref.key), ref.namespace, ref.name, labels))
             rules.setdefault(rule.destination, []).append(rule)
     for lst in rules.values():
         lst.sort(key=lambda r: (-r.precedence, r.name))
@@ -244,7 +209,8 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
         version=str(version), nonce=str(doc.get("nonce") or ""), doc=doc, services=b.services,
         by_host=previous.by_host if same_services else _host_table(b.services, b.addresses),
         rules=rules, addresses=b.addresses,
-        egress=sorted((e for e in egress if e), key=lambda e: specificity(e.pattern), reverse=True),
+        egress=sorted((EgressAllow(e.full_name, e.pattern, e.port_protocols) for e in egress),
+                      key=lambda e: specificity(e.pattern), reverse=True),
         default_subsets={k: b.subset(s, k[0], k[1], {}) for k, s in b.services.items()})
 
 
@@ -257,22 +223,6 @@ def _list(problems: Problems, where: str, value: Any) -> list:
     return value
 
 
-def _egress(problems: Problems, where: str, name: str, spec: dict) -> EgressAllow | None:
-    service = (spec.get("destination") or {}).get("service")
-    if not isinstance(service, str) or not service:
-        problems.add(where, "spec.destination.service: required")
-        return None
-    ports: dict[int, str] | None = None
-    if spec.get("ports"):
-        ports = {}
-        for j, p in enumerate(spec["ports"]):
-            if not isinstance(p, dict) or not isinstance(p.get("port"), int):
-                problems.add(where, f"spec.ports[{j}].port: an integer is required")
-                continue
-            ports[p["port"]] = str(p.get("protocol") or "http").lower()
-    return EgressAllow(name, service, ports)
-
-
 def _host_table(services: dict[tuple[str, str], Service],
                 addresses: list[tuple[str, Service]]) -> dict[str, Service]:
     table: dict[str, Service] = {}
@@ -282,7 +232,7 @@ def _host_table(services: dict[tuple[str, str], Service],
             table.setdefault(ep.key, svc)
     for addr, svc in addresses:
         table[addr] = svc
-    for (ns, name), svc in sorted(services.items(), key=lambda kv: kv[0][0] != "default"):
+    for (ns, name), svc in sorted(services.items(), key=lambda kv: kv[0][0] != DEFAULT_NAMESPACE):
         for host in (f"{name}.{ns}.svc.cluster.local", f"{name}.{ns}.svc", f"{name}.{ns}"):
             table[host] = svc
         table.setdefault(name, svc)

@@ -20,6 +20,7 @@ class SidecarState:
         self.identity = identity or Identity()
         self.resolve = Resolver(resolve)  # HOST[:PORT] -> ADDR[:PORT] overrides (--resolve)
         self.active: dict[str, int] = {}  # endpoint key -> requests in flight
+        self.tls_names: dict[tuple, str] = {}  # (address, port) -> host name, for TLS origination
         self.snapshot: Snapshot | None = None
         self.applied_at: float | None = None
         self.applied_total = 0

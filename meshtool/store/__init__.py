@@ -13,7 +13,7 @@ from meshtool.store.base import (ADDED, DELETED, MODIFIED, Change, Key, RelistRe
                                  StoredResource)
 
 __all__ = ["ADDED", "DELETED", "MODIFIED", "Change", "Key", "RelistRequired", "Store",
-           "StoredResource", "default_store_path", "open_store"]
+           "StoredResource", "default_store_path", "open_store", "stores_as_authored"]
 
 KUBERNETES = "kubernetes"
 
@@ -23,6 +23,12 @@ def default_store_path() -> Path:
     state = os.environ.get("XDG_STATE_HOME") or ""
     base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
     return base / "meshtool" / "store.db"
+
+
+def stores_as_authored(spec: str | None = None) -> bool:
+    """Does the store `spec` names keep every supported API as written? The local store does;
+    the Kubernetes store keeps the native kinds (rules of other APIs are converted on input)."""
+    return (spec or os.environ.get("MESHTOOL_STORE") or None) != KUBERNETES
 
 
 def open_store(spec: str | None = None, *, kubeconfig: str | None = None,

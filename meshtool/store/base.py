@@ -12,7 +12,7 @@ import abc
 from dataclasses import dataclass
 from typing import Iterable
 
-from meshtool.errors import DataError, Finding, MeshtoolError
+from meshtool.errors import DataError, Finding, MeshtoolError, NotFoundError
 from meshtool.model.kinds import slug
 from meshtool.model.resource import RESOURCE_VERSION_FIELD, Resource  # noqa: F401 - re-exported
 
@@ -114,6 +114,27 @@ class Store(abc.ABC):
         """Overwrite existing objects in one transaction. NotFoundError when any is missing;
         ConflictError when any carries a resource_version that is not its current one.
         A resource without resource_version replaces unconditionally."""
+
+    def apply(self, resources: list[Resource]) -> list[Change]:
+        """Create the missing objects and replace the existing ones; one Change per resource
+        (type None: unchanged). Backends that can do it in one transaction override this;
+        this fallback checks every resource first, then creates, then replaces."""
+        check_unique(resources)
+        new, old, out = [], [], []
+        for res in resources:
+            try:
+                current = self.get(*res.key)
+            except NotFoundError:
+                new.append(res)
+                continue
+            if (current.spec, current.labels, current.annotations) != (res.spec, res.labels,
+                                                                      res.annotations):
+                old.append(res)
+            else:
+                out.append(Change(current.revision or 0, None, current))
+        out += [Change(r.revision or 0, ADDED, r) for r in self.create(new)]
+        out += [Change(r.revision or 0, MODIFIED, r) for r in self.replace(old)]
+        return out
 
     @abc.abstractmethod
     def delete(self, keys: list[Key]) -> list[StoredResource]:

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from meshtool.errors import AlreadyExistsError, ConflictError, MeshtoolError, NotFoundError
+from meshtool.model.kinds import NATIVE_API_VERSION
 from meshtool.model.resource import Resource
 from meshtool.store.base import (ADDED, DELETED, MODIFIED, Change, Key, RelistRequired, Store,
                                  StoredResource, check_unique, display_key, finding_for,
@@ -42,7 +43,7 @@ CREATE TABLE state (
 INSERT INTO state VALUES (1, 0, 0);
 CREATE TABLE objects (
     kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
-    body TEXT NOT NULL,          -- JSON: {"spec", "labels", "annotations"}
+    body TEXT NOT NULL,          -- JSON: {"spec", "labels", "annotations"[, "apiVersion"]}
     revision INTEGER NOT NULL,   -- of its last write: its resourceVersion
     created REAL NOT NULL,
     PRIMARY KEY (kind, namespace, name)
@@ -87,6 +88,8 @@ class LocalStore(Store):
         self.busy_timeout = busy_timeout
         self.poll_interval = poll_interval
         self.history = history
+        # --dry-run=server: every write runs its checks in a real transaction, then rolls back
+        self.dry_run = False
         # One connection used by one thread at a time (the lock), so a store may be handed
         # to a worker thread, e.g. to run a blocking watch off an event loop.
         self._lock = threading.RLock()
@@ -157,8 +160,9 @@ class LocalStore(Store):
         try:
             data = json.loads(body)
             spec, labels, annotations = data["spec"], data.get("labels"), data.get("annotations")
+            api_version = data.get("apiVersion") or NATIVE_API_VERSION
             if not isinstance(spec, dict) or not isinstance(labels or {}, dict) \
-                    or not isinstance(annotations or {}, dict):
+                    or not isinstance(annotations or {}, dict) or not isinstance(api_version, str):
                 raise ValueError("spec, labels and annotations must be mappings")
         except (TypeError, ValueError, KeyError) as exc:
             # One damaged row (edited by hand, a disk error) must not make the whole store
@@ -168,7 +172,8 @@ class LocalStore(Store):
                                   resource_version=str(obj_rev), revision=obj_rev,
                                   created=created, damaged=f"the stored row is damaged ({why})")
         return StoredResource(kind=kind, name=name, namespace=namespace, spec=spec,
-                              labels=labels or {}, annotations=annotations or {},
+                              api_version=api_version, labels=labels or {},
+                              annotations=annotations or {},
                               resource_version=str(obj_rev), revision=obj_rev, created=created)
 
     _COLUMNS = "kind, namespace, name, body, revision, created"
@@ -238,7 +243,7 @@ class LocalStore(Store):
                     c.execute("DELETE FROM changes WHERE revision <= ?", (floor,))
                 c.execute("UPDATE state SET revision = ?, compacted = max(compacted, ?)",
                           (rev, max(floor, 0)))
-                c.execute("COMMIT")
+                c.execute("ROLLBACK" if self.dry_run else "COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
@@ -246,8 +251,10 @@ class LocalStore(Store):
 
     @staticmethod
     def _body(res: Resource) -> str:
-        return json.dumps({"spec": res.spec, "labels": res.labels, "annotations": res.annotations},
-                          separators=(",", ":"))
+        body = {"spec": res.spec, "labels": res.labels, "annotations": res.annotations}
+        if not res.is_native:  # the exact version written: v1alpha3 stays v1alpha3
+            body["apiVersion"] = res.api_version
+        return json.dumps(body, separators=(",", ":"))
 
     @staticmethod
     def _log(c, rev: int, seq: int, type_: str, res: Resource, body: str, obj_rev: int,
@@ -317,6 +324,53 @@ class LocalStore(Store):
             return out
 
         return self._write(apply)
+
+    @_sqlite_errors
+    def apply(self, resources: list[Resource]) -> list[Change]:
+        """Create what is missing and overwrite what exists, in one transaction. A resource
+        carrying a resource_version that is not the current one is a ConflictError (nothing
+        written). Objects whose content would not change are not written; when nothing changes,
+        no revision is used. Returns one Change per resource; type None means unchanged."""
+        check_unique(resources)
+        if not resources:
+            return []
+
+        class _Unchanged(Exception):
+            pass
+
+        def apply(c, rev):
+            rows = [(res, self._current(c, res.key)) for res in resources]
+            stale = [finding_for(res, res.key, f"has been modified: resourceVersion "
+                                 f"{res.resource_version} is not the latest ({row[0]}); get it "
+                                 f"again and retry") for res, row in rows
+                     if row is not None and res.resource_version is not None
+                     and res.resource_version != str(row[0])]
+            if stale:
+                raise ConflictError(findings=stale)
+            now, out, seq = time.time(), [], 0
+            for res, row in rows:
+                body = self._body(res)
+                if row is not None and json.loads(row[2]) == json.loads(body):
+                    out.append(Change(row[0], None, self._resource((*res.key, row[2], row[0], row[1]))))
+                    continue
+                if row is None:
+                    c.execute("INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?)", (*res.key, body, rev, now))
+                    self._log(c, rev, seq, ADDED, res, body, rev, now)
+                    out.append(Change(rev, ADDED, self._resource((*res.key, body, rev, now))))
+                else:
+                    c.execute("UPDATE objects SET body = ?, revision = ? "
+                              "WHERE kind = ? AND namespace = ? AND name = ?", (body, rev, *res.key))
+                    self._log(c, rev, seq, MODIFIED, res, body, rev, row[1])
+                    out.append(Change(rev, MODIFIED, self._resource((*res.key, body, rev, row[1]))))
+                seq += 1
+            if seq == 0:
+                raise _Unchanged(out)  # roll back: an apply that changes nothing takes no revision
+            return out
+
+        try:
+            return self._write(apply)
+        except _Unchanged as nothing:
+            return nothing.args[0]
 
     @_sqlite_errors
     def delete(self, keys: list[Key]) -> list[Change]:

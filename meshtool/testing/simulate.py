@@ -21,6 +21,7 @@ import sys
 
 import aiohttp
 
+from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.discovery.client import DiscoveryClient
 from meshtool.discovery.protocol import Identity
 
@@ -74,7 +75,7 @@ def simulated_apply(nack_rule: str | None = None):
 
 
 def fleet_identities(count: int, *, services: int = 10, prefix: str = "sim",
-                     namespace: str = "default", inbound_base: int | None = 20000,
+                     namespace: str = DEFAULT_NAMESPACE, inbound_base: int | None = 20000,
                      admin_base: int | None = None) -> list[Identity]:
     """`count` proxies spread over `services` services, versions v1/v2 alternating."""
     out = []

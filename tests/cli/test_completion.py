@@ -59,7 +59,9 @@ def test_kinds_complete_for_get_and_delete(complete):
     assert "rr" in complete("meshtool get ") and "all" in complete("meshtool get ")
     assert complete("meshtool get route") == ["route-rule", "route-rules", "routerule", "routerules"]
     assert complete("meshtool delete d") == ["destination-policies", "destination-policy",
-                                             "destinationpolicies", "destinationpolicy", "dp"]
+                                             "destinationpolicies", "destinationpolicy",
+                                             "destinationrule", "destinationrules", "dp", "dr"]
+    assert "vs" in complete("meshtool get v") and "httproute" in complete("meshtool get h")
 
 
 def test_stored_names_complete(complete):
@@ -71,4 +73,5 @@ def test_stored_names_complete(complete):
 
 
 def test_options_complete(complete):
-    assert complete("meshtool get rr -o ") == ["table", "yaml", "json", "name"]
+    assert complete("meshtool get rr -o ") == ["table", "wide", "yaml", "json", "name", "jsonpath=",
+                                            "custom-columns="]

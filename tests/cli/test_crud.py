@@ -221,7 +221,7 @@ def test_get_table_lists_name_kind_namespace_revision_age(mt, tmp_path):
 @pytest.mark.parametrize("alias", ["rr", "routerule", "RouteRules", "route-rule"])
 def test_get_accepts_kind_aliases(mt, tmp_path, alias):
     mt("create", "-f", write(tmp_path / "a.yaml", CANARY))
-    assert mt("get", alias, "-o", "name").out == "route-rule/reviews-canary\n"
+    assert mt("get", alias, "-o", "name").out == "route-rule/default/reviews-canary\n"
 
 
 def test_get_yaml_json_and_name(mt, tmp_path):
@@ -235,7 +235,7 @@ def test_get_yaml_json_and_name(mt, tmp_path):
         "msgd", "reviews-canary"]
     docs = list(yaml.safe_load_all(mt("get", "all", "-o", "yaml").out))
     assert [d["kind"] for d in docs] == ["EgressRule", "RouteRule"]
-    assert mt("get", "all", "-o", "name").out == "egress-rule/msgd\nroute-rule/reviews-canary\n"
+    assert mt("get", "all", "-o", "name").out == "egress-rule/default/msgd\nroute-rule/default/reviews-canary\n"
 
 
 def test_get_errors(mt, tmp_path):
@@ -245,7 +245,8 @@ def test_get_errors(mt, tmp_path):
     r = mt("get", "widgets")
     assert r.code == 64
     assert r.err == ('error: unknown kind "widgets"; use one of routerule (rr), egressrule (er), '
-                     "destinationpolicy (dp)\n")
+                     "destinationpolicy (dp), virtualservice (vs), destinationrule (dr), "
+                     "serviceentry (se), trafficroute, httproute, grpcroute\n")
     assert mt("get", "rr", "-o", "xml").code == 64
     assert mt("get", "rr", "reviews-canary", "-A").code == 64
     assert mt("get").code == 64
@@ -394,3 +395,65 @@ def test_random_and_mutated_yaml_gives_only_meshtool_errors(mt, text, command):
     assert r.code in (0, 1, 65), r.err
     if r.code:
         assert "error: " in r.err
+
+
+# -- other APIs, stored as authored -------------------------------------------------------------
+# Istio VirtualService and DestinationRule applied as separate commands, in either order, shown
+# back as written with a Resolved condition saying whether (and why not) they compile.
+
+VS_AUTHORED = """\
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: helloworld
+spec:
+  hosts: [helloworld]
+  http:
+  - route:
+    - destination: {host: helloworld, subset: v2}
+"""
+DR_AUTHORED = """\
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata:
+  name: helloworld
+spec:
+  host: helloworld
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+"""
+
+
+def _vs_condition(mt):
+    doc = yaml.safe_load(mt("get", "vs", "helloworld", "-o", "yaml").out)
+    return doc["status"]["conditions"][0]
+
+
+def test_vs_then_dr_as_separate_commands(mt, tmp_path):
+    r = mt("create", "-f", write(tmp_path / "vs.yaml", VS_AUTHORED))
+    assert r.code == 0, r.err
+    assert "virtualservice.networking.istio.io/default/helloworld" in r.err
+    shown = yaml.safe_load(mt("get", "vs", "helloworld", "-o", "yaml").out)
+    assert shown["apiVersion"] == "networking.istio.io/v1beta1" and shown["kind"] == "VirtualService"
+    assert shown["spec"] == yaml.safe_load(VS_AUTHORED)["spec"]
+    c = _vs_condition(mt)
+    assert (c["status"], c["reason"]) == ("False", "UnresolvedReference")
+    assert "subset 'v2' needs the DestinationRule of 'helloworld'" in c["message"]
+    assert mt("create", "-f", write(tmp_path / "dr.yaml", DR_AUTHORED)).code == 0
+    assert mt("get", "dr", "-o", "name").out == (
+        "destinationrule.networking.istio.io/default/helloworld\n")
+    assert (_vs_condition(mt)["status"], _vs_condition(mt)["message"]) == (
+        "True", "compiled into RouteRule/helloworld")
+    assert mt("delete", "dr", "helloworld").code == 0
+    assert _vs_condition(mt)["reason"] == "UnresolvedReference"
+
+
+def test_dr_then_vs_and_convert_still_prints_the_native_form(mt, tmp_path):
+    assert mt("create", "-f", write(tmp_path / "dr.yaml", DR_AUTHORED)).code == 0  # no "no rules found"
+    assert mt("create", "-f", write(tmp_path / "vs.yaml", VS_AUTHORED)).code == 0
+    assert _vs_condition(mt)["status"] == "True"
+    out = mt("convert", "-f", "vs.yaml", "-f", "dr.yaml").out
+    assert "kind: RouteRule" in out and "version: v2" in out
+    assert [d["kind"] for d in yaml.safe_load_all(mt("get", "all", "-o", "yaml").out)] == [
+        "DestinationRule", "VirtualService"]

@@ -305,3 +305,39 @@ def test_a_damaged_or_invalid_row_is_left_out_and_reported_once_the_rest_served(
     log = (tmp_path / "cp.log").read_text()
     assert log.count("route-rule/default/sum is invalid") == 1, log
     assert log.count("route-rule/default/damaged is invalid") == 1, log
+
+
+def test_virtual_service_waits_for_its_destination_rule_and_says_why(cp, shared_store, tmp_path):
+    """VS and DR stored separately (VS first): the route is left out, reported in the debug
+    endpoint, goes live when the DR arrives and is left out again when the DR is deleted."""
+    vs = Resource.from_manifest({
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "sim-svc1"},
+        "spec": {"hosts": ["sim-svc1"],
+                 "http": [{"route": [{"destination": {"host": "sim-svc1", "subset": "v2"}}]}]}})
+    dr = Resource.from_manifest({
+        "apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+        "metadata": {"name": "sim-svc1"},
+        "spec": {"host": "sim-svc1", "subsets": [{"name": "v2", "labels": {"version": "v2"}}]}})
+
+    def routes(dump):
+        return [r for r in dump["snapshot"]["rules"] if r["metadata"]["name"] == "sim-svc1"]
+
+    with SimulatedFleet(cp.address, 1, prefix="vs", log=tmp_path / "fleet.log"), \
+            open_store(str(shared_store)) as store:
+        rev = store.create([vs])[0].revision
+        cp.wait_for(all_synced("vs", 1, rev))
+        dump = intended(cp, "vs-0.default")
+        assert routes(dump) == []
+        [left] = [u for u in dump["leftOut"]["unresolved"] if u["name"] == "sim-svc1"]
+        assert "needs the DestinationRule" in left["reasons"][0]
+        rev = store.create([dr])[0].revision
+        cp.wait_for(all_synced("vs", 1, rev))
+        [route] = routes(intended(cp, "vs-0.default"))
+        assert route["spec"]["route"] == [{"labels": {"version": "v2"}}]
+        rev = store.delete([dr.key])[0].revision
+        cp.wait_for(all_synced("vs", 1, rev))
+        dump = intended(cp, "vs-0.default")
+        assert routes(dump) == [] and any(u["name"] == "sim-svc1"
+                                          for u in dump["leftOut"]["unresolved"])
+        store.delete([vs.key])

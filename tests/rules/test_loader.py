@@ -271,3 +271,32 @@ def test_a_label_value_kubernetes_refuses_is_a_finding_at_its_line():
     assert (finding.line, finding.field, finding.resource) == (19, "metadata.labels.team",
                                                                "RouteRule/b")
     assert "label value 'platform engineering'" in finding.message
+
+
+def test_duplicate_mapping_key_names_the_second_key_and_its_line():
+    text = "# leading\n" + rule().replace("    weight: 90\n", "    weight: 90\n    weight: 100\n")
+    result = load_rules([src(text)])
+    [finding] = result.findings
+    assert (finding.file, finding.line) == ("rules.yaml", 12)
+    assert "duplicate key 'weight' (first at line 11)" in finding.message
+    assert result.resources == []
+
+
+def test_duplicate_key_in_json_is_refused():
+    text = '{"apiVersion": "config.meshtool.io/v1alpha1",\n "kind": "RouteRule",\n "kind": "X"}\n'
+    [finding] = load_rules([src(text, "r.json")]).findings
+    assert (finding.line, "duplicate key 'kind'" in finding.message) == (3, True)
+
+
+def test_non_integral_weight_is_refused():
+    [finding] = load_rules([src(rule(w1="90.0"))]).findings
+    assert finding.field == "spec.route[0].weight" and "must be an integer" in finding.message
+
+
+@pytest.mark.parametrize("api", ["config.meshtool.io/v1alpha1", "config.istio.io/v1alpha2"])
+def test_seed_ip_egress_rule_with_an_http_port_validates(api):
+    text = (f"apiVersion: {api}\nkind: EgressRule\nmetadata:\n  name: msgd\nspec:\n"
+            "  destination: {service: 10.100.35.27}\n  ports: [{port: 9997, protocol: http}]\n")
+    result = load_rules([src(text)])
+    assert result.findings == []
+    assert result.resources[0].spec["destination"]["service"] == "10.100.35.27"

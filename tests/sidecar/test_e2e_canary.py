@@ -114,7 +114,7 @@ def test_invalid_snapshot_is_rejected_and_the_old_one_keeps_serving(canary_mesh)
     dump = m.config_dump()
     assert dump["version"] == "6"
     assert dump["lastRejected"]["version"] == "7"
-    assert "weights must add up to 100" in dump["lastRejected"]["error"]
+    assert "weights sum to" in dump["lastRejected"]["error"]
     assert _split(m, 20) == {"v1": 20}
     assert "meshtool_snapshots_rejected_total 1" in m.metrics()
 

@@ -150,3 +150,25 @@ def test_https_egress_with_a_trusted_certificate_reaches_the_host(mesh, tmp_path
         assert (status, body) == (200, b"secret over TLS\n")
     finally:
         server.shutdown()
+
+
+def test_ip_egress_rule_allows_http_to_that_address(mesh):
+    """The Istio 0.4 walkthrough's rule, `destination: {service: <msgd's IP>}` with an http port:
+    the request's Host is the address itself, and that is what the rule matches."""
+    address = "127.0.0.5"  # a loopback address of its own, outside NO_PROXY
+    msgd = mesh.app("msgd.py", "--host", address)
+    app = free_port()
+    sidecar = mesh.sidecar("svcb-ip", {"version": "0"}, "--service", "svcb", "--label",
+                           "version=v0.1", "--app-port", str(app))
+    mesh.app("svcb.py", "--version", "v0.1", "--msgd", f"http://{address}:{msgd}/send",
+             proxy=sidecar, port=app)
+    sidecar.wait_ready()
+    wait_port(app)
+    wait_port(msgd, host=address)
+    status, body = http_get(app, "/notify")
+    assert status == 403 and f"egress to {address}:{msgd}".encode() in body
+    allow = rule("EgressRule", "msgd-ip", {"destination": {"service": address},
+                                           "ports": [{"port": msgd, "protocol": "http"}]})
+    sidecar.apply({"version": "ip-1", "rules": [allow]})
+    assert sidecar.config_dump()["version"] == "ip-1"
+    assert http_get(app, "/notify") == (200, b"svcb v0.1: message sent by msgd\n")

@@ -1,5 +1,6 @@
 import pytest
 
+from meshtool.model.types import CircuitBreaker
 from meshtool.sidecar.snapshot import Identity, compile_snapshot
 from meshtool.sidecar.state import SidecarState
 
@@ -28,7 +29,9 @@ def test_rules_sorted_by_precedence(canary, make_rule):
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d.update(version=""), "version: a non-empty string is required"),
     (lambda d: d["rules"][0]["spec"]["route"][0].update(weight=80),
-     "weights must add up to 100, got 90"),
+     "spec.route[1].weight: weights sum to 90, must be 100"),
+    (lambda d: d["rules"][0]["spec"].update(route=[{"labels": {"version": "v1"}, "weight": 50}]),
+     "spec.route[0].weight: weights sum to 50, must be 100"),
     (lambda d: d["rules"][0]["spec"].update(httpReqTimeout={"simpleTimeout": {"timeout": "ten"}}),
      "spec.httpReqTimeout.simpleTimeout.timeout: invalid duration"),
     (lambda d: d["rules"][0]["spec"].update(
@@ -77,7 +80,7 @@ def test_destination_policy_picks_load_balancing_per_subset(canary, make_rule):
     subsets = {s.version: s for s, _ in snap.rules[("default", "benigno")][0].split.items}
     assert subsets["v2"].picker.method == "LEAST_CONN"
     assert subsets["v1"].picker.method == "RANDOM"
-    assert subsets["v1"].breaker == {"maxConnections": 1, "sleepWindow": 2.0}
+    assert subsets["v1"].breaker == CircuitBreaker(max_connections=1, sleep_window=2.0)
 
 
 def test_state_swaps_whole_snapshots_and_keeps_the_old_on_rejection(canary):
@@ -90,7 +93,7 @@ def test_state_swaps_whole_snapshots_and_keeps_the_old_on_rejection(canary):
         state.apply_snapshot(bad)
     assert state.snapshot is first and state.version == "1"
     assert state.last_rejected["version"] == "2"
-    assert "weights must add up to 100" in state.last_rejected["error"]
+    assert "weights sum to 140, must be 100" in state.last_rejected["error"]
     state.apply_snapshot(canary(50, 50, version="3"))
     dump = state.config_dump()
     assert dump["version"] == "3" and dump["snapshot"]["version"] == "3"

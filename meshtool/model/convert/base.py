@@ -39,9 +39,15 @@ class Converted:
 class Conversion:
     converted: list[Converted] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # References to other resources not found in the input set (a VirtualService's subset
+    # whose DestinationRule is not there): the document itself is fine, its compiled form waits.
+    unresolved: list[Problem] = field(default_factory=list)
 
     def problem(self, path: FieldPath, message: str) -> None:
         self.problems.append((tuple(path), message))
+
+    def unresolved_reference(self, path: FieldPath, message: str) -> None:
+        self.unresolved.append((tuple(path), message))
 
     def unsupported(self, path: FieldPath, what: str = "") -> None:
         name = path[-1] if path else "document"

@@ -311,8 +311,8 @@ class _SubsetIndex:
         key = (svc[0], svc[1] or self.namespace)
         specs = [spec for k, spec in self.rules if k == key]
         if not specs:
-            out.problem(path, f"subset {subset!r} needs the DestinationRule of {svc[0]!r} in the "
-                              f"same input (none found: give both files)")
+            out.unresolved_reference(path, f"subset {subset!r} needs the DestinationRule of "
+                                           f"{svc[0]!r} (none found)")
             return None
         for spec in specs:
             entries = spec.get("subsets")
@@ -320,7 +320,8 @@ class _SubsetIndex:
                 if isinstance(entry, dict) and entry.get("name") == subset:
                     labels = entry.get("labels")
                     return dict(labels) if isinstance(labels, dict) else {}
-        out.problem(path, f"the DestinationRule of {svc[0]!r} has no subset {subset!r}")
+        out.unresolved_reference(path, f"the DestinationRule of {svc[0]!r} has no subset "
+                                       f"{subset!r}")
         return None
 
 

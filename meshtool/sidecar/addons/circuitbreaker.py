@@ -64,17 +64,19 @@ class CircuitBreaker:
         if not eps:
             return self._reject(flow, "ejected", "every endpoint is ejected (circuit open)")
         md["meshtool.endpoints"] = eps
-        cap = min((cb[k] for k in ("maxConnections", "httpMaxRequests") if k in cb), default=None)
+        cap = min((v for v in (cb.max_connections, cb.http_max_requests) if v is not None),
+                  default=None)
         if cap is None:
             return
         limit = self.limits.setdefault(subset.breaker_key, _Limit())
         if limit.active >= cap:
-            pending = cb.get("httpMaxPendingRequests", 0)
+            pending = cb.http_max_pending_requests or 0
             if len(limit.waiters) >= pending:
-                name = "maxConnections" if cb.get("maxConnections") == cap else "httpMaxRequests"
+                name, value = (("maxConnections", cap) if cb.max_connections == cap
+                               else ("httpMaxRequests", cap))
                 if pending:
-                    name = "httpMaxPendingRequests"
-                return self._reject(flow, name, f"{name} ({int(cb.get(name, cap))}) reached")
+                    name, value = "httpMaxPendingRequests", pending
+                return self._reject(flow, name, f"{name} ({int(value)}) reached")
             waiter = asyncio.get_running_loop().create_future()
             limit.waiters.append(waiter)
             try:
@@ -103,7 +105,7 @@ class CircuitBreaker:
     def response(self, flow: http.HTTPFlow) -> None:
         self._release(flow)
         subset = flow.metadata.get("meshtool.subset")
-        if subset is None or not subset.breaker or "httpConsecutiveErrors" not in subset.breaker:
+        if subset is None or not subset.breaker or subset.breaker.http_consecutive_errors is None:
             return
         cb = subset.breaker
         now = time.monotonic()
@@ -112,15 +114,16 @@ class CircuitBreaker:
                 self.errors[key] = 0
                 continue
             self.errors[key] = self.errors.get(key, 0) + 1
-            if self.errors[key] >= cb["httpConsecutiveErrors"] and self._may_eject(subset, now):
-                self.ejected[key] = now + cb.get("sleepWindow", 30.0)
+            if self.errors[key] >= cb.http_consecutive_errors and self._may_eject(subset, now):
+                self.ejected[key] = now + (30.0 if cb.sleep_window is None else cb.sleep_window)
                 self.errors[key] = 0
                 flow.metadata.setdefault("meshtool.ejected", []).append(key)
 
     def _may_eject(self, subset, now: float) -> bool:
         keys = [e.key for e in subset.picker.endpoints]
         out = sum(1 for k in keys if self.ejected.get(k, 0) > now)
-        pct = subset.breaker.get("httpMaxEjectionPercent", 100)
+        pct = subset.breaker.http_max_ejection_percent
+        pct = 100 if pct is None else pct
         return out < max(1, int(len(keys) * pct / 100))
 
     def error(self, flow: http.HTTPFlow) -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-
-def _join(value) -> str:
-    return ",".join(value) if isinstance(value, list) else str(value)
+from meshtool.model.types import Cors
 
 
 class Cors:
@@ -16,9 +14,8 @@ class Cors:
         return rule.cors if rule is not None else None
 
     @staticmethod
-    def _allowed(policy: dict, origin: str) -> bool:
-        allowed = policy.get("allowOrigin") or []
-        return "*" in allowed or origin in allowed
+    def _allowed(policy: Cors, origin: str) -> bool:
+        return "*" in policy.allow_origin or origin in policy.allow_origin
 
     def request(self, flow: http.HTTPFlow) -> None:
         policy = self._policy(flow)
@@ -30,12 +27,13 @@ class Cors:
         origin = req.headers.get("origin", "")
         if self._allowed(policy, origin):
             headers["access-control-allow-origin"] = origin
-            for field, header in (("allowMethods", "access-control-allow-methods"),
-                                  ("allowHeaders", "access-control-allow-headers"),
-                                  ("maxAge", "access-control-max-age")):
-                if policy.get(field):
-                    headers[header] = _join(policy[field])
-            if policy.get("allowCredentials"):
+            if policy.allow_methods:
+                headers["access-control-allow-methods"] = ",".join(policy.allow_methods)
+            if policy.allow_headers:
+                headers["access-control-allow-headers"] = ",".join(policy.allow_headers)
+            if policy.max_age is not None:  # whole seconds, as the header is defined
+                headers["access-control-max-age"] = str(int(policy.max_age))
+            if policy.allow_credentials:
                 headers["access-control-allow-credentials"] = "true"
         flow.response = http.Response.make(200, b"", headers)
         flow.metadata["meshtool.cors"] = "preflight"
@@ -50,7 +48,7 @@ class Cors:
             return
         h = flow.response.headers
         h["access-control-allow-origin"] = origin
-        if policy.get("exposeHeaders"):
-            h["access-control-expose-headers"] = _join(policy["exposeHeaders"])
-        if policy.get("allowCredentials"):
+        if policy.expose_headers:
+            h["access-control-expose-headers"] = ",".join(policy.expose_headers)
+        if policy.allow_credentials:
             h["access-control-allow-credentials"] = "true"

@@ -44,7 +44,9 @@ class Egress:
             return
         md["meshtool.egress_rule"] = allow.name
         md["meshtool.tls"] = (allow.ports or {}).get(port) in TLS_PROTOCOLS
-        md["meshtool.upstream"] = self.state.resolve(host, port)
+        up = md["meshtool.upstream"] = self.state.resolve(host, port)
+        if md["meshtool.tls"]:
+            self.state.tls_names[tuple(up)] = host
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         """CONNECT through the explicit proxy: allowed hosts are tunnelled untouched."""

@@ -16,12 +16,12 @@ class Fault:
         if flow.response or rule is None or (rule.delay is None and rule.abort is None):
             return
         faults = []
-        if rule.delay is not None and rule.delay[0].fire():
+        if rule.delay is not None and rule.delay.rate.fire():
             faults.append("delay")
-            await asyncio.sleep(rule.delay[1])
-        if rule.abort is not None and rule.abort[0].fire():
+            await asyncio.sleep(rule.delay.seconds)
+        if rule.abort is not None and rule.abort.rate.fire():
             faults.append("abort")
-            flow.response = http.Response.make(rule.abort[1], b"fault filter abort\n",
+            flow.response = http.Response.make(rule.abort.status, b"fault filter abort\n",
                                                {"x-meshtool-fault": "abort"})
         if faults:
             flow.metadata["meshtool.fault"] = "+".join(faults)

@@ -1,26 +1,24 @@
-"""Forward with timeout and retries: the upstream exchange itself, per httpReqTimeout/httpReqRetries.
+"""Forward: where the request goes and how hard to try, decided on the request headers.
 
-Tries the endpoints in meshtool.endpoints order (moving on to the next one on each retry), or
-meshtool.upstream for an allowed external host, or the app for inbound requests. Retries on
-connect failure, reset, per-try timeout and 5xx, within the rule's total timeout. Leaves
-meshtool.attempts and meshtool.attempt_log ([(endpoint key, status or None)]) and puts
-x-meshtool-attempts on the response.
+Sets meshtool.targets ([(host, port, tls, endpoint key)]: the endpoints in meshtool.endpoints
+order, or meshtool.upstream for an allowed external host, or the app for inbound requests),
+meshtool.retry ((retries, per-try timeout) from httpReqRetries) and meshtool.deadline (from
+httpReqTimeout). The exchange itself is mitmproxy's, with retries and timeouts added by
+meshtool.sidecar.stream. Bodies stream both ways, except a request body that may have to be
+replayed: mitmproxy keeps it up to `stream_large_bodies` (the retry buffer) and streams a larger
+one, which is then sent once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from mitmproxy import http
 
-from meshtool.sidecar.upstream import Upstream, UpstreamError
-
 
 class Forward:
-    def __init__(self, state, client: Upstream | None = None, transparent_inbound: bool = False):
+    def __init__(self, state, client=None, transparent_inbound: bool = False):
         self.state = state
-        self.client = client or Upstream()
         self.transparent_inbound = transparent_inbound
 
     def _targets(self, flow: http.HTTPFlow) -> list[tuple[str, int, bool, str | None]]:
@@ -33,57 +31,25 @@ class Forward:
         host = "127.0.0.1" if self.transparent_inbound else req.host
         return [(host, req.port, req.scheme == "https", None)]
 
-    async def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> None:
         if flow.response:
             return
-        targets = self._targets(flow)
+        md = flow.metadata
+        targets = md["meshtool.targets"] = self._targets(flow)
+        md["meshtool.active"] = self.state.active
         req = flow.request
-        if req.headers.get("upgrade", "").lower() == "websocket":
-            req.host, req.port = targets[0][0], targets[0][1]  # mitmproxy relays WebSockets itself
-            return
-        rule = flow.metadata.get("meshtool.rule")
-        retries, per_try = (rule.retry if rule is not None and rule.retry else (0, None))
-        timeout = rule.timeout if rule is not None else None
-        deadline = time.monotonic() + timeout if timeout else None
-        active, log = self.state.active, []
-        reply, error = None, ""
-        headers = req.headers.fields
-        server_name = (req.host_header or "").rsplit(":", 1)[0] or None
-        for i in range(retries + 1):
-            host, port, tls, key = targets[i % len(targets)]
-            limit = per_try
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                limit = min(limit, left) if limit else left
-            if key:
-                active[key] = active.get(key, 0) + 1
-            try:
-                reply = await self.client.request(host, port, req.method, req.path, headers,
-                                                  req.raw_content or b"", tls=tls,
-                                                  server_name=server_name, timeout=limit)
-                log.append((key, reply.status))
-                if reply.status < 500:
-                    break
-            except asyncio.TimeoutError:
-                log.append((key, None))
-                error, reply = "upstream request timeout", None
-            except UpstreamError as exc:
-                log.append((key, None))
-                error, reply = f"upstream connect error or disconnect/reset: {exc}", None
-            finally:
-                if key:
-                    active[key] -= 1
-        flow.metadata["meshtool.attempts"] = len(log)
-        flow.metadata["meshtool.attempt_log"] = log
-        attempts = (b"x-meshtool-attempts", str(len(log)).encode())
-        if reply is not None:
-            reply.headers.append(attempts)
-            flow.response = http.Response(b"HTTP/1.1", reply.status, reply.reason,
-                                          http.Headers(reply.headers), reply.body, None,
-                                          req.timestamp_start, time.time())
-        else:
-            status = 504 if error == "upstream request timeout" or not log else 503
-            flow.response = http.Response.make(status, f"{error or 'timeout'}\n".encode(), [
-                (b"x-meshtool-error", (error or "timeout").encode()), attempts])
+        req.data.host, req.data.port = targets[0][0], targets[0][1]  # the Host header stays
+        if targets[0][2]:
+            req.data.scheme = b"https"
+        rule = md.get("meshtool.rule")
+        retry = rule.retry if rule is not None and rule.retry else None
+        if retry and retry[0]:
+            md["meshtool.retry"] = retry
+        if rule is not None and rule.timeout:
+            md["meshtool.deadline"] = time.monotonic() + rule.timeout
+        if not md.get("meshtool.retry") and (rule is None or rule.mirror is None):
+            req.stream = True  # nothing will replay or copy the body: let it flow
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:
+            flow.response.stream = True  # never hold a response body

@@ -83,7 +83,7 @@ def test_create_get_replace_conflict_delete(mt, tmp_path, kube_namespace):
                         rf"Created config egress-rule/{ns}/msgd at revision \d+\n", r.err)
 
     listed = mt("get", "all", "-n", ns, "-o", "name")
-    assert listed.out == "egress-rule/msgd\nroute-rule/reviews-canary\n"
+    assert listed.out == f"egress-rule/{ns}/msgd\nroute-rule/{ns}/reviews-canary\n"
     table = mt("get", "rr", "-n", ns).out.splitlines()
     assert table[0].split() == ["NAME", "KIND", "NAMESPACE", "REVISION", "AGE"]
     assert table[1].split()[:3] == ["reviews-canary", "RouteRule", ns]
@@ -116,7 +116,7 @@ def test_create_get_replace_conflict_delete(mt, tmp_path, kube_namespace):
     assert r.code == 1 and f"config route-rule/{ns}/reviews-canary not found" in r.err
     r = mt("delete", "-f", "rules.yaml", "-n", ns)
     assert r.code == 1  # the route rule is gone: nothing is deleted
-    assert mt("get", "er", "-n", ns, "-o", "name").out == "egress-rule/msgd\n"
+    assert mt("get", "er", "-n", ns, "-o", "name").out == f"egress-rule/{ns}/msgd\n"
 
 
 def test_invalid_rule_is_refused_before_anything_is_written(mt, tmp_path, kube_namespace):
@@ -141,7 +141,7 @@ def test_namespace_from_the_kubeconfig_context(mt, tmp_path, kube_cluster, kube_
     assert f"route-rule/{kube_namespace}/reviews-canary" in r.err
     assert "egress-rule/default/msgd" in r.err  # a document's own namespace wins, as in kubectl
     r = mt("get", "rr", "--kubeconfig", str(kubeconfig), "--context", "team", "-o", "name")
-    assert r.out == "route-rule/reviews-canary\n"
+    assert r.out == f"route-rule/{kube_namespace}/reviews-canary\n"
     assert mt("delete", "er", "msgd", "-n", "default").code == 0
 
 

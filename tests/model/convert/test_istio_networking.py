@@ -35,7 +35,7 @@ def to(subset, weight=None, host="reviews"):
 
 def convert_vs(doc, *others):
     out = net.convert_virtual_service(doc, Context([doc, *others]))
-    return out, {format_path(p): m for p, m in out.problems}
+    return out, {format_path(p): m for p, m in out.problems + out.unresolved}
 
 
 def specs(out):
@@ -116,7 +116,7 @@ def test_fully_qualified_hosts_give_a_namespace():
 
 @pytest.mark.parametrize("doc,others,field,message", [
     (vs([{"route": [to("v2")]}]), [], "spec.http[0].route[0].destination.subset",
-     "needs the DestinationRule of 'reviews' in the same input"),
+     "needs the DestinationRule of 'reviews' (none found)"),
     (vs([{"route": [to("v9")]}]), [SUBSETS], "spec.http[0].route[0].destination.subset",
      "has no subset 'v9'"),
     (vs([{"route": [to("v1", host="ratings")]}]), [SUBSETS],

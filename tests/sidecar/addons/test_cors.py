@@ -12,7 +12,7 @@ def _addons(canary, make_rule):
         "destination": {"name": "benigno"}, "precedence": 1,
         "corsPolicy": {"allowOrigin": ["http://app.example.com"], "allowMethods": ["GET", "POST"],
                        "allowHeaders": ["x-user"], "exposeHeaders": ["x-version"],
-                       "maxAge": "1d", "allowCredentials": True}})])
+                       "maxAge": "24h", "allowCredentials": True}})])
     st = SidecarState()
     st.apply_snapshot(doc)
     return [Routing(st), Cors()]
@@ -26,6 +26,7 @@ def test_preflight_is_answered_by_the_sidecar(canary, make_rule, chain, outbound
     assert h["access-control-allow-origin"] == "http://app.example.com"
     assert h["access-control-allow-methods"] == "GET,POST"
     assert h["access-control-allow-credentials"] == "true"
+    assert h["access-control-max-age"] == "86400"  # seconds, as browsers read it
 
 
 def test_simple_request_gets_allow_headers_only_for_allowed_origins(canary, make_rule, outbound_flow):

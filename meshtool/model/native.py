@@ -1,0 +1,362 @@
+"""The parser of native (config.meshtool.io/v1alpha1) specs into the typed model, with every
+semantic check of a rule: the one place a rule spec is understood.
+
+`parse(kind, namespace, name, spec)` returns a `Parsed` with the model value (None when there are
+problems) and the problems, each a (path from the manifest root, message). It never raises on an
+odd shape: validate runs the JSON Schema first and reports its findings instead, while the sidecar
+(which has no schema library) relies on the type checks here for its NACK. Foreign APIs reach the
+model through their converters (meshtool.model.convert), which produce native specs parsed here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshtool.model import types as t
+from meshtool.model.durations import parse_duration
+from meshtool.model.hosts import is_ip_pattern
+from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, ROUTE_RULE
+from meshtool.model.paths import FieldPath, Problem
+
+SPEC: FieldPath = ("spec",)
+_HOST_LABEL = re.compile(r"^[a-z0-9_]([-a-z0-9_]*[a-z0-9_])?\Z", re.IGNORECASE)
+# simpleCb field -> (CircuitBreaker attribute, is a duration)
+_BREAKER_FIELDS = {
+    "maxConnections": ("max_connections", False),
+    "httpMaxPendingRequests": ("http_max_pending_requests", False),
+    "httpMaxRequests": ("http_max_requests", False),
+    "httpConsecutiveErrors": ("http_consecutive_errors", False),
+    "httpMaxRequestsPerConnection": ("http_max_requests_per_connection", False),
+    "httpMaxEjectionPercent": ("http_max_ejection_percent", False),
+    "httpMaxRetries": ("http_max_retries", False),
+    "sleepWindow": ("sleep_window", True),
+    "httpDetectionInterval": ("http_detection_interval", True),
+}
+
+
+@dataclass
+class Parsed:
+    value: t.Rule | None
+    problems: list[Problem] = field(default_factory=list)
+
+
+class _Reader:
+    """Collects problems while reading fields of one spec."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path: FieldPath, message: str) -> None:
+        self.problems.append((SPEC + tuple(path), message))
+
+    def mapping(self, value: Any, path: FieldPath) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.add(path, "must be a mapping")
+            return {}
+        return value
+
+    def labels(self, value: Any, path: FieldPath) -> dict[str, str]:
+        out = {}
+        for k, v in self.mapping(value, path).items():
+            if not isinstance(v, str):
+                self.add(path + (k,), "must be a string")
+            else:
+                out[str(k)] = v
+        return out
+
+    def integer(self, value: Any, path: FieldPath, lo: int = 0, hi: int | None = None) -> int | None:
+        if not _is_int(value):
+            self.add(path, f"must be an integer, got {value!r}")
+            return None
+        if value < lo or (hi is not None and value > hi):
+            self.add(path, f"{value} is outside {lo}..{hi if hi is not None else ''}")
+            return None
+        return value
+
+    def percent(self, value: Any, path: FieldPath) -> float:
+        if value is None:
+            return 100.0
+        if not _is_number(value):
+            self.add(path, f"must be a number, got {value!r}")
+            return 0.0
+        if not 0 <= value <= 100:
+            self.add(path, f"percentage {value} is outside 0..100")
+            return 0.0
+        return float(value)
+
+    def duration(self, value: Any, path: FieldPath) -> float:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.add(path, str(exc))
+            return 0.0
+
+    def service(self, value: Any, path: FieldPath, namespace: str) -> t.ServiceRef | None:
+        dest = self.mapping(value, path)
+        name = dest.get("name")
+        if not isinstance(name, str) or not name:
+            self.add(path + ("name",), "required: a non-empty string")
+            return None
+        ns = dest.get("namespace")
+        return t.ServiceRef(ns if isinstance(ns, str) and ns else namespace, name)
+
+    def source(self, value: Any, path: FieldPath) -> t.SourceMatch | None:
+        if not value:
+            return None
+        src = self.mapping(value, path)
+        name = src.get("name")
+        if not isinstance(name, str) or not name:
+            self.add(path + ("name",), "required: a non-empty string")
+            return None
+        return t.SourceMatch(name, self.labels(src.get("labels"), path + ("labels",)))
+
+
+def parse(kind: str, namespace: str, name: str, spec: Any) -> Parsed:
+    """The model value of one native rule and its problems."""
+    reader = _Reader()
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        return Parsed(None, [(("kind",), f"must be {ROUTE_RULE}, {EGRESS_RULE} or "
+                                         f"{DESTINATION_POLICY}")])
+    if not isinstance(spec, dict):
+        return Parsed(None, [(SPEC, "must be a mapping")])
+    try:
+        value = parser(reader, namespace, name, spec)
+    except (TypeError, AttributeError, ValueError) as exc:  # an odd shape no check foresaw
+        reader.add((), f"cannot be read: {exc}")
+        value = None
+    return Parsed(None if reader.problems else value, reader.problems)
+
+
+# --- RouteRule -----------------------------------------------------------------------
+
+def _route(r: _Reader, namespace: str, name: str, spec: dict) -> t.Route | None:
+    destination = r.service(spec.get("destination"), ("destination",), namespace)
+    precedence = spec.get("precedence", 0)
+    precedence = r.integer(precedence, ("precedence",), 0, 2**31 - 1) or 0
+    match = r.mapping(spec.get("match"), ("match",))
+    source = r.source(match.get("source"), ("match", "source"))
+    request = r.mapping(match.get("request"), ("match", "request"))
+    headers = _headers(r, request.get("headers"), ("match", "request", "headers"))
+    split = _split(r, spec.get("route"), namespace)
+    if "redirect" in spec:
+        for other, why in (("route", "route and redirect are exclusive: a redirected request is "
+                                     "answered, not routed"),
+                           ("httpFault", "httpFault and redirect are exclusive: a redirected "
+                                         "request is answered before any fault"),
+                           ("rewrite", "rewrite and redirect are exclusive: use redirect.uri or "
+                                       "redirect.authority")):
+            if other in spec:
+                r.add((other,), why)
+    redirect = r.labels(spec.get("redirect"), ("redirect",)) or None
+    rewrite = r.labels(spec.get("rewrite"), ("rewrite",)) or None
+    timeout = None
+    simple = r.mapping(r.mapping(spec.get("httpReqTimeout"), ("httpReqTimeout",)).get(
+        "simpleTimeout"), ("httpReqTimeout", "simpleTimeout"))
+    if "timeout" in simple:
+        timeout = r.duration(simple["timeout"], ("httpReqTimeout", "simpleTimeout", "timeout"))
+    retry = None
+    retries = r.mapping(spec.get("httpReqRetries"), ("httpReqRetries",))
+    if "simpleRetry" in retries:
+        path = ("httpReqRetries", "simpleRetry")
+        simple = r.mapping(retries["simpleRetry"], path)
+        attempts = r.integer(simple.get("attempts", 1), path + ("attempts",)) or 0
+        per_try = (r.duration(simple["perTryTimeout"], path + ("perTryTimeout",))
+                   if "perTryTimeout" in simple else None)
+        retry = t.Retry(attempts, per_try)
+    fault = r.mapping(spec.get("httpFault"), ("httpFault",))
+    delay = abort = None
+    if fault.get("delay"):
+        d = r.mapping(fault["delay"], ("httpFault", "delay"))
+        delay = t.Delay(r.percent(d.get("percent"), ("httpFault", "delay", "percent")),
+                        r.duration(d.get("fixedDelay"), ("httpFault", "delay", "fixedDelay")))
+    if fault.get("abort"):
+        a = r.mapping(fault["abort"], ("httpFault", "abort"))
+        status = r.integer(a.get("httpStatus"), ("httpFault", "abort", "httpStatus"), 200, 599)
+        abort = t.Abort(r.percent(a.get("percent"), ("httpFault", "abort", "percent")),
+                        status or 0)
+    mirror = None
+    if spec.get("mirror"):
+        ref = r.service(spec["mirror"], ("mirror",), namespace)
+        labels = r.labels(r.mapping(spec["mirror"], ("mirror",)).get("labels"), ("mirror", "labels"))
+        mirror = t.Mirror(ref, labels) if ref else None
+    cors = _cors(r, spec.get("corsPolicy")) if spec.get("corsPolicy") else None
+    append = r.mapping(spec.get("appendHeaders"), ("appendHeaders",))
+    if destination is None:
+        return None
+    return t.Route(namespace, name, destination, precedence, source, headers, split,
+                   redirect=redirect, rewrite=rewrite, timeout=timeout, retry=retry, delay=delay,
+                   abort=abort, mirror=mirror, cors=cors,
+                   append_headers={str(k): str(v) for k, v in append.items()})
+
+
+def request_match(spec: Any) -> tuple[t.SourceMatch | None, tuple[t.HeaderMatch, ...]]:
+    """Only the match of a RouteRule spec, read as leniently as it can be (for analysis, which
+    reasons about matches of rules that may have other problems)."""
+    r = _Reader()
+    match = r.mapping(spec.get("match") if isinstance(spec, dict) else None, ("match",))
+    request = r.mapping(match.get("request"), ("match", "request"))
+    return (r.source(match.get("source"), ("match", "source")),
+            _headers(r, request.get("headers"), ("match", "request", "headers")))
+
+
+def _cors(r: _Reader, value: Any) -> t.Cors:
+    policy = r.mapping(value, ("corsPolicy",))
+    lists = {}
+    for key in ("allowOrigin", "allowMethods", "allowHeaders", "exposeHeaders"):
+        items = policy.get(key) or []
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            r.add(("corsPolicy", key), "must be a list of strings")
+            items = []
+        lists[key] = tuple(items)
+    max_age = (r.duration(policy["maxAge"], ("corsPolicy", "maxAge"))
+               if "maxAge" in policy else None)
+    return t.Cors(lists["allowOrigin"], lists["allowMethods"], lists["allowHeaders"],
+                  lists["exposeHeaders"], max_age, policy.get("allowCredentials") is True)
+
+
+def _headers(r: _Reader, value: Any, path: FieldPath) -> tuple[t.HeaderMatch, ...]:
+    out = []
+    for header, cond in r.mapping(value, path).items():
+        at = path + (header,)
+        if isinstance(header, str) and header != header.lower():
+            r.add(at, f"header name {header!r} must be lowercase ({header.lower()!r})")
+        if not isinstance(cond, dict) or len(cond) != 1 or next(iter(cond)) not in t.MATCH_KINDS:
+            r.add(at, "must have exactly one of exact, prefix, regex")
+            continue
+        kind, text = next(iter(cond.items()))
+        if not isinstance(text, str):
+            r.add(at + (kind,), "must be a string")
+            continue
+        if kind == t.REGEX:
+            try:
+                re.compile(text)
+            except re.error as exc:
+                r.add(at + (kind,), f"invalid regular expression {text!r}: {exc}")
+        out.append(t.HeaderMatch(str(header).lower(), kind, text))
+    return tuple(out)
+
+
+def _split(r: _Reader, routes: Any, namespace: str) -> tuple[t.WeightedSubset, ...]:
+    """Weights total 100; a single route without a weight counts as 100."""
+    if routes is None or routes == []:
+        return (t.WeightedSubset({}, 100),)
+    if not isinstance(routes, list):
+        r.add(("route",), "must be a list")
+        return ()
+    out, total, missing = [], 0, False
+    for i, route in enumerate(routes):
+        route = r.mapping(route, ("route", i))
+        labels = r.labels(route.get("labels"), ("route", i, "labels"))
+        weight = route.get("weight")
+        if weight is None:
+            if len(routes) > 1 and not missing:
+                r.add(("route", i, "weight"), "a weight is required when there is more than "
+                                              "one route")
+                missing = True
+            weight = 100 if len(routes) == 1 else 0
+        elif not _is_number(weight):
+            r.add(("route", i, "weight"), f"must be an integer, got {weight!r}")
+            continue
+        elif not 0 <= weight <= 100:
+            r.add(("route", i, "weight"), f"percentage {weight} is outside 0..100")
+        elif not _is_int(weight):
+            r.add(("route", i, "weight"), f"must be an integer, got {weight!r}")
+        total += weight
+        service = (r.service(route["destination"], ("route", i, "destination"), namespace)
+                   if "destination" in route else None)
+        out.append(t.WeightedSubset(labels, int(weight), service))
+    if not missing and total != 100:
+        r.add(("route", len(routes) - 1, "weight"), f"weights sum to {total:g}, must be 100")
+    return tuple(out)
+
+
+# --- EgressRule ----------------------------------------------------------------------
+
+def _egress(r: _Reader, namespace: str, name: str, spec: dict) -> t.Egress | None:
+    service = r.mapping(spec.get("destination"), ("destination",)).get("service")
+    if not isinstance(service, str) or not service:
+        r.add(("destination", "service"), "required: a non-empty string")
+        return None
+    if not is_ip_pattern(service) and not valid_host_pattern(service):
+        r.add(("destination", "service"),
+              f"{service!r} is not a host: use an exact name (msgd.example.com), "
+              f"a wildcard (*.example.com), * or an IP/CIDR (10.0.0.0/8)")
+    ports = spec.get("ports")
+    if not ports:
+        return t.Egress(namespace, name, service, None)
+    if not isinstance(ports, list):
+        r.add(("ports",), "must be a list")
+        return None
+    out: list[t.EgressPort] = []
+    first: dict[int, int] = {}
+    for i, entry in enumerate(ports):
+        entry = r.mapping(entry, ("ports", i))
+        port = r.integer(entry.get("port"), ("ports", i, "port"), 1, 65535)
+        if port is None:
+            continue
+        if port in first:
+            r.add(("ports", i, "port"), f"port {port} is listed twice (first at "
+                                        f"spec.ports[{first[port]}])")
+            continue
+        first[port] = i
+        protocol = entry.get("protocol", "http")
+        if not isinstance(protocol, str):
+            r.add(("ports", i, "protocol"), "must be a string")
+            continue
+        out.append(t.EgressPort(port, protocol.lower()))
+    return t.Egress(namespace, name, service, tuple(out))
+
+
+def valid_host_pattern(pattern: str) -> bool:
+    if pattern == "*":
+        return True
+    host = pattern[2:] if pattern.startswith("*.") else pattern
+    labels = host.rstrip(".").split(".")
+    return bool(host) and len(host) <= 253 and all(_HOST_LABEL.match(lbl) for lbl in labels)
+
+
+# --- DestinationPolicy ---------------------------------------------------------------
+
+def _policy(r: _Reader, namespace: str, name: str, spec: dict) -> t.Policy | None:
+    destination = r.service(spec.get("destination"), ("destination",), namespace)
+    labels = r.labels(r.mapping(spec.get("destination"), ("destination",)).get("labels"),
+                      ("destination", "labels"))
+    source = r.source(spec.get("source"), ("source",))
+    lb = r.mapping(spec.get("loadBalancing"), ("loadBalancing",)).get("name", "ROUND_ROBIN")
+    if lb not in t.LB_METHODS:
+        r.add(("loadBalancing", "name"), f"must be one of {', '.join(t.LB_METHODS)}")
+    breaker = None
+    path = ("circuitBreaker", "simpleCb")
+    cb = r.mapping(spec.get("circuitBreaker"), ("circuitBreaker",))
+    if "simpleCb" in cb:
+        values: dict[str, Any] = {}
+        for key, value in r.mapping(cb["simpleCb"], path).items():
+            known = _BREAKER_FIELDS.get(key)
+            if known is None:
+                r.add(path + (key,), "unknown field")
+            elif known[1]:
+                values[known[0]] = r.duration(value, path + (key,))
+            elif key == "httpMaxEjectionPercent" and _is_number(value) and not 0 <= value <= 100:
+                r.add(path + (key,), f"percentage {value} is outside 0..100")
+            else:
+                values[known[0]] = r.integer(value, path + (key,))
+        breaker = t.CircuitBreaker(**values)
+    if destination is None:
+        return None
+    return t.Policy(namespace, name, destination, labels, source, lb, breaker)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_PARSERS = {ROUTE_RULE: _route, EGRESS_RULE: _egress, DESTINATION_POLICY: _policy}

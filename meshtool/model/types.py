@@ -1,0 +1,169 @@
+"""The typed rule model: what every source API compiles into and every consumer reads.
+
+Frozen dataclasses with named fields, built only by the parsers (`meshtool.model.native`, fed by
+the converters of the other APIs). Durations are seconds, percentages floats 0..100, label sets
+plain dicts that nobody mutates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, NamedTuple
+
+EXACT, PREFIX, REGEX = "exact", "prefix", "regex"
+MATCH_KINDS = (EXACT, PREFIX, REGEX)
+# Header-match names that stand for parts of the request rather than headers.
+REQUEST_PARTS = ("uri", "scheme", "method", "authority")
+
+LB_METHODS = ("ROUND_ROBIN", "LEAST_CONN", "RANDOM")
+TCP_PROTOCOLS = ("tcp", "mongo")
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    namespace: str
+    name: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class SourceMatch:
+    """Only requests from this calling service (and, with labels, these of its instances)."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    name: str  # lower-case header name, or one of REQUEST_PARTS
+    kind: str  # exact | prefix | regex
+    value: str
+
+
+@dataclass(frozen=True)
+class WeightedSubset:
+    labels: Mapping[str, str]
+    weight: int  # 0..100; the weights of a route's subsets total 100
+    service: ServiceRef | None = None  # another service than the route's destination
+
+
+class Retry(NamedTuple):
+    attempts: int
+    per_try_timeout: float | None  # seconds
+
+
+@dataclass(frozen=True)
+class Delay:
+    percent: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Abort:
+    percent: float
+    status: int
+
+
+@dataclass(frozen=True)
+class Mirror:
+    service: ServiceRef
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Cors:
+    allow_origin: tuple[str, ...] = ()
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: float | None = None  # seconds
+    allow_credentials: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    """A RouteRule: which subsets of `destination` get requests matching `headers` from `source`."""
+
+    namespace: str
+    name: str
+    destination: ServiceRef
+    precedence: int = 0
+    source: SourceMatch | None = None
+    headers: tuple[HeaderMatch, ...] = ()
+    split: tuple[WeightedSubset, ...] = ()
+    redirect: Mapping[str, str] | None = None  # {uri, authority}
+    rewrite: Mapping[str, str] | None = None
+    timeout: float | None = None
+    retry: Retry | None = None
+    delay: Delay | None = None
+    abort: Abort | None = None
+    mirror: Mirror | None = None
+    cors: Cors | None = None
+    append_headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class EgressPort:
+    port: int
+    protocol: str  # lower case: http, https, grpc, http2, tcp, mongo
+
+
+@dataclass(frozen=True)
+class Egress:
+    """An EgressRule: calls to hosts under `pattern` (a name, *.domain, *, IP or CIDR) allowed."""
+
+    namespace: str
+    name: str
+    pattern: str
+    ports: tuple[EgressPort, ...] | None  # None: any port, over HTTP
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def port_protocols(self) -> dict[int, str] | None:
+        return None if self.ports is None else {p.port: p.protocol for p in self.ports}
+
+
+@dataclass(frozen=True)
+class CircuitBreaker:
+    """simpleCb: limits as integers, windows in seconds; None where the rule says nothing."""
+
+    max_connections: int | None = None
+    http_max_pending_requests: int | None = None
+    http_max_requests: int | None = None
+    http_consecutive_errors: int | None = None
+    http_max_requests_per_connection: int | None = None
+    http_max_ejection_percent: int | None = None
+    http_max_retries: int | None = None
+    sleep_window: float | None = None
+    http_detection_interval: float | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A DestinationPolicy: load balancing and circuit breaking for (a subset of) a service."""
+
+    namespace: str
+    name: str
+    destination: ServiceRef
+    labels: Mapping[str, str] = field(default_factory=dict)
+    source: SourceMatch | None = None
+    lb: str = "ROUND_ROBIN"
+    breaker: CircuitBreaker | None = None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+Rule = Route | Egress | Policy

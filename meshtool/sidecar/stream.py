@@ -1,0 +1,258 @@
+"""Retries and timeouts inside mitmproxy's own HTTP stream: bodies flow, decisions use headers.
+
+mitmproxy parses both sides (h11/h2) and owns the upstream connections; this subclass of its
+HttpStream only adds what a mesh proxy needs on top:
+
+- the endpoints to try come from flow.metadata["meshtool.targets"] (set by the Forward addon),
+  a failed connect moves on to the next one;
+- a per-try timeout and a total deadline run until the response headers arrive;
+- a 5xx, a reset before the headers or a per-try timeout is retried when the request body
+  was kept (mitmproxy buffers it up to `stream_large_bodies`, 64 KiB by default; a larger
+  body is streamed to the endpoint and sent once, never retried);
+- response bodies are never held: once headers are accepted they stream to the client.
+
+Leaves meshtool.attempts and meshtool.attempt_log ([(endpoint key, status or None)]) in
+flow.metadata and x-meshtool-attempts on the response.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from mitmproxy import http
+from mitmproxy.proxy import commands, events, layer
+from mitmproxy.proxy.layers import http as http_layers
+from mitmproxy.proxy.layers.http import (
+    HttpStream,
+    RequestData,
+    RequestEndOfMessage,
+    RequestHeaders,
+    RequestTrailers,
+    ResponseHeaders,
+    ResponseProtocolError,
+)
+from mitmproxy.proxy.layers.http._http1 import Http1Client
+from mitmproxy.proxy.layers.http._http2 import Http2Client
+from mitmproxy.proxy.layers.http._hooks import HttpResponseHeadersHook
+from mitmproxy.proxy.utils import expect
+
+_dead_ids = itertools.count(-1, -1)  # stream ids nobody listens to: stale events go there
+
+
+class MeshStream(HttpStream):
+    """One request/response exchange with mesh retries (see the module docstring)."""
+
+    tries = 0
+    timer: commands.RequestWakeup | None = None
+    target_key: str | None = None
+    outstanding = False  # a try is counted in meshtool.active
+    answered = False  # we answered the client ourselves
+
+    def _handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
+        if isinstance(event, events.Wakeup):
+            if event.command is self.timer:
+                yield from self._on_timeout()
+            return
+        yield from super()._handle_event(event)
+
+    # -- where to go ------------------------------------------------------------------------
+
+    def _next_target(self) -> bool:
+        """Point the request at the next endpoint; False when there is nothing to point at."""
+        targets = self.flow.metadata.get("meshtool.targets")
+        if not targets:
+            return False
+        host, port, tls, key = targets[self.tries % len(targets)]
+        data = self.flow.request.data  # .data: the Host header stays as the client sent it
+        data.host, data.port, data.scheme = host, port, b"https" if tls else b"http"
+        self.target_key = key
+        return True
+
+    def _record(self, status: int | None) -> None:
+        md = self.flow.metadata
+        log = md.setdefault("meshtool.attempt_log", [])
+        log.append((self.target_key, status))
+        md["meshtool.attempts"] = len(log)
+        self._end_try()
+
+    def _start_try(self) -> None:
+        self.tries += 1
+        active = self.flow.metadata.get("meshtool.active")
+        if self.target_key and active is not None:
+            active[self.target_key] = active.get(self.target_key, 0) + 1
+            self.outstanding = True
+
+    def _end_try(self) -> None:
+        if self.outstanding:
+            self.outstanding = False
+            active = self.flow.metadata["meshtool.active"]
+            active[self.target_key] = active.get(self.target_key, 1) - 1
+
+    def _budget(self) -> tuple[int, float | None, float | None]:
+        """(retries, per-try timeout, deadline) from the Forward addon's metadata."""
+        md = self.flow.metadata
+        retries, per_try = md.get("meshtool.retry") or (0, None)
+        return retries, per_try, md.get("meshtool.deadline")
+
+    def _may_retry(self) -> bool:
+        retries, _, deadline = self._budget()
+        return (self.tries <= retries
+                and not self.flow.request.stream  # the body was not kept: send once
+                and self.client_state == self.state_done
+                and (deadline is None or time.monotonic() < deadline))
+
+    # -- connecting -------------------------------------------------------------------------
+
+    def make_server_connection(self) -> layer.CommandGenerator[bool]:
+        if self.tries == 0:
+            self._next_target()
+        while True:
+            self._start_try()
+            connection, err = yield http_layers.GetHttpConnection(
+                (self.flow.request.host, self.flow.request.port),
+                self.flow.request.scheme == "https",
+                self.flow.server_conn.via,
+                self.flow.server_conn.transport_protocol,
+            )
+            if not err:
+                self.context.server = self.flow.server_conn = connection
+                self._arm_timer()
+                return True
+            self._record(None)
+            if self._may_retry() and self._next_target():
+                continue
+            yield from self._answer(503, f"upstream connect error or disconnect/reset: {err}")
+            return False
+
+    def _arm_timer(self) -> None:
+        _, per_try, deadline = self._budget()
+        limit = per_try
+        if deadline is not None:
+            left = max(deadline - time.monotonic(), 0.0)
+            limit = min(limit, left) if limit else left
+        self.timer = commands.RequestWakeup(limit) if limit is not None else None
+
+    def start_request_stream(self) -> layer.CommandGenerator[None]:
+        if self.flow.response:  # answered already (a denial, a fault): drop the body
+            self.client_state = self.state_discard_request_body
+            return
+        yield from super().start_request_stream()
+        if self.answered:  # every connect failed: the rest of the body goes nowhere
+            self.client_state = self.state_discard_request_body
+        elif self.timer is not None:
+            yield self.timer
+
+    @expect(RequestData, RequestTrailers, RequestEndOfMessage)
+    def state_consume_request_body(self, event: events.Event) -> layer.CommandGenerator[None]:
+        yield from super().state_consume_request_body(event)
+        if isinstance(event, RequestEndOfMessage) and self.timer is not None and not self.flow.response:
+            yield self.timer
+
+    @expect(RequestData, RequestTrailers, RequestEndOfMessage)
+    def state_discard_request_body(self, event: events.Event) -> layer.CommandGenerator[None]:
+        if isinstance(event, RequestEndOfMessage):
+            self.client_state = self.state_done
+            if self.answered or self.server_state == self.state_done:
+                yield from self.flow_done()
+            elif self.flow.response is not None and self.server_state != self.state_errored:
+                yield HttpResponseHeadersHook(self.flow)
+                yield from self.send_response()
+
+    # -- the response -----------------------------------------------------------------------
+
+    @expect(ResponseHeaders)
+    def state_wait_for_response_headers(self, event: ResponseHeaders) -> layer.CommandGenerator[None]:
+        self.timer = None
+        status = event.response.status_code
+        self._record(status)
+        if status >= 500 and self._may_retry() and self._next_target():
+            yield from self._retry()
+            return
+        if "meshtool.targets" in self.flow.metadata:
+            event.response.headers["x-meshtool-attempts"] = str(self.tries)
+        yield from super().state_wait_for_response_headers(event)
+
+    def handle_protocol_error(self, event) -> layer.CommandGenerator[None]:
+        before_headers = (isinstance(event, ResponseProtocolError)
+                          and self.server_state == self.state_wait_for_response_headers
+                          and self.flow is not None and self.flow.response is None)
+        if not before_headers:
+            self._end_try()
+            yield from super().handle_protocol_error(event)
+            return
+        self.timer = None
+        self._record(None)
+        if self._may_retry() and self._next_target():
+            yield from self._retry()
+            return
+        yield from self._abandon()
+        yield from self._answer(503, f"upstream connect error or disconnect/reset: {event.message}")
+
+    def _on_timeout(self) -> layer.CommandGenerator[None]:
+        self.timer = None
+        if self.server_state != self.state_wait_for_response_headers or self.flow.response:
+            return
+        self._record(None)
+        if self._may_retry() and self._next_target():
+            yield from self._retry()
+            return
+        yield from self._abandon()
+        yield from self._answer(504, "upstream request timeout")
+
+    def _abandon(self) -> layer.CommandGenerator[None]:
+        """Stop listening to the current upstream exchange and close its connection."""
+        conn = self.context.server
+        handler = _http_layer(self).connections.get(conn) if conn is not None else None
+        while handler is not None and not isinstance(handler, (Http1Client, Http2Client)):
+            handler = getattr(handler, "child_layer", None)
+        if isinstance(handler, Http2Client):
+            yield http_layers.SendHttp(http_layers.RequestProtocolError(
+                self.stream_id, "abandoned by the sidecar"), conn)
+            return
+        if isinstance(handler, Http1Client) and handler.stream_id == self.stream_id:
+            handler.stream_id = next(_dead_ids)  # its late events now reach nobody
+        if conn is not None and conn.connected:
+            yield commands.CloseConnection(conn)
+
+    def _retry(self) -> layer.CommandGenerator[None]:
+        yield from self._abandon()
+        self.flow.response = None
+        if not (yield from self.make_server_connection()):
+            return
+        req = self.flow.request
+        content = req.raw_content
+        yield http_layers.SendHttp(RequestHeaders(self.stream_id, req, not (content or req.trailers)),
+                                   self.context.server)
+        if content:
+            yield http_layers.SendHttp(RequestData(self.stream_id, content), self.context.server)
+        if req.trailers:
+            yield http_layers.SendHttp(RequestTrailers(self.stream_id, req.trailers),
+                                       self.context.server)
+        yield http_layers.SendHttp(RequestEndOfMessage(self.stream_id), self.context.server)
+        if self.timer is not None:
+            yield self.timer
+
+    def _answer(self, status: int, error: str) -> layer.CommandGenerator[None]:
+        """Answer the client ourselves: every try failed before a response arrived."""
+        self.flow.response = http.Response.make(status, f"{error}\n".encode(), {
+            "x-meshtool-error": error, "x-meshtool-attempts": str(self.tries)})
+        self.flow.metadata["meshtool.error"] = error
+        self.answered = True
+        self.server_state = self.state_wait_for_response_headers  # not errored: we answer
+        if self.client_state not in (self.state_done, self.state_errored):
+            self.client_state = self.state_discard_request_body
+        yield HttpResponseHeadersHook(self.flow)
+        yield from self.send_response()
+
+
+def _http_layer(stream: MeshStream):
+    for candidate in reversed(stream.context.layers):
+        if isinstance(candidate, http_layers.HttpLayer):
+            return candidate
+    raise AssertionError("an HttpStream outside an HttpLayer")
+
+
+def install() -> None:
+    """Make mitmproxy's HTTP layer create MeshStreams (idempotent)."""
+    http_layers.HttpStream = MeshStream
