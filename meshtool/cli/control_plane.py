@@ -107,10 +107,18 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
 
         source = KubernetesWorkloads(connect(kubeconfig, context).api_client, namespace)
 
+    reporter = None
+    if kube_store:  # invalid rules get a status condition and an Event in the cluster
+        from meshtool.controlplane.kubestatus import KubeStatusReporter
+        from meshtool.kube.client import connect
+
+        reporter = KubeStatusReporter(connect(kubeconfig, context).api_client)
+
     serve_until_signal(
         lambda stop: serve(opener, host, port, stop, instance=instance, debounce=debounce,
                            endpoint_debounce=endpoint_debounce,
                            endpoint_max_delay=endpoint_max_delay, grace=grace, workloads=source,
-                           registrations=registrations, warmup=warmup, dashboard=board),
+                           registrations=registrations, warmup=warmup, reporter=reporter,
+                           dashboard=board),
         listen)
     return 0
