@@ -34,8 +34,12 @@ LEVELS = click.Choice(["Info", "Warning", "Error"], case_sensitive=False)
                    '-S MT0300, -S "MT0103=Deployment reviews-*". Repeatable.')
 @click.option("--list-analyzers", is_flag=True, help="List the analyzers and their codes, then exit.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
+@click.option("--allow-empty", is_flag=True,
+              help="Succeed when the inputs hold no object (by default that fails with 65: a CI "
+                   "gate that checked nothing must not pass).")
 def analyze(files, paths, namespace, use_store, store, use_kube, kubeconfig, context, output,
-            failure_threshold, output_threshold, suppress, list_analyzers, quiet) -> int:
+            failure_threshold, output_threshold, suppress, list_analyzers, quiet,
+            allow_empty) -> int:
     """Check how rules, Services and workloads fit together.
 
     Reads rules and ordinary Kubernetes manifests together (-f FILE|DIR|- or
@@ -46,7 +50,7 @@ def analyze(files, paths, namespace, use_store, store, use_kube, kubeconfig, con
     resource with the annotation analysis.meshtool.io/suppress: "MT0300".
 
     Exit codes: 0 nothing at or above --failure-threshold, 79 something is,
-    65 an input is not YAML/JSON, 64 bad usage.
+    65 an input is not YAML/JSON or holds no object (unless --allow-empty), 64 bad usage.
 
     \b
     Examples:
@@ -102,7 +106,13 @@ def analyze(files, paths, namespace, use_store, store, use_kube, kubeconfig, con
     click.echo(render(output, report, messages, Options(color, failure)), nl=False)
     if not quiet:
         click.echo(_summary(report, messages), err=True)
-    return int(ExitCode.ISSUES) if report.at_or_above(failure) else int(ExitCode.OK)
+    if report.at_or_above(failure):
+        return int(ExitCode.ISSUES)
+    if not report.resources and not allow_empty:
+        click.echo("error: no objects in the input, so nothing was analysed (--allow-empty "
+                   "accepts that)", err=True)
+        return int(ExitCode.DATAERR)
+    return int(ExitCode.OK)
 
 
 def _summary(report, shown) -> str:

@@ -51,7 +51,10 @@ def get(args: tuple[str, ...], namespace: str | None, all_namespaces: bool, outp
     """
     from meshtool.cli import listing
     from meshtool.cli.storecmd import effective_namespace, kube_namespace
-    from meshtool.errors import NotFoundError, UsageError
+    from meshtool.errors import MeshtoolError, NotFoundError, UsageError
+
+    class StoreDamaged(MeshtoolError):
+        pass
     from meshtool.store import open_store
 
     fmt = listing.parse_output(output)
@@ -77,6 +80,13 @@ def get(args: tuple[str, ...], namespace: str | None, all_namespaces: bool, outp
             items = [r for k in kinds for r in st.list(k, ns)] if kinds else st.list(None, ns)
         if match is not None:
             items = [r for r in items if match(r.labels)]
+        damaged = [r for r in items if getattr(r, "damaged", None)]
+        for r in damaged:  # named, and the rest still shown
+            click.echo(f"warning: store {st.location}: config {r.display}: {r.damaged}: skipped; "
+                       f"`meshtool delete {r.display}` removes it", err=True)
+        if damaged and keys:
+            raise StoreDamaged(f"config {damaged[0].display} cannot be shown: {damaged[0].damaged}")
+        items = [r for r in items if not getattr(r, "damaged", None)]
         if not items and not keys and fmt.kind in ("table", "wide", "name"):
             where = "any namespace" if ns is None else f'namespace "{ns}"'
             click.echo(f"No rules found in {where}.", err=True)

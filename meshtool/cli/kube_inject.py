@@ -125,9 +125,11 @@ def join_outputs(items) -> str:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write to a temporary file in the same directory, then rename over the target,
-    so a reader (or the input, when it is the same file) never sees a half-written file."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
+    so a reader (or the input, when it is the same file) never sees a half-written file.
+    A symlink is written through (its target is replaced, the link stays); a new file gets
+    the mode the umask gives, an existing one keeps its mode."""
+    path = Path(os.path.realpath(path))
+    directory = path.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
@@ -135,8 +137,7 @@ def write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -144,6 +145,12 @@ def write_atomically(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _load_config(file: str):

@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(int(ExitCode.USAGE) if isinstance(exc, click.UsageError) else int(ExitCode.ERROR))
     except KeyboardInterrupt:
         sys.exit(130)
+    except RecursionError:  # past every parser's own guard: input nested absurdly deep
+        _fail(["input nested too deeply to process (thousands of levels); nothing was written"],
+              int(ExitCode.DATAERR))
     except BrokenPipeError:  # `meshtool get ... | head`: the reader left, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(int(ExitCode.OK))

@@ -13,8 +13,11 @@ from meshtool.cli.options import files_option, namespace_option, output_option, 
 @namespace_option
 @output_option("text", "json", default="text")
 @quiet_option
+@click.option("--allow-empty", is_flag=True,
+              help="Succeed when the inputs hold no rule (by default that fails with 65: a CI "
+                   "gate that checked nothing must not pass).")
 def validate(files: tuple[str, ...], paths: tuple[str, ...], namespace: str | None, output: str,
-             quiet: bool) -> int:
+             quiet: bool, allow_empty: bool) -> int:
     """Check rule files without storing them: schema, semantics, conversion.
 
     Every rule document in the inputs is checked: native rules
@@ -24,8 +27,9 @@ def validate(files: tuple[str, ...], paths: tuple[str, ...], namespace: str | No
     are skipped with a note on stderr.
 
     Prints one line per finding, FILE:LINE: KIND/NAME: FIELD: MESSAGE, and
-    exits 65 when there is any (0 when there is none). -o json prints one JSON
-    report instead, for machines.
+    exits 65 when there is any (0 when there is none). Inputs with no rule at
+    all also exit 65, unless --allow-empty. -o json prints one JSON report
+    instead, for machines.
 
     \b
     Examples:
@@ -53,7 +57,13 @@ def validate(files: tuple[str, ...], paths: tuple[str, ...], namespace: str | No
         for where, why in result.skipped:
             report(f"{where}: {why} (skipped)", quiet)
     report(summary(result), quiet)
-    return int(ExitCode.DATAERR) if result.findings else int(ExitCode.OK)
+    if result.findings:
+        return int(ExitCode.DATAERR)
+    if not result.resources and not allow_empty:
+        click.echo("error: no rules in the input, so nothing was checked (--allow-empty accepts "
+                   "that)", err=True)
+        return int(ExitCode.DATAERR)
+    return int(ExitCode.OK)
 
 
 def summary(result) -> str:

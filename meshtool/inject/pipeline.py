@@ -48,6 +48,11 @@ class Located:
 
 # --- one document --------------------------------------------------------------------
 
+# A manifest has hundreds or a few thousand nodes; YAML aliases may multiply them (a "billion
+# laughs" bomb reaches billions from a few hundred bytes). Beyond this, a document is refused.
+MAX_EXPANDED_NODES = 200_000
+
+
 def transform_text(text: str, mode: str, config: InjectConfig, *, is_json: bool = False
                    ) -> tuple[str, list[Report]]:
     """Inject into (or uninject from) one document's text."""
@@ -57,12 +62,104 @@ def transform_text(text: str, mode: str, config: InjectConfig, *, is_json: bool 
     if not isinstance(data, dict):
         raise BadInput("document is not a mapping (expected a Kubernetes object)",
                        root.start_mark.line if root is not None else 0)
+    if root is not None and not is_json and _has_aliases(root):
+        return _transform_aliased(text, root, data, mode, config)
     if root is not None:
         try:
             return _run(TextDoc(text, root), data, mode, config, _text_reload, _text_finish)
         except Unsupported:
             pass  # an unusual shape: rewrite the document as data instead
     return _run_data(text, data, mode, config, is_json, root)
+
+
+ALIAS_REFUSAL = ("YAML aliases (*name) repeat a part of this document that {mode} changes; "
+                 "expand them first (e.g. `yq 'explode(.)'`)")
+
+
+def _transform_aliased(text: str, root, data: dict, mode: str, config: InjectConfig
+                       ) -> tuple[str, list[Report]]:
+    """An alias repeats a node written elsewhere, so an edit made where one use is written can
+    land at the anchor, or change every use at once. Keep the exact text edit only when it
+    means what the rewrite of the data means and parses; else refuse: never write YAML that
+    does not parse or does not mean what the report says."""
+    refusal = BadInput(ALIAS_REFUSAL.format(mode=f"meshtool {'kube-inject' if mode == INJECT else mode}"),
+                       root.start_mark.line)
+    try:
+        exact = _run(TextDoc(text, root), _unshared(data), mode, config, _text_reload,
+                     _text_finish)
+        # what the injector does to the document with every alias expanded: the meaning
+        rewritten = _run(DataDoc(_unshared(data)), _unshared(data), mode, config,
+                         _data_reload, lambda d: d.data)
+    except BadInput:
+        raise
+    except Exception:  # noqa: BLE001 - an edit that cannot apply to shared nodes
+        raise refusal from None
+    try:
+        same = _meaning(yaml.safe_load(exact[0])) == _meaning(rewritten[0])
+    except yaml.YAMLError:
+        same = False
+    if not same:
+        raise refusal
+    return exact
+
+
+def _meaning(obj: Any) -> Any:
+    """The object without the status annotation, whose record of the original probe text
+    differs, by design, between an exact edit (the text as written) and a rewrite (JSON)."""
+    from meshtool.conventions import STATUS_KEY
+
+    obj = _unshared(obj)
+    for meta in (obj.get("metadata"), ((obj.get("spec") or {}).get("template") or {}).get("metadata")):
+        if isinstance(meta, dict) and isinstance(meta.get("annotations"), dict):
+            meta["annotations"].pop(STATUS_KEY, None)
+    return obj
+
+
+def _unshared(value: Any) -> Any:
+    """A copy in which no dict or list appears twice (copy.deepcopy keeps aliases shared)."""
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value
+
+
+def _has_aliases(root) -> bool:
+    """Does any node appear twice in the tree (YAML's `*alias` is the same node again)?"""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            return True
+        seen.add(id(node))
+        if isinstance(node.value, list):
+            for item in node.value:
+                stack.extend(item if isinstance(item, tuple) else (item,))
+    return False
+
+
+def _expanded_size(root) -> int:
+    """How many nodes the tree has once every alias is expanded, counted without expanding
+    (each distinct node once, bottom-up; iterative: deep input must not exhaust the stack)."""
+    size: dict[int, int] = {}
+    stack: list[tuple[object, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in size:
+            continue
+        children = []
+        if isinstance(node.value, list):
+            for item in node.value:
+                children.extend(item if isinstance(item, tuple) else (item,))
+        if done:
+            size[id(node)] = min(1 + sum(size[id(c)] for c in children), MAX_EXPANDED_NODES + 1)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+    return size[id(root)]
+
+
 
 
 def transform_object(obj: dict, mode: str, config: InjectConfig) -> tuple[dict, list[Report]]:
@@ -79,6 +176,8 @@ def _parse(text: str, is_json: bool) -> tuple[Any, Any]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise BadInput(f"invalid JSON: {exc.msg}", exc.lineno - 1) from None
+        except RecursionError:
+            raise BadInput("nested too deeply", 0) from None
         try:
             root = compose(text)
         except yaml.YAMLError:
@@ -86,7 +185,13 @@ def _parse(text: str, is_json: bool) -> tuple[Any, Any]:
         return root, data
     try:
         root = compose(text)
+        if root is not None and _expanded_size(root) > MAX_EXPANDED_NODES:
+            raise BadInput(f"YAML aliases expand this document to more than "
+                           f"{MAX_EXPANDED_NODES:,} nodes: refused (an alias bomb?)",
+                           root.start_mark.line)
         data = construct(root) if root is not None else None
+    except RecursionError:
+        raise BadInput("nested too deeply (or a YAML alias that contains itself)", 0) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise BadInput(f"invalid YAML: {exc.problem or exc.context or 'cannot parse'}",
@@ -215,6 +320,9 @@ def transform_source(source: Source, mode: str, config: InjectConfig) -> tuple[s
         except BadInput as exc:
             raise DataError(findings=[Finding(str(exc), source.name, raw.start_line + exc.line,
                                               format_path(exc.path) or None)]) from None
+        except RecursionError:  # absurd nesting met past the parser (the rewrite, the copy)
+            raise DataError(findings=[Finding("nested too deeply", source.name,
+                                              raw.start_line)]) from None
         out.append(text)
         located.extend(Located(r, source.name, raw.body_line) for r in reports)
     return "".join(out), located

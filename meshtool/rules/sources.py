@@ -52,8 +52,11 @@ def expand_paths(args: list[str] | tuple[str, ...]) -> list[str | Path]:
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             out.extend(found)
-        elif path.exists():
+        elif path.is_file():
             out.append(path)
+        elif path.exists():  # a FIFO or a device: reading it may block for ever, or never end
+            raise UsageError(f"{arg}: not a regular file; to read a pipe, give -f - and pipe "
+                             f"it to standard input")
         else:
             raise UsageError(f"{arg}: no such file or directory")
     if out.count("-") > 1:

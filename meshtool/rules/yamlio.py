@@ -186,6 +186,8 @@ def load_documents(source: Source) -> list[Document]:
                                _json_key_line(source.text, exc.key)) from None
         except json.JSONDecodeError as exc:
             raise DataError.at(f"invalid JSON: {exc.msg}", source.name, exc.lineno) from None
+        except RecursionError:
+            raise DataError.at("invalid JSON: nested too deeply", source.name, 1) from None
         return [Document(data, source, raw)]
     out = []
     for raw in split_documents(source.text):
@@ -204,6 +206,9 @@ def load_documents(source: Source) -> list[Document]:
             raise DataError.at(f"invalid YAML: {exc}", source.name, raw.start_line) from None
         except (ValueError, TypeError, OverflowError) as exc:  # e.g. an explicit !!timestamp 2020-02-30
             raise DataError.at(f"invalid YAML value: {exc}", source.name, raw.body_line) from None
+        except RecursionError:
+            raise DataError.at("invalid YAML: nested too deeply", source.name,
+                               raw.start_line) from None
         if data is None:
             continue
         out.append(Document(data, source, raw))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from meshtool.errors import UsageError
 from meshtool.store.base import (ADDED, DELETED, MODIFIED, Change, Key, RelistRequired, Store,
                                  StoredResource)
 
@@ -36,6 +37,9 @@ def open_store(spec: str | None = None, *, kubeconfig: str | None = None,
     """'kubernetes' -> the CRD backend (kubeconfig, context and default namespace as
     meshtool.kube.client resolves them); a path -> a local store file (directories created);
     None -> $MESHTOOL_STORE, else the default path."""
+    if spec is not None and not spec.strip():
+        raise UsageError("--store: empty; give a file path or 'kubernetes' (or leave the option "
+                         "out for the default store)")
     if not spec:
         spec = os.environ.get("MESHTOOL_STORE") or None
     if spec == KUBERNETES:
@@ -46,4 +50,7 @@ def open_store(spec: str | None = None, *, kubeconfig: str | None = None,
     from meshtool.store.local import LocalStore
 
     path = Path(os.path.expanduser(spec)) if spec else default_store_path()
+    if path.exists() and not path.is_file():  # /dev/null, a FIFO, a directory: not a database
+        raise UsageError(f"store {path}: not a regular file; give the path of a store file "
+                         f"(it is created when missing)")
     return LocalStore(path)
