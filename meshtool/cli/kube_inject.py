@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -128,6 +127,8 @@ def write_atomically(path: Path, text: str) -> None:
     so a reader (or the input, when it is the same file) never sees a half-written file.
     A symlink is written through (its target is replaced, the link stays); a new file gets
     the mode the umask gives, an existing one keeps its mode."""
+    import tempfile  # only writes need it: not imported for the usual pipe to stdout
+
     path = Path(os.path.realpath(path))
     directory = path.parent
     try:

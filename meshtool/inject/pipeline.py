@@ -192,6 +192,8 @@ def _parse(text: str, is_json: bool) -> tuple[Any, Any]:
         data = construct(root) if root is not None else None
     except RecursionError:
         raise BadInput("nested too deeply (or a YAML alias that contains itself)", 0) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. !!timestamp 2020-02-30
+        raise BadInput(f"invalid YAML value: {exc}", 0) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise BadInput(f"invalid YAML: {exc.problem or exc.context or 'cannot parse'}",

@@ -66,7 +66,14 @@ def expand_paths(args: list[str] | tuple[str, ...]) -> list[str | Path]:
 
 def read_source(item: str | Path) -> Source:
     if item == "-":
-        return Source(STDIN_NAME, sys.stdin.read(), None)
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:  # a text stream handed in by a caller: already decoded
+            return Source(STDIN_NAME, sys.stdin.read(), None)
+        data = stream.read()
+        try:
+            return Source(STDIN_NAME, data.decode("utf-8"), None)
+        except UnicodeDecodeError as exc:
+            raise DataError.at(f"not UTF-8 text (byte {exc.start})", file=STDIN_NAME) from None
     path = Path(item)
     try:
         data = path.read_bytes()
