@@ -10,21 +10,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from meshtool.conventions import DEFAULT_NAMESPACE
+from meshtool.discovery.protocol import Identity
 from meshtool.model import native
 from meshtool.model import types as t
 from meshtool.model.hosts import specificity
 from meshtool.model.paths import format_path
 from meshtool.sidecar.balancer import EndpointPicker
 from meshtool.sidecar.rules import CompiledRule, Problems, compile_route
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who this sidecar speaks for: matched against rules' `source`."""
-
-    service: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    proxy_id: str = ""
 
 
 @dataclass(frozen=True, eq=False)

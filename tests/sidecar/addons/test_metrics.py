@@ -9,7 +9,7 @@ from meshtool.sidecar.state import SidecarState
 
 def test_counts_by_source_destination_version_and_code(canary, chain, outbound_flow):
     from mitmproxy import http
-    st = SidecarState(Identity("magnanimo", {"version": "v1"}))
+    st = SidecarState(Identity(service="magnanimo", labels={"version": "v1"}))
     st.apply_snapshot(canary(50, 50, version="7"))
     metrics = Metrics(st)
     addons = [Routing(st), Egress(st)]
