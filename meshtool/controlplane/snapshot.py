@@ -30,10 +30,12 @@ class Built:
         return self.json.encode()
 
 
-def build_snapshot(revision: int, rules: Iterable[Resource], services: list[dict]) -> Built:
+def build_snapshot(revision: int, rules: Iterable[Resource], services: list[dict],
+                   complete: bool = True) -> Built:
     """`rules` as stored, of any API: compiled here into native rules (model.compile)."""
     compiled = compile_resources(rules, {(s.get("namespace") or DEFAULT_NAMESPACE, s["name"])
                                          for s in services})
     ordered = sorted(compiled.rules, key=lambda r: r.key)
-    version, text = document.encode(revision, services, [r.to_manifest() for r in ordered])
+    version, text = document.encode(revision, services, [r.to_manifest() for r in ordered],
+                                    complete=complete)
     return Built(version, text, compiled)

@@ -5,7 +5,8 @@ are defined nowhere else.
     {"version": "<store revision>.<content hash>", "nonce": "...",
      "services": [{"name", "namespace", "ports", "addresses", "endpoints": [{address, port,
                    labels}]}],
-     "rules": [native manifests, compiled from every API by the control plane]}
+     "rules": [native manifests, compiled from every API by the control plane],
+     "complete": false (only while the control plane is warming)}
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Callable
 
 from meshtool.conventions import DEFAULT_NAMESPACE
 
-FIELDS = ("version", "nonce", "services", "rules")
+FIELDS = ("version", "nonce", "services", "rules", "complete")
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,11 +38,15 @@ class ServiceEntry:
     addresses: tuple[str, ...] = field(default=())  # virtual (cluster) IPs
 
 
-def encode(revision: int, services: list[dict], rules: list[dict]) -> tuple[str, str]:
+def encode(revision: int, services: list[dict], rules: list[dict],
+           complete: bool = True) -> tuple[str, str]:
     """(version, the document as JSON). The version names the content, so that a restarted
-    control plane that computes the same document sends the same version."""
-    body_json = json.dumps({"services": services, "rules": rules}, separators=(",", ":"),
-                           sort_keys=True)
+    control plane that computes the same document sends the same version. `complete` False:
+    the control plane is still warming, and sidecars keep endpoints it does not know yet."""
+    body: dict[str, Any] = {"services": services, "rules": rules}
+    if not complete:
+        body["complete"] = False
+    body_json = json.dumps(body, separators=(",", ":"), sort_keys=True)
     version = f"{revision}.{hashlib.sha256(body_json.encode()).hexdigest()[:8]}"
     # Splice the version in front rather than encoding the document a second time.
     return version, f'{{"version":{json.dumps(version)},{body_json[1:]}'
