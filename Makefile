@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench completions clean kube-binaries system-deps
+.PHONY: setup demo test bench completions clean kube-binaries gateway-api-crds system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ system-deps:
 kube-binaries:
 	scripts/kube-binaries.sh
 
-test: setup system-deps kube-binaries
+# The standard Gateway API CRDs the Kubernetes tests install (Go module proxy, cached in ~/.cache).
+gateway-api-crds:
+	scripts/gateway-api-crds.sh
+
+test: setup system-deps kube-binaries gateway-api-crds
 	$(BIN)/python -m pytest
 
 bench: setup system-deps

@@ -35,9 +35,14 @@ def test_the_control_plane_may_only_read(items):
     verbs = {v for rule in role["rules"] for v in rule["verbs"]}
     assert verbs == {"get", "list", "watch"}
     resources = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    foreign = {("config.istio.io", p) for p in ("routerules", "egressrules", "destinationpolicies")}
+    foreign |= {("networking.istio.io", p) for p in ("virtualservices", "destinationrules",
+                                                      "serviceentries")}
+    foreign |= {("kuma.io", "trafficroutes"), ("gateway.networking.k8s.io", "httproutes"),
+                ("gateway.networking.k8s.io", "grpcroutes")}
     assert resources == {("config.meshtool.io", "routerules"), ("config.meshtool.io", "egressrules"),
                          ("config.meshtool.io", "destinationpolicies"), ("", "services"), ("", "pods"),
-                         ("", "namespaces")}
+                         ("", "namespaces")} | foreign  # other meshes' APIs: read where installed
     binding = items[("ClusterRoleBinding", lib.NAME)]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": lib.NAME, "namespace": "mesh"}]
 
