@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench completions clean kube-binaries gateway-api-crds system-deps
+.PHONY: setup demo test bench completions clean kube-binaries gateway-api-crds system-deps zipkin
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,11 @@ kube-binaries:
 gateway-api-crds:
 	scripts/gateway-api-crds.sh
 
-test: setup system-deps kube-binaries gateway-api-crds
+# The real Zipkin server the tracing tests export to (a jar from Maven Central, cached in ~/.cache).
+zipkin:
+	scripts/zipkin-server.sh >/dev/null
+
+test: setup system-deps kube-binaries gateway-api-crds zipkin
 	$(BIN)/python -m pytest
 
 bench: setup system-deps
