@@ -37,6 +37,7 @@ SECTIONS: dict[str, Registry] = {
         "up": ("meshtool.cli.up", "up", "Start a local mesh (control plane, services, sidecars)"),
         "down": ("meshtool.cli.up", "down", "Stop the local mesh started by `up`"),
         "control-plane": ("meshtool.cli.control_plane", "control_plane", "Run the control plane: push rules to the sidecars"),
+        "simulate": ("meshtool.cli.simulate", "simulate", "Where would this request go, and why (the sidecar's own code)"),
         "proxy-status": ("meshtool.cli.proxy_status", "proxy_status", "Which proxies have the latest config"),
         "graph": ("meshtool.cli.graph", "graph", "The service graph: rates, errors, latency per edge"),
         "dashboard": ("meshtool.cli.dashboard", "dashboard", "Open the web dashboard (:5681/gui)"),

@@ -1,0 +1,216 @@
+"""`meshtool simulate`: where would this request go, and why, by the sidecar's own code.
+
+The snapshot is compiled by the sidecar's compile_snapshot for the calling proxy's identity
+(so rules with a `match.source` that is not it are left out exactly as in the sidecar), and the
+request goes through the sidecar's own Routing addon on a mitmproxy flow: the answer cannot
+drift from the data plane.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import click
+
+from meshtool.cli.options import output_option
+
+
+@click.command()
+@click.argument("method", metavar="METHOD")
+@click.argument("url", metavar="URL")
+@click.option("--snapshot", "snapshot_file", required=True, metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="The proxy's snapshot (JSON or YAML, docs/snapshot.md), e.g. what "
+                   "`curl ADMIN/config_dump` or the control plane's /debug/config_dump gives.")
+@click.option("--from", "source", required=True, metavar="SERVICE[.NS]",
+              help="The calling service (its sidecar's identity), namespace default 'default'.")
+@click.option("--version", "version", default=None, metavar="VERSION",
+              help="The caller's version label (same as --label version=VERSION).")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
+              help="Another label of the caller. Repeatable.")
+@click.option("-H", "--header", "headers", multiple=True, metavar="'NAME: VALUE'",
+              help="A request header. Repeatable.")
+@click.option("--count", default=1, type=click.IntRange(1, 1_000_000), show_default=True,
+              help="Send N such requests and show how the split distributes them.")
+@output_option("text", "json", default="text")
+def simulate(method: str, url: str, snapshot_file: str, source: str, version: str | None,
+             labels: tuple[str, ...], headers: tuple[str, ...], count: int, output: str) -> int:
+    """Show where a request from SERVICE would go, and why.
+
+    Prints the service the request is for, each rule considered (the one that matched, and
+    why the others did not), the subset and its weight, the endpoints in load-balancing
+    order, and the policies that apply (timeout, retries, fault, circuit breaker), or the
+    egress decision for a host outside the mesh. --count N shows the split's distribution.
+
+    \b
+    Examples:
+      meshtool simulate --snapshot samples/snapshots/magnanimo.yaml --from magnanimo GET http://benigno:5000/hw2
+      meshtool simulate --snapshot samples/snapshots/magnanimo.yaml --from magnanimo --count 100 GET http://benigno:5000/
+    """
+    from meshtool.errors import DataError, UsageError
+
+    name, _, namespace = source.partition(".")
+    label_map = {}
+    for item in labels:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--label {item!r}: give KEY=VALUE")
+        label_map[key] = value
+    if version:
+        label_map["version"] = version
+    header_list = []
+    for h in headers:
+        key, sep, value = h.partition(":")
+        if not sep or not key.strip():
+            raise UsageError(f"-H {h!r}: give 'NAME: VALUE'")
+        header_list.append((key.strip(), value.strip()))
+    if "://" not in url:
+        raise UsageError(f"URL {url!r}: give a full URL, e.g. http://benigno:5000/path")
+
+    from meshtool.discovery.protocol import Identity
+    from meshtool.sidecar.master import load_snapshot_file
+    from meshtool.sidecar.snapshot import compile_snapshot
+
+    try:
+        doc = load_snapshot_file(snapshot_file)
+        snap = compile_snapshot(doc, Identity(service=name, namespace=namespace or "default",
+                                              labels=label_map))
+    except OSError as exc:
+        raise UsageError(f"{snapshot_file}: {exc.strerror}") from None
+    except RecursionError:
+        raise DataError(f"{snapshot_file}: nested too deeply") from None
+    except ValueError as exc:
+        raise DataError(f"{snapshot_file}: the sidecar would refuse this snapshot: {exc}") from None
+    answer = _simulate(snap, method.upper(), url, header_list, count)
+    if output == "json":
+        from meshtool.cli.render import dump_json
+
+        click.echo(dump_json(answer), nl=False)
+    else:
+        click.echo(_text(answer), nl=False)
+    return 0
+
+
+class _State:
+    """What the Routing addon reads: the snapshot in force."""
+
+    def __init__(self, snapshot):
+        self.snapshot = snapshot
+
+
+def _flow(method: str, url: str, headers: list[tuple[str, str]]):
+    from mitmproxy import http
+    from mitmproxy.test import tflow
+
+    flow = tflow.tflow()
+    flow.request = http.Request.make(method, url, headers=http.Headers(
+        [(k.encode(), v.encode()) for k, v in headers]))
+    return flow
+
+
+def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count: int) -> dict:
+    from meshtool.sidecar.addons.egress import allowing_rule
+    from meshtool.sidecar.addons.routing import Routing
+
+    routing = Routing(_State(snap))
+    flow = _flow(method, url, headers)
+    routing.request(flow)
+    md = flow.metadata
+    answer: dict = {"request": f"{method} {url}", "snapshot": snap.version}
+    if "meshtool.external" in md:
+        host, port = md["meshtool.external"]
+        allow = allowing_rule(snap.egress, host, port)
+        answer["destination"] = {"external": f"{host}:{port}"}
+        answer["egress"] = ({"allowed": True, "rule": allow.name} if allow is not None
+                            else {"allowed": False, "reason": "no EgressRule allows it: the "
+                                  "sidecar answers 403"})
+        return answer
+    svc = md["meshtool.service"]
+    answer["destination"] = {"service": f"{svc.name}.{svc.namespace}"}
+    chosen = md.get("meshtool.rule")
+    considered = []
+    for rule in snap.rules.get((svc.namespace, svc.name), ()):
+        probe = _flow(method, url, headers)
+        matched = Routing._choose([rule], probe.request) is not None
+        entry = {"rule": f"RouteRule {rule.name}", "precedence": rule.precedence,
+                 "match": [f"{m.name} {m.kind} {m.value!r}" for m in rule.matchers] or ["any request"]}
+        if rule is chosen:
+            entry["result"] = "matched: applies"
+        elif matched:
+            entry["result"] = "would match, but a rule of higher precedence applies first"
+        else:
+            entry["result"] = "does not match this request"
+        considered.append(entry)
+    answer["rules"] = considered
+    if flow.response is not None:
+        answer["response"] = {"status": flow.response.status_code,
+                              "why": flow.response.headers.get("x-meshtool-error")
+                              or flow.response.headers.get("location", "")}
+        return answer
+    subset = md["meshtool.subset"]
+    if chosen is not None and chosen.split.items:
+        total = chosen.split.total
+        answer["split"] = [{"labels": s.labels, "weight": w * 100 // total if total else 0}
+                           for s, w in chosen.split.items]
+    answer["subset"] = {"labels": subset.labels}
+    answer["endpoints"] = [f"{e.address}:{e.port}" for e in md.get("meshtool.endpoints", [])]
+    policies = {}
+    if chosen is not None:
+        if chosen.timeout:
+            policies["timeout"] = f"{chosen.timeout:g}s"
+        if chosen.retry:
+            policies["retries"] = str(chosen.retry)
+        if chosen.delay:
+            policies["fault delay"] = f"{chosen.delay.seconds:g}s on {chosen.delay.rate.percent:g}%"
+        if chosen.abort:
+            policies["fault abort"] = f"HTTP {chosen.abort.status} on {chosen.abort.rate.percent:g}%"
+        if chosen.mirror is not None:
+            policies["mirror"] = str(chosen.mirror.labels)
+    if subset.breaker is not None:
+        policies["circuit breaker"] = {k: v for k, v in vars(subset.breaker).items() if v is not None}
+    answer["policies"] = policies
+    if count > 1:
+        tally: Counter = Counter()
+        tally[_label(subset.labels)] += 1
+        for _ in range(count - 1):
+            f = _flow(method, url, headers)
+            routing.request(f)
+            sub = f.metadata.get("meshtool.subset")
+            tally[_label(sub.labels) if sub is not None else "(no route)"] += 1
+        answer["distribution"] = dict(sorted(tally.items()))
+    return answer
+
+
+def _label(labels: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "(all endpoints)"
+
+
+def _text(a: dict) -> str:
+    lines = [f"request      {a['request']} (snapshot {a['snapshot']})"]
+    dest = a["destination"]
+    if "external" in dest:
+        lines.append(f"destination  {dest['external']}: outside the mesh")
+        eg = a["egress"]
+        lines.append(f"egress       allowed by EgressRule {eg['rule']}" if eg["allowed"]
+                     else f"egress       denied: {eg['reason']}")
+        return "\n".join(lines) + "\n"
+    lines.append(f"destination  service {dest['service']}")
+    for r in a.get("rules", []) or [{"rule": "(no RouteRule for this service)", "result":
+                                     "all endpoints of the service", "match": [],
+                                     "precedence": "-"}]:
+        lines.append(f"rule         {r['rule']} (precedence {r['precedence']}): {r['result']}")
+        if r["match"]:
+            lines.append(f"               match: {'; '.join(r['match'])}")
+    if "response" in a:
+        lines.append(f"answer       HTTP {a['response']['status']} from the sidecar: "
+                     f"{a['response']['why']}")
+        return "\n".join(lines) + "\n"
+    for s in a.get("split", []):
+        lines.append(f"split        {_label(s['labels'])}: weight {s['weight']}")
+    lines.append(f"subset       {_label(a['subset']['labels'])} (this request)")
+    lines.append(f"endpoints    {', '.join(a['endpoints']) or 'none'}")
+    for k, v in a.get("policies", {}).items():
+        lines.append(f"policy       {k}: {v}")
+    for k, v in a.get("distribution", {}).items():
+        lines.append(f"distribution {k}: {v}")
+    return "\n".join(lines) + "\n"
