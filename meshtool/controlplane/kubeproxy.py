@@ -80,6 +80,23 @@ class ServiceProxy:
             raise MeshtoolError(f"{what} at {url} answered with something that is not JSON")
         raise _refusal(resp.status, doc, body, what, self, hint)
 
+    def replicas(self, timeout: float = 5.0) -> list["ServiceProxy"]:
+        """One proxy per ready control-plane pod behind the Service (from its Endpoints), so
+        that proxy-status reads every replica's sync table; [] when they cannot be listed."""
+        ns, name = (urllib.parse.quote(s, safe="") for s in (self.namespace, self.service))
+        url = f"{self.api_client.configuration.host.rstrip('/')}/api/v1/namespaces/{ns}" \
+              f"/endpoints/{name}"
+        try:
+            resp = self._get(url, timeout)
+            doc = json.loads(resp.data) if resp.status == 200 else {}
+        except Exception:  # noqa: BLE001 - fall back to the Service itself
+            return []
+        pods = sorted({(a.get("targetRef") or {}).get("name")
+                       for subset in doc.get("subsets") or [] for a in subset.get("addresses") or []
+                       if (a.get("targetRef") or {}).get("kind") == "Pod"})
+        return [PodProxy(self.api_client, self.namespace, self.service, self.port, pod)
+                for pod in pods if pod]
+
     def service_exists(self, timeout: float = 5.0) -> bool:
         """The API server answers 404 alike for a missing Service and for a Service without
         an Endpoints object: ask which."""
@@ -89,6 +106,21 @@ class ServiceProxy:
         except Exception:  # noqa: BLE001 - only refines a message
             return False
         return resp.status == 200
+
+
+@dataclass
+class PodProxy(ServiceProxy):
+    """One control-plane pod, through the API server's pod proxy (`get pods/proxy`)."""
+
+    pod: str = ""
+
+    @property
+    def base_path(self) -> str:
+        ns, pod = (urllib.parse.quote(s, safe="") for s in (self.namespace, self.pod))
+        return f"/api/v1/namespaces/{ns}/pods/{pod}:{self.port}/proxy"
+
+    def __str__(self) -> str:
+        return f"pod {self.namespace}/{self.pod}:{self.port} (through the API server)"
 
 
 def _refusal(status: int, doc: Any, body: bytes, what: str, target: ServiceProxy,
