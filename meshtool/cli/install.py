@@ -48,8 +48,12 @@ def _cluster(kubeconfig, context):
               show_default=True,
               help="What the API server does with a Pod when the webhook cannot be reached: "
                    "create it without a sidecar (Ignore) or refuse it (Fail).")
+@click.option("--addons", "addons", multiple=True, type=click.Choice(["prometheus"]),
+              help="Also install: prometheus (a Prometheus scrape config for the sidecars and "
+                   "Grafana dashboards, as ConfigMaps; docs/observability.md). Repeatable.")
 @click.option("-q", "--quiet", is_flag=True, help="No report lines on stderr.")
-def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_policy, quiet) -> int:
+def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_policy, addons,
+            quiet) -> int:
     """Install meshtool in a cluster: CRDs, control plane, injection webhook.
 
     \b
@@ -67,11 +71,13 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
       meshtool install
       meshtool install --dry-run > meshtool.yaml && kubectl apply --server-side -f meshtool.yaml
       meshtool install -n mesh --image registry.example/meshtool:0.1.0
+      meshtool install --addons prometheus --dry-run > meshtool.yaml
       kubectl label namespace default meshtool-injection=enabled
     """
     from meshtool.kube import install as lib
 
-    settings = lib.Settings(namespace=namespace, image=image or lib.IMAGE, failure_policy=failure_policy)
+    settings = lib.Settings(namespace=namespace, image=image or lib.IMAGE, failure_policy=failure_policy,
+                            addons=tuple(dict.fromkeys(addons)))
     if check_only:
         return _check(kubeconfig, context, settings)
     if dry_run:

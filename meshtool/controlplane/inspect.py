@@ -13,7 +13,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from meshtool.discovery.protocol import CONFIG_DUMP_PATH, SYNCZ_PATH, http_url
+from meshtool.discovery.protocol import (CONFIG_DUMP_PATH, GRAPH_PATH, RULES_PATH, SYNCZ_PATH,
+                                         http_url)
 from meshtool.errors import MeshtoolError, NotFoundError
 
 PROXY_CONFIG_DUMP = "/config_dump"  # on the sidecar's admin port
@@ -98,6 +99,16 @@ def fetch_replica_tables(address: Any, timeout: float = 5.0,
     merged["proxies"] = sorted((p for t in tables for p in t.get("proxies") or []),
                                key=lambda p: p["proxyId"])
     return merged
+
+
+def fetch_graph(address: Any, timeout: float = 10.0) -> dict:
+    """The service graph (meshtool.controlplane.graph) the control plane computes."""
+    return _fetch(address, GRAPH_PATH, "the control plane", timeout)
+
+
+def fetch_rules(address: Any, timeout: float = 5.0) -> dict:
+    """The rules in force, as authored: {storeRevision, rules: [{kind, ..., manifest}]}."""
+    return _fetch(address, RULES_PATH, "the control plane", timeout)
 
 
 def find_proxy(table: dict, proxy: str) -> dict:

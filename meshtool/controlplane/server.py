@@ -13,6 +13,8 @@ HTTP surface (aiohttp, 127.0.0.1:15010 by default):
   GET /v1/stream                   the push stream (WebSocket; protocol in meshtool.discovery)
   GET /debug/syncz                 the sync table as JSON (?summary=1: counts by status)
   GET /debug/config_dump?proxy=ID  the snapshot the control plane intends for that proxy
+  GET /debug/graph                 the service graph from the sidecars' metrics (meshtool graph)
+  GET /debug/rules                 the rules in force, as authored (the dashboard's policies)
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from meshtool.controlplane.registrations import SharedRegistrations, View
 from meshtool.controlplane.registry import WorkloadRegistry
 from meshtool.controlplane.snapshot import Built, build_snapshot
 from meshtool.controlplane.synctable import ProxySync
-from meshtool.discovery.protocol import (CLOSE_PROTOCOL_ERROR, CONFIG_DUMP_PATH, STREAM_PATH,
+from meshtool.discovery.protocol import (CLOSE_PROTOCOL_ERROR, CONFIG_DUMP_PATH, GRAPH_PATH,
+                                         RULES_PATH, STREAM_PATH,
                                          SYNCZ_PATH, Identity, encode_snapshot,
                                          encode_snapshot_bytes, parse_hello, parse_reply)
 from meshtool.model.resource import Resource
@@ -113,6 +116,8 @@ class ControlPlane:
         self.pushes = 0  # snapshots computed and pushed (coalesced bursts count once)
         self.address: str | None = None
         self._send_frame = hasattr(web.WebSocketResponse, "send_frame")  # aiohttp >= 3.11
+        from meshtool.controlplane.scrape import Scraper
+        self.scraper = Scraper(self._scrape_targets)
 
     # -- application -------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -120,6 +125,8 @@ class ControlPlane:
         app.router.add_get(STREAM_PATH, self._stream)
         app.router.add_get(SYNCZ_PATH, self._syncz)
         app.router.add_get(CONFIG_DUMP_PATH, self._config_dump)
+        app.router.add_get(GRAPH_PATH, self._graph)
+        app.router.add_get(RULES_PATH, self._rules)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 15010) -> str:
@@ -151,6 +158,7 @@ class ControlPlane:
                    for s in self.sessions.values()]
         if closing:  # a paused proxy never answers the close: do not wait for it long
             await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=2.0)
+        await self.scraper.close()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._shared is not None:  # after the streams closed: their sidecars are marked lost
@@ -394,6 +402,22 @@ class ControlPlane:
         body = (f'{{"proxy":{json.dumps(pid)},"version":{json.dumps(self.current.version)},'
                 f'"leftOut":{left_out},"snapshot":{self.current.json}}}')
         return web.Response(text=body, content_type="application/json")
+
+
+    def _scrape_targets(self) -> list[tuple[str, str, float]]:
+        if self.workloads is not None:  # Kubernetes: admin ports are loopback-only in the pods
+            return []
+        return [(pid, s.identity.admin_address, s.sync.connected_since)
+                for pid, s in self.sessions.items() if s.identity.admin_address]
+
+    async def _graph(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.scraper.graph_now())
+
+    async def _rules(self, request: web.Request) -> web.Response:
+        rules = [{"kind": r.kind, "namespace": r.namespace, "name": r.name,
+                  "revision": r.revision, "manifest": r.to_manifest()}
+                 for _, r in sorted(self.rules.items())]
+        return web.json_response({"storeRevision": self.revision, "rules": rules})
 
 
 async def serve(open_store: Callable[[], Store] | None, host: str, port: int,

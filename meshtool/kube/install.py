@@ -43,6 +43,7 @@ class Settings:
     namespace: str = NAMESPACE
     image: str = IMAGE
     failure_policy: str = DEFAULT_FAILURE_POLICY
+    addons: tuple[str, ...] = ()  # meshtool.kube.addons.ADDONS
 
     @property
     def control_plane_address(self) -> str:
@@ -213,8 +214,13 @@ def manifests(settings: Settings, certs: WebhookCerts) -> list[dict]:
                  "metadata": {"name": settings.namespace, "labels": labels(settings, "namespace")}}
     account = {"apiVersion": "v1", "kind": "ServiceAccount",
                "metadata": _meta(NAME, settings, "control-plane")}
+    extras = []
+    if "prometheus" in settings.addons:
+        from meshtool.kube.addons import prometheus_manifests
+        extras = prometheus_manifests(settings.namespace, labels(settings, "prometheus"))
     return [*crds(settings), namespace, account, *rbac(settings), secret(settings, certs),
-            service(settings), deployment(settings), webhook_configuration(settings, certs.ca_pem)]
+            service(settings), deployment(settings), *extras,
+            webhook_configuration(settings, certs.ca_pem)]
 
 
 def new_certs(settings: Settings) -> WebhookCerts:

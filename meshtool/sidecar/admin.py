@@ -2,8 +2,8 @@
 
 A deliberately tiny HTTP/1.1 server on asyncio: one request per connection, GET only.
 In a pod the kubelet must reach the rewritten probes on the pod's address, so there the port
-listens on all addresses, but only /ready and /app-health/... answer callers that are not on
-loopback: metrics and the configuration stay local.
+listens on all addresses, but only /ready, /app-health/... and /stats/prometheus (for the
+cluster's Prometheus) answer callers that are not on loopback: the configuration stays local.
 """
 
 from __future__ import annotations
@@ -51,8 +51,10 @@ class AdminServer:
         path = target.split("?", 1)[0]
         if method not in ("GET", "HEAD"):
             return 405, "text/plain", b"method not allowed\n"
-        if not local and path != "/ready" and not path.startswith("/app-health/"):
-            return 403, "text/plain", b"only /ready and /app-health/ answer off loopback\n"
+        if not local and path not in ("/ready", "/stats/prometheus") and \
+                not path.startswith("/app-health/"):
+            return 403, "text/plain", \
+                b"only /ready, /app-health/ and /stats/prometheus answer off loopback\n"
         if path == "/ready":
             st = self.state
             if st.ready:

@@ -23,11 +23,11 @@ def test_routes(canary):
         assert (await admin.route("GET", "/app-health/app/livez"))[0] == 503
         assert (await admin.route("GET", "/nope"))[0] == 404
         assert (await admin.route("POST", "/ready"))[0] == 405
-        # off loopback (the kubelet in a pod): probes and readiness only
+        # off loopback (the kubelet, Prometheus): probes, readiness and metrics only
         assert (await admin.route("GET", "/ready", local=False))[0] == 200
         assert (await admin.route("GET", "/app-health/app/livez", local=False))[0] == 503
         assert (await admin.route("GET", "/config_dump", local=False))[0] == 403
-        assert (await admin.route("GET", "/stats/prometheus", local=False))[0] == 403
+        assert (await admin.route("GET", "/stats/prometheus", local=False))[0] == 200
 
     asyncio.run(scenario())
 
