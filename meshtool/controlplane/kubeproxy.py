@@ -91,11 +91,15 @@ class ServiceProxy:
             doc = json.loads(resp.data) if resp.status == 200 else {}
         except Exception:  # noqa: BLE001 - fall back to the Service itself
             return []
-        pods = sorted({(a.get("targetRef") or {}).get("name")
-                       for subset in doc.get("subsets") or [] for a in subset.get("addresses") or []
-                       if (a.get("targetRef") or {}).get("kind") == "Pod"})
-        return [PodProxy(self.api_client, self.namespace, self.service, self.port, pod)
-                for pod in pods if pod]
+        pods = set()  # (pod, the port it listens on: the Endpoints' port, not the Service's)
+        for subset in doc.get("subsets") or []:
+            ports = [p.get("port") for p in subset.get("ports") or [] if p.get("port")]
+            for a in subset.get("addresses") or []:
+                ref = a.get("targetRef") or {}
+                if ref.get("kind") == "Pod" and ref.get("name") and ports:
+                    pods.add((ref["name"], ports[0]))
+        return [PodProxy(self.api_client, self.namespace, self.service, port, pod)
+                for pod, port in sorted(pods)]
 
     def service_exists(self, timeout: float = 5.0) -> bool:
         """The API server answers 404 alike for a missing Service and for a Service without
