@@ -172,7 +172,7 @@ def proxy_status(ctx: click.Context, proxy: str | None, address: str, output: st
             raise UsageError("--watch shows the table: it takes no -o")
         return _watch(address, interval)
 
-    from meshtool.controlplane.inspect import COLUMNS, fetch_replica_tables, rows
+    from meshtool.controlplane.inspect import COLUMNS, fetch_replica_tables, invalid_lines, rows
 
     table = fetch_replica_tables(address, warn=lambda m: click.echo(f"warning: {m}", err=True))
     if output == "json":
@@ -188,4 +188,6 @@ def proxy_status(ctx: click.Context, proxy: str | None, address: str, output: st
         if not table.get("proxies"):
             click.echo(f"no proxies are connected to control plane {table.get('controlPlane')}",
                        err=True)
+        for line in invalid_lines(table):
+            click.echo(line, err=True)
     return 0

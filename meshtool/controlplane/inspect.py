@@ -199,3 +199,12 @@ def row(p: dict, now: float | None = None) -> tuple[str, ...]:
 def rows(table: dict) -> list[tuple[str, ...]]:
     now = time.time()
     return [row(p, now) for p in table.get("proxies") or []]
+
+
+def invalid_lines(table: dict) -> list[str]:
+    """One line per stored object the control plane leaves out of its snapshots."""
+    out = []
+    for item in table.get("invalid") or []:
+        out.append(f"invalid: {item['kind']} {item['namespace']}/{item['name']} is left out of "
+                   f"every snapshot: {'; '.join(item.get('problems') or [])}")
+    return out
