@@ -74,9 +74,9 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, list
 
     \b
     Examples:
-      meshtool proxy run --snapshot mesh.json --service magnanimo --label version=v1 \\
-          --app-port 4000
-      HTTP_PROXY=http://127.0.0.1:15001 python samples/services/magnanimo.py
+      meshtool proxy run --snapshot samples/snapshots/magnanimo.yaml --service magnanimo \\
+          --label version=v1 --app-port 4000 &
+      HTTP_PROXY=http://127.0.0.1:15001 python samples/services/magnanimo.py --port 4000 &
       curl -s 127.0.0.1:15020/config_dump
     """
     from meshtool.sidecar.probes import parse_probes
