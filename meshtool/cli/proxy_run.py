@@ -116,7 +116,7 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, list
     config = SidecarConfig(
         mode=mode, inbound_port=inbound_port, outbound_port=outbound_port, admin_port=admin_port,
         app_ports=list(app_ports), listen_host=listen_host,
-        identity=Identity(service, label_map, proxy_id), snapshot_file=snapshot,
+        identity=Identity(service=service, labels=label_map, proxy_id=proxy_id), snapshot_file=snapshot,
         control_plane=control_plane, access_log=access_log, probes=probes,
         resolve=resolve_map, reuse_port=workers > 1, retry_buffer=retry_buffer.lower(),
         tracing=TracingConfig(zipkin=zipkin or None, otlp=otlp or None, sampling=sampling))
