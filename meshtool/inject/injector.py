@@ -76,7 +76,8 @@ def workload(base: Path, obj: Any) -> Workload | None:
     """The object's pod template, checked for shape; None for kinds that have none."""
     if not isinstance(obj, dict):
         raise InvalidValue(base, "expected a mapping (a Kubernetes object)")
-    rel = TEMPLATE_PATHS.get(obj.get("kind"))  # type: ignore[arg-type]
+    kind = obj.get("kind")
+    rel = TEMPLATE_PATHS.get(kind) if isinstance(kind, str) else None  # `kind: []` is no workload
     if rel is None:
         return None
     pod: Any = obj
