@@ -30,7 +30,12 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--inbound-port", type=int, default=15006, show_default=True)
 @click.option("--outbound-port", type=int, default=15001, show_default=True)
 @click.option("--admin-port", type=int, default=15020, show_default=True,
-              help="Admin port on 127.0.0.1: /ready, /stats/prometheus, /config_dump.")
+              help="Admin port, on 127.0.0.1 in every mode: /ready, /stats/prometheus, "
+                   "/config_dump, /app-health/...")
+@click.option("--health-port", type=int, default=None,
+              help="Health port on the listen host: /ready and the rewritten probes "
+                   "/app-health/... only (what the kubelet calls). Default 15021 with "
+                   "--mode transparent, off otherwise.")
 @click.option("--app-port", "app_ports", type=int, multiple=True,
               help="The app's port (inbound traffic goes there). Repeatable.")
 @click.option("--listen-host", default=None,
@@ -53,14 +58,15 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes sharing the ports with SO_REUSEPORT (admin on the first).")
 @click.option("-v", "--verbose", is_flag=True, help="Log proxy events on stderr.")
-def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, listen_host, service,
+def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, app_ports, listen_host, service,
         labels, proxy_id, control_plane, resolve, retry_buffer, access_log, workers,
         verbose) -> int:
     """Run the sidecar proxy beside one workload.
 
     \b
     Listeners: inbound INBOUND-PORT (to the app), outbound OUTBOUND-PORT (explicit
-    HTTP proxy or transparent capture), admin ADMIN-PORT on 127.0.0.1 only.
+    HTTP proxy or transparent capture) and HEALTH-PORT on --listen-host; admin
+    ADMIN-PORT on 127.0.0.1 only.
 
     \b
     Examples:
@@ -89,6 +95,7 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, list
         raise UsageError("--workers must be at least 1")
     if snapshot and not os.path.exists(snapshot):
         raise DataError(f"{snapshot}: no such snapshot file")
+    from meshtool.conventions import HEALTH_PORT
     from meshtool.sidecar.master import SidecarConfig
     from meshtool.sidecar.resolve import Resolver
 
@@ -99,6 +106,8 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, list
         raise UsageError(str(exc)) from None
     config = SidecarConfig(
         mode=mode, inbound_port=inbound_port, outbound_port=outbound_port, admin_port=admin_port,
+        health_port=health_port if health_port is not None else
+        (HEALTH_PORT if mode == "transparent" else None),
         app_ports=list(app_ports), listen_host=listen_host,
         identity=Identity(service, label_map, proxy_id), snapshot_file=snapshot,
         control_plane=control_plane, access_log=access_log, probes=probes,

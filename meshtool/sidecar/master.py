@@ -26,7 +26,8 @@ class SidecarConfig:
     mode: str = "explicit"  # explicit | transparent
     inbound_port: int | None = 15006
     outbound_port: int | None = 15001
-    admin_port: int | None = 15020
+    admin_port: int | None = 15020  # loopback only, in every mode
+    health_port: int | None = None  # /ready and probes on the listen host; None: off
     app_ports: list[int] = field(default_factory=list)
     listen_host: str | None = None  # default: 127.0.0.1 explicit, 0.0.0.0 transparent
     identity: Identity = field(default_factory=Identity)
@@ -38,8 +39,13 @@ class SidecarConfig:
     reuse_port: bool = False  # several worker processes sharing the listening ports
     retry_buffer: str = "64k"  # request bodies kept for a retry up to this size; larger: sent once
 
+    @property
+    def host(self) -> str:
+        """Where the proxy listeners and the health port listen."""
+        return self.listen_host or ("0.0.0.0" if self.mode == "transparent" else "127.0.0.1")
+
     def modes(self) -> list[str]:
-        host = self.listen_host or ("0.0.0.0" if self.mode == "transparent" else "127.0.0.1")
+        host = self.host
         out = []
         if self.inbound_port is not None:
             if self.mode == "transparent":
@@ -106,6 +112,7 @@ class Sidecar:
         self.master = None
         self.metrics = None
         self.admin = None
+        self.health = None
         self.discovery = None  # the DiscoveryClient, with --control-plane
         self._file_stamp: tuple | None = None
 
@@ -175,11 +182,14 @@ class Sidecar:
                     server=True, stream_large_bodies=cfg.retry_buffer)
         if cfg.reuse_port:
             _patch_reuse_port()
-        if cfg.admin_port is not None:
+        if cfg.admin_port is not None:  # configuration and metrics: never off loopback
             self.admin = AdminServer(self.state, self.metrics.render, cfg.probes)
-            # transparent (pod) mode: the kubelet calls the rewritten probes on the pod address
-            await self.admin.start("0.0.0.0" if cfg.mode == "transparent" else "127.0.0.1",
-                                   cfg.admin_port)
+            await self.admin.start("127.0.0.1", cfg.admin_port)
+        if cfg.health_port is not None and cfg.admin_port is not None:
+            # the kubelet calls /ready and the rewritten probes on the pod address
+            self.health = AdminServer(self.state, self.metrics.render, cfg.probes,
+                                      health_only=True)
+            await self.health.start(cfg.host, cfg.health_port)
         ok = await self.master.addons.get("proxyserver").setup_servers()
         if not ok:
             raise OSError(f"could not listen on {', '.join(cfg.modes())} (port in use?)")

@@ -172,11 +172,13 @@ def test_sidecar_config_dump_in_the_pod(pod):
     assert dump["version"] == "pod-1" and dump["proxy"]["service"] == "magnanimo"
 
 
-def test_admin_port_from_outside_the_pod_answers_probes_only(pod):
-    with urllib.request.urlopen(f"http://{pod.pod_ip}:15020/ready", timeout=5) as r:
+def test_from_outside_the_pod_only_the_health_port_answers(pod):
+    with urllib.request.urlopen(f"http://{pod.pod_ip}:15021/ready", timeout=5) as r:
         assert r.status == 200
     try:
-        urllib.request.urlopen(f"http://{pod.pod_ip}:15020/config_dump", timeout=5)
-        raise AssertionError("config_dump answered off loopback")
+        urllib.request.urlopen(f"http://{pod.pod_ip}:15021/config_dump", timeout=5)
+        raise AssertionError("config_dump answered on the health port")
     except urllib.error.HTTPError as exc:
-        assert exc.code == 403
+        assert exc.code == 404
+    with pytest.raises(urllib.error.URLError):  # the admin port is not on the pod address
+        urllib.request.urlopen(f"http://{pod.pod_ip}:15020/config_dump", timeout=5)
