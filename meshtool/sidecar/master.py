@@ -89,20 +89,36 @@ def build_addons(state: SidecarState, config: SidecarConfig) -> list:
 
 
 def load_snapshot_file(path: str) -> Any:
-    """JSON or YAML; ValueError when it does not parse."""
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    if path.endswith(".json"):
-        import json
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: invalid JSON: {exc}") from exc
-    import yaml
+    """JSON or YAML; ValueError when it does not parse (or is nested too deeply to)."""
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: invalid YAML: {exc}") from exc
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text: {exc}") from exc
+    try:
+        if path.endswith(".json"):
+            return decode_json(text)
+        import yaml
+        try:
+            return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as exc:
+            raise ValueError(f"invalid YAML: {exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deeply to be a snapshot") from None
+
+
+def decode_json(text: str) -> Any:
+    """json.loads whose every failure is a one-line ValueError (deep nesting included)."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from exc
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to be a snapshot") from None
 
 
 class Sidecar:
@@ -142,9 +158,13 @@ class Sidecar:
         return True
 
     async def _watch_file(self) -> None:
-        while True:
+        while True:  # nothing a file holds may stop the watching
             await asyncio.sleep(0.2)
-            self.apply_file()
+            try:
+                self.apply_file()
+            except Exception:  # noqa: BLE001 - logged; the snapshot in force keeps serving
+                log.exception("snapshot %s: unexpected failure, still watching",
+                              self.config.snapshot_file)
 
     async def start(self) -> None:
         """Listen on every port; returns once ready to serve (or raises OSError)."""
@@ -222,8 +242,19 @@ class Sidecar:
                       admin_address=f"127.0.0.1:{cfg.admin_port}" if cfg.admin_port else None)
         self.discovery = DiscoveryClient(
             cfg.control_plane, hello,
-            lambda doc: self.state.apply_snapshot(doc, source="control-plane"))
+            lambda doc: self.state.apply_snapshot(doc, source="control-plane"),
+            decode=self._decode_pushed)
         self.discovery.start()
+
+    def _decode_pushed(self, text: str) -> Any:
+        """A pushed message that does not decode is recorded as rejected, then refused."""
+        try:
+            return decode_json(text)
+        except ValueError as exc:
+            self.state.rejected_total += 1
+            self.state.last_rejected = {"error": str(exc), "at": time.time(),
+                                        "source": "control-plane"}
+            raise
 
     async def run(self, on_ready: Callable[[], None] | None = None) -> None:
         """Start, call `on_ready`, serve until SIGTERM or SIGINT."""
