@@ -23,6 +23,9 @@ from meshtool.cli.serving import log_level_option, serve_until_signal, setup_log
                    "without another one...")
 @click.option("--endpoint-max-delay", default="1s", show_default=True, callback=seconds,
               metavar="DURATION", help="...but at most this long after the first.")
+@click.option("--warmup", default="10s", show_default=True, callback=seconds, metavar="DURATION",
+              help="After a restart, how long sidecars of the previous run count as endpoints "
+                   "while they reconnect (local mode; they are kept in <store>.workloads.db).")
 @click.option("--id", "instance", default=None, metavar="NAME",
               help="Name shown in proxy-status's CONTROL PLANE column (default: HOST-PID).")
 @log_level_option
@@ -34,7 +37,8 @@ from meshtool.cli.serving import log_level_option, serve_until_signal, setup_log
               help="With --workloads kubernetes: watch Services and Pods of this namespace only "
                    "(default: all namespaces).")
 def control_plane(store: str | None, listen: str, grace: float, debounce: float,
-                  endpoint_debounce: float, endpoint_max_delay: float, instance: str | None,
+                  endpoint_debounce: float, endpoint_max_delay: float, warmup: float,
+                  instance: str | None,
                   log_level: str, workloads: str | None, kubeconfig: str | None,
                   context: str | None, namespace: str | None) -> int:
     """Run the control plane: follow the store, push snapshots to the sidecars.
@@ -77,13 +81,18 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
             return open_store(store, kubeconfig=kubeconfig, context=context)
         return open_store(store)
 
-    opener().close()  # fail now, with one clear line, if the store cannot be opened
+    first = opener()  # fail now, with one clear line, if the store cannot be opened
+    first.close()
     if workloads is None:
         workloads = "kubernetes" if kube_store else "sidecars"
     if workloads == "sidecars" and namespace:
         raise UsageError("-n/--namespace scopes the cluster's workloads: it needs "
                          "--workloads kubernetes (or --store kubernetes)")
-    source = None
+    source = registrations = None
+    if workloads == "sidecars" and not kube_store:
+        from meshtool.controlplane.registrations import registrations_path
+
+        registrations = str(registrations_path(first.location))
     if workloads == "kubernetes":
         from meshtool.controlplane.kubewatch import KubernetesWorkloads
         from meshtool.kube.client import connect
@@ -93,6 +102,7 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
     serve_until_signal(
         lambda stop: serve(opener, host, port, stop, instance=instance, debounce=debounce,
                            endpoint_debounce=endpoint_debounce,
-                           endpoint_max_delay=endpoint_max_delay, grace=grace, workloads=source),
+                           endpoint_max_delay=endpoint_max_delay, grace=grace, workloads=source,
+                           registrations=registrations, warmup=warmup),
         listen)
     return 0

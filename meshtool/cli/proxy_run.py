@@ -48,7 +48,8 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--proxy-id", default=None, help="Default: $POD_NAME.$POD_NAMESPACE, else the "
                                                "service and process id.")
 @click.option("--control-plane", envvar="MESHTOOL_CONTROL_PLANE", default=None, metavar="HOST:PORT",
-              help="Control plane to receive snapshots from (push stream).")
+              help="Control plane to receive snapshots from (push stream); several replicas "
+                   "separated by commas: the next is used when one goes away.")
 @click.option("--resolve", "resolve", multiple=True, metavar="HOST[:PORT]=ADDR[:PORT]",
               help="Connect to ADDR[:PORT] for calls to an external HOST[:PORT] (local meshes and tests); egress rules still see HOST:PORT. Repeatable.")
 @click.option("--retry-buffer", default="64k", show_default=True, metavar="SIZE",

@@ -4,16 +4,24 @@ A sidecar's stream registers its workload (service, namespace, labels, inbound a
 endpoint. When the stream drops, the endpoint stays for a short grace period, so that a sidecar
 that merely reconnects (or a control plane hiccup) does not make its service flap; after that it
 is removed and `on_change` tells the control plane to push the new endpoint set.
+
+With a shared registrations file (meshtool.controlplane.registrations) every registration is
+also written there, and the registrations of other control-plane replicas (or of this one's
+previous run) count as endpoints too: every replica pushes the whole mesh.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from meshtool.discovery.protocol import Identity, split_address
+
+if TYPE_CHECKING:
+    from meshtool.controlplane.registrations import SharedRegistrations, View
 
 
 @dataclass(frozen=True)
@@ -37,9 +45,28 @@ class WorkloadRegistry:
         self.grace = grace
         self._workloads: dict[str, Workload] = {}
         self._removals: dict[str, asyncio.TimerHandle] = {}
-        self._tokens = itertools.count(1)
+        # unique across replicas and restarts: a token names one registration in a shared file
+        self._tokens = itertools.count(secrets.randbits(40) << 20)
         self.generation = 0  # bumps whenever the endpoint set changes
         self._services: tuple[int, list[dict]] | None = None  # (generation, services())
+        self.shared: SharedRegistrations | None = None
+        self._others: dict[str, Workload] = {}  # registered with other replicas (shared file)
+        self.ready = True  # False until the shared file has been read once
+        self.warming = 0  # registrations of a previous run not back yet (shared file)
+        self.replicas: list[dict] = []  # the live replicas sharing the file
+
+    def share(self, shared: SharedRegistrations) -> None:
+        """Write registrations to `shared` and count those of other replicas; until its first
+        read (`apply_view`) the registry is not ready."""
+        self.shared, self.ready = shared, False
+
+    def apply_view(self, view: View) -> None:
+        """A read of the shared file: the other replicas' registrations."""
+        others = {pid: Workload(r.identity, r.token) for pid, r in view.registrations.items()}
+        self.ready, self.warming, self.replicas = True, view.warming, view.replicas
+        if others != self._others:
+            self._others = others
+            self._changed()
 
     def register(self, identity: Identity) -> int:
         """Add (or refresh) the workload of a connected proxy; returns its registration token."""
@@ -50,6 +77,8 @@ class WorkloadRegistry:
         old = self._workloads.get(pid)
         new = Workload(identity, next(self._tokens))
         self._workloads[pid] = new
+        if self.shared is not None:
+            self.shared.put(identity, new.token)
         if old is None or old.identity != identity:
             self._changed()
         return new.token
@@ -60,6 +89,8 @@ class WorkloadRegistry:
         current = self._workloads.get(proxy_id)
         if current is None or current.token != token:
             return
+        if self.shared is not None:
+            self.shared.lost(proxy_id, token)
         if self.grace <= 0:
             self._remove(proxy_id, token)
             return
@@ -71,6 +102,8 @@ class WorkloadRegistry:
         current = self._workloads.get(proxy_id)
         if current is not None and current.token == token:
             del self._workloads[proxy_id]
+            if self.shared is not None:
+                self.shared.gone(proxy_id, token)
             self._changed()
 
     def _changed(self) -> None:
@@ -87,7 +120,8 @@ class WorkloadRegistry:
         if self._services is not None and self._services[0] == self.generation:
             return self._services[1]
         by_key: dict[tuple[str, str], dict] = {}
-        for w in self._workloads.values():
+        others = [w for pid, w in self._others.items() if pid not in self._workloads]
+        for w in itertools.chain(self._workloads.values(), others):
             ident = w.identity
             svc = by_key.setdefault((ident.namespace, ident.service),
                                     {"name": ident.service, "namespace": ident.namespace,

@@ -31,6 +31,7 @@ from typing import Callable, Protocol
 from aiohttp import WSMsgType, web
 
 from meshtool.controlplane.follower import StoreFollower
+from meshtool.controlplane.registrations import SharedRegistrations, View
 from meshtool.controlplane.registry import WorkloadRegistry
 from meshtool.controlplane.snapshot import Built, build_snapshot
 from meshtool.controlplane.synctable import ProxySync
@@ -78,7 +79,8 @@ class ControlPlane:
     def __init__(self, open_store: Callable[[], Store] | None, *, instance: str | None = None,
                  debounce: float = 0.005, endpoint_debounce: float = 0.05,
                  endpoint_max_delay: float = 1.0, grace: float = 2.0, heartbeat: float = 30.0,
-                 workloads: WorkloadSource | None = None):
+                 workloads: WorkloadSource | None = None, registrations: str | None = None,
+                 warmup: float = 10.0):
         self._open_store = open_store
         self.workloads = workloads  # None: connected sidecars are the endpoints (local mode)
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
@@ -90,6 +92,9 @@ class ControlPlane:
         self._rules_pending = False
         self.heartbeat = heartbeat
         self.registry = WorkloadRegistry(self._endpoints_changed, grace=grace)
+        self.registrations = registrations  # the shared registrations file (local mode)
+        self.warmup = warmup
+        self._shared: SharedRegistrations | None = None
         self.sessions: dict[str, Session] = {}
         self.rules: dict[Key, Resource] = {}
         self.revision = 0
@@ -124,6 +129,11 @@ class ControlPlane:
             self._follower.start()
         if self.workloads is not None:
             self.workloads.start(loop, self._endpoints_changed)
+        elif self.registrations is not None:
+            self._shared = SharedRegistrations(
+                self.registrations, f"{self.instance}#{secrets.token_hex(3)}", self._view, loop,
+                address=lambda: self.address, grace=self.registry.grace, warmup=self.warmup)
+            self.registry.share(self._shared)  # started once the address is known
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, backlog=4096, reuse_address=True)
@@ -131,6 +141,8 @@ class ControlPlane:
         sock = site._server.sockets[0]  # the bound port, when 0 was asked for
         bound = sock.getsockname()
         self.address = f"{host}:{bound[1]}"
+        if self._shared is not None:
+            await loop.run_in_executor(None, self._shared.start)
         log.info("control plane %s listening on %s", self.instance, self.address)
         return self.address
 
@@ -141,6 +153,8 @@ class ControlPlane:
             await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=2.0)
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._shared is not None:  # after the streams closed: their sidecars are marked lost
+            await asyncio.get_running_loop().run_in_executor(None, self._shared.stop)
         if self._follower is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._follower.stop)
         if self.workloads is not None:
@@ -166,6 +180,27 @@ class ControlPlane:
         self._endpoints_last = now
         self._dirty = self._push_all = True
         self._schedule(self.endpoint_debounce)
+
+    def _view(self, view: View) -> None:
+        """A read of the shared registrations file."""
+        first, was_warming = not self.registry.ready, self.warming
+        self.registry.apply_view(view)
+        if first:
+            log.info("registrations read from %s: %d of other replicas or the previous run%s",
+                     self.registrations, len(view.registrations),
+                     f"; warming: waiting up to {self.warmup:g}s for {view.warming} sidecars "
+                     f"to reconnect" if view.warming else "")
+        elif was_warming and not self.warming:
+            log.info("warm: the sidecars of the previous run are back or expired")
+        if first or was_warming != self.warming:
+            self._dirty = self._push_all = True
+            self._schedule(self.debounce)
+
+    @property
+    def warming(self) -> bool:
+        """Registrations of a previous run are still expected back: snapshots say they are
+        not complete, and sidecars keep the endpoints they lack."""
+        return self.registry.warming > 0
 
     def set_rules(self, revision: int, rules: list[Resource]) -> None:
         """Feed rules directly (embedding without a store, tests)."""
@@ -211,14 +246,17 @@ class ControlPlane:
             log.info("pushing version %s to %d proxies", self.current.version, sent)
 
     def _inputs_ready(self) -> bool:
-        return self.loaded and (self.workloads is None or self.workloads.ready)
+        if self.workloads is not None:
+            return self.loaded and self.workloads.ready
+        return self.loaded and self.registry.ready
 
     def _refresh(self) -> None:
         """Recompute the snapshot if rules or endpoints changed since it was built."""
         if self._dirty and self._inputs_ready():
             services = (self.registry.services() if self.workloads is None
                         else self.workloads.services())
-            self.current = build_snapshot(self.revision, self.rules.values(), services)
+            self.current = build_snapshot(self.revision, self.rules.values(), services,
+                                          complete=not self.warming)
             self._dirty = False
 
     def _offer(self, session: Session) -> None:
@@ -318,7 +356,9 @@ class ControlPlane:
         return {"controlPlane": self.instance, "address": self.address, "started": self.started,
                 "storeRevision": self.revision, "storeLoaded": self.loaded, "version": latest,
                 "workloads": "sidecars" if self.workloads is None else "kubernetes",
-                "workloadsLoaded": self.workloads is None or self.workloads.ready,
+                "workloadsLoaded": (self.registry.ready if self.workloads is None
+                                    else self.workloads.ready),
+                "warming": self.registry.warming, "replicas": self.registry.replicas,
                 "pushes": self.pushes, "proxies": proxies}
 
     def sync_summary(self) -> dict:

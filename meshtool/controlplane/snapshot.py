@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable
 
+from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.model.compile import Compiled, compile_resources
 from meshtool.model.resource import Resource
 
@@ -34,11 +35,15 @@ class Built:
         return self.json.encode()
 
 
-def build_snapshot(revision: int, rules: Iterable[Resource], services: list[dict]) -> Built:
+def build_snapshot(revision: int, rules: Iterable[Resource], services: list[dict],
+                   complete: bool = True) -> Built:
     """`rules` as stored, of any API: compiled here into native rules (model.compile)."""
-    compiled = compile_resources(rules)
+    compiled = compile_resources(rules, {(s.get("namespace") or DEFAULT_NAMESPACE, s["name"])
+                                         for s in services})
     ordered = sorted(compiled.rules, key=lambda r: r.key)
     body = {"services": services, "rules": [r.to_manifest() for r in ordered]}
+    if not complete:  # the control plane is warming: sidecars keep endpoints it lacks
+        body["complete"] = False
     body_json = json.dumps(body, separators=(",", ":"), sort_keys=True)
     digest = hashlib.sha256(body_json.encode()).hexdigest()[:8]
     version = f"{revision}.{digest}"

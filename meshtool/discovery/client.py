@@ -5,6 +5,12 @@ applies every snapshot it receives by calling ``apply(snapshot_dict)`` and answe
 when apply returns, NACK with the text of the ValueError it raises. When the stream breaks it
 keeps the last good snapshot (the proxy goes on serving with it) and reconnects with capped
 exponential backoff and jitter, so that a thousand sidecars do not reconnect in lockstep.
+
+Given several control-plane addresses (replicas: "host:port,host:port"), it moves to the next
+one whenever a stream breaks or a connection fails, and backs off only after trying them all.
+A snapshot marked `complete: false` (a control plane still warming after a restart) never
+takes a service's endpoints away: the endpoints the proxy had for services the snapshot
+leaves empty or out are kept until a complete snapshot arrives.
 """
 
 from __future__ import annotations
@@ -36,20 +42,51 @@ def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) 
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
+def parse_addresses(address: str | list[str]) -> list[str]:
+    """"a:1,b:2" (or a list) -> ["a:1", "b:2"]; ValueError when empty."""
+    parts = address.split(",") if isinstance(address, str) else list(address)
+    out = [p.strip() for p in parts if p.strip()]
+    if not out:
+        raise ValueError("no control-plane address given")
+    return out
+
+
+def keep_endpoints(old: dict, new: dict) -> dict:
+    """`new` with the endpoints of `old` where `new` has none for a service (or lacks it)."""
+    def key(svc: dict) -> tuple:
+        return svc.get("namespace") or "default", svc.get("name")
+
+    had = {key(s): s for s in old.get("services") or [] if isinstance(s, dict) and s.get("endpoints")}
+    if not had:
+        return new
+    services, seen = [], set()
+    for svc in new.get("services") or []:
+        if isinstance(svc, dict):
+            seen.add(key(svc))
+            if not svc.get("endpoints") and key(svc) in had:
+                svc = {**svc, "endpoints": had[key(svc)]["endpoints"]}
+        services.append(svc)
+    services += [s for k, s in had.items() if k not in seen]
+    return {**new, "services": services}
+
+
 class DiscoveryClient:
-    """Follow the control plane at `address` ("host:port") as `identity`.
+    """Follow the control plane at `address` ("host:port", or several separated by commas:
+    replicas) as `identity`.
 
     `apply` takes the snapshot dict and raises ValueError to reject it (sync or async).
     Start with `start()` (an asyncio task) or `await run()`; stop with `await stop()`.
     """
 
     def __init__(self, address: str, identity: Identity, apply: ApplyFn, *,
-                 backoff_initial: float = 0.1, backoff_cap: float = 5.0,
+                 backoff_initial: float = 0.1, backoff_cap: float = 1.0,
                  heartbeat: float | None = 10.0, seed: int | None = None,
                  session: aiohttp.ClientSession | None = None,
                  decode: Callable[[str], Any] = json.loads):
-        self.address = address
-        self.url = stream_url(address)
+        self.addresses = parse_addresses(address)
+        self._index = 0
+        self.address = self.addresses[0]  # the one in use (or tried last)
+        self.url = stream_url(self.address)
         self.identity = identity
         self._apply = apply
         self.backoff_initial = backoff_initial
@@ -64,6 +101,7 @@ class DiscoveryClient:
         # What the proxy is serving: the last snapshot it ACKed (kept across disconnects).
         self.snapshot: dict | None = None
         self.version: str | None = None
+        self._kept = False  # self.snapshot holds endpoints an incomplete snapshot lacked
         self.connected = False
         self.connects = 0  # successful stream opens, for tests and logs
         self.last_reply: Reply | None = None
@@ -89,16 +127,25 @@ class DiscoveryClient:
     async def run(self) -> None:
         own = self._session is None
         session = self._session or aiohttp.ClientSession()
-        attempt = 0
+        failures = 0
         try:
             while not self._stopping:
                 got_snapshot = await self._stream_once(session)
                 if self._stopping:
                     break
-                attempt = 0 if got_snapshot else attempt + 1
+                failures = 0 if got_snapshot else failures + 1
+                broken = self.address
+                self._index = (self._index + 1) % len(self.addresses)
+                self.address = self.addresses[self._index]
+                self.url = stream_url(self.address)
+                if failures % len(self.addresses):  # another replica not tried yet this round
+                    log.info("control plane %s: %s; trying %s", broken,
+                             self.last_error or "stream closed", self.address)
+                    continue
+                attempt = failures // len(self.addresses)
                 delay = backoff_delay(attempt, self.backoff_initial, self.backoff_cap, self._rng)
-                log.info("control plane %s: %s; reconnecting in %.2fs", self.address,
-                         self.last_error or "stream closed", delay)
+                log.info("control plane %s: %s; reconnecting to %s in %.2fs", broken,
+                         self.last_error or "stream closed", self.address, delay)
                 await asyncio.sleep(delay)
         finally:
             if own:
@@ -149,8 +196,11 @@ class DiscoveryClient:
         return got_snapshot
 
     async def _answer(self, version: str, nonce: str, snapshot: dict) -> Reply:
-        if version == self.version and self.snapshot is not None:
+        if version == self.version and self.snapshot is not None and not self._kept:
             return ack(version, nonce)  # same content (versions name content): nothing to redo
+        complete = snapshot.get("complete", True) is not False
+        if not complete and self.snapshot is not None:
+            snapshot = keep_endpoints(self.snapshot, snapshot)
         try:
             result = self._apply(snapshot)
             if inspect.isawaitable(result):
@@ -161,7 +211,7 @@ class DiscoveryClient:
         except Exception as exc:  # noqa: BLE001 - a bug in apply must not kill the stream
             log.exception("applying snapshot %s failed", version)
             return nack(version, nonce, f"internal error: {type(exc).__name__}: {exc}")
-        self.snapshot, self.version = snapshot, version
+        self.snapshot, self.version, self._kept = snapshot, version, not complete
         return ack(version, nonce)
 
     def _notify(self) -> None:

@@ -7,6 +7,8 @@
     spec:
       services:                      # each instance gets a sidecar
         - name: benigno              # the service name callers use (http://benigno:5000)
+          namespace: default         # optional (default "default"): benigno.default, Kuma's
+                                     # benigno_default_svc_5000
           port: 5000                 # the service port callers use
           labels: {version: v1}      # or the shortcut `version: v1`
           command: ["{python}", "{dir}/../services/benigno.py", "--port", "{port}", "--version", "v1"]
@@ -26,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.errors import DataError, UsageError
 from meshtool.rules.sources import Source, read_source
 from meshtool.rules.yamlio import Document, format_path, load_documents
@@ -46,6 +49,7 @@ class Workload:
     labels: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     in_mesh: bool = True
+    namespace: str = DEFAULT_NAMESPACE
 
     @property
     def instance(self) -> str:
@@ -123,7 +127,7 @@ def _paths(spec: dict) -> list[tuple]:
 def _workload(doc: Document, path: tuple, item: object, in_mesh: bool) -> Workload:
     if not isinstance(item, dict):
         _fail(doc, path, "must be a mapping with name, port and command")
-    _only(doc, path, item, {"name", "port", "labels", "version", "command", "env"})
+    _only(doc, path, item, {"name", "namespace", "port", "labels", "version", "command", "env"})
     for key in ("name", "port", "command"):
         if key not in item:
             _fail(doc, path, f"missing required field '{key}'")
@@ -150,8 +154,14 @@ def _workload(doc: Document, path: tuple, item: object, in_mesh: bool) -> Worklo
     env = item.get("env") or {}
     if not isinstance(env, dict):
         _fail(doc, path + ("env",), "env must map names to values")
+    namespace = item.get("namespace", DEFAULT_NAMESPACE)
+    if not in_mesh and "namespace" in item:
+        _fail(doc, path + ("namespace",), "an external process is outside the mesh: no namespace")
+    if not isinstance(namespace, str) or not _NAME.match(namespace) or len(namespace) > 63:
+        _fail(doc, path + ("namespace",), f"invalid namespace {namespace!r}: lowercase letters, "
+                                          f"digits, '-'")
     return Workload(name, port, tuple(str(c) for c in command), dict(labels),
-                    {str(k): str(v) for k, v in env.items()}, in_mesh)
+                    {str(k): str(v) for k, v in env.items()}, in_mesh, namespace)
 
 
 def _only(doc: Document, path: tuple, data: dict, allowed: set[str]) -> None:

@@ -197,6 +197,7 @@ def _start_workload(state: MeshState, spec: MeshSpec, w: Workload, logs: Path, c
     _start_app(state, spec, w, "app", app, proxy_env, logs, notify, timeout)
     notify(w.instance, "sidecar", "starting")
     side = spawn("sidecar", w.instance, sidecar_cmd, logs / f"{w.instance}.sidecar.log",
+                 env={"POD_NAMESPACE": w.namespace},  # the namespace it registers its service in
                  ports={"inbound": inbound, "outbound": outbound, "admin": admin, "service": w.port})
     state.processes.append(side)
     _wait(side, lambda: _http_ok(f"http://127.0.0.1:{admin}/ready"), timeout, notify)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from meshtool.model import convert, native
+from meshtool.model.convert.gateway_api import GROUP as GATEWAY_GROUP
 from meshtool.model.kinds import bare_kind
 from meshtool.model.paths import format_path
 from meshtool.model.resource import Resource
@@ -49,8 +50,11 @@ class Compiled:
         return {"unresolved": rows(self.unresolved), "invalid": rows(self.invalid)}
 
 
-def compile_resources(resources: Iterable[Resource]) -> Compiled:
-    """Native rules pass through; those of other APIs are converted against all the others."""
+def compile_resources(resources: Iterable[Resource],
+                      services: set[tuple[str, str]] | None = None) -> Compiled:
+    """Native rules pass through; those of other APIs are converted against all the others.
+    `services` (namespace, name), when known (the control plane's registry): a Gateway API
+    route whose parent or backend Service is not among them is unresolved."""
     resources = list(resources)
     out = Compiled()
     manifests = {r.key: r.to_manifest() for r in resources if not r.is_native}
@@ -80,10 +84,33 @@ def compile_resources(resources: Iterable[Resource]) -> Compiled:
         if problems:
             out.invalid[res.key] = problems
             continue
+        missing = _missing_services(res, compiled, services)
+        if missing:
+            out.unresolved[res.key] = missing
+            continue
         for rule in compiled:
             out.rules.append(rule)
             out.sources[rule.key] = res.key
     return out
+
+
+def _missing_services(res: Resource, compiled: list[Resource],
+                      services: set[tuple[str, str]] | None) -> list[str]:
+    """The Services a Gateway API route's parentRefs and backendRefs name that do not exist."""
+    if services is None or not res.kind.endswith("." + GATEWAY_GROUP):
+        return []
+    missing: dict[tuple[str, str], str] = {}
+    for rule in compiled:
+        refs = [("parentRef", rule.spec.get("destination") or {})]
+        refs += [("backendRef", r["destination"]) for r in rule.spec.get("route") or []
+                 if isinstance(r, dict) and "destination" in r]
+        refs += [("mirror backendRef", rule.spec["mirror"])] if rule.spec.get("mirror") else []
+        for what, ref in refs:
+            key = (ref.get("namespace") or rule.namespace, ref.get("name"))
+            if key not in services:
+                missing.setdefault(key, f"{what} Service {key[1]!r} (namespace {key[0]!r}) "
+                                        f"not found")
+    return list(missing.values())
 
 
 def _text(path, message: str) -> str:

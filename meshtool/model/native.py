@@ -142,7 +142,7 @@ def _route(r: _Reader, namespace: str, name: str, spec: dict) -> t.Route | None:
     source = r.source(match.get("source"), ("match", "source"))
     request = r.mapping(match.get("request"), ("match", "request"))
     headers = _headers(r, request.get("headers"), ("match", "request", "headers"))
-    split = _split(r, spec.get("route"))
+    split = _split(r, spec.get("route"), namespace)
     if "redirect" in spec:
         for other, why in (("route", "route and redirect are exclusive: a redirected request is "
                                      "answered, not routed"),
@@ -241,7 +241,7 @@ def _headers(r: _Reader, value: Any, path: FieldPath) -> tuple[t.HeaderMatch, ..
     return tuple(out)
 
 
-def _split(r: _Reader, routes: Any) -> tuple[t.WeightedSubset, ...]:
+def _split(r: _Reader, routes: Any, namespace: str) -> tuple[t.WeightedSubset, ...]:
     """Weights total 100; a single route without a weight counts as 100."""
     if routes is None or routes == []:
         return (t.WeightedSubset({}, 100),)
@@ -267,7 +267,9 @@ def _split(r: _Reader, routes: Any) -> tuple[t.WeightedSubset, ...]:
         elif not _is_int(weight):
             r.add(("route", i, "weight"), f"must be an integer, got {weight!r}")
         total += weight
-        out.append(t.WeightedSubset(labels, int(weight)))
+        service = (r.service(route["destination"], ("route", i, "destination"), namespace)
+                   if "destination" in route else None)
+        out.append(t.WeightedSubset(labels, int(weight), service))
     if not missing and total != 100:
         r.add(("route", len(routes) - 1, "weight"), f"weights sum to {total:g}, must be 100")
     return tuple(out)

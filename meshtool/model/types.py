@@ -48,6 +48,7 @@ class HeaderMatch:
 class WeightedSubset:
     labels: Mapping[str, str]
     weight: int  # 0..100; the weights of a route's subsets total 100
+    service: ServiceRef | None = None  # another service than the route's destination
 
 
 class Retry(NamedTuple):

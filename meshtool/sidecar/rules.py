@@ -82,7 +82,8 @@ def compile_route(route: t.Route, subset: Callable[[t.ServiceRef, Mapping[str, s
     """A checked Route with its subsets resolved by `subset(service, labels)`."""
     dest = route.destination
     rule = CompiledRule(route, [matcher(m) for m in route.headers],
-                        SmoothWeighted([(subset(dest, w.labels), w.weight) for w in route.split]))
+                        SmoothWeighted([(subset(w.service or dest, w.labels), w.weight)
+                                        for w in route.split]))
     if route.delay is not None:
         rule.delay = DelayFault(ExactRate(route.delay.percent), route.delay.seconds)
     if route.abort is not None:

@@ -163,7 +163,7 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
     version = doc.get("version")
     if not isinstance(version, (str, int)) or version == "":
         b.problems.add("version", "a non-empty string is required")
-    unknown = set(doc) - {"version", "nonce", "services", "rules"}
+    unknown = set(doc) - {"version", "nonce", "services", "rules", "complete"}
     if unknown:
         b.problems.add(", ".join(sorted(unknown)), "unknown top-level field")
     same_services = (previous is not None and "services" in doc

@@ -79,8 +79,9 @@ def test_keeps_last_snapshot_while_control_plane_is_gone_and_resyncs(cp, tmp_pat
         assert (client.version, client.snapshot) == before  # still serving the last snapshot
         assert client.connects == 1
         cp.start()
-        table = await asyncio.to_thread(
-            cp.wait_for, lambda t: (proxy(t, "c3.default") or {}).get("status") == "SYNCED")
+        table = await asyncio.to_thread(  # warm: its sidecar of the previous run is back
+            cp.wait_for, lambda t: t["warming"] == 0
+            and (proxy(t, "c3.default") or {}).get("status") == "SYNCED")
         await client.stop()
         return client, before, table
 
@@ -182,3 +183,65 @@ def test_async_apply_is_awaited_before_the_ack():
 
     replies = asyncio.run(main())
     assert done == ["2.b"] and replies == [{"type": "ack", "version": "2.b", "nonce": "n2"}]
+
+
+def _snap(version, nonce, services, complete=True):
+    doc = {"version": version, "services": services, "rules": []}
+    if not complete:
+        doc["complete"] = False
+    return json.dumps({"type": "snapshot", "version": version, "nonce": nonce, "snapshot": doc})
+
+
+def _svc(name, *ports):
+    return {"name": name, "namespace": "default", "ports": [5000],
+            "endpoints": [{"address": "127.0.0.1", "port": p, "labels": {}} for p in ports]}
+
+
+def test_an_incomplete_snapshot_never_takes_endpoints_away():
+    """A warming control plane's snapshot (`complete: false`) lacking a service's endpoints: the
+    proxy keeps those it had; the next complete snapshot is taken as it is."""
+    applied = []
+    sends = [_snap("1.a", "n1", [_svc("a", 7001), _svc("b", 7002), _svc("c", 7003)]),
+             _snap("1.b", "n2", [_svc("a", 7009), _svc("b")], complete=False),
+             _snap("1.c", "n3", [_svc("a", 7009), _svc("b")])]
+
+    async def main():
+        runner, addr, replies, _ = await _bad_server(sends)
+        client = DiscoveryClient(addr, ident("c7"), applied.append)
+        client.start()
+        assert await client.wait_for(lambda c: c.version == "1.c", 5)
+        await client.stop()
+        await runner.cleanup()
+
+    asyncio.run(main())
+    eps = [{s["name"]: [e["port"] for e in s["endpoints"]] for s in doc["services"]}
+           for doc in applied]
+    assert eps == [{"a": [7001], "b": [7002], "c": [7003]},
+                   {"a": [7009], "b": [7002], "c": [7003]},  # kept b's and c's
+                   {"a": [7009], "b": []}]
+
+
+def test_several_addresses_the_client_moves_to_the_next_when_one_is_gone(tmp_path):
+    """Two control-plane replicas on one store: the client follows the first; killed, the
+    client is served by the second within a second."""
+    store = tmp_path / "store.db"
+    with ControlPlaneProcess(store, log=tmp_path / "cp1.log") as cp1, \
+            ControlPlaneProcess(store, log=tmp_path / "cp2.log") as cp2:
+        async def main():
+            client = DiscoveryClient(f"{cp1.address}, {cp2.address}", ident("c8"),
+                                     lambda s: None)
+            client.start()
+            assert await client.wait_for(lambda c: c.version is not None, 10)
+            assert client.address == cp1.address
+            await asyncio.to_thread(cp1.kill)
+            loop = asyncio.get_running_loop()
+            killed = loop.time()
+            table = await asyncio.to_thread(
+                cp2.wait_for, lambda t: (proxy(t, "c8.default") or {}).get("status") == "SYNCED")
+            moved = loop.time() - killed
+            await client.stop()
+            return client, table, moved
+
+        client, table, moved = asyncio.run(main())
+    assert client.address == cp2.address and client.connects == 2
+    assert moved < 1.5, f"resynced on the other replica {moved:.2f}s after the kill"

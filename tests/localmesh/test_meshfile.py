@@ -37,6 +37,13 @@ def test_good_file_loads_every_workload():
     assert spec.workloads[1].labels == {"version": "v2", "tier": "web"}
     assert spec.workloads[1].command == ("{python}", "b.py", "--port", "{port}")
     assert [w.in_mesh for w in spec.workloads] == [True, True, False]
+    assert {w.namespace for w in spec.workloads} == {"default"}
+
+
+def test_a_service_may_live_in_a_namespace():
+    text = GOOD.replace("      version: v1\n", "      version: v1\n      namespace: kong-mesh-app\n")
+    spec = parse_meshfile(Source("mesh.yaml", text))
+    assert [w.namespace for w in spec.workloads] == ["kong-mesh-app", "default", "default"]
 
 
 @pytest.mark.parametrize("text, line, needle", [
@@ -50,6 +57,8 @@ def test_good_file_loads_every_workload():
     (HEAD + "  services:\n  - name: a\n    port: 1\n    version: 1.0\n    command: [x]\n", 9,
      "version must be a string"),
     (HEAD + "  external:\n  - name: bad_host\n    port: 1\n    command: [x]\n", 7, "invalid host name"),
+    (HEAD + "  services:\n  - name: a\n    namespace: Kong_Mesh\n    port: 1\n    command: [x]\n", 8,
+     "invalid namespace 'Kong_Mesh'"),
     ("- a\n- b\n", 1, "a mesh file is a mapping"),
     ("apiVersion: local.meshtool.io/v1alpha1\nkind: Mesh\nspec: {}\n", 2,
      "kind: LocalMesh, got 'Mesh'"),

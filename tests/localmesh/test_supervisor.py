@@ -150,3 +150,48 @@ spec:
         assert out.read_text() == f'{{"port": {port}, "dir": "{tmp_path}"}}'
     finally:
         stop(state.processes)
+
+
+KUMA_IN_NAMESPACE = """\
+apiVersion: kuma.io/v1alpha1
+kind: TrafficRoute
+mesh: default
+metadata: {name: benigno-v2-only, namespace: kong-mesh-app}
+spec:
+  sources:
+  - match: {kuma.io/service: '*'}
+  destinations:
+  - match: {kuma.io/service: benigno_kong-mesh-app_svc_5000}
+  conf:
+    destination: {kuma.io/service: benigno_kong-mesh-app_svc_5000, version: v2}
+"""
+
+
+def test_services_in_a_namespace_are_routed_by_kuma_tags_naming_it(tmp_path):
+    """The Kong Mesh walkthrough's services live in kong-mesh-app: the mesh file says so, and a
+    TrafficRoute whose tags name that namespace changes where magnanimo's calls go."""
+    path = samples_dir() / "canary" / "mesh.yaml"
+    text = path.read_text().replace("      version: v", "      namespace: kong-mesh-app\n"
+                                                       "      version: v")
+    spec = parse_meshfile(Source(str(path), path=path, text=text))
+    assert {w.namespace for w in spec.workloads} == {"kong-mesh-app"}
+    state_dir, store = tmp_path / "mesh", str(tmp_path / "store.db")
+    cp_port = free_ports(1)[0]
+    state = up(spec, state_dir, store=store, control_plane_port=cp_port)
+    try:
+        rule = tmp_path / "route.yaml"
+        rule.write_text(KUMA_IN_NAMESPACE)
+        r = meshtool("create", "-f", str(rule), "--store", store)
+        assert r.returncode == 0, r.stderr
+        entry = state.find("magnanimo-v1", "sidecar").ports["inbound"]
+        deadline, bodies = time.monotonic() + 15, []
+        while time.monotonic() < deadline:
+            bodies = [get(entry, "/hw2")[1] for _ in range(6)]
+            if all("Canary Release" in b for b in bodies):
+                break
+            time.sleep(0.1)
+        assert all("Canary Release" in b for b in bodies), bodies
+        r = meshtool("proxy-status", "--control-plane", f"127.0.0.1:{cp_port}", "-o", "json")
+        assert "kong-mesh-app" in r.stdout
+    finally:
+        down(state_dir)

@@ -48,3 +48,19 @@ def test_a_missing_subset_names_it():
         "host": "helloworld", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}})
     out = compile_resources([VS, dr])
     assert "has no subset 'v2'" in out.unresolved[VS.key][0]
+
+
+def test_http_route_backend_services_must_exist_when_the_registry_is_known():
+    route = Resource.from_manifest({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "canary"},
+        "spec": {"parentRefs": [{"kind": "Service", "group": "", "name": "benigno"}],
+                 "rules": [{"backendRefs": [{"name": "benigno-v1", "weight": 90},
+                                            {"name": "benigno-v2", "weight": 10}]}]}})
+    known = {("default", "benigno"), ("default", "benigno-v1")}
+    out = compile_resources([route], known)
+    assert out.rules == [] and out.unresolved[route.key] == [
+        "backendRef Service 'benigno-v2' (namespace 'default') not found"]
+    out = compile_resources([route], known | {("default", "benigno-v2")})
+    [rule] = out.rules
+    assert [r["weight"] for r in rule.spec["route"]] == [90, 10]

@@ -24,6 +24,7 @@ API_VERSION = "kuma.io/v1alpha1"
 SERVICE_TAG = "kuma.io/service"
 _KUBE_NAME = re.compile(r"^(?P<name>[a-z0-9]([-a-z0-9]*[a-z0-9])?)_(?P<ns>[a-z0-9]([-a-z0-9]*"
                         r"[a-z0-9])?)_svc(?:_\d+)?$")
+_PLAIN_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _SPEC_KEYS = ("sources", "destinations", "conf")
 
 
@@ -33,11 +34,15 @@ def is_universal(doc: Any) -> bool:
 
 
 def parse_service(tag: Any) -> tuple[str, str | None] | None:
-    """'benigno_default_svc_5000' -> ('benigno', 'default'); 'benigno' -> ('benigno', None)."""
+    """'benigno_default_svc_5000' -> ('benigno', 'default'); 'benigno' -> ('benigno', None);
+    anything that is neither (such as 'benigno\\_default\\_svc\\_5000', copied from a page
+    that escaped its underscores for Markdown) -> None."""
     if not isinstance(tag, str) or not tag or tag == "*":
         return None
     m = _KUBE_NAME.match(tag)
-    return (m.group("name"), m.group("ns")) if m else (tag, None)
+    if m:
+        return m.group("name"), m.group("ns")
+    return (tag, None) if _PLAIN_NAME.match(tag) else None
 
 
 def normalise_weights(weights: list[int | float]) -> list[int]:
@@ -118,9 +123,16 @@ def _destination(value: Any, path: FieldPath, out: Conversion) -> tuple | None:
             out.unsupported(path + (0, "match", key), "destinations select by service only")
     svc = parse_service(match.get(SERVICE_TAG))
     if svc is None:
-        out.problem(path + (0, "match", SERVICE_TAG),
-                    "needs one named service: a RouteRule has one destination service, not '*'")
+        out.problem(path + (0, "match", SERVICE_TAG), _bad_tag(match.get(SERVICE_TAG)))
     return svc
+
+
+def _bad_tag(tag: Any) -> str:
+    if tag == "*" or not isinstance(tag, str):
+        return "needs one named service: a RouteRule has one destination service, not '*'"
+    hint = " (a Markdown escape? write '_', not '\\_')" if "\\" in tag else ""
+    return (f"'{tag}' is not a service tag: NAME_NAMESPACE_svc_PORT or a lowercase service "
+            f"name{hint}")
 
 
 def _source(value: Any, path: FieldPath, out: Conversion) -> dict | None:
@@ -147,7 +159,8 @@ def _source(value: Any, path: FieldPath, out: Conversion) -> dict | None:
     i, match = specific[0]
     svc = parse_service(match.get(SERVICE_TAG))
     if svc is None:
-        out.problem(path + (i, "match", SERVICE_TAG), "needs a service name or '*'")
+        out.problem(path + (i, "match", SERVICE_TAG), _bad_tag(match.get(SERVICE_TAG))
+                    .replace("not '*'", "or '*'"))
         return None
     source = service_ref(*svc)
     tags = {k: v for k, v in match.items() if k != SERVICE_TAG}

@@ -126,3 +126,21 @@ def test_what_cannot_be_converted_is_a_problem_naming_the_field(doc, field, mess
 ])
 def test_service_tags(tag, expected):
     assert kuma.parse_service(tag) == expected
+
+
+def test_markdown_escaped_tag_is_refused_not_taken_as_a_name():
+    escaped = "benigno\\_kong-mesh-app\\_svc\\_5000"
+    _, problems = convert(route(split(90, 10), destinations=[
+        {"match": {"kuma.io/service": escaped}}]))
+    message = problems["spec.destinations[0].match.kuma.io/service"]
+    assert "is not a service tag" in message and "Markdown escape" in message
+
+
+def test_tag_in_another_namespace_keeps_it():
+    tag = "benigno_kong-mesh-app_svc_5000"
+    out, problems = convert(route(
+        [{"weight": 1, "destination": {"kuma.io/service": tag, "version": "v1"}}],
+        destinations=[{"match": {"kuma.io/service": tag}}]))
+    assert problems == {}
+    assert out.converted[0].manifest["spec"]["destination"] == {"name": "benigno",
+                                                                "namespace": "kong-mesh-app"}

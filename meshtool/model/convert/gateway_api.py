@@ -1,0 +1,304 @@
+"""gateway.networking.k8s.io HTTPRoute and GRPCRoute attached to a Service (the GAMMA mesh
+pattern) -> RouteRules.
+
+- Each Service parentRef is a destination; each match of each rule one RouteRule (OR across
+  matches, AND within), named `NAME-0`, `NAME-1`, ... with precedence in the route's order
+  (one rule with at most one match keeps NAME). Gateway parents (ingress) are not mesh routes.
+- Matches: path Exact / PathPrefix / RegularExpression, headers Exact / RegularExpression,
+  method; GRPCRoute method service/method becomes the path /SERVICE/METHOD.
+- backendRefs are Services with relative weights (default 1), normalised to percentages that
+  sum to 100 (largest remainder); the parent itself means all its instances, another Service
+  a share sent to that Service. No backend, or only weight 0: the request is answered 500, as
+  the specification says.
+- Filters RequestHeaderModifier (set, add), RequestRedirect (hostname, path ReplaceFullPath),
+  URLRewrite (hostname, path ReplaceFullPath/ReplacePrefixMatch) and RequestMirror; timeouts
+  request and backendRequest; retry attempts.
+Anything else is refused naming its field, never dropped. Hostnames are accepted and have no
+effect: a mesh route applies to its parent Service, whatever name the caller used for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPath,
+                                         convert_metadata, native_manifest, object_name,
+                                         object_namespace)
+from meshtool.model.convert.kuma import normalise_weights
+from meshtool.model.kinds import ROUTE_RULE
+
+GROUP = "gateway.networking.k8s.io"
+HTTP_API_VERSIONS = (f"{GROUP}/v1beta1", f"{GROUP}/v1")
+GRPC_API_VERSIONS = (f"{GROUP}/v1alpha2", f"{GROUP}/v1")
+_SERVICE_GROUPS = ("", "core")
+_RULE_KEYS = ("name", "matches", "filters", "backendRefs", "timeouts", "retry")
+
+
+def convert_http_route(doc: dict, context: Context) -> Conversion:
+    return _convert(doc, grpc=False)
+
+
+def convert_grpc_route(doc: dict, context: Context) -> Conversion:
+    return _convert(doc, grpc=True)
+
+
+def _convert(doc: dict, *, grpc: bool) -> Conversion:
+    out = Conversion()
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        out.problem(("spec",), "must be a mapping")
+        return out
+    for key in spec:
+        if key not in ("parentRefs", "hostnames", "rules"):
+            out.unsupported(("spec", key))
+    namespace = object_namespace(doc)
+    parents = _parents(spec.get("parentRefs"), namespace, out)
+    rules = spec.get("rules")
+    if not isinstance(rules, list) or not rules:
+        out.problem(("spec", "rules"), "needs at least one rule")
+        return out
+    metadata = convert_metadata(doc, out)
+    items: list[tuple[int, int | None, dict]] = []
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            out.problem(("spec", "rules", i), "must be a mapping")
+            continue
+        for key in rule:
+            if key not in _RULE_KEYS or (grpc and key == "timeouts"):
+                out.unsupported(("spec", "rules", i, key))
+        matches = rule.get("matches")
+        if matches is None or matches == []:
+            items.append((i, None, rule))
+        elif isinstance(matches, list):
+            items.extend((i, j, rule) for j in range(len(matches)))
+        else:
+            out.problem(("spec", "rules", i, "matches"), "must be a list")
+    name = object_name(doc)
+    several = len(items) * len(parents) > 1
+    for p, (parent, ppath) in enumerate(parents):
+        for k, (i, j, rule) in enumerate(items):
+            base: FieldPath = ("spec", "rules", i)
+            rspec: dict[str, Any] = {"destination": parent}
+            origin = {(): (), ("metadata",): ("metadata",), ("spec",): base,
+                      ("spec", "destination"): ppath}
+            if len(items) > 1:
+                rspec["precedence"] = len(items) - 1 - k
+            if j is not None:
+                mpath = base + ("matches", j)
+                headers = _match(rule["matches"][j], mpath, grpc, out)
+                if headers:
+                    rspec["match"] = {"request": {"headers": headers}}
+                    origin[("spec", "match")] = mpath
+            report = p == 0 and (j is None or j == 0)  # each field's problems once
+            sink = out if report else Conversion()
+            _backends(rule.get("backendRefs"), base + ("backendRefs",), parent, rspec, sink)
+            origin[("spec", "route")] = base + ("backendRefs",)
+            _filters(rule.get("filters"), base + ("filters",), parent, rspec, sink)
+            _timeouts(rule, base, rspec, sink)
+            meta = dict(metadata)
+            if isinstance(name, str) and several:
+                meta["name"] = f"{name}-{p * len(items) + k}"
+            out.converted.append(Converted(native_manifest(ROUTE_RULE, meta, rspec), origin))
+    return out
+
+
+def _parents(value: Any, namespace: str | None, out: Conversion) -> list[tuple[dict, FieldPath]]:
+    path: FieldPath = ("spec", "parentRefs")
+    if not isinstance(value, list) or not value:
+        out.problem(path, "needs a parentRef of kind Service (the mesh's GAMMA pattern)")
+        return []
+    parents = []
+    for i, ref in enumerate(value):
+        at = path + (i,)
+        if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
+            out.problem(at, "must be a mapping with name")
+            continue
+        if ref.get("kind", "Gateway") != "Service" or ref.get("group", "") not in _SERVICE_GROUPS:
+            out.problem(at + ("kind",), "only Service parents are mesh routes (a Gateway parent "
+                                        "is ingress, which meshtool's sidecars do not serve)")
+            continue
+        for key in ref:
+            if key not in ("group", "kind", "name", "namespace", "port"):
+                out.unsupported(at + (key,))
+        parents.append((_service(ref, namespace), at))
+    return parents
+
+
+def _service(ref: dict, namespace: str | None) -> dict:
+    ns = ref.get("namespace") or namespace
+    return {"name": ref["name"], "namespace": ns} if ns else {"name": ref["name"]}
+
+
+def _match(m: Any, path: FieldPath, grpc: bool, out: Conversion) -> dict:
+    if not isinstance(m, dict):
+        out.problem(path, "must be a mapping")
+        return {}
+    headers: dict[str, dict] = {}
+    for key, value in m.items():
+        at = path + (key,)
+        if key == "path" and not grpc:
+            kind = value.get("type", "PathPrefix") if isinstance(value, dict) else None
+            text = value.get("value", "/") if isinstance(value, dict) else None
+            op = {"Exact": "exact", "PathPrefix": "prefix", "RegularExpression": "regex"}.get(kind)
+            if op is None or not isinstance(text, str):
+                out.problem(at, "needs type Exact, PathPrefix or RegularExpression and a value")
+            elif not (op == "prefix" and text == "/"):
+                headers["uri"] = {op: text}
+        elif key == "method" and grpc:
+            headers.update(_grpc_method(value, at, out))
+        elif key == "method":
+            if not isinstance(value, str):
+                out.problem(at, "must be an HTTP method")
+            else:
+                headers["method"] = {"exact": value}
+        elif key == "headers":
+            for i, h in enumerate(value if isinstance(value, list) else [None]):
+                if not isinstance(h, dict) or not isinstance(h.get("name"), str) \
+                        or not isinstance(h.get("value"), str):
+                    out.problem(at + (i,), "needs name and value")
+                    continue
+                op = {"Exact": "exact", "RegularExpression": "regex"}.get(h.get("type", "Exact"))
+                if op is None:
+                    out.problem(at + (i, "type"), "must be Exact or RegularExpression")
+                    continue
+                headers[h["name"].lower()] = {op: h["value"]}
+        else:
+            out.unsupported(at, "matches on path, headers and method convert")
+    return headers
+
+
+def _grpc_method(value: Any, path: FieldPath, out: Conversion) -> dict:
+    if not isinstance(value, dict):
+        out.problem(path, "must be a mapping with service and method")
+        return {}
+    if value.get("type", "Exact") != "Exact":
+        out.unsupported(path + ("type",), "Exact gRPC method matches convert")
+        return {}
+    service, method = value.get("service"), value.get("method")
+    if isinstance(service, str) and isinstance(method, str):
+        return {"uri": {"exact": f"/{service}/{method}"}}
+    if isinstance(service, str):
+        return {"uri": {"prefix": f"/{service}/"}}
+    out.problem(path + ("service",), "needs the gRPC service")
+    return {}
+
+
+def _backends(value: Any, path: FieldPath, parent: dict, rspec: dict, out: Conversion) -> None:
+    if value is None or value == []:
+        rspec["httpFault"] = {"abort": {"percent": 100, "httpStatus": 500}}
+        return
+    if not isinstance(value, list):
+        out.problem(path, "must be a list")
+        return
+    routes, weights = [], []
+    for i, ref in enumerate(value):
+        at = path + (i,)
+        if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
+            out.problem(at, "must be a mapping with name")
+            return
+        if ref.get("kind", "Service") != "Service" or ref.get("group", "") not in _SERVICE_GROUPS:
+            out.problem(at + ("kind",), "backends are Services")
+            return
+        for key in ref:
+            if key not in ("group", "kind", "name", "namespace", "port", "weight"):
+                out.unsupported(at + (key,))
+        weight = ref.get("weight", 1)
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+            out.problem(at + ("weight",), "must be an integer, 0 or more")
+            return
+        backend = _service(ref, parent.get("namespace"))
+        same = backend["name"] == parent["name"] and \
+            backend.get("namespace") == parent.get("namespace")
+        routes.append({} if same else {"destination": backend})
+        weights.append(weight)
+    if sum(weights) == 0:
+        rspec["httpFault"] = {"abort": {"percent": 100, "httpStatus": 500}}
+        return
+    for route, pct in zip(routes, normalise_weights(weights)):
+        if pct:
+            route["weight"] = pct
+    kept = [r for r in routes if r.get("weight")]
+    rspec["route"] = kept if len(kept) > 1 else [{k: v for k, v in kept[0].items()
+                                                  if k != "weight"}]
+
+
+def _filters(value: Any, path: FieldPath, parent: dict, rspec: dict, out: Conversion) -> None:
+    if value is None:
+        return
+    if not isinstance(value, list):
+        out.problem(path, "must be a list")
+        return
+    for i, f in enumerate(value):
+        at = path + (i,)
+        kind = f.get("type") if isinstance(f, dict) else None
+        if kind == "RequestHeaderModifier":
+            mod = f.get("requestHeaderModifier") or {}
+            for op in ("set", "add"):
+                for h in mod.get(op) or []:
+                    rspec.setdefault("appendHeaders", {})[str(h.get("name")).lower()] = \
+                        str(h.get("value"))
+            if mod.get("remove"):
+                out.unsupported(at + ("requestHeaderModifier", "remove"))
+        elif kind in ("RequestRedirect", "URLRewrite"):
+            key = "requestRedirect" if kind == "RequestRedirect" else "urlRewrite"
+            native = "redirect" if kind == "RequestRedirect" else "rewrite"
+            rspec[native] = _rewrite(f.get(key), at + (key,), kind, out)
+            if native == "redirect":
+                rspec.pop("route", None)
+                rspec.pop("httpFault", None)
+        elif kind == "RequestMirror":
+            ref = (f.get("requestMirror") or {}).get("backendRef")
+            if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
+                out.problem(at + ("requestMirror", "backendRef"), "needs a Service name")
+            else:
+                rspec["mirror"] = _service(ref, parent.get("namespace"))
+        else:
+            out.unsupported(at + ("type",), f"{kind!r} filters do not convert")
+
+
+def _rewrite(value: Any, path: FieldPath, kind: str, out: Conversion) -> dict:
+    result: dict[str, str] = {}
+    if not isinstance(value, dict):
+        out.problem(path, "must be a mapping")
+        return result
+    for key, v in value.items():
+        if key == "hostname" and isinstance(v, str):
+            result["authority"] = v
+        elif key == "path" and isinstance(v, dict):
+            allowed = ("ReplaceFullPath",) if kind == "RequestRedirect" else (
+                "ReplaceFullPath", "ReplacePrefixMatch")
+            ptype = v.get("type")
+            field = "replaceFullPath" if ptype == "ReplaceFullPath" else "replacePrefixMatch"
+            if ptype not in allowed or not isinstance(v.get(field), str):
+                out.unsupported(path + ("path",), f"path types {', '.join(allowed)} convert")
+            else:
+                result["uri"] = v[field]
+        elif key == "statusCode" and v == 301:
+            continue  # meshtool's redirects are 301
+        else:
+            out.unsupported(path + (key,))
+    return result
+
+
+def _timeouts(rule: dict, base: FieldPath, rspec: dict, out: Conversion) -> None:
+    timeouts = rule.get("timeouts")
+    if isinstance(timeouts, dict):
+        for key in timeouts:
+            if key not in ("request", "backendRequest"):
+                out.unsupported(base + ("timeouts", key))
+        if isinstance(timeouts.get("request"), str):
+            rspec["httpReqTimeout"] = {"simpleTimeout": {"timeout": timeouts["request"]}}
+    retry = rule.get("retry")
+    if isinstance(retry, dict):
+        simple: dict[str, Any] = {}
+        for key, value in retry.items():
+            if key == "attempts":
+                simple["attempts"] = value
+            else:
+                out.unsupported(base + ("retry", key), "meshtool retries on 5xx and connection "
+                                                      "errors, without backoff")
+        if isinstance(timeouts, dict) and isinstance(timeouts.get("backendRequest"), str):
+            simple["perTryTimeout"] = timeouts["backendRequest"]
+        rspec["httpReqRetries"] = {"simpleRetry": simple}
+    elif isinstance(timeouts, dict) and "backendRequest" in timeouts:
+        out.unsupported(base + ("timeouts", "backendRequest"), "it needs retry.attempts")

@@ -1,0 +1,91 @@
+"""Gateway API HTTPRoute / GRPCRoute with a Service parent (GAMMA) -> RouteRules."""
+
+import pytest
+
+from meshtool.model import native
+from meshtool.model.convert import Context, converter_for
+from meshtool.rules.yamlio import format_path
+
+PARENT = [{"group": "", "kind": "Service", "name": "benigno", "port": 5000}]
+
+
+def route(rules, parents=PARENT, kind="HTTPRoute", api="gateway.networking.k8s.io/v1", **spec):
+    return {"apiVersion": api, "kind": kind, "metadata": {"name": "canary"},
+            "spec": {"parentRefs": parents, "rules": rules, **spec}}
+
+
+def convert(doc):
+    out = converter_for(doc["apiVersion"], doc["kind"])(doc, Context([doc]))
+    return out, {format_path(p): m for p, m in out.problems}
+
+
+def specs(out):
+    return [c.manifest["spec"] for c in out.converted]
+
+
+def test_weighted_backends_become_a_90_10_split_that_the_model_accepts():
+    out, problems = convert(route([{"backendRefs": [
+        {"name": "benigno-v1", "port": 5000, "weight": 9},
+        {"name": "benigno-v2", "port": 5000, "weight": 1}]}]))
+    assert problems == {}
+    [spec] = specs(out)
+    assert spec == {"destination": {"name": "benigno"}, "route": [
+        {"destination": {"name": "benigno-v1"}, "weight": 90},
+        {"destination": {"name": "benigno-v2"}, "weight": 10}]}
+    parsed = native.parse("RouteRule", "default", "canary", spec)
+    assert parsed.problems == []
+    assert [(w.service.name, w.weight) for w in parsed.value.split] == [
+        ("benigno-v1", 90), ("benigno-v2", 10)]
+
+
+def test_matches_are_or_across_and_within_each_one():
+    out, problems = convert(route([{
+        "matches": [{"path": {"type": "PathPrefix", "value": "/api"}, "method": "GET",
+                     "headers": [{"name": "X-User", "value": "jason"}]},
+                    {"path": {"type": "RegularExpression", "value": "/v[12]/.*"}}],
+        "filters": [{"type": "RequestHeaderModifier",
+                     "requestHeaderModifier": {"set": [{"name": "X-Canary", "value": "1"}]}}],
+        "timeouts": {"request": "2s"},
+        "backendRefs": [{"name": "benigno", "port": 5000}]}]))
+    assert problems == {}
+    first, second = specs(out)
+    assert first["match"]["request"]["headers"] == {
+        "uri": {"prefix": "/api"}, "method": {"exact": "GET"}, "x-user": {"exact": "jason"}}
+    assert second["match"]["request"]["headers"] == {"uri": {"regex": "/v[12]/.*"}}
+    assert (first["precedence"], second["precedence"]) == (1, 0)
+    assert first["appendHeaders"] == {"x-canary": "1"} and first["route"] == [{}]
+    assert first["httpReqTimeout"] == {"simpleTimeout": {"timeout": "2s"}}
+    assert [c.manifest["metadata"]["name"] for c in out.converted] == ["canary-0", "canary-1"]
+
+
+def test_no_backend_or_only_zero_weights_answer_500():
+    for rule in ({}, {"backendRefs": [{"name": "benigno", "weight": 0}]}):
+        out, problems = convert(route([rule]))
+        assert problems == {}
+        assert specs(out)[0]["httpFault"] == {"abort": {"percent": 100, "httpStatus": 500}}
+
+
+def test_grpc_method_match_is_the_path():
+    out, problems = convert(route([{"matches": [{"method": {"service": "helloworld.Greeter",
+                                                             "method": "SayHello"}}],
+                                    "backendRefs": [{"name": "benigno"}]}],
+                                  kind="GRPCRoute"))
+    assert problems == {}
+    assert specs(out)[0]["match"]["request"]["headers"] == {
+        "uri": {"exact": "/helloworld.Greeter/SayHello"}}
+
+
+@pytest.mark.parametrize("doc,field,message", [
+    (route([{"backendRefs": [{"name": "b"}]}], parents=[{"name": "gw"}]), "spec.parentRefs[0].kind",
+     "only Service parents are mesh routes"),
+    (route([{"matches": [{"queryParams": [{"name": "a", "value": "1"}]}]}]),
+     "spec.rules[0].matches[0].queryParams", "cannot be converted"),
+    (route([{"filters": [{"type": "ResponseHeaderModifier"}]}]), "spec.rules[0].filters[0].type",
+     "'ResponseHeaderModifier' filters do not convert"),
+    (route([{"retry": {"attempts": 2, "codes": [503]}}]), "spec.rules[0].retry.codes",
+     "cannot be converted"),
+    (route([{"sessionPersistence": {}}]), "spec.rules[0].sessionPersistence", "cannot be converted"),
+])
+def test_what_does_not_convert_is_refused_naming_the_field(doc, field, message):
+    _, problems = convert(doc)
+    assert field in problems and message in problems[field], problems
