@@ -175,7 +175,7 @@ class Sidecar:
         defer_unused_modules()
         skip_debug_typechecks()
         from mitmproxy import options
-        from mitmproxy.addons import next_layer, proxyserver
+        from mitmproxy.addons import proxyserver
         from mitmproxy.master import Master
 
         from meshtool.sidecar.admin import AdminServer
@@ -195,7 +195,13 @@ class Sidecar:
         from meshtool.sidecar import stream
 
         stream.install()
-        self.master.addons.add(_proxyserver(proxyserver, cfg.inbound_port), next_layer.NextLayer(),
+        from meshtool.sidecar.nextlayer import MeshNextLayer, ask_on_start
+
+        if cfg.mode == "transparent":
+            ask_on_start()
+        self.master.addons.add(_proxyserver(proxyserver, cfg.inbound_port),
+                               MeshNextLayer(self.state, cfg.outbound_port, cfg.inbound_port,
+                                             denied=self.metrics.denied),
                                pipeline)
         _dispatch_flow_hooks_directly(pipeline)
         opts.update(mode=cfg.modes(), connection_strategy="lazy", keep_host_header=True,
