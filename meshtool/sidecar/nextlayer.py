@@ -28,6 +28,7 @@ from meshtool.sidecar.addons.egress import allowing_rule
 
 log = logging.getLogger("meshtool.sidecar")
 
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 SNIFF_TIMEOUT = 0.1  # seconds a silent client is given before it is taken for server-first
 TLS_PROTOCOLS = ("https", "tls")
 
@@ -46,7 +47,9 @@ class MeshNextLayer(next_layer.NextLayer):
     async def next_layer(self, nextlayer: layer.NextLayer) -> None:
         ctx = nextlayer.context
         if nextlayer.layer or not isinstance(ctx.client.proxy_mode, _transparent_modes()):
-            return super().next_layer(nextlayer)
+            super().next_layer(nextlayer)
+            _prior_knowledge(nextlayer)
+            return
         if not nextlayer.data_client() and not nextlayer.data_server():
             if await _client_speaks(nextlayer, SNIFF_TIMEOUT):
                 return  # asked again once its bytes are processed
@@ -56,6 +59,7 @@ class MeshNextLayer(next_layer.NextLayer):
                 nextlayer.layer = layers.TCPLayer(ctx)
             return
         super().next_layer(nextlayer)
+        _prior_knowledge(nextlayer)
         chosen = nextlayer.layer
         if chosen is None or not self._is_outbound(ctx) or self._is_mesh(ctx):
             return
@@ -119,6 +123,15 @@ class MeshNextLayer(next_layer.NextLayer):
                     "EgressRule allows it; to allow it, apply an %s", kind.upper(), host, port,
                     f" (SNI {sni})" if sni else "", needed)
         return _Refuse(ctx)
+
+
+def _prior_knowledge(nextlayer: layer.NextLayer) -> None:
+    """h2c with prior knowledge (gRPC without TLS, curl --http2-prior-knowledge): a plaintext
+    connection opening with the HTTP/2 preface gets mitmproxy's HTTP/2 server, not HTTP/1's."""
+    ctx = nextlayer.context
+    if (isinstance(nextlayer.layer, layers.HttpLayer) and not ctx.client.tls
+            and nextlayer.data_client().startswith(H2_PREFACE)):
+        ctx.client.alpn = b"h2"
 
 
 class _Refuse(layer.Layer):

@@ -21,6 +21,7 @@ class SidecarState:
         self.resolve = Resolver(resolve)  # HOST[:PORT] -> ADDR[:PORT] overrides (--resolve)
         self.active: dict[str, int] = {}  # endpoint key -> requests in flight
         self.tls_names: dict[tuple, str] = {}  # (address, port) -> host name, for TLS origination
+        self.h2_upstreams: set[tuple] = set()  # (address, port) that speak h2c (gRPC seen there)
         self.snapshot: Snapshot | None = None
         self.applied_at: float | None = None
         self.applied_total = 0
