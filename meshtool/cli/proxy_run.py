@@ -55,13 +55,22 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--retry-buffer", default="64k", show_default=True, metavar="SIZE",
               help="Request bodies up to SIZE (e.g. 64k, 1m) are kept so that a retry can "
                    "replay them; a larger body is streamed once and not retried.")
+@click.option("--header-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              metavar="SECONDS", help="A client must send a complete request head within this "
+                                      "time (of connecting or of its last response), else it is "
+                                      "disconnected (slowloris).")
+@click.option("--idle-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              metavar="SECONDS", help="Close client and upstream connections without traffic "
+                                      "for this long.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Client connections beyond this get an immediate 503 with the reason.")
 @click.option("--access-log", is_flag=True, help="Print one JSON line per request on stdout.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes sharing the ports with SO_REUSEPORT (admin on the first).")
 @click.option("-v", "--verbose", is_flag=True, help="Log proxy events on stderr.")
 def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, app_ports, listen_host, service,
-        labels, proxy_id, control_plane, resolve, retry_buffer, access_log, workers,
-        verbose) -> int:
+        labels, proxy_id, control_plane, resolve, retry_buffer, header_timeout, idle_timeout,
+        max_connections, access_log, workers, verbose) -> int:
     """Run the sidecar proxy beside one workload.
 
     \b
@@ -112,5 +121,6 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, ap
         app_ports=list(app_ports), listen_host=listen_host,
         identity=Identity(service, label_map, proxy_id), snapshot_file=snapshot,
         control_plane=control_plane, access_log=access_log, probes=probes,
-        resolve=resolve_map, reuse_port=workers > 1, retry_buffer=retry_buffer.lower())
+        resolve=resolve_map, reuse_port=workers > 1, retry_buffer=retry_buffer.lower(),
+        header_timeout=header_timeout, idle_timeout=idle_timeout, max_connections=max_connections)
     return run_sidecar(config, workers=workers, verbose=verbose)

@@ -38,6 +38,10 @@ class SidecarConfig:
     resolve: dict[str, str] = field(default_factory=dict)
     reuse_port: bool = False  # several worker processes sharing the listening ports
     retry_buffer: str = "64k"  # request bodies kept for a retry up to this size; larger: sent once
+    header_timeout: float = 10.0  # seconds for a client to send a complete request head
+    idle_timeout: float = 300.0  # seconds a connection may stay without traffic
+    max_connections: int = 10_000  # client connections; beyond, requests get a fast 503
+    backlog: int = 4096  # listen backlog of the proxy ports
 
     @property
     def host(self) -> str:
@@ -129,6 +133,7 @@ class Sidecar:
         self.metrics = None
         self.admin = None
         self.health = None
+        self.limits = None
         self.discovery = None  # the DiscoveryClient, with --control-plane
         self._file_stamp: tuple | None = None
 
@@ -179,8 +184,10 @@ class Sidecar:
         from mitmproxy.master import Master
 
         from meshtool.sidecar.admin import AdminServer
+        from meshtool.sidecar.limits import ConnectionLimits
 
         cfg = self.config
+        self.limits = ConnectionLimits(cfg.header_timeout, cfg.idle_timeout, cfg.max_connections)
         if cfg.snapshot_file:
             self.apply_file()
         elif not cfg.control_plane:
@@ -203,11 +210,11 @@ class Sidecar:
                                MeshNextLayer(self.state, cfg.outbound_port, cfg.inbound_port,
                                              denied=self.metrics.denied),
                                pipeline)
-        _dispatch_flow_hooks_directly(pipeline)
+        _dispatch_flow_hooks_directly(pipeline, self.limits)
         opts.update(mode=cfg.modes(), connection_strategy="lazy", keep_host_header=True,
                     server=True, stream_large_bodies=cfg.retry_buffer)
-        if cfg.reuse_port:
-            _patch_reuse_port()
+        _patch_start_server(cfg.reuse_port, cfg.backlog)
+        self.limits.start()
         if cfg.admin_port is not None:  # configuration and metrics: never off loopback
             self.admin = AdminServer(self.state, self.metrics.render, cfg.probes)
             await self.admin.start("127.0.0.1", cfg.admin_port)
@@ -308,7 +315,7 @@ FLOW_HOOKS = ("requestheaders", "request", "responseheaders", "response", "error
               "websocket_end", "tcp_start", "tcp_message", "tcp_end", "tcp_error")
 
 
-def _dispatch_flow_hooks_directly(pipeline) -> None:
+def _dispatch_flow_hooks_directly(pipeline, limits) -> None:
     """Call the pipeline for per-flow events instead of going through the AddonManager.
 
     The manager looks the hook up on every addon, wraps each call in a context manager and
@@ -323,6 +330,9 @@ def _dispatch_flow_hooks_directly(pipeline) -> None:
 
     async def handle_hook(self, hook) -> None:
         name = hook.name
+        limits.event(self, name)
+        if name == "requestheaders" and limits.refuse(hook.args()[0]):
+            return
         if name not in handlers:
             return await general(self, hook)
         fn = handlers[name]
@@ -336,8 +346,9 @@ def _dispatch_flow_hooks_directly(pipeline) -> None:
     mode_servers.ProxyConnectionHandler.handle_hook = handle_hook
 
 
-def _patch_reuse_port() -> None:
-    """Let several worker processes bind the same ports (the kernel spreads connections)."""
+def _patch_start_server(reuse_port: bool, backlog: int) -> None:
+    """The proxy listeners' socket options: SO_REUSEPORT for several worker processes (the
+    kernel spreads connections), and a listen backlog for bursts of new connections."""
     import functools
 
     from mitmproxy.proxy import mode_servers
@@ -348,7 +359,9 @@ def _patch_reuse_port() -> None:
 
     @functools.wraps(real)
     async def start_server(*args, **kwargs):
-        kwargs.setdefault("reuse_port", True)
+        if reuse_port:
+            kwargs.setdefault("reuse_port", True)
+        kwargs.setdefault("backlog", backlog)
         return await real(*args, **kwargs)
 
     class _Asyncio:  # a view of asyncio for mode_servers only
