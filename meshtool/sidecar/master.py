@@ -173,12 +173,13 @@ class Sidecar:
 
     async def start(self) -> None:
         """Listen on every port; returns once ready to serve (or raises OSError)."""
-        from meshtool.sidecar.lightimport import (defer_unused_modules, skip_debug_typechecks,
-                                                  skip_default_addons)
+        from meshtool.sidecar.lightimport import (defer_unused_modules, lean_task_names,
+                                                  skip_debug_typechecks, skip_default_addons)
 
         skip_default_addons()
         defer_unused_modules()
         skip_debug_typechecks()
+        lean_task_names()
         from mitmproxy import options
         from mitmproxy.addons import proxyserver
         from mitmproxy.master import Master
@@ -206,11 +207,11 @@ class Sidecar:
 
         if cfg.mode == "transparent":
             ask_on_start()
-        self.master.addons.add(_proxyserver(proxyserver, cfg.inbound_port),
-                               MeshNextLayer(self.state, cfg.outbound_port, cfg.inbound_port,
-                                             denied=self.metrics.denied),
-                               pipeline)
-        _dispatch_flow_hooks_directly(pipeline, self.limits)
+        core = [_proxyserver(proxyserver, cfg.inbound_port),
+                MeshNextLayer(self.state, cfg.outbound_port, cfg.inbound_port,
+                              denied=self.metrics.denied)]
+        self.master.addons.add(*core, pipeline)
+        _dispatch_hooks_directly([*core, pipeline], self.limits)
         opts.update(mode=cfg.modes(), connection_strategy="lazy", keep_host_header=True,
                     server=True, stream_large_bodies=cfg.retry_buffer)
         _patch_start_server(cfg.reuse_port, cfg.backlog)
@@ -309,22 +310,31 @@ def _proxyserver(proxyserver, inbound_port: int | None):
     return SidecarProxyserver()
 
 
-# Per-flow events only our pipeline handles: mitmproxy's two core addons implement none of them.
-FLOW_HOOKS = ("requestheaders", "request", "responseheaders", "response", "error",
-              "http_connect", "tls_start_server", "websocket_start", "websocket_message",
-              "websocket_end", "tcp_start", "tcp_message", "tcp_end", "tcp_error")
+# Connection and flow events: handled by our three addons only (mitmproxy's Proxyserver, our
+# next-layer choice, the pipeline); others (configure, running, ...) keep the normal path.
+DIRECT_HOOKS = (
+    "requestheaders", "request", "responseheaders", "response", "error", "http_connect",
+    "http_connect_upstream", "http_connected", "http_connect_error",
+    "websocket_start", "websocket_message", "websocket_end",
+    "tcp_start", "tcp_message", "tcp_end", "tcp_error",
+    "client_connected", "client_disconnected", "server_connect", "server_connected",
+    "server_disconnected", "server_connect_error", "next_layer",
+    "tls_clienthello", "tls_start_client", "tls_start_server", "tls_established_client",
+    "tls_established_server", "tls_failed_client", "tls_failed_server")
 
 
-def _dispatch_flow_hooks_directly(pipeline, limits) -> None:
-    """Call the pipeline for per-flow events instead of going through the AddonManager.
+def _dispatch_hooks_directly(addons: list, limits) -> None:
+    """Call our addons for connection and flow events instead of going through mitmproxy's
+    AddonManager.
 
     The manager looks the hook up on every addon, wraps each call in a context manager and
-    sends a second "update" event per flow event for interactive tools; four flow events per
-    request make that a tenth of the sidecar's CPU time. Other events keep the normal path.
+    sends a second "update" event per flow event for interactive tools; with a dozen events per
+    connection and four per request that was a large part of the sidecar's CPU time.
     """
     from mitmproxy.proxy import mode_servers
 
-    handlers = {name: getattr(pipeline, name, None) for name in FLOW_HOOKS}
+    handlers = {name: [fn for a in addons if callable(fn := getattr(a, name, None))]
+                for name in DIRECT_HOOKS}
     general = mode_servers.ProxyConnectionHandler.handle_hook
     general = getattr(general, "_meshtool_general", general)
 
@@ -333,14 +343,19 @@ def _dispatch_flow_hooks_directly(pipeline, limits) -> None:
         limits.event(self, name)
         if name == "requestheaders" and limits.refuse(hook.args()[0]):
             return
-        if name not in handlers:
+        fns = handlers.get(name)
+        if fns is None:
             return await general(self, hook)
-        fn = handlers[name]
-        if fn is not None:
+        if fns:
+            args = hook.args()
             with self.timeout_watchdog.disarm():
-                result = fn(*hook.args())
-                if result is not None:
-                    await result
+                for fn in fns:
+                    try:
+                        result = fn(*args)
+                        if result is not None:
+                            await result
+                    except Exception:  # noqa: BLE001 - as the AddonManager would: log, go on
+                        log.exception("%s hook of %s failed", name, type(fn.__self__).__name__)
 
     handle_hook._meshtool_general = general  # type: ignore[attr-defined]
     mode_servers.ProxyConnectionHandler.handle_hook = handle_hook

@@ -44,12 +44,17 @@ class MeshNextLayer(next_layer.NextLayer):
         self.inbound_port = inbound_port
         self.denied = denied if denied is not None else {}
 
-    async def next_layer(self, nextlayer: layer.NextLayer) -> None:
+    def next_layer(self, nextlayer: layer.NextLayer):
+        """Synchronous for explicit and reverse modes; a coroutine for transparent ones."""
         ctx = nextlayer.context
         if nextlayer.layer or not isinstance(ctx.client.proxy_mode, _transparent_modes()):
             super().next_layer(nextlayer)
             _prior_knowledge(nextlayer)
-            return
+            return None
+        return self._transparent(nextlayer)
+
+    async def _transparent(self, nextlayer: layer.NextLayer) -> None:
+        ctx = nextlayer.context
         if not nextlayer.data_client() and not nextlayer.data_server():
             if await _client_speaks(nextlayer, SNIFF_TIMEOUT):
                 return  # asked again once its bytes are processed

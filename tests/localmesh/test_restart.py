@@ -62,7 +62,7 @@ class Load:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         conn.close()
 
-    def wait_requests(self, more: int, timeout: float = 30.0) -> None:
+    def wait_requests(self, more: int, timeout: float = 90.0) -> None:
         """Wait until `more` further requests have succeeded."""
         target = self.ok + more
         deadline = time.monotonic() + timeout
