@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench completions clean kube-binaries system-deps
+.PHONY: setup demo test bench completions clean kube-binaries system-deps zipkin
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ system-deps:
 kube-binaries:
 	scripts/kube-binaries.sh
 
-test: setup system-deps kube-binaries
+# The real Zipkin server the tracing tests export to (a jar from Maven Central, cached in ~/.cache).
+zipkin:
+	scripts/zipkin-server.sh >/dev/null
+
+test: setup system-deps kube-binaries zipkin
 	$(BIN)/python -m pytest
 
 bench: setup system-deps

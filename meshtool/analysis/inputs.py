@@ -157,3 +157,26 @@ def merge(*layers: Iterable[Item]) -> list[Item]:
             seen.add(item.key)
             out.append(item)
     return out
+
+
+def read_store(store, *, namespace: str | None = None, hidden: Iterable[tuple] = ()) -> Inputs:
+    """The rules of a config store: valid ones as Items, the others as findings (MT0001).
+    A store can hold what `validate` refuses (written straight to the API server, a damaged
+    row): the same checker as validate and the control plane judges each one. Objects whose
+    key is in `hidden` (given in files, which win) are not judged."""
+    from meshtool.analysis.items import STORE
+    from meshtool.rules.check import resource_findings
+
+    items, findings = [], []
+    hidden = set(hidden)
+    for res in store.list(namespace=namespace):
+        if res.key in hidden:
+            continue
+        damaged = getattr(res, "damaged", None)
+        found = ([Finding(damaged, resource=f"{res.kind}/{res.name}")] if damaged
+                 else resource_findings(res))
+        if found:
+            findings.extend(found)
+        else:
+            items.append(Item.from_resource(res, origin=STORE))
+    return Inputs(items, findings)

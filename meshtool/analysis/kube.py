@@ -26,12 +26,14 @@ def read_cluster(*, kubeconfig: str | None = None, context: str | None = None,
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
-    from meshtool.kube.client import connect
+    from meshtool.kube.client import api_errors, api_message, connect
 
-    api_client = connect(kubeconfig, context).api_client
+    cluster = connect(kubeconfig, context)
+    api_client = cluster.api_client
     items: list[Item] = []
-    try:
-        with api_client:
+    # Transport failures and refusals worded as in every other command (meshtool.kube.client).
+    with api_client, api_errors(cluster.server):
+        try:
             core = client.CoreV1Api(api_client)
             if namespace:
                 try:
@@ -49,14 +51,11 @@ def read_cluster(*, kubeconfig: str | None = None, context: str | None = None,
                 api = getattr(client, api_name)(api_client)
                 found = getattr(api, one_ns)(namespace) if namespace else getattr(api, all_ns)()
                 items.extend(_item(api_client, obj, kind) for obj in found.items)
-    except ApiException as exc:
-        raise MeshtoolError(f"cannot read the cluster: {exc.status} {exc.reason}") from None
-    except OSError as exc:  # connection refused, DNS, TLS: urllib3 errors are OSErrors
-        raise MeshtoolError(f"cannot reach the cluster: {exc}") from None
-    except Exception as exc:  # urllib3.exceptions.MaxRetryError and friends
-        if type(exc).__module__.startswith("urllib3"):
-            raise MeshtoolError(f"cannot reach the cluster: {exc}") from None
-        raise
+        except ApiException as exc:
+            if exc.status in (0, None, 401, 403):
+                raise  # api_errors words these
+            raise MeshtoolError(f"cannot read the cluster at {cluster.server}: "
+                                f"{api_message(exc)}") from None
     return [i for i in items if i is not None]
 
 

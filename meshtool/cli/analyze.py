@@ -68,7 +68,6 @@ def analyze(files, paths, namespace, use_store, store, use_kube, kubeconfig, con
     from meshtool.analysis import Level, analyze as run_analysis
     from meshtool.analysis.formatters import Options, render
     from meshtool.analysis.inputs import Inputs, merge, read_files
-    from meshtool.analysis.items import STORE, Item
     from meshtool.analysis.suppress import parse_suppression
 
     try:
@@ -81,16 +80,20 @@ def analyze(files, paths, namespace, use_store, store, use_kube, kubeconfig, con
 
         inputs = read_files(read_sources(sources), namespace=namespace)
     layers = [inputs.items]
+    load_findings = list(inputs.load_findings)
     if use_store:
+        from meshtool.analysis.inputs import read_store
         from meshtool.store import open_store
 
-        with open_store(store) as st:
-            layers.append([Item.from_resource(r, origin=STORE) for r in st.list(namespace=namespace)])
+        with open_store(store, kubeconfig=kubeconfig, context=context) as st:
+            stored = read_store(st, namespace=namespace, hidden={i.key for i in inputs.items})
+        layers.append(stored.items)
+        load_findings += stored.load_findings
     if use_kube:
         from meshtool.analysis.kube import read_cluster
 
         layers.append(read_cluster(kubeconfig=kubeconfig, context=context, namespace=namespace))
-    inputs = Inputs(merge(*layers), inputs.load_findings)
+    inputs = Inputs(merge(*layers), load_findings)
 
     report = run_analysis(inputs, suppressions=suppressions)
     failure, shown = Level.parse(failure_threshold), Level.parse(output_threshold)

@@ -23,6 +23,7 @@ class DemoView:
         self.progress = None
         self.bars: dict[str, int] = {}
         self.stage: Stage | None = None
+        self.dashboard = None  # a BackgroundDashboard while the mesh is up
 
     # -- the mesh -------------------------------------------------------------------------
     def mesh_starting(self, scenario: Scenario, spec: MeshSpec):
@@ -35,9 +36,19 @@ class DemoView:
         self._close_startup()
         self.console.print(f"mesh [bold]{state.name}[/] is up: {len(state.processes)} processes, "
                            f"control plane {state.control_plane}, store {state.store}")
+        from meshtool import __version__
+        from meshtool.controlplane.dashboard.background import BackgroundDashboard
+
+        self.dashboard = BackgroundDashboard(state.control_plane, __version__)
+        try:
+            url = self.dashboard.start()
+            self.console.print(f"dashboard: {url} (live while the demo runs)", highlight=False)
+        except OSError as exc:
+            self.console.print(f"[yellow]dashboard not started: {exc}[/]")
 
     def mesh_down(self, stopped: int) -> None:
         self._close_startup()
+        self._stop_dashboard()
         self.console.print(f"mesh down: stopped {stopped} processes")
 
     # -- stages ---------------------------------------------------------------------------
@@ -90,6 +101,12 @@ class DemoView:
     def close(self) -> None:
         self._stop_progress()
         self._close_startup()
+        self._stop_dashboard()
+
+    def _stop_dashboard(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.stop()
+            self.dashboard = None
 
     # -- internals ------------------------------------------------------------------------
     def _start_progress(self) -> None:

@@ -46,32 +46,40 @@ def _cluster(kubeconfig, context):
                    "(default: meshtool/meshtool:<version>, built from the Dockerfile).")
 @click.option("--failure-policy", type=click.Choice(["Ignore", "Fail"]), default="Ignore",
               show_default=True,
-              help="What the API server does with a Pod when the webhook cannot be reached: "
-                   "create it without a sidecar (Ignore) or refuse it (Fail).")
+              help="What the API server does when the webhooks cannot be reached: create a Pod "
+                   "without a sidecar and store a rule unchecked (Ignore), or refuse (Fail).")
+@click.option("--addons", "addons", multiple=True, type=click.Choice(["prometheus"]),
+              help="Also install: prometheus (a Prometheus scrape config for the sidecars and "
+                   "Grafana dashboards, as ConfigMaps; docs/observability.md). Repeatable.")
 @click.option("-q", "--quiet", is_flag=True, help="No report lines on stderr.")
-def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_policy, quiet) -> int:
-    """Install meshtool in a cluster: CRDs, control plane, injection webhook.
+def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_policy, addons,
+            quiet) -> int:
+    """Install meshtool in a cluster: CRDs, control plane, injection and validating webhooks.
 
     \b
     Applies, with server-side apply (field manager "meshtool"): the rule CRDs; the namespace;
     the control plane's ServiceAccount, ClusterRole and ClusterRoleBinding (read rules,
-    Services, Pods, Namespaces); a Deployment running `meshtool control-plane --store
+    Services, Pods, Namespaces; write rule status and Events); a Deployment running `meshtool control-plane --store
     kubernetes` (port 15010) and `meshtool webhook` (port 15017); their Service; the
     webhook's certificate Secret (a CA generated here, reused on the next install while
     valid); and a MutatingWebhookConfiguration that sends Pods created in namespaces labelled
-    meshtool-injection=enabled to the webhook. Running it again changes nothing (or repairs).
-    Nothing is written if the API server refuses any object in a dry run first.
+    meshtool-injection=enabled to the webhook; and a ValidatingWebhookConfiguration that has
+    the API server refuse a rule `meshtool validate` refuses. Running it again changes nothing,
+    or repairs (an object edited into a shape apply cannot merge is replaced). Nothing is
+    written if the API server refuses any object in a dry run first.
 
     \b
     Examples:
       meshtool install
       meshtool install --dry-run > meshtool.yaml && kubectl apply --server-side -f meshtool.yaml
       meshtool install -n mesh --image registry.example/meshtool:0.1.0
+      meshtool install --addons prometheus --dry-run > meshtool.yaml
       kubectl label namespace default meshtool-injection=enabled
     """
     from meshtool.kube import install as lib
 
-    settings = lib.Settings(namespace=namespace, image=image or lib.IMAGE, failure_policy=failure_policy)
+    settings = lib.Settings(namespace=namespace, image=image or lib.IMAGE, failure_policy=failure_policy,
+                            addons=tuple(dict.fromkeys(addons)))
     if check_only:
         return _check(kubeconfig, context, settings)
     if dry_run:

@@ -38,6 +38,8 @@ SECTIONS: dict[str, Registry] = {
         "down": ("meshtool.cli.up", "down", "Stop the local mesh started by `up`"),
         "control-plane": ("meshtool.cli.control_plane", "control_plane", "Run the control plane: push rules to the sidecars"),
         "proxy-status": ("meshtool.cli.proxy_status", "proxy_status", "Which proxies have the latest config"),
+        "graph": ("meshtool.cli.graph", "graph", "The service graph: rates, errors, latency per edge"),
+        "dashboard": ("meshtool.cli.dashboard", "dashboard", "Open the web dashboard (:5681/gui)"),
         "proxy": ("meshtool.cli.proxy", "proxy", "Sidecar commands: init (traffic redirect), run (the proxy)"),
     },
     "Kubernetes": {

@@ -170,7 +170,7 @@ def proxy_status(ctx: click.Context, proxy: str | None, address: str, output: st
             raise UsageError("--watch shows the table: it takes no -o")
         return _watch(address, interval)
 
-    from meshtool.controlplane.inspect import COLUMNS, fetch_sync_table, rows
+    from meshtool.controlplane.inspect import COLUMNS, fetch_sync_table, invalid_lines, rows
 
     table = fetch_sync_table(address)
     if output == "json":
@@ -186,4 +186,6 @@ def proxy_status(ctx: click.Context, proxy: str | None, address: str, output: st
         if not table.get("proxies"):
             click.echo(f"no proxies are connected to control plane {table.get('controlPlane')}",
                        err=True)
+        for line in invalid_lines(table):
+            click.echo(line, err=True)
     return 0

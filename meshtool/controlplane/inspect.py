@@ -13,7 +13,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from meshtool.discovery.protocol import CONFIG_DUMP_PATH, SYNCZ_PATH, http_url
+from meshtool.discovery.protocol import (CONFIG_DUMP_PATH, GRAPH_PATH, RULES_PATH, SYNCZ_PATH,
+                                         http_url)
 from meshtool.errors import MeshtoolError, NotFoundError
 
 PROXY_CONFIG_DUMP = "/config_dump"  # on the sidecar's admin port
@@ -52,6 +53,16 @@ def fetch_sync_table(address: Any, timeout: float = 5.0, *, summary: bool = Fals
     hint = ("start it with `meshtool control-plane`, or point at it with "
             "--control-plane HOST:PORT" if isinstance(address, str) else None)
     return _fetch(address, path, "the control plane", timeout, hint)
+
+
+def fetch_graph(address: Any, timeout: float = 10.0) -> dict:
+    """The service graph (meshtool.controlplane.graph) the control plane computes."""
+    return _fetch(address, GRAPH_PATH, "the control plane", timeout)
+
+
+def fetch_rules(address: Any, timeout: float = 5.0) -> dict:
+    """The rules in force, as authored: {storeRevision, rules: [{kind, ..., manifest}]}."""
+    return _fetch(address, RULES_PATH, "the control plane", timeout)
 
 
 def find_proxy(table: dict, proxy: str) -> dict:
@@ -142,3 +153,12 @@ def row(p: dict, now: float | None = None) -> tuple[str, ...]:
 def rows(table: dict) -> list[tuple[str, ...]]:
     now = time.time()
     return [row(p, now) for p in table.get("proxies") or []]
+
+
+def invalid_lines(table: dict) -> list[str]:
+    """One line per stored object the control plane leaves out of its snapshots."""
+    out = []
+    for item in table.get("invalid") or []:
+        out.append(f"invalid: {item['kind']} {item['namespace']}/{item['name']} is left out of "
+                   f"every snapshot: {'; '.join(item.get('problems') or [])}")
+    return out

@@ -13,6 +13,12 @@ HTTP surface (aiohttp, 127.0.0.1:15010 by default):
   GET /v1/stream                   the push stream (WebSocket; protocol in meshtool.discovery)
   GET /debug/syncz                 the sync table as JSON (?summary=1: counts by status)
   GET /debug/config_dump?proxy=ID  the snapshot the control plane intends for that proxy
+  GET /debug/graph                 the service graph from the sidecars' metrics (meshtool graph)
+  GET /debug/rules                 the rules in force, as authored (the dashboard's policies)
+  GET /metrics                     Prometheus text: invalid resources left out, pushes
+
+Every stored object passes meshtool.controlplane.isolation first: an invalid one is left out of
+the snapshots and listed in the sync table (`invalid`), never sent to a sidecar.
 """
 
 from __future__ import annotations
@@ -31,17 +37,21 @@ from typing import Callable, Protocol
 from aiohttp import WSMsgType, web
 
 from meshtool.controlplane.follower import StoreFollower
+from meshtool.controlplane.isolation import Isolation, Reporter
 from meshtool.controlplane.registrations import SharedRegistrations, View
 from meshtool.controlplane.registry import WorkloadRegistry
 from meshtool.controlplane.snapshot import Built, build_snapshot
 from meshtool.controlplane.synctable import ProxySync
-from meshtool.discovery.protocol import (CLOSE_PROTOCOL_ERROR, CONFIG_DUMP_PATH, STREAM_PATH,
+from meshtool.discovery.protocol import (CLOSE_PROTOCOL_ERROR, CONFIG_DUMP_PATH, GRAPH_PATH,
+                                         RULES_PATH, STREAM_PATH,
                                          SYNCZ_PATH, Identity, encode_snapshot,
                                          encode_snapshot_bytes, parse_hello, parse_reply)
 from meshtool.model.resource import Resource
 from meshtool.store.base import Key, Store
 
 log = logging.getLogger("meshtool.controlplane")
+
+METRICS_PATH = "/metrics"
 
 HELLO_TIMEOUT = 10.0
 
@@ -80,7 +90,7 @@ class ControlPlane:
                  debounce: float = 0.005, endpoint_debounce: float = 0.05,
                  endpoint_max_delay: float = 1.0, grace: float = 2.0, heartbeat: float = 30.0,
                  workloads: WorkloadSource | None = None, registrations: str | None = None,
-                 warmup: float = 10.0):
+                 warmup: float = 10.0, reporter: Reporter | None = None):
         self._open_store = open_store
         self.workloads = workloads  # None: connected sidecars are the endpoints (local mode)
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
@@ -96,7 +106,8 @@ class ControlPlane:
         self.warmup = warmup
         self._shared: SharedRegistrations | None = None
         self.sessions: dict[str, Session] = {}
-        self.rules: dict[Key, Resource] = {}
+        self.rules: dict[Key, Resource] = {}  # the valid ones: what snapshots are made of
+        self.isolation = Isolation(reporter=reporter)
         self.revision = 0
         self.loaded = open_store is None  # without a store there are no rules to wait for
         self.current: Built | None = None
@@ -113,6 +124,8 @@ class ControlPlane:
         self.pushes = 0  # snapshots computed and pushed (coalesced bursts count once)
         self.address: str | None = None
         self._send_frame = hasattr(web.WebSocketResponse, "send_frame")  # aiohttp >= 3.11
+        from meshtool.controlplane.scrape import Scraper
+        self.scraper = Scraper(self._scrape_targets)
 
     # -- application -------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -120,6 +133,9 @@ class ControlPlane:
         app.router.add_get(STREAM_PATH, self._stream)
         app.router.add_get(SYNCZ_PATH, self._syncz)
         app.router.add_get(CONFIG_DUMP_PATH, self._config_dump)
+        app.router.add_get(GRAPH_PATH, self._graph)
+        app.router.add_get(RULES_PATH, self._rules)
+        app.router.add_get(METRICS_PATH, self._metrics)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 15010) -> str:
@@ -151,6 +167,7 @@ class ControlPlane:
                    for s in self.sessions.values()]
         if closing:  # a paused proxy never answers the close: do not wait for it long
             await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=2.0)
+        await self.scraper.close()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._shared is not None:  # after the streams closed: their sidecars are marked lost
@@ -165,11 +182,13 @@ class ControlPlane:
     # -- inputs --------------------------------------------------------------------------------
     def _store_changed(self, revision: int, rules: dict[Key, Resource]) -> None:
         first = not self.loaded
-        self.rules, self.revision, self.loaded = rules, revision, True
+        valid = self.isolation.split(rules.values())
+        self.rules, self.revision, self.loaded = valid, revision, True
+        left_out = f" ({len(rules) - len(valid)} invalid, left out)" if len(valid) < len(rules) else ""
         if first:
-            log.info("store loaded at revision %d: %d rules", revision, len(rules))
+            log.info("store loaded at revision %d: %d rules%s", revision, len(valid), left_out)
         else:
-            log.info("store at revision %d: %d rules", revision, len(rules))
+            log.info("store at revision %d: %d rules%s", revision, len(valid), left_out)
         self._dirty = self._push_all = self._rules_pending = True
         self._schedule(self.debounce)
 
@@ -359,7 +378,7 @@ class ControlPlane:
                 "workloadsLoaded": (self.registry.ready if self.workloads is None
                                     else self.workloads.ready),
                 "warming": self.registry.warming, "replicas": self.registry.replicas,
-                "pushes": self.pushes, "proxies": proxies}
+                "pushes": self.pushes, "invalid": self.isolation.listing(), "proxies": proxies}
 
     def sync_summary(self) -> dict:
         """Counts by status and the last ACK of the latest version: cheap to poll."""
@@ -374,12 +393,29 @@ class ControlPlane:
                 last_ack = max(last_ack or 0.0, s.sync.acked_at)
         return {"controlPlane": self.instance, "storeRevision": self.revision,
                 "storeLoaded": self.loaded, "version": latest, "proxies": len(self.sessions),
-                "statuses": counts, "lastAck": last_ack}
+                "statuses": counts, "lastAck": last_ack, "invalid": len(self.isolation.invalid)}
 
     async def _syncz(self, request: web.Request) -> web.Response:
         table = self.sync_summary() if request.query.get("summary") else self.sync_table()
         return web.Response(text=json.dumps(table, separators=(",", ":")),
                             content_type="application/json")
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        lines = [
+            "# HELP meshtool_controlplane_invalid_resources Stored objects left out of the "
+            "snapshots because they are invalid.",
+            "# TYPE meshtool_controlplane_invalid_resources gauge",
+            f"meshtool_controlplane_invalid_resources {len(self.isolation.invalid)}",
+            "# HELP meshtool_controlplane_rejected_resources_total Times a stored object (or a "
+            "new version of it) was found invalid.",
+            "# TYPE meshtool_controlplane_rejected_resources_total counter",
+            f"meshtool_controlplane_rejected_resources_total {self.isolation.rejections}",
+            "# HELP meshtool_controlplane_pushes_total Snapshots computed and pushed.",
+            "# TYPE meshtool_controlplane_pushes_total counter",
+            f"meshtool_controlplane_pushes_total {self.pushes}",
+        ]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain",
+                            charset="utf-8")
 
     async def _config_dump(self, request: web.Request) -> web.Response:
         pid = request.query.get("proxy")
@@ -392,16 +428,46 @@ class ControlPlane:
                                      status=503)
         left_out = json.dumps(self.current.compiled.report(), separators=(",", ":"))
         body = (f'{{"proxy":{json.dumps(pid)},"version":{json.dumps(self.current.version)},'
+                f'"invalid":{json.dumps(self.isolation.listing())},'
                 f'"leftOut":{left_out},"snapshot":{self.current.json}}}')
         return web.Response(text=body, content_type="application/json")
 
 
+    def _scrape_targets(self) -> list[tuple[str, str, float]]:
+        if self.workloads is not None:  # Kubernetes: admin ports are loopback-only in the pods
+            return []
+        return [(pid, s.identity.admin_address, s.sync.connected_since)
+                for pid, s in self.sessions.items() if s.identity.admin_address]
+
+    async def _graph(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.scraper.graph_now())
+
+    async def _rules(self, request: web.Request) -> web.Response:
+        rules = [{"kind": r.kind, "namespace": r.namespace, "name": r.name,
+                  "revision": r.revision, "manifest": r.to_manifest()}
+                 for _, r in sorted(self.rules.items())]
+        return web.json_response({"storeRevision": self.revision, "rules": rules})
+
+
 async def serve(open_store: Callable[[], Store] | None, host: str, port: int,
-                stop: asyncio.Event, **options) -> None:
-    """Run a control plane until `stop` is set (the command's main loop)."""
+                stop: asyncio.Event, dashboard: tuple[str, int] | None = None,
+                **options) -> None:
+    """Run a control plane until `stop` is set (the command's main loop); with `dashboard`
+    (host, port), the web dashboard too, reading this control plane."""
     cp = ControlPlane(open_store, **options)
-    await cp.start(host, port)
+    address = await cp.start(host, port)
+    board = None
     try:
+        if dashboard is not None:
+            from meshtool import __version__
+            from meshtool.controlplane.dashboard.server import Dashboard
+
+            bound = address.rsplit(":", 1)[1]
+            local = address if host not in ("0.0.0.0", "::", "") else f"127.0.0.1:{bound}"
+            board = Dashboard(local, __version__)
+            log.info("dashboard at %s", await board.start(*dashboard))
         await stop.wait()
     finally:
+        if board is not None:
+            await board.stop()
         await cp.stop()

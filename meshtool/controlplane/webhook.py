@@ -12,6 +12,9 @@ What a request gets:
   as kube-inject would refuse the manifest;
 - anything that is not a Pod: allowed, unchanged;
 - a body that is not an AdmissionReview v1 with a request: HTTP 400 and a one-line message.
+
+The same server answers the validating webhook at /validate (meshtool.controlplane.admission):
+a meshtool rule that `meshtool validate` refuses is refused, with its message.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ log = logging.getLogger("meshtool.webhook")
 
 API_VERSION = "admission.k8s.io/v1"
 PATH = "/inject"
+VALIDATE_PATH = "/validate"
 DEFAULT_PORT = 15017
 # The API server caps objects at a few MB; leave room for the review's wrapping.
 MAX_BODY = 16 * 1024 * 1024
@@ -136,6 +140,27 @@ def response(outcome: Outcome) -> dict:
     return {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": answer}
 
 
+def validation_review(body: bytes) -> tuple[int, dict, Outcome | None]:
+    """/validate: HTTP status, JSON body and outcome for one POSTed body. Never raises."""
+    from meshtool.controlplane.admission import validate_request
+
+    try:
+        request = parse_review(body)
+        allowed, message = validate_request(request)
+    except BadReview as exc:
+        return 400, {"error": str(exc)}, None
+    except Exception as exc:  # noqa: BLE001 - a bug must not take the webhook down
+        log.exception("internal error while validating a request")
+        return 500, {"error": f"internal error: {type(exc).__name__}: {exc}"}, None
+    outcome = Outcome(request["uid"], "allowed" if allowed else "refused", message)
+    kind = (request.get("kind") or {}).get("kind") if isinstance(request.get("kind"), dict) else None
+    outcome.subject = f"{kind or 'object'} {request.get('namespace') or '-'}/{request.get('name') or '?'}"
+    answer: dict[str, Any] = {"uid": outcome.uid, "allowed": allowed}
+    if not allowed:
+        answer["status"] = {"code": 422, "reason": "Invalid", "message": message}
+    return 200, {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": answer}, outcome
+
+
 def review(body: bytes, config: InjectConfig) -> tuple[int, dict, Outcome | None]:
     """HTTP status, JSON body and outcome for one POSTed body. Never raises."""
     try:
@@ -155,23 +180,26 @@ def review(body: bytes, config: InjectConfig) -> tuple[int, dict, Outcome | None
 def make_app(config: InjectConfig):
     from aiohttp import web
 
-    async def inject(request: web.Request) -> web.Response:
-        if request.content_type not in ("application/json", ""):
-            return web.json_response({"error": f"content type {request.content_type} is not "
-                                      "application/json"}, status=415)
-        body = await request.read()
-        status, payload, outcome = review(body, config)
-        if outcome is None:
-            log.warning("refused a request: %s", payload.get("error"))
-        else:
-            log.info("%s %s: %s", outcome.action, outcome.subject, outcome.message)
-        return web.json_response(payload, status=status)
+    def handler(answer):
+        async def handle(request: web.Request) -> web.Response:
+            if request.content_type not in ("application/json", ""):
+                return web.json_response({"error": f"content type {request.content_type} is not "
+                                          "application/json"}, status=415)
+            body = await request.read()
+            status, payload, outcome = answer(body)
+            if outcome is None:
+                log.warning("refused a request: %s", payload.get("error"))
+            else:
+                log.info("%s %s: %s", outcome.action, outcome.subject, outcome.message)
+            return web.json_response(payload, status=status)
+        return handle
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
     app = web.Application(client_max_size=MAX_BODY)
-    app.router.add_post(PATH, inject)
+    app.router.add_post(PATH, handler(lambda body: review(body, config)))
+    app.router.add_post(VALIDATE_PATH, handler(validation_review))
     app.router.add_get("/healthz", healthz)
     return app
 

@@ -17,6 +17,8 @@ DEFAULT_ADDRESS = f"127.0.0.1:{DEFAULT_PORT}"
 STREAM_PATH = "/v1/stream"
 SYNCZ_PATH = "/debug/syncz"
 CONFIG_DUMP_PATH = "/debug/config_dump"
+GRAPH_PATH = "/debug/graph"  # the service graph (meshtool graph, the dashboard)
+RULES_PATH = "/debug/rules"  # the rules in force, as authored (the dashboard)
 
 HELLO = "hello"
 SNAPSHOT = "snapshot"

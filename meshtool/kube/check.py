@@ -1,8 +1,10 @@
 """`meshtool check`: is the cluster ready for meshtool, and is the install healthy?
 
 Each check is one line with a pass, fail or warning mark. A failure means something install
-writes is missing or wrong; a warning means something outside install's control is not yet as
-it should be (the control plane's Pods not ready), which `check` reports but does not fail on.
+writes is missing or wrong, or that the mesh does not work yet: the control plane's Pods not
+ready is a failure, since the injection webhook runs in them. The webhook is proved end to end:
+a Pod created (server-side dry run) in a labelled namespace must come back with the sidecar.
+Details never include secrets or CA bundles.
 """
 
 from __future__ import annotations
@@ -35,9 +37,16 @@ def run(api_client, settings: install.Settings) -> list[Check]:
 
 
 def _checks(api_client, s: install.Settings) -> Iterator[Check]:
+    from meshtool.errors import MeshtoolError
+    from meshtool.kube.client import api_errors
+
     api = "kubernetes-api"
     try:
-        version = objects.call(api_client, "GET", "/version")
+        with api_errors(api_client.configuration.host):  # worded as in every other command
+            version = objects.call(api_client, "GET", "/version")
+    except MeshtoolError as exc:
+        yield Check(api, "can reach the API server", FAIL, str(exc))
+        return
     except Exception as exc:  # noqa: BLE001 - any failure to connect is this check's answer
         yield Check(api, "can reach the API server", FAIL, _api_error(exc))
         return
@@ -149,10 +158,13 @@ def _readiness(deployment: dict) -> Check:
     title = "control plane Pods are ready"
     if ready >= wanted:
         return Check("meshtool-install", title, OK, f"{ready}/{wanted}")
-    return Check("meshtool-install", title, WARN,
-                 f"{ready}/{wanted} ready: Pods are made, scheduled and started by the cluster's "
-                 "controllers and kubelets, not by install; they may still be starting (or, on an "
-                 "API server without controllers, never will)")
+    # A failure, not a warning: the injection and validating webhooks run in these Pods, so
+    # until they are ready no Pod gets a sidecar and no rule is checked on admission.
+    return Check("meshtool-install", title, FAIL,
+                 f"{ready}/{wanted} ready: the webhooks run in these Pods, so until they are ready "
+                 "Pods start without a sidecar; Pods are started by the cluster's controllers and "
+                 f"kubelets, not by install: see `kubectl -n {deployment['metadata'].get('namespace')}"
+                 f" get pods` and `kubectl describe`")
 
 
 def _webhook_checks(api_client, s: install.Settings) -> Iterator[Check]:
@@ -177,7 +189,8 @@ def _webhook_checks(api_client, s: install.Settings) -> Iterator[Check]:
         return
     target = (hook.get("clientConfig") or {}).get("service") or {}
     if (target.get("name"), target.get("namespace"), target.get("path")) != (install.NAME, s.namespace, "/inject"):
-        yield Check(section, title, FAIL, f"points at {target or hook.get('clientConfig')}")
+        yield Check(section, title, FAIL, f"points at {_client_target(hook)}, not the Service "
+                    f"{s.namespace}/{install.NAME} path /inject: run `meshtool install` again")
     else:
         yield Check(section, title, OK, f"failurePolicy {hook.get('failurePolicy')}")
     title = "the webhook's caBundle is the CA of its certificate Secret"
@@ -189,3 +202,90 @@ def _webhook_checks(api_client, s: install.Settings) -> Iterator[Check]:
                     "certificate; run `meshtool install` again")
     else:
         yield Check(section, title, OK)
+    yield _injection_check(api_client)
+    yield from _validating_checks(api_client, s, certs)
+
+
+def _client_target(hook: dict) -> str:
+    """Where a webhook sends requests, without its caBundle."""
+    config = hook.get("clientConfig") or {}
+    if config.get("url"):
+        return f"url {config['url']}"
+    svc = config.get("service") or {}
+    if svc:
+        return (f"Service {svc.get('namespace')}/{svc.get('name')} port {svc.get('port', 443)} "
+                f"path {svc.get('path', '/')}")
+    return "nothing"
+
+
+PROBE_NAME = "meshtool-check-probe"
+
+
+def probe_pod() -> dict:
+    """A minimal Pod for the dry-run create: never stored, never scheduled."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": PROBE_NAME, "labels": {"app": PROBE_NAME}},
+            "spec": {"automountServiceAccountToken": False,
+                     "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]}}
+
+
+def injection_probe(api_client, namespace: str) -> tuple[bool, str]:
+    """Create a Pod in `namespace` as a server-side dry run (admission webhooks run, nothing is
+    stored): (True, detail) when it comes back with the sidecar, else (False, why)."""
+    from kubernetes.client.exceptions import ApiException
+
+    from meshtool.conventions import PROXY_CONTAINER
+    from meshtool.kube.client import api_message
+
+    try:
+        pod = objects.call(api_client, "POST", f"/api/v1/namespaces/{namespace}/pods",
+                           query={"dryRun": "All", "fieldManager": objects.FIELD_MANAGER},
+                           body=probe_pod())
+    except ApiException as exc:
+        return False, (f"a Pod created (dry run) in namespace {namespace} was refused: "
+                       f"{api_message(exc)}")
+    containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+    if PROXY_CONTAINER in containers:
+        return True, f"a Pod created (dry run) in namespace {namespace} got {PROXY_CONTAINER}"
+    return False, (f"a Pod created (dry run) in namespace {namespace} came back without "
+                   f"{PROXY_CONTAINER}: the API server did not get an answer from the webhook "
+                   "(with failurePolicy Ignore it lets the Pod through without a sidecar); are "
+                   "the control plane Pods ready?")
+
+
+def _injection_check(api_client) -> Check:
+    title = f"a Pod in a namespace labelled {install.INJECTION_LABEL}=enabled gets the sidecar"
+    labelled = objects.call(api_client, "GET", "/api/v1/namespaces",
+                            query={"labelSelector": f"{install.INJECTION_LABEL}=enabled"})
+    names = sorted(n["metadata"]["name"] for n in labelled.get("items") or []
+                   if not n["metadata"].get("deletionTimestamp"))
+    if not names:
+        return Check("meshtool-webhook", title, WARN,
+                     f"no namespace is labelled yet: `kubectl label namespace NS "
+                     f"{install.INJECTION_LABEL}=enabled`, then check again")
+    ok, detail = injection_probe(api_client, names[0])
+    return Check("meshtool-webhook", title, OK if ok else FAIL, detail)
+
+
+def _validating_checks(api_client, s: install.Settings, certs) -> Iterator[Check]:
+    section = "meshtool-webhook"
+    config = objects.get(api_client, "ValidatingWebhookConfiguration", install.VALIDATING_CONFIG)
+    title = (f"ValidatingWebhookConfiguration {install.VALIDATING_CONFIG} sends rules to the "
+             "webhook")
+    hook = next((w for w in (config or {}).get("webhooks") or []
+                 if w.get("name") == install.VALIDATING_WEBHOOK), None)
+    if hook is None:
+        yield Check(section, title, FAIL, "not found: run `meshtool install`")
+        return
+    target = (hook.get("clientConfig") or {}).get("service") or {}
+    if (target.get("name"), target.get("namespace"), target.get("path")) != \
+            (install.NAME, s.namespace, "/validate"):
+        yield Check(section, title, FAIL, f"points at {_client_target(hook)}, not the Service "
+                    f"{s.namespace}/{install.NAME} path /validate: run `meshtool install` again")
+        return
+    bundle = (hook.get("clientConfig") or {}).get("caBundle")
+    if certs is not None and (not bundle or base64.b64decode(bundle) != certs.ca_pem):
+        yield Check(section, title, FAIL, "its caBundle is not the CA of the certificate Secret: "
+                    "run `meshtool install` again")
+        return
+    yield Check(section, title, OK, f"failurePolicy {hook.get('failurePolicy')}")

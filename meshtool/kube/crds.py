@@ -51,6 +51,8 @@ PRINTER_COLUMNS = {
     ],
 }
 
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+
 # JSON Schema keywords a structural schema accepts as they are.
 _KEPT = {"type", "description", "properties", "additionalProperties", "items", "required", "enum",
          "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
@@ -93,6 +95,11 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None,
                 raise SchemaNotStructural(f"{where}: additionalProperties: true is not supported")
         elif key == "items":
             out["items"] = structural(value, defs, f"{where}/items")
+        elif key in ("minimum", "maximum") and schema.get("format") == "int64" \
+                and value in (INT64_MIN, INT64_MAX):
+            # The int64 bound itself: the API server decodes integers as int64 and refuses any
+            # other, while a bound written out overflows its float64 comparison.
+            continue
         elif key in _KEPT:
             out[key] = copy.deepcopy(value)
         else:
@@ -102,6 +109,36 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None,
     if "type" not in out:
         raise SchemaNotStructural(f"{where}: a structural schema needs a type")
     return out
+
+
+# Written by the control plane only (through the status subresource): whether it accepted the
+# object, and if not why (meshtool.controlplane.kubestatus).
+STATUS_SCHEMA = {
+    "type": "object",
+    "description": "What the control plane made of this object.",
+    "properties": {"conditions": {
+        "type": "array",
+        "description": "Accepted: True when the control plane serves the object; False, with "
+                       "the reason, when it leaves it out of every snapshot.",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+        "items": {
+            "type": "object",
+            "required": ["type", "status"],
+            "properties": {
+                "type": {"type": "string", "description": "Accepted."},
+                "status": {"type": "string", "enum": ["True", "False", "Unknown"],
+                           "description": "True, False or Unknown."},
+                "reason": {"type": "string", "description": "Valid or Invalid."},
+                "message": {"type": "string", "description": "Why, in meshtool's words."},
+                "observedGeneration": {"type": "integer", "format": "int64",
+                                       "description": "The generation the condition is about."},
+                "lastTransitionTime": {"type": "string", "format": "date-time",
+                                       "description": "When the status last changed."},
+            },
+        },
+    }},
+}
 
 
 def object_schema(kind: str) -> dict[str, Any]:
@@ -120,6 +157,7 @@ def object_schema(kind: str) -> dict[str, Any]:
             # The API server owns metadata's schema; a CRD may not restrict it beyond the name.
             "metadata": {"type": "object"},
             "spec": structural(props["spec"], schema.get("$defs"), "#/properties/spec"),
+            "status": STATUS_SCHEMA,
         },
         "required": ["spec"],
     }
@@ -151,6 +189,7 @@ def crd(kind: str) -> dict[str, Any]:
                 "served": True,
                 "storage": True,
                 "schema": {"openAPIV3Schema": object_schema(kind)},
+                "subresources": {"status": {}},
                 "additionalPrinterColumns": PRINTER_COLUMNS[kind],
             }],
         },

@@ -22,6 +22,8 @@ NAME = "meshtool-control-plane"  # ServiceAccount, ClusterRole(Binding), Deploym
 SECRET = "meshtool-webhook-tls"
 WEBHOOK_CONFIG = "meshtool-sidecar-injector"
 WEBHOOK = "sidecar-injector.meshtool.io"
+VALIDATING_CONFIG = "meshtool-validator"
+VALIDATING_WEBHOOK = "validation.meshtool.io"
 IMAGE = f"meshtool/meshtool:{__version__}"
 DISCOVERY_PORT, WEBHOOK_PORT = 15010, 15017
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -43,6 +45,7 @@ class Settings:
     namespace: str = NAMESPACE
     image: str = IMAGE
     failure_policy: str = DEFAULT_FAILURE_POLICY
+    addons: tuple[str, ...] = ()  # meshtool.kube.addons.ADDONS
 
     @property
     def control_plane_address(self) -> str:
@@ -92,9 +95,13 @@ def rbac(settings: Settings) -> list[dict]:
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
         "metadata": _meta(NAME, settings, "control-plane", namespaced=False),
         "rules": [
-            # The rules, the workloads they route to and where those live; nothing is written.
+            # The rules, the workloads they route to and where those live.
             {"apiGroups": [API_GROUP], "resources": sorted(PLURALS.values()), "verbs": read},
             {"apiGroups": [""], "resources": ["services", "pods", "namespaces"], "verbs": read},
+            # The only writes: a rule's status condition and an Event when it is invalid.
+            {"apiGroups": [API_GROUP], "resources": sorted(f"{p}/status" for p in PLURALS.values()),
+             "verbs": ["get", "patch"]},
+            {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
         ],
     }
     binding = {
@@ -206,6 +213,32 @@ def webhook_configuration(settings: Settings, ca_pem: bytes) -> dict:
     }
 
 
+def validating_webhook_configuration(settings: Settings, ca_pem: bytes) -> dict:
+    """The API server asks the webhook (/validate, same Service and certificate as injection)
+    before it stores a meshtool rule: what `meshtool validate` refuses is refused."""
+    from meshtool.model.kinds import API_GROUP, API_VERSION, PLURALS
+
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": _meta(VALIDATING_CONFIG, settings, "webhook", namespaced=False),
+        "webhooks": [{
+            "name": VALIDATING_WEBHOOK,
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": settings.failure_policy,
+            "timeoutSeconds": 10,
+            "clientConfig": {
+                "service": {"name": NAME, "namespace": settings.namespace, "path": "/validate",
+                            "port": 443},
+                "caBundle": _b64(ca_pem),
+            },
+            "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": [API_GROUP],
+                       "apiVersions": [API_VERSION], "resources": sorted(PLURALS.values()),
+                       "scope": "Namespaced"}],
+        }],
+    }
+
+
 def manifests(settings: Settings, certs: WebhookCerts) -> list[dict]:
     """Everything install applies, in the order it applies it (the webhook last: it must not
     point at a Service before the Service and its certificate exist)."""
@@ -213,8 +246,14 @@ def manifests(settings: Settings, certs: WebhookCerts) -> list[dict]:
                  "metadata": {"name": settings.namespace, "labels": labels(settings, "namespace")}}
     account = {"apiVersion": "v1", "kind": "ServiceAccount",
                "metadata": _meta(NAME, settings, "control-plane")}
+    extras = []
+    if "prometheus" in settings.addons:
+        from meshtool.kube.addons import prometheus_manifests
+        extras = prometheus_manifests(settings.namespace, labels(settings, "prometheus"))
     return [*crds(settings), namespace, account, *rbac(settings), secret(settings, certs),
-            service(settings), deployment(settings), webhook_configuration(settings, certs.ca_pem)]
+            service(settings), deployment(settings), *extras,
+            webhook_configuration(settings, certs.ca_pem),
+            validating_webhook_configuration(settings, certs.ca_pem)]
 
 
 def new_certs(settings: Settings) -> WebhookCerts:
@@ -267,15 +306,46 @@ def install(api_client, settings: Settings, report: Callable[[str], None] = lamb
                             "wait until it is gone, or install into another one with -n")
     # Refuse before writing anything: the server validates every object it can (namespaced
     # ones only once their namespace exists).
-    for obj in items:
+    replace: dict[int, str] = {}  # index -> resourceVersion: objects apply cannot repair
+    for i, obj in enumerate(items):
         if not objects.KINDS[obj["kind"]][2] or namespace:
-            objects.apply(api_client, obj, dry_run=True)
-    for obj in items:
+            version = _dry_run(api_client, obj)
+            if version is not None:
+                replace[i] = version
+    for i, obj in enumerate(items):
+        if i in replace:
+            objects.replace(api_client, obj, replace[i])
+            report(f"{display(obj)} replaced (it had been changed in a way apply cannot merge)")
         objects.apply(api_client, obj)
         report(f"{display(obj)} applied")
         if obj["kind"] == "CustomResourceDefinition" and obj is items[len(crd_names()) - 1]:
             wait_established(api_client, crd_names(), timeout=wait)
     return items
+
+
+def _dry_run(api_client, obj: dict) -> str | None:
+    """Check one object with a server-side dry run of the apply. None: apply will do. A
+    resourceVersion: the existing object was edited into a shape that apply cannot merge with
+    ours (say a webhook's clientConfig switched from service to {url, caBundle}: merged, it
+    would hold both) but a replacement at that version is accepted, so install replaces it."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        objects.apply(api_client, obj, dry_run=True)
+        return None
+    except ApiException as exc:
+        if exc.status != 422:
+            raise
+        meta = obj["metadata"]
+        current = objects.get(api_client, obj["kind"], meta["name"], meta.get("namespace"))
+        if current is None:
+            raise
+        version = current["metadata"]["resourceVersion"]
+        try:
+            objects.replace(api_client, obj, version, dry_run=True)
+        except ApiException:
+            raise exc from None
+        return version
 
 
 def owned(obj: dict | None, settings: Settings) -> bool:

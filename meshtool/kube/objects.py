@@ -18,12 +18,15 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "Namespace": ("/api/v1", "namespaces", False),
     "ServiceAccount": ("/api/v1", "serviceaccounts", True),
     "Secret": ("/api/v1", "secrets", True),
+    "ConfigMap": ("/api/v1", "configmaps", True),
     "Service": ("/api/v1", "services", True),
     "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
     "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
     "Deployment": ("/apis/apps/v1", "deployments", True),
     "MutatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1",
                                      "mutatingwebhookconfigurations", False),
+    "ValidatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1",
+                                       "validatingwebhookconfigurations", False),
 }
 
 
@@ -62,6 +65,17 @@ def apply(api_client, obj: dict, *, dry_run: bool = False) -> dict:
         query["dryRun"] = "All"
     return call(api_client, "PATCH", path_of(obj), query=query, body=obj,
                 content_type="application/apply-patch+yaml")
+
+
+def replace(api_client, obj: dict, resource_version: str, *, dry_run: bool = False) -> dict:
+    """PUT the whole object at `resource_version` (as FIELD_MANAGER): for what server-side apply
+    cannot merge, such as a webhook whose clientConfig someone switched from service to url
+    (apply would keep both, and the API server allows exactly one)."""
+    body = {**obj, "metadata": {**obj["metadata"], "resourceVersion": resource_version}}
+    query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict"}
+    if dry_run:
+        query["dryRun"] = "All"
+    return call(api_client, "PUT", path_of(obj), query=query, body=body)
 
 
 def get(api_client, kind: str, name: str, namespace: str | None = None) -> dict | None:

@@ -8,6 +8,7 @@ from typing import Any
 from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.model.kinds import NATIVE_API_VERSION, RULE_KINDS, bare_kind, kind_key, slug
 
+RESOURCE_VERSION_FIELD = "metadata.resourceVersion"  # the key of Resource.lines for it
 
 # Metadata the API server fills in, as `kubectl get -o yaml` shows it: none of it is the user's to
 # set, so a rule read back from a cluster is accepted with it and read without it.
@@ -48,6 +49,8 @@ class Resource:
     file: str | None = None
     line: int | None = None
     api_version: str = NATIVE_API_VERSION
+    # Lines of fields that errors may point at, e.g. {"metadata.resourceVersion": 4}.
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_native(self) -> bool:

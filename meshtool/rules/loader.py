@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from meshtool.rules import schema
+from meshtool.rules import check, schema
 from meshtool.errors import DataError, Finding
-from meshtool.model import convert, semantic
+from meshtool.model import convert
 from meshtool.model.convert import kuma
 from meshtool.model.kinds import API_GROUP, NATIVE_API_VERSION, RULE_KINDS, list_items
-from meshtool.model.resource import DEFAULT_NAMESPACE, Resource, without_server_fields
+from meshtool.model.resource import (DEFAULT_NAMESPACE, RESOURCE_VERSION_FIELD, Resource,
+                                     without_server_fields)
 from meshtool.rules.sources import Source
 from meshtool.rules.yamlio import Document, format_path, load_documents
 
@@ -202,16 +203,19 @@ def _group(api: Any) -> str:
 def _load_native(entry: _Entry, data: dict, namespace: str | None, fill: str | None,
                  result: LoadResult) -> list[Resource]:
     data = without_server_fields(data)  # `kubectl get rr x -o yaml | meshtool replace -f -` works
-    problems = schema.validate(data["kind"], data)
-    if not problems:
-        problems = semantic.check(data["kind"], data.get("spec"))
+    problems = check.problems(data)
     problems += _namespace_problems(data, namespace)
     if problems:
         found = [entry.finding(path, msg) for path, msg in problems]
         result.findings.extend(sorted(found, key=lambda f: f.line or 0))
         return []
-    return [Resource.from_manifest(data, namespace=fill, file=entry.doc.source.name,
-                                   line=entry.line_of())]
+    resource = Resource.from_manifest(data, namespace=fill, file=entry.doc.source.name,
+                                      line=entry.line_of())
+    meta = data.get("metadata")
+    if isinstance(meta, dict) and meta.get("resourceVersion") is not None:
+        # A stale resourceVersion is refused by replace: point at its line, not the document's.
+        resource.lines[RESOURCE_VERSION_FIELD] = entry.line_of(("metadata", "resourceVersion"))
+    return [resource]
 
 
 def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.Context,
@@ -234,7 +238,7 @@ def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.
             problems = [(p, m) for p, m in problems if m.startswith("unknown field")
                         and item.foreign_path(p) not in reported]
         elif not problems:
-            problems = semantic.check(kind, manifest.get("spec"))
+            problems = check.problems(manifest)
         problems += _namespace_problems(manifest, namespace)
         suffix = f" (converted from {entry.label})"
         for path, msg in problems:

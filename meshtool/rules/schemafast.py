@@ -18,7 +18,8 @@ from typing import Any, Callable
 Check = Callable[[Any], bool]
 
 # keywords that carry no constraint
-_ANNOTATIONS = {"$schema", "$id", "$comment", "title", "description", "default", "examples"}
+_ANNOTATIONS = {"$schema", "$id", "$comment", "title", "description", "default", "examples",
+                "format"}  # int64 and the like: documented by the bounds beside it
 _KNOWN = _ANNOTATIONS | {"type", "properties", "additionalProperties", "required", "const",
                          "enum", "pattern", "minLength", "maxLength", "minimum", "maximum",
                          "minItems", "maxItems", "items", "minProperties", "maxProperties"}

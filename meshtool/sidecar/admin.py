@@ -3,7 +3,8 @@
 - admin (127.0.0.1 in every mode): /ready, /stats/prometheus, /config_dump, /app-health/...
   Everything that reveals configuration stays on loopback.
 - health (the pod address in transparent mode, 15021 as Istio's): /ready and the rewritten
-  Kubernetes probes /app-health/..., what the kubelet needs and nothing else.
+  Kubernetes probes /app-health/... (what the kubelet needs) and /stats/prometheus (for the
+  cluster's Prometheus), nothing else.
 
 One request per connection; the request head must arrive within HEAD_TIMEOUT seconds.
 """
@@ -75,11 +76,12 @@ class AdminServer:
         if path in self.probes:
             status, text = await run_probe(self.probes[path])
             return status, "text/plain", (text + "\n").encode()
-        if self.health_only:
-            return 404, "text/plain", (b"not found: the health port serves /ready and "
-                                       b"/app-health/ only (the admin port is on loopback)\n")
         if path == "/stats/prometheus":
             return 200, "text/plain; version=0.0.4", self.metrics_text().encode()
+        if self.health_only:
+            return 404, "text/plain", (b"not found: the health port serves /ready, /app-health/ "
+                                       b"and /stats/prometheus only (the admin port is on "
+                                       b"loopback)\n")
         if path == "/config_dump":
             return 200, "application/json", (json.dumps(self.state.config_dump(), indent=2,
                                                         default=str) + "\n").encode()

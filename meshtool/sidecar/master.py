@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from meshtool.sidecar.snapshot import Identity
 from meshtool.sidecar.state import SidecarState
+from meshtool.sidecar.tracing import TracingConfig
 
 log = logging.getLogger("meshtool.sidecar")
 
@@ -37,6 +38,7 @@ class SidecarConfig:
     probes: dict[str, Any] = field(default_factory=dict)
     resolve: dict[str, str] = field(default_factory=dict)
     reuse_port: bool = False  # several worker processes sharing the listening ports
+    tracing: TracingConfig = field(default_factory=TracingConfig)  # off unless an exporter is set
     retry_buffer: str = "64k"  # request bodies kept for a retry up to this size; larger: sent once
     header_timeout: float = 10.0  # seconds for a client to send a complete request head
     idle_timeout: float = 300.0  # seconds a connection may stay without traffic
@@ -62,8 +64,9 @@ class SidecarConfig:
         return out
 
 
-def build_addons(state: SidecarState, config: SidecarConfig) -> list:
-    """Our policies in the order they act on a request. Each reads and leaves flow.metadata."""
+def build_addons(state: SidecarState, config: SidecarConfig, recorder=None) -> list:
+    """Our policies in the order they act on a request. Each reads and leaves flow.metadata.
+    `recorder`: a meshtool.sidecar.tracing.SpanRecorder when tracing is on."""
     from meshtool.sidecar.addons.accesslog import AccessLog
     from meshtool.sidecar.addons.circuitbreaker import CircuitBreaker
     from meshtool.sidecar.addons.cors import Cors
@@ -75,16 +78,19 @@ def build_addons(state: SidecarState, config: SidecarConfig) -> list:
     from meshtool.sidecar.addons.origination import Origination
     from meshtool.sidecar.addons.routing import Routing
     from meshtool.sidecar.addons.trace import Trace
+    from meshtool.sidecar.peer import local_peer, peer_value, source_value
+
+    me = local_peer(state.identity)
     addons = [
         Routing(state, config.inbound_port),
-        Trace(state.identity.service),
+        Trace(source_value(me), peer_value(me), recorder),
         Egress(state),
         Cors(),
         Fault(),
         CircuitBreaker(),
         Mirror(),
         Forward(state, transparent_inbound=config.mode == "transparent"),
-        Metrics(state),
+        Metrics(state, config.inbound_port),
         Origination(state),
     ]
     if config.access_log:
@@ -135,6 +141,7 @@ class Sidecar:
         self.health = None
         self.limits = None
         self.discovery = None  # the DiscoveryClient, with --control-plane
+        self.recorder = None  # the SpanRecorder, when tracing is on
         self._file_stamp: tuple | None = None
 
     def apply_file(self) -> bool:
@@ -198,7 +205,10 @@ class Sidecar:
         from meshtool.sidecar.addons.metrics import Metrics
         from meshtool.sidecar.pipeline import Pipeline
 
-        pipeline = Pipeline(build_addons(self.state, cfg))
+        if cfg.tracing.enabled:  # the OpenTelemetry SDK loads only now
+            from meshtool.sidecar.tracing import SpanRecorder
+            self.recorder = SpanRecorder(cfg.tracing, cfg.identity.service, cfg.identity.proxy_id)
+        pipeline = Pipeline(build_addons(self.state, cfg, self.recorder))
         self.metrics = pipeline.find(Metrics)
         from meshtool.sidecar import stream
 
@@ -282,6 +292,8 @@ class Sidecar:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         self.state.listening = False
+        if self.recorder is not None:  # send what is queued, in a thread: the loop stays free
+            await loop.run_in_executor(None, self.recorder.shutdown)
 
 
 def quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict) -> None:

@@ -22,7 +22,8 @@ HOOKS = {"requestheaders": "request", "request": "request_complete",
          "responseheaders": "responseheaders", "response": "response", "error": "error",
          "http_connect": "http_connect", "tls_clienthello": "tls_clienthello",
          "next_layer": "next_layer", "tcp_start": "tcp_start", "server_connect": "server_connect",
-         "tls_start_server": "tls_start_server"}
+         "tls_start_server": "tls_start_server", "client_connected": "client_connected",
+         "client_disconnected": "client_disconnected", "tcp_message": "tcp_message"}
 
 
 class Pipeline:

@@ -14,7 +14,7 @@ from typing import Iterable
 
 from meshtool.errors import DataError, Finding, MeshtoolError, NotFoundError
 from meshtool.model.kinds import slug
-from meshtool.model.resource import Resource
+from meshtool.model.resource import RESOURCE_VERSION_FIELD, Resource  # noqa: F401 - re-exported
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
 
@@ -25,9 +25,12 @@ DELETED = "DELETED"
 
 @dataclass
 class StoredResource(Resource):
-    """A Resource as read back from a store: also when it was created (epoch seconds)."""
+    """A Resource as read back from a store: also when it was created (epoch seconds).
+    `damaged` says why a stored object could not be read back whole (its spec is then empty):
+    readers that serve rules leave such an object out and report it."""
 
     created: float | None = None
+    damaged: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,16 @@ def display_key(key: Key) -> str:
     return f"{slug(kind)}/{namespace}/{name}"
 
 
-def finding_for(resource: Resource | None, key: Key, message: str) -> Finding:
-    """A store refusal located where the object was read from, when it was read from a file."""
+def finding_for(resource: Resource | None, key: Key, message: str, *,
+                field: str | None = None) -> Finding:
+    """A store refusal located where the object was read from, when it was read from a file:
+    at the line of `field` when the reader recorded it (a stale metadata.resourceVersion)."""
     text = f"config {display_key(key)} {message}"
     if resource is None:
         return Finding(text)
-    return Finding(text, file=resource.file, line=resource.line)
+    line = resource.lines.get(field, resource.line) if field else resource.line
+    return Finding(text, file=resource.file, line=line,
+                   field=field if field in resource.lines else None)
 
 
 def check_unique(resources: Iterable[Resource]) -> None:

@@ -14,9 +14,11 @@ What maps how:
   streams are separate), so a Change can carry a revision at or below `since`.
 - Not transactional. Kubernetes writes one object at a time. Before writing anything, every
   object is checked (create: none exists; replace: all exist at the given resourceVersions;
-  delete: all exist), so the usual mistakes leave the cluster untouched. A write can still fail
-  half-way (a concurrent writer, a dropped connection): the error then names what was written
-  and what was not.
+  delete: all exist), then every create and replace is sent as a server-side dry run (the API
+  server's schema, admission webhooks, quotas), so the usual mistakes leave the cluster
+  untouched. A write can still fail half-way (a concurrent writer, a dropped connection): the
+  error then names what was written and what was not.
+- Every write is recorded under the field manager `meshtool` (kubectl shows who wrote what).
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ from meshtool.kube.client import REQUEST_TIMEOUT, api_errors, api_message, api_s
 from meshtool.model.kinds import API_GROUP, API_VERSION, NATIVE_API_VERSION, PLURALS, RULE_KINDS
 from meshtool.model.resource import Resource
 from meshtool.store.base import (Change, Key, RelistRequired, Store, StoredResource, check_unique,
-                                 display_key, finding_for)
+                                 display_key, finding_for,
+                                 RESOURCE_VERSION_FIELD)
 
+FIELD_MANAGER = "meshtool"
 WATCH_SECONDS = 290  # one watch request; the stream reconnects from where it was after that
 SETTLE = 0.05  # after the first change, how long to gather the rest of one write
 
@@ -76,6 +80,10 @@ def _body(res: Resource, current: dict[str, Any] | None = None) -> dict[str, Any
                 meta[field] = old[field]
         meta["resourceVersion"] = res.resource_version or old.get("resourceVersion")
     return {"apiVersion": NATIVE_API_VERSION, "kind": res.kind, "metadata": meta, "spec": res.spec}
+
+
+def _dry(dry_run: bool) -> dict[str, str]:
+    return {"dry_run": "All"} if dry_run else {}
 
 
 class KubernetesStore(Store):
@@ -189,6 +197,24 @@ class KubernetesStore(Store):
 
     # -- writing -------------------------------------------------------------------------
 
+    def _dry_run_each(self, items: list, write: Callable) -> None:
+        """Send every write as a server-side dry run first; all refusals together, nothing
+        written, when any is refused."""
+        from kubernetes.client.rest import ApiException
+
+        findings, first = [], None
+        for res, key in items:
+            try:
+                write(res, key, dry_run=True)
+            except ApiException as e:
+                error = self._refusal(e, res, key)
+                first = first or error
+                findings.extend(error.findings or [Finding(str(error))])
+        if first is not None:
+            note = [Finding("nothing was written: the API server refused the above in a dry "
+                            "run")] if len(items) > 1 else []
+            raise type(first)(findings=findings + note) from None
+
     def _write_each(self, verb: str, items: list, write: Callable) -> list:
         """Write the objects one by one; on a failure, say what was and was not written."""
         from kubernetes.client.rest import ApiException
@@ -217,12 +243,15 @@ class KubernetesStore(Store):
             raise AlreadyExistsError(findings=taken,
                                      hint="use `meshtool replace` to change an existing rule")
 
-        def write(res: Resource, key: Key) -> StoredResource:
+        def write(res: Resource, key: Key, dry_run: bool = False) -> StoredResource:
             return to_resource(self._call("create_namespaced_custom_object", API_GROUP, API_VERSION,
                                           res.namespace, PLURALS[res.kind], _body(res),
-                                          field_validation="Strict"))
+                                          field_validation="Strict", field_manager=FIELD_MANAGER,
+                                          **_dry(dry_run)))
 
-        return self._write_each("created", [(r, r.key) for r in resources], write)
+        items = [(r, r.key) for r in resources]
+        self._dry_run_each(items, write)
+        return self._write_each("created", items, write)
 
     def replace(self, resources: list[Resource]) -> list[StoredResource]:
         check_unique(resources)
@@ -237,7 +266,8 @@ class KubernetesStore(Store):
             if res.resource_version is not None and res.resource_version != latest:
                 stale.append(finding_for(
                     res, res.key, f"has been modified: resourceVersion {res.resource_version} "
-                    f"is not the latest ({latest}); get it again and retry"))
+                    f"is not the latest ({latest}); get it again and retry",
+                    field=RESOURCE_VERSION_FIELD))
             found.append((res, current))
         if missing:
             raise NotFoundError(findings=missing + stale, hint="use `meshtool create` to add a new rule")
@@ -245,12 +275,15 @@ class KubernetesStore(Store):
             raise ConflictError(findings=stale)
         current_of = {res.key: current for res, current in found}
 
-        def write(res: Resource, key: Key) -> StoredResource:
+        def write(res: Resource, key: Key, dry_run: bool = False) -> StoredResource:
             return to_resource(self._call("replace_namespaced_custom_object", API_GROUP, API_VERSION,
                                           res.namespace, PLURALS[res.kind], res.name,
-                                          _body(res, current_of[key]), field_validation="Strict"))
+                                          _body(res, current_of[key]), field_validation="Strict",
+                                          field_manager=FIELD_MANAGER, **_dry(dry_run)))
 
-        return self._write_each("replaced", [(r, r.key) for r in resources], write)
+        items = [(r, r.key) for r in resources]
+        self._dry_run_each(items, write)
+        return self._write_each("replaced", items, write)
 
     def delete(self, keys: list[Key]) -> list[Change]:
         keys = list(dict.fromkeys(tuple(k) for k in keys))

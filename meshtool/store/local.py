@@ -28,7 +28,8 @@ from meshtool.errors import AlreadyExistsError, ConflictError, MeshtoolError, No
 from meshtool.model.kinds import NATIVE_API_VERSION
 from meshtool.model.resource import Resource
 from meshtool.store.base import (ADDED, DELETED, MODIFIED, Change, Key, RelistRequired, Store,
-                                 StoredResource, check_unique, display_key, finding_for)
+                                 StoredResource, check_unique, display_key, finding_for,
+                                 RESOURCE_VERSION_FIELD)
 
 APPLICATION_ID = 0x4D534854  # "MSHT": marks a SQLite file as a meshtool store
 SCHEMA_VERSION = 1
@@ -156,11 +157,23 @@ class LocalStore(Store):
     @staticmethod
     def _resource(row) -> StoredResource:
         kind, namespace, name, body, obj_rev, created = row
-        data = json.loads(body)
-        return StoredResource(kind=kind, name=name, namespace=namespace, spec=data["spec"],
-                              api_version=data.get("apiVersion") or NATIVE_API_VERSION,
-                              labels=data.get("labels") or {},
-                              annotations=data.get("annotations") or {},
+        try:
+            data = json.loads(body)
+            spec, labels, annotations = data["spec"], data.get("labels"), data.get("annotations")
+            api_version = data.get("apiVersion") or NATIVE_API_VERSION
+            if not isinstance(spec, dict) or not isinstance(labels or {}, dict) \
+                    or not isinstance(annotations or {}, dict) or not isinstance(api_version, str):
+                raise ValueError("spec, labels and annotations must be mappings")
+        except (TypeError, ValueError, KeyError) as exc:
+            # One damaged row (edited by hand, a disk error) must not make the whole store
+            # unreadable: it is returned marked, and readers that serve rules skip it.
+            why = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            return StoredResource(kind=kind, name=name, namespace=namespace, spec={},
+                                  resource_version=str(obj_rev), revision=obj_rev,
+                                  created=created, damaged=f"the stored row is damaged ({why})")
+        return StoredResource(kind=kind, name=name, namespace=namespace, spec=spec,
+                              api_version=api_version, labels=labels or {},
+                              annotations=annotations or {},
                               resource_version=str(obj_rev), revision=obj_rev, created=created)
 
     _COLUMNS = "kind, namespace, name, body, revision, created"
@@ -293,7 +306,8 @@ class LocalStore(Store):
                 if res.resource_version is not None and res.resource_version != str(row[0]):
                     stale.append(finding_for(
                         res, res.key, f"has been modified: resourceVersion {res.resource_version} "
-                        f"is not the latest ({row[0]}); get it again and retry"))
+                        f"is not the latest ({row[0]}); get it again and retry",
+                        field=RESOURCE_VERSION_FIELD))
                 found.append((res, row[1]))
             if missing:
                 raise NotFoundError(findings=missing + stale,

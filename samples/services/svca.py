@@ -8,6 +8,10 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# The trace headers an app must pass on for its sidecars' spans to join one trace (as in Istio).
+TRACE_HEADERS = ("x-request-id", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled",
+                 "x-b3-flags", "traceparent", "tracestate")
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -19,7 +23,7 @@ class Handler(BaseHTTPRequestHandler):
             status, body = 404, b"svca: try /pay\n"
         else:
             try:
-                with urllib.request.urlopen(self.upstream, timeout=10) as r:
+                with urllib.request.urlopen(self._onward(self.upstream), timeout=10) as r:
                     status, body = r.status, b"svca: paid; " + r.read()
             except urllib.error.HTTPError as e:
                 status, body = e.code, b"svca: payment notification failed; " + e.read()
@@ -31,6 +35,10 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     do_GET = do_POST = _pay
+
+    def _onward(self, url):
+        return urllib.request.Request(url, headers={
+            h: v for h in TRACE_HEADERS if (v := self.headers.get(h)) is not None})
 
     def log_message(self, *args):
         pass

@@ -178,7 +178,10 @@ def test_replace_updates_and_refuses_a_stale_version(mt, tmp_path):
     assert r.err == "Updated config route-rule/default/reviews-canary to revision 2\n"
     r = mt("replace", "-f", edited)  # still says resourceVersion 1
     assert r.code == 1
-    assert r.err == ("error: edited.yaml:1: config route-rule/default/reviews-canary has been "
+    rv_line = (tmp_path / "edited.yaml").read_text().splitlines().index(
+        "  resourceVersion: '1'") + 1  # the error points at the line to fix
+    assert r.err == (f"error: edited.yaml:{rv_line}: metadata.resourceVersion: config "
+                     "route-rule/default/reviews-canary has been "
                      "modified: resourceVersion 1 is not the latest (2); get it again and retry\n")
     r = mt("replace", "-f", str(tmp_path / "a.yaml"))  # no resourceVersion: unconditional
     assert r.err == "Updated config route-rule/default/reviews-canary to revision 3\n"

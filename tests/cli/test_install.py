@@ -34,8 +34,10 @@ def test_dry_run_needs_no_cluster(capsys, monkeypatch):
                          "--failure-policy", "Fail")
     assert code == 0 and err == ""
     docs = list(yaml.safe_load_all(out))
-    assert docs[0]["kind"] == "CustomResourceDefinition" and docs[-1]["kind"] == "MutatingWebhookConfiguration"
-    assert docs[-1]["webhooks"][0]["failurePolicy"] == "Fail"
+    assert docs[0]["kind"] == "CustomResourceDefinition"
+    assert [d["kind"] for d in docs[-2:]] == ["MutatingWebhookConfiguration",
+                                              "ValidatingWebhookConfiguration"]
+    assert [d["webhooks"][0]["failurePolicy"] for d in docs[-2:]] == ["Fail", "Fail"]
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     assert deployment["metadata"]["namespace"] == "mesh"
     assert {c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]} == {"reg.example/m:1"}

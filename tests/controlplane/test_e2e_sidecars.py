@@ -125,39 +125,47 @@ def test_rules_reach_both_sidecars_and_a_rejected_one_shows_error(mesh):
         status, body = via_proxy(sidecars["v1"]["outbound"], "http://benigno:5000/")
         assert (status, body.strip()) == (200, "Hello World, Benigno, Canary Release")
 
-    # A rule the sidecars reject (it reached the store without validation, as a CRD applied
-    # with kubectl could): ERROR with the reason; the old snapshot keeps serving.
-    good = t["version"]
+    # A rule `validate` refuses that reached the store anyway (as a CRD applied with kubectl
+    # could): the control plane leaves it out and reports it; the sidecars stay SYNCED with
+    # everything else, and the canary keeps routing.
     with open_store(str(store)) as st:
         st.create([Resource("RouteRule", "broken", "default", {
             "destination": {"name": "benigno"},
-            "match": {"request": {"headers": {"uri": {"regex": "(unclosed"}}}},
-            "route": [{"labels": {"version": "v1"}}]})])
-    t = cp.wait_for(lambda t: statuses(t) == dict.fromkeys(both, "ERROR"), 15)
-    for p in t["proxies"]:
-        assert "invalid regular expression" in p["nacked"]["error"]
-        assert p["acked"]["version"] == good
+            "route": [{"labels": {"version": "v1"}, "weight": 50},
+                      {"labels": {"version": "v2"}, "weight": 20}]})])
+    t = cp.wait_for(lambda t: t["invalid"] and statuses(t) == dict.fromkeys(both, "SYNCED")
+                    and all(p["acked"]["version"] == t["version"] for p in t["proxies"]), 15)
+    (bad,) = t["invalid"]
+    assert (bad["kind"], bad["namespace"], bad["name"]) == ("RouteRule", "default", "broken")
+    assert bad["problems"] == ["spec.route[1].weight: weights sum to 70, must be 100"]
     for sc in sidecars.values():
-        assert config_dump(sc["admin"])["version"] == good
+        dump = config_dump(sc["admin"])
+        assert [r["metadata"]["name"] for r in dump["snapshot"]["rules"]] == ["benigno-canary"]
     status, body = via_proxy(sidecars["v1"]["outbound"], "http://benigno:5000/")
     assert (status, body.strip()) == (200, "Hello World, Benigno, Canary Release")
+    metrics = urllib.request.urlopen(f"http://{cp.address}/metrics", timeout=5).read().decode()
+    assert "meshtool_controlplane_invalid_resources 1\n" in metrics
+    assert "meshtool_controlplane_rejected_resources_total 1\n" in metrics
+    dump = json.loads(urllib.request.urlopen(f"http://{cp.address}/debug/config_dump",
+                                             timeout=5).read())
+    assert [i["name"] for i in dump["invalid"]] == ["broken"]
 
     r = subprocess.run([*MESHTOOL, "proxy-status", "--control-plane", cp.address],
                        capture_output=True, text=True, timeout=30)
-    rows = r.stdout.splitlines()[1:]
-    assert len(rows) == 2 and all("ERROR: " in row and "invalid regular expression" in row
-                                  for row in rows)
-    r = subprocess.run([*MESHTOOL, "proxy-status", "--control-plane", cp.address,
-                        "benigno-v2.default"], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 1 and '"name": "broken"' in r.stdout
+    assert r.returncode == 0 and all("SYNCED" in row for row in r.stdout.splitlines()[1:])
+    assert ("invalid: RouteRule default/broken is left out of every snapshot: "
+            "spec.route[1].weight: weights sum to 70, must be 100") in r.stderr
 
-    # Deleting it brings both back to SYNCED.
+    # Fixed, it goes live; the list empties.
     with open_store(str(store)) as st:
-        st.delete([("RouteRule", "default", "broken")])
-    cp.wait_for(lambda t: statuses(t) == dict.fromkeys(both, "SYNCED"), 15)
-    r = subprocess.run([*MESHTOOL, "proxy-status", "--control-plane", cp.address,
-                        "benigno-v2.default"], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stdout
+        st.replace([Resource("RouteRule", "broken", "default", {
+            "destination": {"name": "benigno"},
+            "route": [{"labels": {"version": "v1"}, "weight": 50},
+                      {"labels": {"version": "v2"}, "weight": 50}]})])
+    t = cp.wait_for(lambda t: not t["invalid"] and statuses(t) == dict.fromkeys(both, "SYNCED")
+                    and all(p["acked"]["version"] == t["version"] for p in t["proxies"]), 15)
+    assert sorted(r["metadata"]["name"] for r in config_dump(sidecars["v1"]["admin"])
+                  ["snapshot"]["rules"]) == ["benigno-canary", "broken"]
 
 
 def test_sidecars_keep_serving_while_the_control_plane_is_down(mesh):

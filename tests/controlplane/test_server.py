@@ -275,6 +275,38 @@ def test_garbage_after_hello_closes_that_stream_only(cp):
     assert "good.default" in ids and "bad.default" not in ids
 
 
+def test_a_damaged_or_invalid_row_is_left_out_and_reported_once_the_rest_served(
+        store_path, tmp_path):
+    """A store with a row edited by hand into something that is not JSON, and one whose weights
+    sum to 70: both are skipped (listed in the sync table, logged once), the rest is served."""
+    import sqlite3
+
+    with open_store(str(store_path)) as store:
+        store.create([rule("good"), rule("damaged"), Resource("RouteRule", "sum", "default", {
+            "destination": {"name": "sim-svc0"},
+            "route": [{"labels": {"version": "v1"}, "weight": 50},
+                      {"labels": {"version": "v2"}, "weight": 20}]})])
+    with sqlite3.connect(store_path) as db:
+        db.execute("UPDATE objects SET body = '{\"spec\": [1, 2' WHERE name = 'damaged'")
+    with ControlPlaneProcess(store_path, log=tmp_path / "cp.log") as cp, \
+            SimulatedFleet(cp.address, 1, prefix="g"), open_store(str(store_path)) as store:
+        t = cp.wait_for(lambda t: all_synced("g", 1)(t) and len(t["invalid"]) == 2)
+        by_name = {i["name"]: i["problems"] for i in t["invalid"]}
+        assert by_name["sum"] == ["spec.route[1].weight: weights sum to 70, must be 100"]
+        assert by_name["damaged"][0].startswith("the stored row is damaged (")
+        assert [r["metadata"]["name"] for r in intended(cp, "g-0.default")["snapshot"]["rules"]] \
+            == ["good"]
+        # Later changes are served; the two are not reported again.
+        rev = store.create([rule("later")])[0].revision
+        t = cp.wait_for(all_synced("g", 1, rev))
+        assert len(t["invalid"]) == 2
+        assert sorted(r["metadata"]["name"] for r in intended(cp, "g-0.default")
+                      ["snapshot"]["rules"]) == ["good", "later"]
+    log = (tmp_path / "cp.log").read_text()
+    assert log.count("route-rule/default/sum is invalid") == 1, log
+    assert log.count("route-rule/default/damaged is invalid") == 1, log
+
+
 def test_virtual_service_waits_for_its_destination_rule_and_says_why(cp, shared_store, tmp_path):
     """VS and DR stored separately (VS first): the route is left out, reported in the debug
     endpoint, goes live when the DR arrives and is left out again when the DR is deleted."""

@@ -84,15 +84,60 @@ def test_files_hide_cluster_objects(shop, kube_cluster, tmp_path, capsys):
     assert code == 0  # MT0302 is a warning; the default failure threshold is Error
 
 
-def test_unreachable_cluster_is_one_clear_error(tmp_path, capsys):
+UNREACHABLE = ("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n"
+               "    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context:\n"
+               "    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n"
+               "  user: {token: x}\n")
+
+
+@pytest.mark.parametrize("args", [
+    ["analyze", "--use-kube"], ["analyze", "--use-store", "--store", "kubernetes"],
+    ["get", "rr", "--store", "kubernetes"], ["install"], ["uninstall"],
+    ["proxy-status", "--kubernetes"]])
+def test_an_unreachable_api_server_is_the_same_one_line_in_every_command(tmp_path, capsys,
+                                                                          args):
     config = tmp_path / "kubeconfig"
-    config.write_text("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n"
-                      "    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context:\n"
-                      "    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n"
-                      "  user: {token: x}\n")
-    code, out, err = analyze(capsys, "--use-kube", "--kubeconfig", str(config))
-    assert code == 1 and out == ""
-    assert err.startswith("error: cannot reach the cluster") and "Traceback" not in err
+    config.write_text(UNREACHABLE)
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--kubeconfig", str(config)])
+    out, err = capsys.readouterr()
+    assert exc.value.code == 1 and out == ""
+    assert err.startswith("error: cannot reach the Kubernetes API server at "
+                          "https://127.0.0.1:1: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err and "Max retries" not in err
+
+
+def test_check_words_an_unreachable_api_server_the_same_way(tmp_path, capsys):
+    config = tmp_path / "kubeconfig"
+    config.write_text(UNREACHABLE)
+    with pytest.raises(SystemExit) as exc:
+        main(["check", "--kubeconfig", str(config)])
+    out, _ = capsys.readouterr()
+    assert exc.value.code == 1
+    assert "cannot reach the Kubernetes API server at https://127.0.0.1:1: " in out
+
+
+def test_use_store_kubernetes_reports_a_rule_posted_straight_to_the_api_server(
+        kube_cluster, kube_namespace, meshtool_crds, capsys):
+    """The API server accepts weights 50 + 20 (its schema cannot add them up): analyze of the
+    store must still report it, with the same message as validate (MT0001, exit 79)."""
+    custom = client.CustomObjectsApi(kube_cluster.api_client)
+    ns = kube_namespace
+    custom.create_namespaced_custom_object("config.meshtool.io", "v1alpha1", ns, "routerules", {
+        "apiVersion": "config.meshtool.io/v1alpha1", "kind": "RouteRule",
+        "metadata": {"name": "bad-sum"},
+        "spec": {"destination": {"name": "reviews"},
+                 "route": [{"labels": {"version": "v1"}, "weight": 50},
+                           {"labels": {"version": "v2"}, "weight": 20}]}})
+    code, out, err = analyze(capsys, "--use-store", "--store", "kubernetes", "-n", ns,
+                             "--kubeconfig", str(kube_cluster.kubeconfig), "-o", "json")
+    import json
+
+    found = [(m["code"], m["resource"]["kind"], m["resource"]["name"], m.get("field"),
+              m["message"]) for m in json.loads(out) if m["code"] == "MT0001"]
+    assert found == [("MT0001", "RouteRule", "bad-sum", "spec.route[1].weight",
+                      "spec.route[1].weight: weights sum to 70, must be 100")], out + err
+    assert code == 79
 
 
 def test_missing_namespace_is_one_clear_error(kube_cluster, capsys):

@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from meshtool.rules import schema
 from meshtool.model.kinds import API_GROUP, API_VERSION, NATIVE_API_VERSION, PLURALS, RULE_KINDS
 
+INT64_MAX = 2**63 - 1  # the API server decodes integers as int64: beyond, "must be of type integer"
+
 SPECS = {
     "RouteRule": {"destination": {"name": "reviews"}, "precedence": 1,
                   "match": {"source": {"name": "web", "labels": {"v": "1"}},
@@ -24,7 +26,8 @@ SPECS = {
     "EgressRule": {"destination": {"service": "*.example.com"},
                    "ports": [{"port": 443, "protocol": "https"}]},
     "DestinationPolicy": {"destination": {"name": "reviews"}, "loadBalancing": {"name": "RANDOM"},
-                          "circuitBreaker": {"simpleCb": {"maxConnections": 1, "sleepWindow": "1s"}}},
+                          "circuitBreaker": {"simpleCb": {"maxConnections": 1, "sleepWindow": "1s",
+                                                          "httpMaxRetries": 3}}},
 }
 # JSON values only (no null: the API server drops nulls before validating, by design), with
 # the edge cases of the translation: integral floats, empty strings, long strings, enums.
@@ -38,7 +41,8 @@ VALUES = st.recursive(
 
 
 BOUNDS = {
-    int: [-1, 0, 1, 100, 101, 199, 200, 599, 600, 65535, 65536, 2147483647, 2147483648],
+    int: [-1, 0, 1, 100, 101, 199, 200, 599, 600, 65535, 65536, 2147483647, 2147483648,
+          INT64_MAX, INT64_MAX + 1, -INT64_MAX - 2],
     float: [-0.5, 0.0, 100.0, 100.5],
     str: ["", "a", "1s", "http", "https", "grpc", "http2", "tcp", "mongo", "ftp", "ROUND_ROBIN",
           "LEAST_CONN", "RANDOM", "round_robin"],
@@ -49,7 +53,7 @@ BOUNDS = {
 # lengths and enums: most mutations then keep the rule valid or break exactly one bound.
 SAME_TYPE = {
     int: st.integers(-2, 120) | st.sampled_from([199, 200, 599, 600, 65535, 65536, 2147483647,
-                                                2147483648]),
+                                                2147483648, INT64_MAX, INT64_MAX + 1]),
     float: st.sampled_from([0.0, 0.5, 50.5, 100.0, 100.5, -0.5]),
     str: st.sampled_from(["", "a", "1s", "http", "https", "tcp", "mongo", "ftp", "ROUND_ROBIN",
                           "LEAST_CONN", "round_robin"]),
@@ -157,3 +161,54 @@ def test_api_server_and_schema_agree_on_every_bound_of_every_field(kube_cluster,
                     disagreements.append((kind, path, variant, ours, message))
     assert verdicts == {True, False}
     assert disagreements == []
+
+
+def _integer_nodes(node, path=""):
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            yield path, node
+        for key, child in node.items():
+            yield from _integer_nodes(child, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            yield from _integer_nodes(child, f"{path}[{i}]")
+
+
+def test_every_integer_is_bounded_to_int64_with_the_same_format_in_schema_and_crd():
+    """The API server holds integers as int64: a schema without that bound accepts what the
+    server refuses ("must be of type integer"). Formats and bounds are the same on both sides."""
+    from meshtool.kube.crds import committed_crds
+
+    crds = {c["spec"]["names"]["kind"]: c for c in committed_crds()}
+    for kind in RULE_KINDS:
+        ours = dict(_integer_nodes(schema.load_schema(kind)["properties"]["spec"]))
+        theirs = dict(_integer_nodes(
+            crds[kind]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]))
+        assert ours and ours.keys() == theirs.keys(), kind
+        for path, node in ours.items():
+            assert node.get("format") == "int64", (kind, path)
+            assert -2**63 <= node["minimum"] <= node["maximum"] <= INT64_MAX, (kind, path)
+            # The CRD leaves out the int64 limits themselves (the server's decoding enforces
+            # them; written out they overflow its float64 comparison): every other bound is equal.
+            implied = {-2**63, INT64_MAX}
+            assert {k: theirs[path].get(k) for k in ("format", "minimum", "maximum")} == \
+                {k: (None if node.get(k) in implied and k != "format" else node.get(k))
+                 for k in ("format", "minimum", "maximum")}, (kind, path)
+
+
+def test_an_integer_beyond_int64_is_refused_by_validate_and_by_the_api_server(
+        kube_cluster, meshtool_crds, kube_namespace):
+    from kubernetes import client
+
+    api = client.CustomObjectsApi(kube_cluster.api_client)
+    spec = copy.deepcopy(SPECS["DestinationPolicy"])
+    spec["circuitBreaker"]["simpleCb"]["maxConnections"] = INT64_MAX + 1
+    manifest = {"apiVersion": NATIVE_API_VERSION, "kind": "DestinationPolicy",
+                "metadata": {"name": "probe"}, "spec": spec}
+    problems = schema.validate("DestinationPolicy", manifest)
+    assert [(".".join(map(str, p)), m) for p, m in problems] == [
+        ("spec.circuitBreaker.simpleCb.maxConnections", "must be at most 9223372036854775807, got 9223372036854775808")]
+    assert _server_accepts(api, kube_namespace, "DestinationPolicy", spec)[0] is False
+    spec["circuitBreaker"]["simpleCb"]["maxConnections"] = INT64_MAX
+    assert schema.validate("DestinationPolicy", manifest) == []
+    assert _server_accepts(api, kube_namespace, "DestinationPolicy", spec) == (True, "")

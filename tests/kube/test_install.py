@@ -30,14 +30,19 @@ def test_everything_is_labelled_for_uninstall(items):
         assert obj["metadata"].get("namespace") in (None, "mesh")
 
 
-def test_the_control_plane_may_only_read(items):
+def test_the_control_plane_reads_and_writes_only_rule_status_and_events(items):
     role = items[("ClusterRole", lib.NAME)]
-    verbs = {v for rule in role["rules"] for v in rule["verbs"]}
-    assert verbs == {"get", "list", "watch"}
-    resources = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
-    assert resources == {("config.meshtool.io", "routerules"), ("config.meshtool.io", "egressrules"),
-                         ("config.meshtool.io", "destinationpolicies"), ("", "services"), ("", "pods"),
-                         ("", "namespaces")}
+    writes = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"]
+              for r in rule["resources"] for v in rule["verbs"] if v not in ("get", "list", "watch")}
+    assert writes == {("config.meshtool.io", "routerules/status", "patch"),
+                      ("config.meshtool.io", "egressrules/status", "patch"),
+                      ("config.meshtool.io", "destinationpolicies/status", "patch"),
+                      ("", "events", "create")}
+    read = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+            if "list" in rule["verbs"]}
+    assert read == {("config.meshtool.io", "routerules"), ("config.meshtool.io", "egressrules"),
+                    ("config.meshtool.io", "destinationpolicies"), ("", "services"), ("", "pods"),
+                    ("", "namespaces")}
     binding = items[("ClusterRoleBinding", lib.NAME)]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": lib.NAME, "namespace": "mesh"}]
 

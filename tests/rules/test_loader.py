@@ -261,6 +261,18 @@ def test_fields_a_user_may_set_but_we_do_not_support_are_still_refused():
     assert [f.field for f in result.findings] == ["metadata.finalizers"]
 
 
+def test_a_label_value_kubernetes_refuses_is_a_finding_at_its_line():
+    text = NATIVE.format(name="a", w1=50, w2=50) + "---\n" + NATIVE.format(
+        name="b", w1=50, w2=50).replace("  name: b\n", "  name: b\n  labels:\n"
+                                        "    team: platform engineering\n")
+    result = load_rules([src(text)])
+    assert [r.name for r in result.resources] == ["a"]
+    (finding,) = result.findings
+    assert (finding.line, finding.field, finding.resource) == (19, "metadata.labels.team",
+                                                               "RouteRule/b")
+    assert "label value 'platform engineering'" in finding.message
+
+
 def test_duplicate_mapping_key_names_the_second_key_and_its_line():
     text = "# leading\n" + rule().replace("    weight: 90\n", "    weight: 90\n    weight: 100\n")
     result = load_rules([src(text)])

@@ -28,7 +28,7 @@ def test_routes(canary):
         assert (await health.route("GET", "/ready"))[0] == 200
         assert (await health.route("GET", "/app-health/app/livez"))[0] == 503
         assert (await health.route("GET", "/config_dump"))[0] == 404
-        assert (await health.route("GET", "/stats/prometheus"))[0] == 404
+        assert (await health.route("GET", "/stats/prometheus"))[0] == 200  # the cluster's Prometheus
 
     asyncio.run(scenario())
 

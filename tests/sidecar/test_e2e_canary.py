@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import Counter
 
@@ -68,7 +69,10 @@ def test_90_10_is_exactly_900_100_over_1000_requests(canary_mesh):
     m.apply(m.doc(90, 10, "2"))
     assert _split(m, 1000) == {"v1": 900, "v2": 100}
     text = m.metrics()
-    assert 'destination_service="benigno",destination_version="v2",response_code="200"' in text
+    # the workload comes back from the callee's sidecar (x-meshtool-peer)
+    assert re.search(r'destination_service="benigno",destination_namespace="default",'
+                     r'destination_workload="benigno-\d+",destination_version="v2",'
+                     r'response_code="200"', text)
 
 
 def test_shift_to_50_50_then_100_percent_v2(canary_mesh):
@@ -93,8 +97,10 @@ def test_header_match_routes_one_user_to_v2(canary_mesh):
 def test_inbound_sidecar_counts_requests_by_source(canary_mesh):
     _, _, b1 = canary_mesh
     text = b1.metrics()
-    assert 'direction="inbound",source="magnanimo",destination_service="benigno",' \
-           'destination_version="v1",response_code="200"' in text
+    assert 'direction="inbound",source_service="magnanimo",' in text
+    assert re.search(r'destination_service="benigno",destination_namespace="default",'
+                     r'destination_workload="benigno-\d+",destination_version="v1",'
+                     r'response_code="200"', text)
 
 
 def test_access_log_writes_one_json_line_per_request(canary_mesh):

@@ -81,7 +81,7 @@ def test_retries_recover_a_flaky_upstream(sidecar, upstream):
         assert status == 200
         attempts[headers["x-meshtool-attempts"]] += 1
     assert attempts == {"3": 30}  # fail, fail, succeed: every time
-    assert 'meshtool_retries_total{destination_service="flaky"} 60' in sidecar.metrics()
+    assert 'meshtool_retries_total{destination_service="flaky",destination_namespace="default"} 60' in sidecar.metrics()
     client.close()
 
 
@@ -126,7 +126,8 @@ def test_circuit_breaker_opens_on_errors_and_closes_after_the_sleep_window(sidec
     time.sleep(0.6)
     assert client.get("http://flaky/ok")[0] == 200  # closed again
     text = sidecar.metrics()
-    assert 'meshtool_circuit_breaker_ejections_total{destination_service="flaky"} 1' in text
+    assert 'meshtool_circuit_breaker_ejections_total{destination_service="flaky",' \
+           'destination_namespace="default"} 1' in text
     client.close()
 
 

@@ -53,10 +53,10 @@ def test_admin_stays_on_loopback_and_the_rest_follows_the_listen_host(tmp_path, 
                          f"{host}:{ports['inbound']}", f"{host}:{ports['outbound']}"}
         assert f"health {host}:{ports['health']}; admin 127.0.0.1:{ports['admin']}" in line
         assert re.search(rf"{re.escape(host)}:{ports['outbound']}\b", line)
-        # the health port answers /ready and nothing that reveals configuration
+        # the health port answers /ready and metrics, nothing that reveals configuration
         assert http_get(ports["health"], "/ready")[0] == 200
         assert http_get(ports["health"], "/config_dump")[0] == 404
-        assert http_get(ports["health"], "/stats/prometheus")[0] == 404
+        assert http_get(ports["health"], "/stats/prometheus")[0] == 200  # for Prometheus
         assert http_get(ports["admin"], "/config_dump")[0] == 200
     finally:
         stop_all([proc])

@@ -100,8 +100,11 @@ def test_create_get_replace_conflict_delete(mt, tmp_path, kube_namespace):
     assert [x["weight"] for x in latest["spec"]["route"]] == [50, 50]
     r = mt("replace", "-f", write(tmp_path / "old.yaml", old))
     assert r.code == 1
+    rv_line = old.splitlines().index(f"  resourceVersion: '{first_rv}'") + 1
+    assert rv_line > 1
     assert r.err.splitlines()[0] == (
-        f"error: old.yaml:1: config route-rule/{ns}/reviews-canary has been modified: resourceVersion "
+        f"error: old.yaml:{rv_line}: metadata.resourceVersion: config route-rule/{ns}/reviews-canary "
+        f"has been modified: resourceVersion "
         f"{first_rv} is not the latest ({latest['metadata']['resourceVersion']}); get it again and retry")
 
     r = mt("create", "-f", write(tmp_path / "again.yaml", EGRESS), "-n", ns)
@@ -180,3 +183,18 @@ def test_kubectl_get_output_pipes_back_into_replace(mt, kube_cluster, kube_names
     assert got["spec"]["route"] == [{"labels": {"version": "v2"}, "weight": 100}]
     r = mt("replace", "-f", "-", stdin=as_kubectl_prints_it)  # the same copy again: now stale
     assert r.code == 1 and "has been modified" in r.err
+
+
+def test_a_label_value_kubernetes_refuses_stops_the_whole_file_before_any_write(
+        mt, tmp_path, kube_namespace, kube_cluster):
+    """Two rules, the second labelled "platform engineering": validate refuses the file (as
+    the API server would refuse that rule), and create writes neither."""
+    ns = kube_namespace
+    second = EGRESS.replace("metadata:\n", "metadata:\n  labels:\n    team: platform engineering\n", 1)
+    path = write(tmp_path / "two.yaml", CANARY, second)
+    r = mt("validate", "-f", path)
+    assert r.code == 65 and "label value 'platform engineering'" in r.out
+    r = mt("create", "-f", path, "-n", ns)
+    assert r.code == 65 and "label value 'platform engineering'" in r.err
+    assert "created before the failure" not in r.err
+    assert mt("get", "rr", "-n", ns, "-o", "name").out == ""

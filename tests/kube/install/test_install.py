@@ -76,9 +76,11 @@ def test_install_check_uninstall_round_trip(kube_cluster, control_namespace, cap
 
     for argv in (["check"], ["install", "--check"]):
         code, out, err = run(capsys, *argv, "-n", control_namespace, "--kubeconfig", kubeconfig)
-        assert code == 0, out + err
-        assert "×" not in out
-        assert "‼ control plane Pods are ready" in out and "0/1 ready" in out
+        # No controllers run here, so the control plane's Pod never starts: with the webhooks
+        # in it, that is a failure, the only one.
+        assert code == 1, out + err
+        assert "× control plane Pods are ready" in out and "0/1 ready" in out
+        assert out.count("×") == 2 and "(1 failed)" in out, out
         assert out.count("√") >= 14
         assert "√ the webhook's caBundle is the CA of its certificate Secret" in out
 
@@ -129,7 +131,8 @@ def test_check_fails_when_the_ca_bundle_does_not_match(kube_cluster, control_nam
     assert "× the webhook's caBundle is the CA of its certificate Secret" in out
     # install repairs it
     assert run(capsys, "install", "-n", control_namespace, "--kubeconfig", kubeconfig, "-q")[0] == 0
-    assert run(capsys, "check", "-n", control_namespace, "--kubeconfig", kubeconfig)[0] == 0
+    _, out, _ = run(capsys, "check", "-n", control_namespace, "--kubeconfig", kubeconfig)
+    assert "√ the webhook's caBundle is the CA of its certificate Secret" in out
 
 
 def test_dry_run_prints_yaml_the_api_server_accepts(kube_cluster, control_namespace, capsys):
@@ -140,9 +143,17 @@ def test_dry_run_prints_yaml_the_api_server_accepts(kube_cluster, control_namesp
     assert [identity(d) for d in docs] == [
         identity(o) for o in lib.manifests(lib.Settings(namespace=control_namespace),
                                            lib.new_certs(lib.Settings()))]
-    webhook = docs[-1]["webhooks"][0]
+    webhook = docs[-2]["webhooks"][0]
     assert webhook["failurePolicy"] == "Ignore"
     assert webhook["namespaceSelector"] == {"matchLabels": {"meshtool-injection": "enabled"}}
+    # The validating webhook: every rule kind, created or updated, through the same Service.
+    validating = docs[-1]["webhooks"][0]
+    assert docs[-1]["kind"] == "ValidatingWebhookConfiguration"
+    assert validating["clientConfig"]["service"]["path"] == "/validate"
+    assert validating["clientConfig"]["caBundle"] == webhook["clientConfig"]["caBundle"]
+    assert validating["rules"][0]["resources"] == ["destinationpolicies", "egressrules",
+                                                   "routerules"]
+    assert validating["rules"][0]["operations"] == ["CREATE", "UPDATE"]
     namespace = next(d for d in docs if d["kind"] == "Namespace")
     objects.apply(api, namespace)  # namespaced objects can only be dry-run inside an existing one
     for doc in docs:
@@ -168,3 +179,71 @@ def test_install_refuses_an_invalid_object_before_writing_anything(kube_cluster,
     assert "Not_A_Namespace" in err
     assert objects.get(kube_cluster.api_client, "ClusterRole", lib.NAME) is None
     assert objects.get(kube_cluster.api_client, "MutatingWebhookConfiguration", lib.WEBHOOK_CONFIG) is None
+
+
+def _labelled_namespace(kube_cluster) -> str:
+    from kubernetes import client
+
+    core = client.CoreV1Api(kube_cluster.api_client)
+    name = f"injected-{secrets.token_hex(3)}"
+    core.create_namespace({"metadata": {"name": name, "labels": {lib.INJECTION_LABEL: "enabled"}}})
+    core.create_namespaced_service_account(name, {"metadata": {"name": "default"}})
+    return name
+
+
+def test_check_fails_when_no_pod_would_get_a_sidecar(kube_cluster, control_namespace, capsys):
+    """Right after install, with no control-plane Pod running: the API server fails open
+    (failurePolicy Ignore), so a Pod in a labelled namespace gets no sidecar. check must say so,
+    proving it with a dry-run Pod create, and never print the CA bundle or the key."""
+    api, kubeconfig = kube_cluster.api_client, str(kube_cluster.kubeconfig)
+    assert run(capsys, "install", "-n", control_namespace, "--kubeconfig", kubeconfig, "-q")[0] == 0
+    labelled = _labelled_namespace(kube_cluster)
+    try:
+        code, out, _ = run(capsys, "check", "-n", control_namespace, "--kubeconfig", kubeconfig)
+        assert code == 1
+        assert "× control plane Pods are ready" in out
+        assert ("× a Pod in a namespace labelled meshtool-injection=enabled gets the sidecar"
+                in out)
+        assert "came back without meshtool-proxy" in out and "(2 failed)" in out
+        secret = objects.get(api, "Secret", lib.SECRET, control_namespace)
+        for value in secret["data"].values():
+            assert value[:40] not in out
+        assert "BEGIN" not in out
+        # Nothing was created by the probe.
+        pods = objects.call(api, "GET", f"/api/v1/namespaces/{labelled}/pods")["items"]
+        assert pods == []
+    finally:
+        objects.delete(api, "Namespace", labelled)
+
+
+def test_install_repairs_a_webhook_switched_to_a_url_with_failure_policy_fail(
+        kube_cluster, control_namespace, capsys):
+    api, kubeconfig = kube_cluster.api_client, str(kube_cluster.kubeconfig)
+    assert run(capsys, "install", "-n", control_namespace, "--kubeconfig", kubeconfig, "-q")[0] == 0
+    edited = objects.get(api, "MutatingWebhookConfiguration", lib.WEBHOOK_CONFIG)
+    hook = edited["webhooks"][0]
+    bundle = hook["clientConfig"]["caBundle"]
+    hook["clientConfig"] = {"url": "https://127.0.0.1:1/inject", "caBundle": bundle}
+    hook["failurePolicy"] = "Fail"
+    objects.call(api, "PUT", objects.path_of(edited), body=edited)
+
+    code, out, _ = run(capsys, "check", "-n", control_namespace, "--kubeconfig", kubeconfig)
+    assert code == 1
+    assert "points at url https://127.0.0.1:1/inject" in out and "run `meshtool install`" in out
+    assert bundle[:40] not in out
+
+    code, _, err = run(capsys, "install", "-n", control_namespace, "--kubeconfig", kubeconfig)
+    assert code == 0, err
+    assert f"mutatingwebhookconfiguration/{lib.WEBHOOK_CONFIG} replaced" in err
+    repaired = objects.get(api, "MutatingWebhookConfiguration", lib.WEBHOOK_CONFIG)
+    hook = repaired["webhooks"][0]
+    assert "url" not in hook["clientConfig"]
+    assert hook["clientConfig"]["service"]["name"] == lib.NAME
+    assert hook["failurePolicy"] == lib.DEFAULT_FAILURE_POLICY
+    code, out, _ = run(capsys, "check", "-n", control_namespace, "--kubeconfig", kubeconfig)
+    assert f"√ MutatingWebhookConfiguration {lib.WEBHOOK_CONFIG} sends Pods to the webhook" in out
+    # A second install changes nothing.
+    version = repaired["metadata"]["resourceVersion"]
+    assert run(capsys, "install", "-n", control_namespace, "--kubeconfig", kubeconfig, "-q")[0] == 0
+    assert objects.get(api, "MutatingWebhookConfiguration",
+                       lib.WEBHOOK_CONFIG)["metadata"]["resourceVersion"] == version

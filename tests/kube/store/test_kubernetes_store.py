@@ -137,9 +137,9 @@ def test_delete_returns_last_states(store, kube_namespace):
     assert store.list("RouteRule", kube_namespace) == []
 
 
-def test_a_write_failing_half_way_says_what_was_written(store, kube_namespace):
+def test_a_refused_document_leaves_the_cluster_untouched(store, kube_namespace):
     # The loader would refuse the second rule; written straight to the store, the API server
-    # refuses it after the first one was created.
+    # refuses it in the dry run that precedes every write: the first is not written either.
     bad = Resource("RouteRule", "bad", kube_namespace, {"destination": {"name": "r"}, "colour": 1},
                    file="x.yaml", line=5)
     with pytest.raises(DataError) as error:
@@ -147,10 +147,37 @@ def test_a_write_failing_half_way_says_what_was_written(store, kube_namespace):
     lines = error.value.lines()
     assert lines[0].startswith(f"x.yaml:5: config route-rule/{kube_namespace}/bad refused by the API server")
     assert "colour" in lines[0]
+    assert lines[1:] == ["nothing was written: the API server refused the above in a dry run"]
+    with pytest.raises(NotFoundError):
+        store.get("RouteRule", kube_namespace, "good")
+
+
+def test_a_write_failing_half_way_says_what_was_written(store, kube_namespace, monkeypatch):
+    # What the dry run cannot foresee (a concurrent writer, a dropped connection) is played
+    # here by skipping it: the real API server then refuses the second write.
+    monkeypatch.setattr(store, "_dry_run_each", lambda items, write: None)
+    bad = Resource("RouteRule", "bad", kube_namespace, {"destination": {"name": "r"}, "colour": 1},
+                   file="x.yaml", line=5)
+    with pytest.raises(DataError) as error:
+        store.create([rule("good", kube_namespace), bad])
+    lines = error.value.lines()
+    assert lines[0].startswith(f"x.yaml:5: config route-rule/{kube_namespace}/bad refused by the API server")
     assert lines[1] == (f"created before the failure (Kubernetes writes one object at a time): "
                         f"route-rule/{kube_namespace}/good")
     assert lines[2] == f"not created: route-rule/{kube_namespace}/bad"
     store.get("RouteRule", kube_namespace, "good")
+
+
+def test_every_write_is_recorded_under_the_field_manager_meshtool(store, kube_namespace,
+                                                                  kube_cluster):
+    from kubernetes import client
+
+    store.create([rule("managed", kube_namespace)])
+    store.replace([rule("managed", kube_namespace, "v2")])
+    obj = client.CustomObjectsApi(kube_cluster.api_client).get_namespaced_custom_object(
+        "config.meshtool.io", "v1alpha1", kube_namespace, "routerules", "managed")
+    assert {(m["manager"], m["operation"]) for m in obj["metadata"]["managedFields"]} == {
+        ("meshtool", "Update")}
 
 
 def test_watch_sees_changes_in_order(store, kube_namespace):
@@ -221,7 +248,9 @@ def test_refusals_by_rbac_are_one_line_errors(kube_cluster, meshtool_crds, kube_
     cluster.api_client.set_default_header("Impersonate-User", user)
     with KubernetesStore(cluster, kube_namespace) as st:
         since = st.revision()  # list is allowed
-        with pytest.raises(MeshtoolError, match=r"refused to watch routerules: .*forbidden") as refused:
+        # One watch stream per kind, started together: whichever is refused first is reported.
+        with pytest.raises(MeshtoolError, match=r"refused to watch (routerules|egressrules|"
+                           r"destinationpolicies): .*forbidden") as refused:
             st.watch(since, 10)
         assert "\n" not in str(refused.value)
         with pytest.raises(MeshtoolError, match="^forbidden by the Kubernetes API server at "):

@@ -153,3 +153,18 @@ def test_an_invalid_annotation_is_refused_with_the_reason(kube_cluster, register
         create(kube_cluster, ns, pod("bad", annotations={"sidecar.meshtool.io/inject": "maybe"}))
     assert refused.value.status == 400
     assert "sidecar.meshtool.io/inject" in refused.value.body
+
+
+def test_checks_injection_probe_sees_the_sidecar_and_stores_nothing(kube_cluster, registered):
+    """`meshtool check`'s end-to-end proof: a dry-run Pod create comes back with the sidecar
+    when the webhook answers; in an unlabelled namespace it does not."""
+    from meshtool.kube.check import injection_probe
+
+    ns = namespace(kube_cluster, {registered: "enabled"})
+    ok, detail = injection_probe(kube_cluster.api_client, ns)
+    assert ok, detail
+    assert detail == f"a Pod created (dry run) in namespace {ns} got meshtool-proxy"
+    assert objects.call(kube_cluster.api_client, "GET", f"/api/v1/namespaces/{ns}/pods")["items"] == []
+    plain = namespace(kube_cluster, {})
+    ok, detail = injection_probe(kube_cluster.api_client, plain)
+    assert not ok and "came back without meshtool-proxy" in detail

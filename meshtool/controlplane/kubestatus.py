@@ -1,0 +1,120 @@
+"""Reporting invalid resources in the cluster: a status condition and an Event.
+
+`kubectl get rr bad-sum -o yaml` then shows `Accepted: False` with meshtool's message, and
+`kubectl describe` / `kubectl get events` the Warning, as for any Kubernetes object a controller
+refuses. Writes happen on one worker thread (the event loop never waits for the API server); a
+failure is logged and never stops the control plane. Only a change of verdict is written: a
+status write is itself a watch event, and writing on every event would never end.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import queue
+import threading
+
+from meshtool.controlplane.isolation import Rejected
+from meshtool.model.kinds import API_GROUP, API_VERSION, NATIVE_API_VERSION, PLURALS
+from meshtool.model.resource import Resource
+from meshtool.store.base import Key
+
+log = logging.getLogger("meshtool.controlplane")
+
+CONDITION = "Accepted"
+COMPONENT = "meshtool-control-plane"
+FIELD_MANAGER = "meshtool"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class KubeStatusReporter:
+    def __init__(self, api_client):
+        self._api_client = api_client
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="kube-status", daemon=True)
+        self._thread.start()
+
+    # -- Reporter (called on the event loop) ------------------------------------------------
+    def rejected(self, item: Rejected) -> None:
+        self._queue.put(("rejected", item.key, item.message))
+
+    def cleared(self, key: Key, resource: Resource | None) -> None:
+        if resource is not None:  # deleted objects have no status left to correct
+            self._queue.put(("accepted", key, None))
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def idle(self) -> bool:
+        return self._queue.unfinished_tasks == 0
+
+    # -- the worker --------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                verdict, key, message = job
+                self._write(key, message if verdict == "rejected" else None)
+            except Exception as exc:  # noqa: BLE001 - reporting must never stop serving
+                log.warning("cannot report %s/%s/%s in the cluster: %s", *job[1], exc)
+            finally:
+                self._queue.task_done()
+
+    def _write(self, key: Key, problem: str | None) -> None:
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        kind, namespace, name = key
+        custom = client.CustomObjectsApi(self._api_client)
+        try:
+            current = custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace,
+                                                          PLURALS[kind], name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return  # deleted meanwhile
+            raise
+        meta = current["metadata"]
+        condition = {"type": CONDITION, "status": "False" if problem else "True",
+                     "reason": "Invalid" if problem else "Valid",
+                     "message": problem or "served by the control plane",
+                     "observedGeneration": meta.get("generation", 0),
+                     "lastTransitionTime": _now()}
+        old = {c.get("type"): c for c in (current.get("status") or {}).get("conditions") or []}
+        before = old.get(CONDITION)
+        if before and all(before.get(k) == condition[k] for k in ("status", "message",
+                                                                   "observedGeneration")):
+            return  # already says so (a restarted control plane writes nothing)
+        if problem is None and before is None:
+            return  # never refused: nothing to correct
+        others = [c for t, c in old.items() if t != CONDITION]
+        custom.patch_namespaced_custom_object_status(
+            API_GROUP, API_VERSION, namespace, PLURALS[kind], name,
+            {"status": {"conditions": others + [condition]}}, field_manager=FIELD_MANAGER,
+            _content_type=MERGE_PATCH)
+        if problem:
+            self._event(namespace, kind, name, meta, problem)
+
+    def _event(self, namespace: str, kind: str, name: str, meta: dict, message: str) -> None:
+        from kubernetes import client
+
+        now = _now()
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": f"{name}.", "namespace": namespace},
+            "involvedObject": {"apiVersion": NATIVE_API_VERSION, "kind": kind, "name": name,
+                               "namespace": namespace, "uid": meta.get("uid"),
+                               "resourceVersion": meta.get("resourceVersion")},
+            "reason": "Invalid", "type": "Warning",
+            "message": f"left out of every snapshot: {message}"[:1024],
+            "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        client.CoreV1Api(self._api_client).create_namespaced_event(
+            namespace, event, field_manager=FIELD_MANAGER)
