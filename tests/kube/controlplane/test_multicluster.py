@@ -1,5 +1,6 @@
-"""One control plane, two clusters (two real etcd + kube-apiserver pairs): a remote secret in the
-primary cluster adds the other cluster's endpoints at run time, deleting it removes them.
+"""One control plane, two clusters (two real etcd + kube-apiserver pairs): `meshtool
+create-remote-secret` makes a read-only reader in cluster 2; its Secret applied in the primary
+cluster adds cluster 2's endpoints at run time, deleting it removes them.
 
 Pod status is set through the status subresource (no kubelet runs); the pods' addresses are
 loopback addresses, as the flat network of the multi-cluster layout would route them.
@@ -7,7 +8,11 @@ loopback addresses, as the flat network of the multi-cluster layout would route 
 
 import asyncio
 import base64
+import os
+import subprocess
+import sys
 
+import yaml
 from kubernetes import client
 
 from meshtool.controlplane.kubewatch import KubernetesWorkloads
@@ -48,10 +53,16 @@ def test_a_remote_secret_adds_and_removes_the_endpoints_of_another_cluster(
         source = MultiCluster(KubernetesWorkloads(kube_cluster.api_client, ns),
                               kube_cluster.api_client, ns, cluster="cluster1", namespace=ns,
                               interval=0.2)
-        secret = client.V1Secret(
-            metadata=client.V1ObjectMeta(name="meshtool-remote-secret-cluster2",
-                                         labels={REMOTE_SECRET_LABEL: "true"}),
-            data={"cluster2": base64.b64encode(kube_cluster_2.kubeconfig.read_bytes()).decode()})
+        made = subprocess.run(
+            [sys.executable, "-m", "meshtool", "create-remote-secret", "--context", "meshtool-test",
+             "--name", "cluster2"], capture_output=True, text=True, timeout=60,
+            env={**os.environ, "KUBECONFIG": str(kube_cluster_2.kubeconfig)})
+        assert made.returncode == 0, made.stderr
+        secret = yaml.safe_load(made.stdout)
+        assert secret["metadata"]["labels"] == {REMOTE_SECRET_LABEL: "true"}
+        assert list(secret["data"]) == ["cluster2"]
+        secret["metadata"]["namespace"] = ns  # the test's stand-in for meshtool-system
+        name = secret["metadata"]["name"]
         one = [("127.0.0.2", "v1", "cluster1")]
         both = one + [("127.0.0.3", "v2", "cluster2")]
 
@@ -65,7 +76,7 @@ def test_a_remote_secret_adds_and_removes_the_endpoints_of_another_cluster(
                 seen = [await sleep.wait_for(lambda c: endpoints(c.snapshot) == one, 20)]
                 await asyncio.to_thread(core1.create_namespaced_secret, ns, secret)
                 seen.append(await sleep.wait_for(lambda c: endpoints(c.snapshot) == both, 20))
-                await asyncio.to_thread(core1.delete_namespaced_secret, secret.metadata.name, ns)
+                await asyncio.to_thread(core1.delete_namespaced_secret, name, ns)
                 seen.append(await sleep.wait_for(lambda c: endpoints(c.snapshot) == one, 20))
                 return seen, endpoints(sleep.snapshot)
             finally:
@@ -74,5 +85,19 @@ def test_a_remote_secret_adds_and_removes_the_endpoints_of_another_cluster(
 
         seen, last = asyncio.run(main())
         assert seen == [True, True, True], (seen, last)
+        # the reader may read, not write: the kubeconfig in the Secret is not the admin's
+        reader = yaml.safe_load(base64.b64decode(secret["data"]["cluster2"]))
+        assert reader["users"][0]["user"]["token"] != kube_cluster_2.token
+        from kubernetes import config
+        from kubernetes.client.exceptions import ApiException
+
+        as_reader = client.CoreV1Api(config.new_client_from_config_dict(reader))
+        assert [s.metadata.name for s in as_reader.list_namespaced_service(ns).items] == \
+            ["helloworld"]
+        try:
+            as_reader.create_namespaced_config_map(ns, {"metadata": {"name": "nope"}})
+            raise AssertionError("the reader could write")
+        except ApiException as exc:
+            assert exc.status == 403
     finally:
         core2.delete_namespace(ns)
