@@ -5,8 +5,9 @@ one at a time), the same wrk load (10 connections) on each in alternating rounds
 requests served per CPU-second the proxy process used (its export thread included), the median
 of the rounds. Spans go to a real Zipkin (scripts/zipkin-server.sh) when the jar and Java are
 there, else to a port that accepts and never answers (exports fail; requests must not care).
-With BENCH_BASELINE=/path/to/another/checkout, that checkout's sidecar runs as one more variant
-(tracing off): the before/after of a change to the request path, side by side.
+With BENCH_BASELINE=/path/to/another/checkout (and BENCH_BASELINE_NAME to label it), that
+checkout's sidecar runs as one more variant (tracing off): the before/after of a change to the
+request path, side by side.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def run(quick: bool = False) -> list[Figure]:
                           notes=note))
     if "baseline" in med:
         figs.append(Figure("sidecar requests per CPU-second, this checkout (tracing off)",
-                           med["off"], "req/s", f"{baseline}", med["baseline"],
+                           med["off"], "req/s",
+                           os.environ.get("BENCH_BASELINE_NAME") or str(baseline), med["baseline"],
                            notes="before/after of the request path, " + note))
     return figs
 

@@ -27,3 +27,8 @@ def test_wheel_ships_schemas_and_demo_samples(tmp_path):
     from meshtool.kube.crds import crd_names
     crds = {n for n in names if n.startswith("meshtool/kube/crds/") and n.endswith(".yaml")}
     assert len(crds) == len(crd_names()) == 3
+    # the dashboard's assets: nothing to build or fetch at install time
+    static = ROOT / "meshtool" / "controlplane" / "dashboard" / "static"
+    for asset in static.iterdir():
+        assert f"meshtool/controlplane/dashboard/static/{asset.name}" in names
+    assert {"index.html", "app.js", "style.css"} <= {p.name for p in static.iterdir()}

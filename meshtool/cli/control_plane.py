@@ -26,6 +26,9 @@ from meshtool.cli.serving import log_level_option, serve_until_signal, setup_log
 @click.option("--warmup", default="10s", show_default=True, callback=seconds, metavar="DURATION",
               help="After a restart, how long sidecars of the previous run count as endpoints "
                    "while they reconnect (local mode; they are kept in <store>.workloads.db).")
+@click.option("--dashboard", "dashboard", default=None, metavar="HOST:PORT",
+              help="Also serve the web dashboard (/gui) there, e.g. 127.0.0.1:5681 "
+                   "(off by default; `meshtool dashboard` serves one for any control plane).")
 @click.option("--id", "instance", default=None, metavar="NAME",
               help="Name shown in proxy-status's CONTROL PLANE column (default: HOST-PID).")
 @log_level_option
@@ -38,7 +41,7 @@ from meshtool.cli.serving import log_level_option, serve_until_signal, setup_log
                    "(default: all namespaces).")
 def control_plane(store: str | None, listen: str, grace: float, debounce: float,
                   endpoint_debounce: float, endpoint_max_delay: float, warmup: float,
-                  instance: str | None,
+                  dashboard: str | None, instance: str | None,
                   log_level: str, workloads: str | None, kubeconfig: str | None,
                   context: str | None, namespace: str | None) -> int:
     """Run the control plane: follow the store, push snapshots to the sidecars.
@@ -58,6 +61,7 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
     Examples:
       meshtool control-plane
       meshtool control-plane --store ./mesh.db --listen 127.0.0.1:15010
+      meshtool control-plane --store ./mesh.db --dashboard 127.0.0.1:5681
       meshtool control-plane --store kubernetes --listen 0.0.0.0:15010
       meshtool control-plane --store ./mesh.db --workloads kubernetes --context kind-dev -n shop
       curl -s http://127.0.0.1:15010/debug/syncz
@@ -73,6 +77,10 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
         host, port = split_address(listen)
     except ValueError as exc:
         raise UsageError(f"--listen: {exc}") from None
+    try:
+        board = split_address(dashboard) if dashboard else None
+    except ValueError as exc:
+        raise UsageError(f"--dashboard: {exc}") from None
     setup_logging(log_level)
     kube_store = (store or os.environ.get("MESHTOOL_STORE")) == "kubernetes"
 
@@ -110,6 +118,7 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
         lambda stop: serve(opener, host, port, stop, instance=instance, debounce=debounce,
                            endpoint_debounce=endpoint_debounce,
                            endpoint_max_delay=endpoint_max_delay, grace=grace, workloads=source,
-                           registrations=registrations, warmup=warmup, reporter=reporter),
+                           registrations=registrations, warmup=warmup, reporter=reporter,
+                           dashboard=board),
         listen)
     return 0

@@ -142,10 +142,10 @@ class ServiceGraph:
                 before = (old.edges if table is new.edges else old.nodes) if old else {}
                 for key, counts in table.items():
                     delta = counts.minus(before.get(key))
-                    acc, rate_seconds = out.get(key, (Counts(), 0.0))
+                    acc, rps = out.get(key, (Counts(), 0.0))
                     acc.add(delta)
-                    # rates add up across the proxies of one service: keep requests/second sums
-                    out[key] = (acc, rate_seconds + delta.requests / seconds)
+                    # each proxy's rate over its own interval; the proxies of a service add up
+                    out[key] = (acc, rps + delta.requests / seconds)
             meshed.update(new.nodes)
         node_ids = {}
 

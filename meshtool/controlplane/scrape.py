@@ -56,10 +56,12 @@ class Scraper:
         await asyncio.gather(*(self._one(pid, addr, since) for pid, addr, since in targets))
 
     async def _one(self, proxy: str, address: str, since: float) -> None:
+        import aiohttp
+
         try:
             async with self._session.get(f"http://{address}{METRICS_PATH}") as resp:
                 text = await resp.text() if resp.status == 200 else None
-        except (OSError, asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 - a dead proxy
+        except (OSError, asyncio.TimeoutError, aiohttp.ClientError) as exc:  # a proxy gone
             log.debug("scrape %s at %s failed: %s", proxy, address, exc)
             return
         if text is None:

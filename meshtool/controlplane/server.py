@@ -450,11 +450,24 @@ class ControlPlane:
 
 
 async def serve(open_store: Callable[[], Store] | None, host: str, port: int,
-                stop: asyncio.Event, **options) -> None:
-    """Run a control plane until `stop` is set (the command's main loop)."""
+                stop: asyncio.Event, dashboard: tuple[str, int] | None = None,
+                **options) -> None:
+    """Run a control plane until `stop` is set (the command's main loop); with `dashboard`
+    (host, port), the web dashboard too, reading this control plane."""
     cp = ControlPlane(open_store, **options)
-    await cp.start(host, port)
+    address = await cp.start(host, port)
+    board = None
     try:
+        if dashboard is not None:
+            from meshtool import __version__
+            from meshtool.controlplane.dashboard.server import Dashboard
+
+            bound = address.rsplit(":", 1)[1]
+            local = address if host not in ("0.0.0.0", "::", "") else f"127.0.0.1:{bound}"
+            board = Dashboard(local, __version__)
+            log.info("dashboard at %s", await board.start(*dashboard))
         await stop.wait()
     finally:
+        if board is not None:
+            await board.stop()
         await cp.stop()

@@ -240,3 +240,21 @@ def test_demo_canary_prints_the_dashboard_url(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     lines = [line for line in r.stderr.splitlines() if line.startswith("dashboard: ")]
     assert len(lines) == 1 and "/gui/ (live while the demo runs)" in lines[0], r.stderr[:2000]
+
+
+def test_control_plane_serves_the_dashboard_with_dashboard_option(tmp_path):
+    import urllib.request
+
+    from meshtool.controlplane.process import ControlPlaneProcess
+
+    port = free_port()
+    with ControlPlaneProcess(tmp_path / "store.db", args=("--dashboard", f"127.0.0.1:{port}"),
+                             log=tmp_path / "cp.log") as cp:
+        def overview():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/gui/api/overview",
+                                        timeout=5) as r:
+                return json.loads(r.read())
+        got = wait_for(overview, 30, 0.2, "the control plane's dashboard")
+        assert got["address"] == cp.address and got["proxies"] == 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/gui/", timeout=5) as r:
+            assert b"/gui/static/app.js" in r.read()
