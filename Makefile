@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench completions clean kube-binaries system-deps zipkin
+.PHONY: setup demo test bench completions clean kube-binaries gateway-api-crds system-deps zipkin
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +29,15 @@ system-deps:
 kube-binaries:
 	scripts/kube-binaries.sh
 
+# The standard Gateway API CRDs the Kubernetes tests install (Go module proxy, cached in ~/.cache).
+gateway-api-crds:
+	scripts/gateway-api-crds.sh
+
 # The real Zipkin server the tracing tests export to (a jar from Maven Central, cached in ~/.cache).
 zipkin:
 	scripts/zipkin-server.sh >/dev/null
 
-test: setup system-deps kube-binaries zipkin
+test: setup system-deps kube-binaries gateway-api-crds zipkin
 	$(BIN)/python -m pytest
 
 bench: setup system-deps

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the test suite and benchmarks use: network namespaces and iptables for the
 # transparent-mode tests, nginx and wrk for the sidecar benchmark, Java for the Zipkin server of
-# the tracing tests, Chromium for the dashboard's browser tests. Installs what is missing
+# the tracing tests, Chromium for the dashboard's browser tests, Graphviz for the docs' `dot`
+# example (tests/docs runs it). Installs what is missing
 # when run as root (as on CI); otherwise prints the apt-get line to run.
 set -euo pipefail
 need=()
@@ -11,6 +12,7 @@ command -v nginx >/dev/null    || need+=(nginx-light)
 command -v wrk >/dev/null      || need+=(wrk)
 command -v java >/dev/null     || need+=(openjdk-17-jre-headless)
 command -v chromium >/dev/null || need+=(chromium)
+command -v dot >/dev/null      || need+=(graphviz)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ]; then
   echo "installing Debian packages: ${need[*]}" >&2

@@ -51,8 +51,8 @@ def analyze(files, paths, namespace, use_store, store, use_kube, kubeconfig, con
     \b
     Examples:
       meshtool analyze samples/canary/kubernetes.yaml samples/canary/rules/route-90-10.yaml
-      meshtool analyze -f deploy/ --failure-threshold Warning
-      meshtool analyze -f deploy/ -o sarif > meshtool.sarif
+      meshtool analyze -f samples/ --failure-threshold Warning
+      meshtool analyze -f samples/ -o sarif > meshtool.sarif
       meshtool analyze -f rules/ --use-kube --context staging -S "MT0300=Service legacy-*"
       meshtool analyze --list-analyzers
     """

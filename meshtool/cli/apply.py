@@ -22,7 +22,7 @@ def apply(files: tuple[str, ...], namespace: str | None, store: str | None,
     \b
     Examples:
       meshtool apply -f samples/canary/rules/route-90-10.yaml
-      meshtool diff -f samples/canary/rules/route-50-50.yaml
+      meshtool diff -f samples/canary/rules/route-50-50.yaml   # exit 1: it would change weights
       meshtool apply -f samples/canary/rules/route-50-50.yaml --dry-run=server
       meshtool apply -f samples/canary/rules/route-50-50.yaml
     """

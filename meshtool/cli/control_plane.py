@@ -60,7 +60,7 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
     \b
     Examples:
       meshtool control-plane
-      meshtool control-plane --store ./mesh.db --listen 127.0.0.1:15010
+      meshtool control-plane --store ./mesh.db --listen 127.0.0.1:15011
       meshtool control-plane --store ./mesh.db --dashboard 127.0.0.1:5681
       meshtool control-plane --store kubernetes --listen 0.0.0.0:15010
       meshtool control-plane --store ./mesh.db --workloads kubernetes --context kind-dev -n shop

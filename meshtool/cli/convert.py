@@ -26,7 +26,7 @@ def convert(files: tuple[str, ...], namespace: str | None, output: str, quiet: b
     Examples:
       meshtool convert -f samples/canary/kuma/trafficroute-90-10.yaml
       meshtool convert -f samples/helloworld/istio/ -o json
-      meshtool convert -f virtualservice.yaml | meshtool create -f -
+      meshtool convert -f samples/helloworld/istio/ | meshtool create -f -
     """
     from meshtool.cli.render import dump_manifests_json, dump_yaml_stream, report
     from meshtool.errors import DataError

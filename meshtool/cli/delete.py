@@ -23,13 +23,14 @@ def delete(args: tuple[str, ...], files: tuple[str, ...], namespace: str | None,
     \b
     Examples:
       meshtool delete -f samples/canary/rules/route-90-10.yaml
-      meshtool delete rr reviews-canary reviews-default
+      meshtool delete rr svcb-shift msgd-egress-rule --dry-run=server   # exit 1: no such RouteRule msgd-egress-rule
+      meshtool delete rr svcb-shift
       meshtool get all -A -o name | xargs meshtool delete --dry-run=server
       meshtool get all -A -o name | xargs meshtool delete
     """
     from meshtool.cli.render import report
     from meshtool.cli.storecmd import (DRY_RUN_NOTE, effective_namespace, keys_from_args,
-                                       kube_namespace, load_input, open_for_write)
+                                       keys_from_files, kube_namespace, open_for_write)
     from meshtool.errors import UsageError
     from meshtool.store.base import display_key
 
@@ -37,8 +38,8 @@ def delete(args: tuple[str, ...], files: tuple[str, ...], namespace: str | None,
         raise UsageError("give either -f FILE or KIND NAME..., not both")
     default_ns = kube_namespace(store, namespace, kubeconfig, context)
     if files:
-        keys = [r.key for r in load_input(files, namespace, quiet=quiet, default_namespace=default_ns,
-                                           store=store)]
+        keys = keys_from_files(files, namespace, quiet=quiet, default_namespace=default_ns,
+                               store=store)
     else:
         keys = keys_from_args(args, effective_namespace(namespace or default_ns))
     note = DRY_RUN_NOTE[dry_run]

@@ -21,8 +21,8 @@ def diff(files: tuple[str, ...], namespace: str | None, store: str | None,
 
     \b
     Examples:
-      meshtool diff -f samples/canary/rules/route-50-50.yaml
-      meshtool diff -f samples/canary/rules/ -n staging
+      meshtool diff -f samples/canary/rules/route-90-10.yaml
+      meshtool diff -f samples/canary/rules/   # exit 1: each stage against the stored rule
     """
     import difflib
 

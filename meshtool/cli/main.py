@@ -49,6 +49,7 @@ SECTIONS: dict[str, Registry] = {
         "webhook": ("meshtool.cli.webhook", "webhook", "Serve the sidecar injection webhook (HTTPS)"),
     },
     "Shell": {
+        "version": ("meshtool.cli.version", "version", "Print meshtool's and the control plane's versions"),
         "completion": ("meshtool.cli.completion", "completion", "Print the shell completion script (bash|zsh|fish)"),
     },
 }

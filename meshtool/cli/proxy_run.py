@@ -74,9 +74,9 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, list
 
     \b
     Examples:
-      meshtool proxy run --snapshot mesh.json --service magnanimo --label version=v1 \\
-          --app-port 4000
-      HTTP_PROXY=http://127.0.0.1:15001 python samples/services/magnanimo.py
+      meshtool proxy run --snapshot samples/snapshots/magnanimo.yaml --service magnanimo \\
+          --label version=v1 --app-port 4000 &
+      HTTP_PROXY=http://127.0.0.1:15001 python samples/services/magnanimo.py --port 4000 &
       curl -s 127.0.0.1:15020/config_dump
     """
     from meshtool.sidecar.probes import parse_probes
@@ -116,7 +116,7 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, list
     config = SidecarConfig(
         mode=mode, inbound_port=inbound_port, outbound_port=outbound_port, admin_port=admin_port,
         app_ports=list(app_ports), listen_host=listen_host,
-        identity=Identity(service, label_map, proxy_id), snapshot_file=snapshot,
+        identity=Identity(service=service, labels=label_map, proxy_id=proxy_id), snapshot_file=snapshot,
         control_plane=control_plane, access_log=access_log, probes=probes,
         resolve=resolve_map, reuse_port=workers > 1, retry_buffer=retry_buffer.lower(),
         tracing=TracingConfig(zipkin=zipkin or None, otlp=otlp or None, sampling=sampling))

@@ -156,7 +156,7 @@ def proxy_status(ctx: click.Context, proxy: str | None, address: str, output: st
       meshtool proxy-status benigno-v1.default
       meshtool proxy-status --kubernetes
       meshtool proxy-status --kubernetes --context prod -n mesh-system
-      meshtool proxy-status --control-plane 10.0.0.5:15010
+      meshtool proxy-status --control-plane 127.0.0.1:15010
     """
     from meshtool.errors import UsageError
 

@@ -169,3 +169,62 @@ def open_for_write(store: str | None, kubeconfig: str | None, context: str | Non
                              "--dry-run=client")
         st.dry_run = True
     return st
+
+
+# -- delete -f: identities only -------------------------------------------------------------------
+
+def keys_from_files(files: tuple[str, ...], namespace: str | None, *, quiet: bool = False,
+                    default_namespace: str | None = None,
+                    store: str | None = None) -> list[tuple[str, str, str]]:
+    """The (kind, namespace, name) of each native rule in the -f inputs, without validating the
+    rest of the document: deleting a rule must not need a spec that still passes the schema.
+    Inputs with foreign rules (Istio, Kuma) go through the full loader, whose conversion names them."""
+    from meshtool.model import convert
+    from meshtool.model.convert import kuma
+    from meshtool.model.kinds import NATIVE_API_VERSION, RULE_KINDS, is_list
+    from meshtool.rules.sources import read_sources
+    from meshtool.rules.yamlio import load_documents
+
+    sources = read_sources(files)
+    keys, findings = [], []
+    for source in sources:
+        try:
+            docs = load_documents(source)
+        except DataError as exc:
+            findings.extend(exc.findings)
+            continue
+        for doc in docs:
+            items = doc.data["items"] if is_list(doc.data) else [doc.data]
+            for data in items:
+                api, kind = (data.get("apiVersion"), data.get("kind")) if isinstance(data, dict) \
+                    else (None, None)
+                if kuma.is_universal(data) or (isinstance(api, str) and isinstance(kind, str)
+                                               and convert.converter_for(api, kind) is not None):
+                    return [r.key for r in load_input(files, namespace, quiet=quiet,
+                                                      default_namespace=default_namespace,
+                                                      unique=False, store=store)]
+                if not (isinstance(data, dict) and data.get("apiVersion") == NATIVE_API_VERSION
+                        and data.get("kind") in RULE_KINDS):
+                    continue
+                meta = data.get("metadata")
+                name = meta.get("name") if isinstance(meta, dict) else None
+                ns = meta.get("namespace") if isinstance(meta, dict) else None
+                where = f"{data['kind']}/{name if isinstance(name, str) else '?'}"
+                if not isinstance(name, str) or not name:
+                    findings.append(Finding("a rule to delete needs its name", source.name,
+                                            doc.content_line, "metadata.name", where))
+                elif ns is not None and not isinstance(ns, str):
+                    findings.append(Finding("must be a string", source.name, doc.content_line,
+                                            "metadata.namespace", where))
+                elif namespace and ns and ns != namespace:
+                    findings.append(Finding(f'the document says namespace "{ns}" but -n says '
+                                            f'"{namespace}"', source.name, doc.content_line,
+                                            "metadata.namespace", where))
+                else:
+                    keys.append((data["kind"], ns or namespace or default_namespace
+                                 or DEFAULT_NAMESPACE, name))
+    if findings:
+        raise DataError(findings=findings)
+    if not keys:
+        raise DataError(f"no rules found in {', '.join(files)}")
+    return keys

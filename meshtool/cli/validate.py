@@ -30,7 +30,7 @@ def validate(files: tuple[str, ...], paths: tuple[str, ...], namespace: str | No
     \b
     Examples:
       meshtool validate samples/
-      meshtool validate -f rules/route.yaml -f istio/
+      meshtool validate -f samples/canary/rules/route-90-10.yaml -f samples/helloworld/istio/
       kubectl get virtualservices -o yaml | meshtool validate -f - -o json
     """
     from meshtool.cli.render import dump_json, report

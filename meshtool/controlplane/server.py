@@ -36,6 +36,7 @@ from typing import Callable, Protocol
 
 from aiohttp import WSMsgType, web
 
+from meshtool import __version__
 from meshtool.controlplane.follower import StoreFollower
 from meshtool.controlplane.isolation import Isolation, Reporter
 from meshtool.controlplane.registrations import SharedRegistrations, View
@@ -372,8 +373,8 @@ class ControlPlane:
         latest = self.current.version if self.current else None
         proxies = [s.sync.to_dict(latest, self.instance)
                    for _, s in sorted(self.sessions.items())]
-        return {"controlPlane": self.instance, "address": self.address, "started": self.started,
-                "storeRevision": self.revision, "storeLoaded": self.loaded, "version": latest,
+        return {"controlPlane": self.instance, "meshtoolVersion": __version__,
+                "address": self.address, "started": self.started, "storeRevision": self.revision, "storeLoaded": self.loaded, "version": latest,
                 "workloads": "sidecars" if self.workloads is None else "kubernetes",
                 "workloadsLoaded": (self.registry.ready if self.workloads is None
                                     else self.workloads.ready),
@@ -391,9 +392,10 @@ class ControlPlane:
             counts[status] = counts.get(status, 0) + 1
             if s.sync.acked_version == latest and s.sync.acked_at is not None:
                 last_ack = max(last_ack or 0.0, s.sync.acked_at)
-        return {"controlPlane": self.instance, "storeRevision": self.revision,
-                "storeLoaded": self.loaded, "version": latest, "proxies": len(self.sessions),
-                "statuses": counts, "lastAck": last_ack, "invalid": len(self.isolation.invalid)}
+        return {"controlPlane": self.instance, "meshtoolVersion": __version__,
+                "storeRevision": self.revision, "storeLoaded": self.loaded, "version": latest,
+                "proxies": len(self.sessions), "statuses": counts, "lastAck": last_ack,
+                "invalid": len(self.isolation.invalid)}
 
     async def _syncz(self, request: web.Request) -> web.Response:
         table = self.sync_summary() if request.query.get("summary") else self.sync_table()

@@ -71,10 +71,11 @@ def http_url(address: str, path: str) -> str:
 
 @dataclass(frozen=True)
 class Identity:
-    """Who a sidecar is: what it says in its hello."""
+    """Who a sidecar is: what it says in its hello, and what its rules' `source` matches (the
+    one Identity of meshtool: the sidecar, the discovery client and the control plane share it)."""
 
-    proxy_id: str
-    service: str
+    proxy_id: str = ""
+    service: str = ""
     namespace: str = DEFAULT_NAMESPACE
     labels: dict[str, str] = field(default_factory=dict)
     inbound_address: str | None = None  # "host:port" other sidecars reach it at

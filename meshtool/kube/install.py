@@ -88,7 +88,7 @@ def crds(settings: Settings) -> list[dict]:
 
 
 def rbac(settings: Settings) -> list[dict]:
-    from meshtool.model.kinds import API_GROUP, PLURALS
+    from meshtool.model.kinds import API_GROUP, FOREIGN_KINDS, PLURALS
 
     read = ["get", "list", "watch"]
     role = {
@@ -97,6 +97,10 @@ def rbac(settings: Settings) -> list[dict]:
         "rules": [
             # The rules, the workloads they route to and where those live.
             {"apiGroups": [API_GROUP], "resources": sorted(PLURALS.values()), "verbs": read},
+            # Other meshes' routing APIs, read (never installed) where their CRDs exist.
+            *({"apiGroups": [group], "resources": sorted(fk.plural for fk in FOREIGN_KINDS
+                                                         if fk.group == group), "verbs": read}
+              for group in sorted({fk.group for fk in FOREIGN_KINDS})),
             {"apiGroups": [""], "resources": ["services", "pods", "namespaces"], "verbs": read},
             # The only writes: a rule's status condition and an Event when it is invalid.
             {"apiGroups": [API_GROUP], "resources": sorted(f"{p}/status" for p in PLURALS.values()),

@@ -89,17 +89,36 @@ def stop(records: list[ProcessRecord], timeout: float = 5.0) -> list[ProcessReco
     for r in live:
         _signal_group(r.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(r.alive() for r in live):
+    while time.monotonic() < deadline and any(_running(r) for r in live):
         _reap(live)
         time.sleep(0.05)
     for r in live:
-        if r.alive():
+        if _running(r):
             _signal_group(r.pid, signal.SIGKILL)
     deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and any(r.alive() for r in live):
+    while time.monotonic() < deadline and any(_running(r) for r in live):
         _reap(live)
         time.sleep(0.02)
     return live
+
+
+def _running(r: ProcessRecord) -> bool:
+    """The process, or anything else still running in its group (an app's own children)."""
+    return r.alive() or _group_members(r.pid)
+
+
+def _group_members(pgid: int) -> bool:
+    """Does a live (not zombie) process other than the leader remain in process group `pgid`?"""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == pgid:
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 def _signal_group(pid: int, sig: int) -> None:

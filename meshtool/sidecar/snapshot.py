@@ -10,29 +10,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from meshtool.conventions import DEFAULT_NAMESPACE
+from meshtool.discovery import snapshot as document
+from meshtool.discovery.protocol import Identity
+from meshtool.discovery.snapshot import Endpoint
 from meshtool.model import native
 from meshtool.model import types as t
 from meshtool.model.hosts import specificity
 from meshtool.model.paths import format_path
 from meshtool.sidecar.balancer import EndpointPicker
 from meshtool.sidecar.rules import CompiledRule, Problems, compile_route
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who this sidecar speaks for: matched against rules' `source`."""
-
-    service: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    proxy_id: str = ""
-
-
-@dataclass(frozen=True, eq=False)
-class Endpoint:
-    address: str
-    port: int
-    labels: dict[str, str]
-    key: str  # "address:port"
 
 
 @dataclass(eq=False)
@@ -92,34 +78,12 @@ class _Builder:
         self.addresses: list[tuple[str, Service]] = []  # virtual (cluster) IPs
 
     def service(self, i: int, doc: Any) -> None:
-        at = f"services[{i}]"
-        if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not doc["name"]:
-            self.problems.add(at, "name: a non-empty string is required")
+        entry = document.parse_service(f"services[{i}]", doc, self.problems.add)
+        if entry is None:
             return
-        ns = doc.get("namespace") or DEFAULT_NAMESPACE
-        eps = []
-        for j, ep in enumerate(doc.get("endpoints") or []):
-            where = f"{at}.endpoints[{j}]"
-            if not isinstance(ep, dict) or not isinstance(ep.get("address"), str):
-                self.problems.add(where, "address: a string is required")
-                continue
-            port = ep.get("port")
-            if not isinstance(port, int) or not 0 < port < 65536:
-                self.problems.add(where, f"port: must be 1..65535, got {port!r}")
-                continue
-            labels = ep.get("labels") or {}
-            if not isinstance(labels, dict):
-                self.problems.add(where, "labels: must be a mapping")
-                continue
-            eps.append(Endpoint(ep["address"], port, {str(k): str(v) for k, v in labels.items()},
-                                f"{ep['address']}:{port}"))
-        ports = [p["port"] if isinstance(p, dict) else p for p in doc.get("ports") or []]
-        if not all(isinstance(p, int) for p in ports):
-            self.problems.add(f"{at}.ports", "each port must be an integer or {port: N}")
-            ports = []
-        self.services[(ns, doc["name"])] = Service(doc["name"], ns, eps, ports)
-        for addr in doc.get("addresses") or []:
-            self.addresses.append((str(addr), self.services[(ns, doc["name"])]))
+        svc = Service(entry.name, entry.namespace, list(entry.endpoints), list(entry.ports))
+        self.services[(entry.namespace, entry.name)] = svc
+        self.addresses.extend((addr, svc) for addr in entry.addresses)
 
     def policy(self, policy: t.Policy) -> None:
         if policy.source is None or self.source_matches(policy.source):
@@ -163,9 +127,9 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
     version = doc.get("version")
     if not isinstance(version, (str, int)) or version == "":
         b.problems.add("version", "a non-empty string is required")
-    unknown = set(doc) - {"version", "nonce", "services", "rules", "complete"}
+    unknown = document.unknown_fields(doc)
     if unknown:
-        b.problems.add(", ".join(sorted(unknown)), "unknown top-level field")
+        b.problems.add(", ".join(unknown), "unknown top-level field")
     same_services = (previous is not None and "services" in doc
                      and doc["services"] == previous.doc.get("services"))
     if same_services and not b.problems and doc.get("rules") == previous.doc.get("rules"):

@@ -1,4 +1,8 @@
-"""The config store on Kubernetes: rules are custom objects of the meshtool CRDs.
+"""The config store on Kubernetes: rules are custom objects of the meshtool CRDs, and of other
+projects' CRDs (Istio networking, Kuma, Gateway API) where the cluster has them installed: those
+are read as their authors wrote them and compiled by the control plane like any other. meshtool
+never installs or shadows another project's CRDs; which of them a store reads is decided once, when
+it first needs to know.
 
 What maps how:
 - An object's `resource_version` is its Kubernetes resourceVersion; `revision` is that number.
@@ -32,7 +36,8 @@ from typing import Any, Callable
 from meshtool.errors import (AlreadyExistsError, ConflictError, DataError, Finding, MeshtoolError,
                              NotFoundError)
 from meshtool.kube.client import REQUEST_TIMEOUT, api_errors, api_message, api_status
-from meshtool.model.kinds import API_GROUP, API_VERSION, NATIVE_API_VERSION, PLURALS, RULE_KINDS
+from meshtool.model.kinds import (API_GROUP, API_VERSION, FOREIGN_BY_KEY, NATIVE_API_VERSION,
+                                  PLURALS, RULE_KINDS, bare_kind, kind_key)
 from meshtool.model.resource import Resource
 from meshtool.store.base import (Change, Key, RelistRequired, Store, StoredResource, check_unique,
                                  display_key, finding_for,
@@ -58,12 +63,19 @@ def _created(timestamp: str | None) -> float | None:
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
+def plural(kind: str) -> str:
+    foreign = FOREIGN_BY_KEY.get(kind)
+    return foreign.plural if foreign else PLURALS[kind]
+
+
 def to_resource(obj: dict[str, Any]) -> StoredResource:
     """A custom object as the API server returns it -> StoredResource."""
     meta = obj.get("metadata") or {}
     rv = meta.get("resourceVersion")
+    api = obj.get("apiVersion") or NATIVE_API_VERSION
     return StoredResource(
-        kind=obj["kind"], name=meta["name"], namespace=meta["namespace"],
+        kind=kind_key(api, obj["kind"]) or obj["kind"], api_version=api,
+        name=meta["name"], namespace=meta["namespace"],
         spec=obj.get("spec") or {}, labels=dict(meta.get("labels") or {}),
         annotations=dict(meta.get("annotations") or {}), resource_version=rv,
         revision=revision_of(rv) if rv else None, created=_created(meta.get("creationTimestamp")))
@@ -79,7 +91,8 @@ def _body(res: Resource, current: dict[str, Any] | None = None) -> dict[str, Any
             if old.get(field):
                 meta[field] = old[field]
         meta["resourceVersion"] = res.resource_version or old.get("resourceVersion")
-    return {"apiVersion": NATIVE_API_VERSION, "kind": res.kind, "metadata": meta, "spec": res.spec}
+    return {"apiVersion": res.api_version, "kind": bare_kind(res.kind), "metadata": meta,
+            "spec": res.spec}
 
 
 def _dry(dry_run: bool) -> dict[str, str]:
@@ -98,6 +111,47 @@ class KubernetesStore(Store):
         self.location = f"kubernetes {cluster.server}{context}"
         self._api = client.CustomObjectsApi(cluster.api_client)
         self._watcher: _Watcher | None = None
+        self._served: dict[str, str | None] = {}  # foreign kind -> the version its CRD serves
+
+    # -- kinds ---------------------------------------------------------------------------
+
+    def group_version(self, kind: str) -> tuple[str, str]:
+        """Where a kind lives: the meshtool group, or another project's (whose CRDs meshtool
+        reads where they are installed, and never installs)."""
+        foreign = FOREIGN_BY_KEY.get(kind)
+        if foreign is None:
+            return API_GROUP, API_VERSION
+        version = self._foreign_version(kind)
+        if version is None:
+            raise MeshtoolError(f"{foreign.plural}.{foreign.group} is not installed in the cluster "
+                                f"at {self.cluster.server}; meshtool reads that API where its own "
+                                f"CRDs are installed, and never installs another project's")
+        return foreign.group, version
+
+    def _foreign_version(self, kind: str) -> str | None:
+        """The newest version of a foreign kind the API server serves (None: not installed);
+        asked once per store."""
+        if kind not in self._served:
+            from kubernetes.client.rest import ApiException
+
+            foreign = FOREIGN_BY_KEY[kind]
+            self._served[kind] = None
+            for version in reversed(foreign.versions):
+                with api_errors(self.cluster.server):  # transport failures: one clear line
+                    try:
+                        self._api.list_cluster_custom_object(foreign.group, version, foreign.plural,
+                                                             limit=1, _request_timeout=REQUEST_TIMEOUT)
+                    except ApiException as e:
+                        if e.status in (401, 403, 404):  # not installed, or not ours to read
+                            continue
+                        raise
+                self._served[kind] = version
+                break
+        return self._served[kind]
+
+    def kinds(self) -> list[str]:
+        """The native kinds, and the kinds of other APIs whose CRDs the cluster has."""
+        return list(RULE_KINDS) + [k for k in FOREIGN_BY_KEY if self._foreign_version(k)]
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -122,8 +176,8 @@ class KubernetesStore(Store):
 
         kind, namespace, name = key
         try:
-            return self._call("get_namespaced_custom_object", API_GROUP, API_VERSION, namespace,
-                              PLURALS[kind], name)
+            return self._call("get_namespaced_custom_object", *self.group_version(kind), namespace,
+                              plural(kind), name)
         except ApiException as e:
             if e.status == 404:
                 return None
@@ -147,10 +201,10 @@ class KubernetesStore(Store):
 
     def _list(self, kind: str, namespace: str | None, **kwargs) -> dict[str, Any]:
         if namespace is None:
-            return self._call("list_cluster_custom_object", API_GROUP, API_VERSION, PLURALS[kind],
+            return self._call("list_cluster_custom_object", *self.group_version(kind), plural(kind),
                               **kwargs)
-        return self._call("list_namespaced_custom_object", API_GROUP, API_VERSION, namespace,
-                          PLURALS[kind], **kwargs)
+        return self._call("list_namespaced_custom_object", *self.group_version(kind), namespace,
+                          plural(kind), **kwargs)
 
     def _refusal(self, error, res: Resource | None, key: Key) -> MeshtoolError:
         """An ApiException of a write, as the store's error for that object."""
@@ -182,7 +236,7 @@ class KubernetesStore(Store):
 
     def snapshot(self, kind: str | None = None,
                  namespace: str | None = None) -> tuple[int, list[StoredResource]]:
-        kinds = [kind] if kind else list(RULE_KINDS)
+        kinds = [kind] if kind else self.kinds()
         first = self._list(kinds[0], namespace)
         rv = first["metadata"]["resourceVersion"]
         lists = [first] + [self._list(k, namespace, resource_version=rv,
@@ -244,8 +298,9 @@ class KubernetesStore(Store):
                                      hint="use `meshtool replace` to change an existing rule")
 
         def write(res: Resource, key: Key, dry_run: bool = False) -> StoredResource:
-            return to_resource(self._call("create_namespaced_custom_object", API_GROUP, API_VERSION,
-                                          res.namespace, PLURALS[res.kind], _body(res),
+            return to_resource(self._call("create_namespaced_custom_object",
+                                          *self.group_version(res.kind), res.namespace,
+                                          plural(res.kind), _body(res),
                                           field_validation="Strict", field_manager=FIELD_MANAGER,
                                           **_dry(dry_run)))
 
@@ -276,8 +331,9 @@ class KubernetesStore(Store):
         current_of = {res.key: current for res, current in found}
 
         def write(res: Resource, key: Key, dry_run: bool = False) -> StoredResource:
-            return to_resource(self._call("replace_namespaced_custom_object", API_GROUP, API_VERSION,
-                                          res.namespace, PLURALS[res.kind], res.name,
+            return to_resource(self._call("replace_namespaced_custom_object",
+                                          *self.group_version(res.kind), res.namespace,
+                                          plural(res.kind), res.name,
                                           _body(res, current_of[key]), field_validation="Strict",
                                           field_manager=FIELD_MANAGER, **_dry(dry_run)))
 
@@ -297,8 +353,8 @@ class KubernetesStore(Store):
             last = current[key]
             # Only the version just read: its state is what the caller is told was deleted.
             precondition = {"preconditions": {"resourceVersion": last["metadata"]["resourceVersion"]}}
-            answer = self._call("delete_namespaced_custom_object", API_GROUP, API_VERSION, namespace,
-                                PLURALS[kind], name, body=precondition)
+            answer = self._call("delete_namespaced_custom_object", *self.group_version(kind),
+                                namespace, plural(kind), name, body=precondition)
             rv = ((answer or {}).get("metadata") or {}).get("resourceVersion")
             resource = to_resource(last)
             return Change(revision_of(rv) if rv else resource.revision, "DELETED", resource)
@@ -350,7 +406,8 @@ class _Watcher:
         self._stopped = threading.Event()
         self._responses: dict[str, Any] = {}
         self._threads = [threading.Thread(target=self._run, args=(kind, str(since)), daemon=True,
-                                          name=f"meshtool-watch-{PLURALS[kind]}") for kind in RULE_KINDS]
+                                          name=f"meshtool-watch-{plural(kind)}")
+                         for kind in store.kinds()]
         for thread in self._threads:
             thread.start()
 
@@ -373,7 +430,8 @@ class _Watcher:
         while not self._stopped.is_set():
             try:
                 response = self.store._api.list_cluster_custom_object(
-                    API_GROUP, API_VERSION, PLURALS[kind], watch=True, allow_watch_bookmarks=True,
+                    *self.store.group_version(kind), plural(kind), watch=True,
+                    allow_watch_bookmarks=True,
                     resource_version=resource_version, timeout_seconds=WATCH_SECONDS,
                     _preload_content=False)
                 self._responses[kind] = response
@@ -397,7 +455,7 @@ class _Watcher:
                 status = getattr(e, "status", None)
                 if status in (401, 403):
                     self.error = MeshtoolError(f"{self.store.location} refused to watch "
-                                               f"{PLURALS[kind]}: {api_message(e)}")
+                                               f"{plural(kind)}: {api_message(e)}")
                     self._give_up(f"{status}")
                     return
                 if status in (410, 504) or (status and 400 <= status < 500):

@@ -130,3 +130,71 @@ def test_no_color_turns_off_bold_on_a_terminal(tmp_path):
 
     assert b"\x1b[" in on_tty({})  # the check can fail: on a terminal the header is bold
     assert b"\x1b[" not in on_tty({"NO_COLOR": "1"})
+
+
+def test_delete_f_needs_only_kind_name_and_namespace(mt, tmp_path):
+    mt("create", "-f", write(tmp_path / "a.yaml", CANARY, EGRESS))
+    # the file has since been edited into something the schema refuses: it still names the rules
+    broken = CANARY.replace("weight: 10", "weight: 99") + "  bogus: field\n"
+    f = write(tmp_path / "edited.yaml", broken, EGRESS)
+    assert mt("validate", f).code == 65
+    r = mt("delete", "-f", f)
+    assert r.code == 0, r.err
+    assert r.err.splitlines() == ["Deleted config route-rule/default/reviews-canary",
+                                  "Deleted config egress-rule/default/msgd"]
+    nameless = write(tmp_path / "nameless.yaml", CANARY.replace("  name: reviews-canary\n", ""))
+    r = mt("delete", "-f", nameless)
+    assert r.code == 65 and "metadata.name: a rule to delete needs its name" in r.err
+    r = mt("delete", "-f", write(tmp_path / "prod.yaml", CANARY.replace(
+        "  name: reviews-canary\n", "  name: reviews-canary\n  namespace: prod\n")), "-n", "dev")
+    assert r.code == 65 and 'namespace "prod" but -n says "dev"' in r.err
+
+
+def test_version_prints_client_and_reports_an_unreachable_control_plane(mt):
+    from meshtool import __version__
+    from meshtool.ports import free_port
+
+    r = mt("version", "--client")
+    assert r.code == 0 and r.out == f"Client Version: {__version__}\n"
+    r = mt("version", "--control-plane", f"127.0.0.1:{free_port()}", "-o", "json")
+    assert r.code == 0 and json.loads(r.out) == {"clientVersion": __version__}
+    assert "not reachable" in r.err
+
+
+def test_version_warns_about_minor_skew():
+    from meshtool.cli.version import _skew
+
+    assert _skew("0.1.0", "0.1.7") is None
+    assert "differ in their minor version" in _skew("0.2.0", "0.1.0")
+
+
+def test_version_and_proxy_status_find_the_local_meshs_control_plane(tmp_path, monkeypatch):
+    """`up --control-plane-port N` records the port; proxy-status and version ask there, not 15010."""
+    import subprocess
+    import sys
+
+    from meshtool import __version__
+    from meshtool.controlplane.process import ControlPlaneProcess
+    from meshtool.localmesh.processes import ProcessRecord, start_ticks
+    from meshtool.localmesh.supervisor import MeshState, _write_state
+
+    state_dir = tmp_path / "state" / "meshtool" / "localmesh"
+    state_dir.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MESHTOOL_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    with ControlPlaneProcess(tmp_path / "store.db") as cp:
+        pid = cp.proc.pid
+        state = MeshState("t", None, None, cp.address, 0.0, [ProcessRecord(
+            "control-plane", "control-plane", pid, start_ticks(pid), "", [], {})])
+        _write_state(state_dir, state)
+
+        def meshtool(*args):
+            return subprocess.run([sys.executable, "-m", "meshtool", *args], env=env,
+                                  capture_output=True, text=True, timeout=60)
+
+        r = meshtool("proxy-status", "-o", "json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["address"] == cp.address
+        r = meshtool("version")
+        assert r.returncode == 0 and r.stdout.splitlines() == [
+            f"Client Version: {__version__}", f"Control Plane Version: {__version__} ({cp.address})"]

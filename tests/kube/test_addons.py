@@ -23,7 +23,7 @@ def _exported() -> tuple[set[str], set[str]]:
     from meshtool.sidecar.snapshot import Identity
     from meshtool.sidecar.state import SidecarState
 
-    st = SidecarState(Identity("benigno", {"version": "v1"}, "benigno-v1.default"))
+    st = SidecarState(Identity(service="benigno", labels={"version": "v1"}, proxy_id="benigno-v1.default"))
     st.apply_snapshot({"version": "1"})
     m = Metrics(st)
     f = tflow.tflow(req=http.Request.make("GET", "http://benigno:5000/"))

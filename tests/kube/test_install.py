@@ -40,9 +40,14 @@ def test_the_control_plane_reads_and_writes_only_rule_status_and_events(items):
                       ("", "events", "create")}
     read = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
             if "list" in rule["verbs"]}
+    foreign = {("config.istio.io", p) for p in ("routerules", "egressrules", "destinationpolicies")}
+    foreign |= {("networking.istio.io", p) for p in ("virtualservices", "destinationrules",
+                                                      "serviceentries")}
+    foreign |= {("kuma.io", "trafficroutes"), ("gateway.networking.k8s.io", "httproutes"),
+                ("gateway.networking.k8s.io", "grpcroutes")}
     assert read == {("config.meshtool.io", "routerules"), ("config.meshtool.io", "egressrules"),
                     ("config.meshtool.io", "destinationpolicies"), ("", "services"), ("", "pods"),
-                    ("", "namespaces")}
+                    ("", "namespaces")} | foreign  # other meshes' APIs: read where installed
     binding = items[("ClusterRoleBinding", lib.NAME)]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": lib.NAME, "namespace": "mesh"}]
 

@@ -91,7 +91,7 @@ def test_sidecar_serves_http1_and_admin_without_quic_or_command_parser(tmp_path)
         from meshtool.sidecar.snapshot import Identity
         out_port, admin = port(), port()
         cfg = SidecarConfig(inbound_port=None, outbound_port=out_port, admin_port=admin,
-                            snapshot_file=path, identity=Identity("t", proxy_id="client"))
+                            snapshot_file=path, identity=Identity(service="t", proxy_id="client"))
 
         def fetch(url, proxy=None):
             handlers = [urllib.request.ProxyHandler({{"http": proxy}} if proxy else {{}})]

@@ -62,8 +62,8 @@ def test_source_restricted_rules_apply_only_to_that_source(canary, make_rule):
         "destination": {"name": "benigno"}, "precedence": 2,
         "match": {"source": {"name": "magnanimo", "labels": {"version": "v2"}}},
         "route": [{"labels": {"version": "v2"}}]})])
-    mine = compile_snapshot(doc, Identity("magnanimo", {"version": "v2"}))
-    other = compile_snapshot(doc, Identity("magnanimo", {"version": "v1"}))
+    mine = compile_snapshot(doc, Identity(service="magnanimo", labels={"version": "v2"}))
+    other = compile_snapshot(doc, Identity(service="magnanimo", labels={"version": "v1"}))
     assert len(mine.rules[("default", "benigno")]) == 2
     assert len(other.rules[("default", "benigno")]) == 1
 
@@ -84,7 +84,7 @@ def test_destination_policy_picks_load_balancing_per_subset(canary, make_rule):
 
 
 def test_state_swaps_whole_snapshots_and_keeps_the_old_on_rejection(canary):
-    state = SidecarState(Identity("magnanimo"))
+    state = SidecarState(Identity(service="magnanimo"))
     state.apply_snapshot(canary(version="1"))
     first = state.snapshot
     bad = canary(version="2")

@@ -10,7 +10,7 @@ from meshtool.sidecar.snapshot import Identity, compile_snapshot
 from sidecar_mesh import canary_doc
 from meshtool.sidecar.state import SidecarState
 
-ME = Identity("benigno", {"version": "v1"}, "me")
+ME = Identity(service="benigno", labels={"version": "v1"}, proxy_id="me")
 
 
 def _shape(snap) -> dict:

@@ -30,7 +30,8 @@ def _run(st, chain, outbound_flow, url="http://benigno:5000/hw2", code=200, **md
 
 def test_every_request_carries_the_whole_label_set_and_the_endpoint_version(
         canary, chain, outbound_flow):
-    st = SidecarState(Identity("magnanimo", {"version": "v1"}, "magnanimo-v1.local"))
+    st = SidecarState(Identity(service="magnanimo", labels={"version": "v1"},
+                               proxy_id="magnanimo-v1.local"))
     doc = canary(50, 50, version="7")
     doc["rules"] = []  # no rule yet: the version is still the endpoint's label
     st.apply_snapshot(doc)
@@ -72,7 +73,8 @@ def test_every_request_carries_the_whole_label_set_and_the_endpoint_version(
 def test_inbound_labels_come_from_the_callers_header_and_odd_values_are_escaped(
         canary, chain, outbound_flow):
     from mitmproxy import http
-    st = SidecarState(Identity("benigno", {"version": "v2"}, "benigno-v2.local"))
+    st = SidecarState(Identity(service="benigno", labels={"version": "v2"},
+                               proxy_id="benigno-v2.local"))
     st.apply_snapshot(canary(version="1"))
     metrics = Metrics(st)
     for source in (b'magnanimo;magnanimo-v1;prod;v1', b'we"ird\\;w\nl;ns;v9', None):
@@ -97,7 +99,7 @@ def test_peer_headers_beyond_the_cache_label_unknown(canary, outbound_flow):
     from mitmproxy import http
 
     from meshtool.sidecar.peer import MAX_PEERS
-    st = SidecarState(Identity("benigno", {"version": "v2"}))
+    st = SidecarState(Identity(service="benigno", labels={"version": "v2"}))
     st.apply_snapshot(canary())
     metrics = Metrics(st)
     for i in range(MAX_PEERS + 50):
@@ -112,7 +114,7 @@ def test_peer_headers_beyond_the_cache_label_unknown(canary, outbound_flow):
 def test_connections_are_counted_by_direction(canary):
     from mitmproxy.test import tflow
 
-    st = SidecarState(Identity("benigno"))
+    st = SidecarState(Identity(service="benigno"))
     st.apply_snapshot(canary())
     metrics = Metrics(st, inbound_port=None)
     client = tflow.tclient_conn()

@@ -7,7 +7,7 @@ from meshtool.sidecar.state import SidecarState
 
 
 def _state(doc):
-    st = SidecarState(Identity("magnanimo", {"version": "v1"}))
+    st = SidecarState(Identity(service="magnanimo", labels={"version": "v1"}))
     st.apply_snapshot(doc)
     return st
 

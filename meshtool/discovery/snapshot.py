@@ -1,0 +1,85 @@
+"""The snapshot document (docs/snapshot.md): its one owner. The control plane encodes it here,
+the sidecar parses it here; the top-level fields, the service entries and the version scheme
+are defined nowhere else.
+
+    {"version": "<store revision>.<content hash>", "nonce": "...",
+     "services": [{"name", "namespace", "ports", "addresses", "endpoints": [{address, port,
+                   labels}]}],
+     "rules": [native manifests, compiled from every API by the control plane],
+     "complete": false (only while the control plane is warming)}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from meshtool.conventions import DEFAULT_NAMESPACE
+
+FIELDS = ("version", "nonce", "services", "rules", "complete")
+
+
+@dataclass(frozen=True, eq=False)
+class Endpoint:
+    address: str
+    port: int
+    labels: dict[str, str]
+    key: str  # "address:port"
+
+
+@dataclass(frozen=True, eq=False)
+class ServiceEntry:
+    name: str
+    namespace: str
+    endpoints: tuple[Endpoint, ...]
+    ports: tuple[int, ...]
+    addresses: tuple[str, ...] = field(default=())  # virtual (cluster) IPs
+
+
+def encode(revision: int, services: list[dict], rules: list[dict],
+           complete: bool = True) -> tuple[str, str]:
+    """(version, the document as JSON). The version names the content, so that a restarted
+    control plane that computes the same document sends the same version. `complete` False:
+    the control plane is still warming, and sidecars keep endpoints it does not know yet."""
+    body: dict[str, Any] = {"services": services, "rules": rules}
+    if not complete:
+        body["complete"] = False
+    body_json = json.dumps(body, separators=(",", ":"), sort_keys=True)
+    version = f"{revision}.{hashlib.sha256(body_json.encode()).hexdigest()[:8]}"
+    # Splice the version in front rather than encoding the document a second time.
+    return version, f'{{"version":{json.dumps(version)},{body_json[1:]}'
+
+
+def parse_service(at: str, doc: Any, problem: Callable[[str, str], None]) -> ServiceEntry | None:
+    """One entry of `services`; every problem reported through `problem(where, message)`."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not doc["name"]:
+        problem(at, "name: a non-empty string is required")
+        return None
+    eps = []
+    for j, ep in enumerate(doc.get("endpoints") or []):
+        where = f"{at}.endpoints[{j}]"
+        if not isinstance(ep, dict) or not isinstance(ep.get("address"), str):
+            problem(where, "address: a string is required")
+            continue
+        port = ep.get("port")
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            problem(where, f"port: must be 1..65535, got {port!r}")
+            continue
+        labels = ep.get("labels") or {}
+        if not isinstance(labels, dict):
+            problem(where, "labels: must be a mapping")
+            continue
+        eps.append(Endpoint(ep["address"], port, {str(k): str(v) for k, v in labels.items()},
+                            f"{ep['address']}:{port}"))
+    ports = [p["port"] if isinstance(p, dict) else p for p in doc.get("ports") or []]
+    if not all(isinstance(p, int) for p in ports):
+        problem(f"{at}.ports", "each port must be an integer or {port: N}")
+        ports = []
+    return ServiceEntry(doc["name"], doc.get("namespace") or DEFAULT_NAMESPACE, tuple(eps),
+                        tuple(ports), tuple(str(a) for a in doc.get("addresses") or ()))
+
+
+def unknown_fields(doc: dict) -> list[str]:
+    return sorted(set(doc) - set(FIELDS))
