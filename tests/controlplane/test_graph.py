@@ -30,7 +30,8 @@ def _served(metrics: Metrics, n: int, code: int, seconds: float, version: str) -
 
 
 def test_rates_errors_and_quantiles_over_the_window():
-    st = SidecarState(Identity("magnanimo", {"version": "v1"}, "magnanimo-v1.default"))
+    st = SidecarState(Identity(service="magnanimo", labels={"version": "v1"},
+                               proxy_id="magnanimo-v1.default"))
     st.apply_snapshot({"version": "1"})
     m = Metrics(st)
     g = ServiceGraph(window=60)
