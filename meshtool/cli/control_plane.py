@@ -39,11 +39,16 @@ from meshtool.cli.serving import log_level_option, serve_until_signal, setup_log
 @click.option("-n", "--namespace", default=None, metavar="NS",
               help="With --workloads kubernetes: watch Services and Pods of this namespace only "
                    "(default: all namespaces).")
+@click.option("--cluster-name", default=None, metavar="NAME",
+              help="With --workloads kubernetes: name this cluster and also watch the remote "
+                   "clusters that remote secrets register (label multicluster.meshtool.io/"
+                   "cluster=true, in $POD_NAMESPACE, else meshtool-system); endpoints are "
+                   "labelled topology.meshtool.io/cluster.")
 def control_plane(store: str | None, listen: str, grace: float, debounce: float,
                   endpoint_debounce: float, endpoint_max_delay: float, warmup: float,
                   dashboard: str | None, instance: str | None,
                   log_level: str, workloads: str | None, kubeconfig: str | None,
-                  context: str | None, namespace: str | None) -> int:
+                  context: str | None, namespace: str | None, cluster_name: str | None) -> int:
     """Run the control plane: follow the store, push snapshots to the sidecars.
 
     \b
@@ -105,7 +110,17 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
         from meshtool.controlplane.kubewatch import KubernetesWorkloads
         from meshtool.kube.client import connect
 
-        source = KubernetesWorkloads(connect(kubeconfig, context).api_client, namespace)
+        api_client = connect(kubeconfig, context).api_client
+        source = KubernetesWorkloads(api_client, namespace)
+        if cluster_name:
+            from meshtool.controlplane.multicluster import MultiCluster
+
+            source = MultiCluster(source, api_client,
+                                  os.environ.get("POD_NAMESPACE") or "meshtool-system",
+                                  cluster=cluster_name, namespace=namespace)
+    elif cluster_name:
+        raise UsageError("--cluster-name watches clusters: it needs --workloads kubernetes "
+                         "(or --store kubernetes)")
 
     reporter = None
     if kube_store:  # invalid rules get a status condition and an Event in the cluster

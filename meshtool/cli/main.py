@@ -47,6 +47,7 @@ SECTIONS: dict[str, Registry] = {
         "check": ("meshtool.cli.install", "check", "Check the cluster and the install"),
         "uninstall": ("meshtool.cli.install", "uninstall", "Remove what install wrote, and nothing else"),
         "webhook": ("meshtool.cli.webhook", "webhook", "Serve the sidecar injection webhook (HTTPS)"),
+        "create-remote-secret": ("meshtool.cli.remote_secret", "create_remote_secret", "Let the control plane watch a remote cluster"),
     },
     "Shell": {
         "version": ("meshtool.cli.version", "version", "Print meshtool's and the control plane's versions"),

@@ -119,8 +119,10 @@ def _target(ctx: click.Context, address: str, kubernetes: bool, namespace: str |
 @click.argument("proxy", required=False)
 @click.option("--control-plane", "address", default="127.0.0.1:15010", show_default=False,
               envvar="MESHTOOL_CONTROL_PLANE", metavar="HOST:PORT",
-              help="The control plane's discovery address (default: $MESHTOOL_CONTROL_PLANE, "
-                   "else the one of the local mesh `meshtool up` started, else 127.0.0.1:15010).")
+              help="The control plane's discovery address, or several replicas separated by "
+                   "commas (default: $MESHTOOL_CONTROL_PLANE, else the one of the local mesh "
+                   "`meshtool up` started, else 127.0.0.1:15010). Replicas sharing its store "
+                   "are found and shown too.")
 @output_option("table", "json", "yaml", default="table")
 @click.option("-w", "--watch", is_flag=True, help="Refresh the table in place until Ctrl-C.")
 @click.option("--interval", default="1s", show_default=True, callback=seconds,
@@ -170,9 +172,9 @@ def proxy_status(ctx: click.Context, proxy: str | None, address: str, output: st
             raise UsageError("--watch shows the table: it takes no -o")
         return _watch(address, interval)
 
-    from meshtool.controlplane.inspect import COLUMNS, fetch_sync_table, invalid_lines, rows
+    from meshtool.controlplane.inspect import COLUMNS, fetch_replica_tables, invalid_lines, rows
 
-    table = fetch_sync_table(address)
+    table = fetch_replica_tables(address, warn=lambda m: click.echo(f"warning: {m}", err=True))
     if output == "json":
         from meshtool.cli.render import dump_json
 

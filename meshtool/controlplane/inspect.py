@@ -55,6 +55,52 @@ def fetch_sync_table(address: Any, timeout: float = 5.0, *, summary: bool = Fals
     return _fetch(address, path, "the control plane", timeout, hint)
 
 
+def fetch_replica_tables(address: Any, timeout: float = 5.0,
+                         warn=lambda message: None) -> dict:
+    """The sync tables of every control-plane replica, merged into one table.
+
+    `address`: "HOST:PORT" or several separated by commas, or an object that reaches the
+    control plane another way; with `replicas()` (Kubernetes: one per control-plane pod) each
+    of those is read. Replicas named in a table's `replicas` (those sharing its registrations
+    file) are read too. An unreachable replica is reported through `warn` and skipped; none
+    reachable is the error of the first."""
+    if isinstance(address, str):
+        targets: list[Any] = [a.strip() for a in address.split(",") if a.strip()]
+    elif hasattr(address, "replicas"):
+        targets = address.replicas() or [address]
+    else:
+        targets = [address]
+    tables, seen, first_error = [], set(), None
+    while targets:
+        target = targets.pop(0)
+        key = str(target)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            table = fetch_sync_table(target, timeout)
+        except MeshtoolError as exc:
+            first_error = first_error or exc
+            warn(str(exc))
+            continue
+        if any(t.get("controlPlane") == table.get("controlPlane") for t in tables):
+            continue
+        tables.append(table)
+        if isinstance(target, str):
+            targets += [r["address"] for r in table.get("replicas") or []
+                        if r.get("address") and r["address"] not in seen]
+    if not tables:
+        raise first_error
+    if len(tables) == 1:
+        return tables[0]
+    merged = dict(tables[0])
+    merged["controlPlane"] = ",".join(t.get("controlPlane") or "?" for t in tables)
+    merged["controlPlanes"] = [{k: v for k, v in t.items() if k != "proxies"} for t in tables]
+    merged["proxies"] = sorted((p for t in tables for p in t.get("proxies") or []),
+                               key=lambda p: p["proxyId"])
+    return merged
+
+
 def fetch_graph(address: Any, timeout: float = 10.0) -> dict:
     """The service graph (meshtool.controlplane.graph) the control plane computes."""
     return _fetch(address, GRAPH_PATH, "the control plane", timeout)

@@ -80,6 +80,27 @@ class ServiceProxy:
             raise MeshtoolError(f"{what} at {url} answered with something that is not JSON")
         raise _refusal(resp.status, doc, body, what, self, hint)
 
+    def replicas(self, timeout: float = 5.0) -> list["ServiceProxy"]:
+        """One proxy per ready control-plane pod behind the Service (from its Endpoints), so
+        that proxy-status reads every replica's sync table; [] when they cannot be listed."""
+        ns, name = (urllib.parse.quote(s, safe="") for s in (self.namespace, self.service))
+        url = f"{self.api_client.configuration.host.rstrip('/')}/api/v1/namespaces/{ns}" \
+              f"/endpoints/{name}"
+        try:
+            resp = self._get(url, timeout)
+            doc = json.loads(resp.data) if resp.status == 200 else {}
+        except Exception:  # noqa: BLE001 - fall back to the Service itself
+            return []
+        pods = set()  # (pod, the port it listens on: the Endpoints' port, not the Service's)
+        for subset in doc.get("subsets") or []:
+            ports = [p.get("port") for p in subset.get("ports") or [] if p.get("port")]
+            for a in subset.get("addresses") or []:
+                ref = a.get("targetRef") or {}
+                if ref.get("kind") == "Pod" and ref.get("name") and ports:
+                    pods.add((ref["name"], ports[0]))
+        return [PodProxy(self.api_client, self.namespace, self.service, port, pod)
+                for pod, port in sorted(pods)]
+
     def service_exists(self, timeout: float = 5.0) -> bool:
         """The API server answers 404 alike for a missing Service and for a Service without
         an Endpoints object: ask which."""
@@ -89,6 +110,21 @@ class ServiceProxy:
         except Exception:  # noqa: BLE001 - only refines a message
             return False
         return resp.status == 200
+
+
+@dataclass
+class PodProxy(ServiceProxy):
+    """One control-plane pod, through the API server's pod proxy (`get pods/proxy`)."""
+
+    pod: str = ""
+
+    @property
+    def base_path(self) -> str:
+        ns, pod = (urllib.parse.quote(s, safe="") for s in (self.namespace, self.pod))
+        return f"/api/v1/namespaces/{ns}/pods/{pod}:{self.port}/proxy"
+
+    def __str__(self) -> str:
+        return f"pod {self.namespace}/{self.pod}:{self.port} (through the API server)"
 
 
 def _refusal(status: int, doc: Any, body: bytes, what: str, target: ServiceProxy,

@@ -182,7 +182,8 @@ class SharedRegistrations:
                  conn.execute("SELECT name, address, started, heartbeat FROM replicas")}
         rows = conn.execute("SELECT proxy_id, hello, replica, token, lost FROM workloads").fetchall()
         if self._recovered is None:  # the first read: what was there before we started
-            self._recovered = {(pid, token) for pid, _, _, token, _ in rows}
+            self._recovered = {(pid, token) for pid, _, replica, token, _ in rows
+                               if replica != self.replica}
             self._beats0 = {name: beat for name, (_, _, beat) in beats.items()}
         warm = now < self.started + self.warmup
         keep: dict[str, Registration] = {}

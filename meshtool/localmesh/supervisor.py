@@ -114,8 +114,10 @@ def running_state(state_dir: Path) -> MeshState | None:
 
 def up(spec: MeshSpec, state_dir: Path | None = None, *, store: str | None = None,
        control_plane_port: int = DEFAULT_CONTROL_PLANE_PORT, timeout: float = 30.0,
-       listener: Listener | None = None) -> MeshState:
-    """Start the mesh; on any failure stop what was started and raise with the failing log's tail."""
+       listener: Listener | None = None, control_plane_replicas: int = 1) -> MeshState:
+    """Start the mesh; on any failure stop what was started and raise with the failing log's tail.
+    With several control-plane replicas (on the same store; the extra ones on free ports), every
+    sidecar is given all of their addresses."""
     state_dir = state_dir or default_state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
     existing = running_state(state_dir)
@@ -128,14 +130,19 @@ def up(spec: MeshSpec, state_dir: Path | None = None, *, store: str | None = Non
                             f"there; free it or pass --control-plane-port")
     notify = listener or (lambda *_: None)
     logs = state_dir / "logs"
-    cp_addr = f"127.0.0.1:{control_plane_port}"
+    cp_addrs = [f"127.0.0.1:{port}" for port in
+                [control_plane_port, *free_ports(control_plane_replicas - 1)]]
+    cp_addr = ",".join(cp_addrs)
     state = MeshState(spec.name, str(spec.path) if spec.path else None, store, cp_addr, time.time())
     try:
-        _start_control_plane(state, logs, store, cp_addr, notify, timeout)
+        for i, addr in enumerate(cp_addrs):
+            _start_control_plane(state, logs, store, addr, notify, timeout,
+                                 "control-plane" if i == 0 else f"control-plane-{i + 1}")
         _write_state(state_dir, state)
         resolve = _external_ports(spec)
-        for w in spec.workloads:
-            _start_workload(state, spec, w, logs, cp_addr, resolve, notify, timeout)
+        for k, w in enumerate(spec.workloads):  # replicas: each sidecar starts on another one
+            mine = ",".join(cp_addrs[k % len(cp_addrs):] + cp_addrs[:k % len(cp_addrs)])
+            _start_workload(state, spec, w, logs, mine, resolve, notify, timeout)
             _write_state(state_dir, state)
     except BaseException:
         stop(list(reversed(state.processes)))
@@ -161,12 +168,12 @@ def meshtool_command(*args: str) -> list[str]:
 
 
 def _start_control_plane(state: MeshState, logs: Path, store: str | None, addr: str,
-                         notify: Listener, timeout: float) -> None:
+                         notify: Listener, timeout: float, instance: str = "control-plane") -> None:
     cmd = meshtool_command("control-plane", "--listen", addr)
     if store:
         cmd += ["--store", store]
-    notify("control-plane", "control-plane", "starting")
-    rec = spawn("control-plane", "control-plane", cmd, logs / "control-plane.log",
+    notify(instance, "control-plane", "starting")
+    rec = spawn("control-plane", instance, cmd, logs / f"{instance}.log",
                 ports={"discovery": int(addr.rsplit(":", 1)[1])})
     state.processes.append(rec)
     _wait(rec, lambda: _http_ok(f"http://{addr}/debug/syncz"), timeout, notify)

@@ -51,7 +51,8 @@ def complete(tmp_path, monkeypatch, run_cli):
 
 
 def test_commands_complete(complete):
-    assert complete("meshtool cre") == ["create"]
+    assert complete("meshtool cre") == ["create", "create-remote-secret"]
+    assert complete("meshtool create-") == ["create-remote-secret"]
     assert complete("meshtool completion ") == ["bash", "zsh", "fish"]
 
 

@@ -6,6 +6,8 @@ Real control-plane processes on real ports, real DiscoveryClients, one real SQLi
 
 import asyncio
 import json
+import subprocess
+import sys
 import urllib.request
 
 from meshtool.controlplane.process import ControlPlaneProcess
@@ -40,8 +42,8 @@ def synced(pid, revision=None):
 
 def test_replicas_on_one_store_push_every_sidecar_and_every_rule(tmp_path):
     store = tmp_path / "store.db"
-    with ControlPlaneProcess(store, log=tmp_path / "cp1.log") as cp1, \
-            ControlPlaneProcess(store, log=tmp_path / "cp2.log") as cp2:
+    with ControlPlaneProcess(store, log=tmp_path / "cp1.log", args=("--id", "cp-a")) as cp1, \
+            ControlPlaneProcess(store, log=tmp_path / "cp2.log", args=("--id", "cp-b")) as cp2:
         async def main():
             a = DiscoveryClient(cp1.address, ident("a", 7001), lambda s: None)
             b = DiscoveryClient(cp2.address, ident("b", 7002), lambda s: None)
@@ -55,9 +57,20 @@ def test_replicas_on_one_store_push_every_sidecar_and_every_rule(tmp_path):
             await asyncio.to_thread(cp1.wait_for, synced("a.default", rev.revision))
             await asyncio.to_thread(cp2.wait_for, synced("b.default", rev.revision))
             assert a.version == b.version  # the same content, so the same version everywhere
+            # proxy-status given one replica finds the other through the shared file
+            status = await asyncio.to_thread(subprocess.run, [
+                sys.executable, "-m", "meshtool", "proxy-status", "--control-plane", cp1.address],
+                capture_output=True, text=True, timeout=30)
             await a.stop(), await b.stop()
+            return status
 
-        asyncio.run(main())
+        status = asyncio.run(main())
+        assert status.returncode == 0, status.stderr
+        lines = status.stdout.splitlines()
+        assert "CONTROL PLANE" in lines[0] and len(lines) == 3
+        assert lines[1].split()[:4] == ["a.default", "a", "v1", "cp-a"]
+        assert lines[2].split()[:4] == ["b.default", "b", "v1", "cp-b"]
+        assert all("SYNCED" in line for line in lines[1:])
         table = cp1.sync_table()
         assert sorted(r["address"] for r in table["replicas"]) == sorted([cp1.address, cp2.address])
     assert registrations_path(store).exists()

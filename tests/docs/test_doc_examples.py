@@ -278,6 +278,8 @@ HELP_SKIPS = {
     "uninstall": "needs a Kubernetes cluster (tests/kube/install runs it against a real API server)",
     "webhook": "needs a TLS certificate for the webhook's service (tests/kube/webhook makes one)",
     "demo": "runs a whole scenario for minutes (tests/localmesh/test_demo.py runs each one)",
+    "create-remote-secret": "needs two Kubernetes clusters (tests/kube/controlplane/"
+                            "test_multicluster.py runs it against two real API servers)",
 }
 # Example lines that need a cluster or another shell, recognised by what they contain.
 HELP_LINE_SKIPS = {

@@ -265,8 +265,21 @@ def _scratch_root() -> str | None:
 
 @pytest.fixture(scope="session")
 def kube_cluster(tmp_path_factory) -> Iterator[KubeCluster]:
+    with _cluster(tmp_path_factory, "kube-logs") as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def kube_cluster_2(tmp_path_factory) -> Iterator[KubeCluster]:
+    """A second cluster (its own etcd and kube-apiserver), for the multi-cluster tests."""
+    with _cluster(tmp_path_factory, "kube-logs-2") as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def _cluster(tmp_path_factory, logs_name: str) -> Iterator[KubeCluster]:
     binaries = find_binaries()
-    log_dir = tmp_path_factory.mktemp("kube-logs")  # kept (pytest keeps its last 3 runs)
+    log_dir = tmp_path_factory.mktemp(logs_name)  # kept (pytest keeps its last 3 runs)
     with contextlib.ExitStack() as cleanup:
         scratch = tempfile.TemporaryDirectory(prefix="meshtool-kube-", dir=_scratch_root())
         work = Path(cleanup.enter_context(scratch))

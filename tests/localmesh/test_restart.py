@@ -10,16 +10,19 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
-from meshtool.controlplane.inspect import fetch_sync_table
+from meshtool.controlplane.inspect import fetch_replica_tables, fetch_sync_table
 from meshtool.errors import MeshtoolError
 from meshtool.localmesh.meshfile import load_meshfile
 from meshtool.localmesh.processes import spawn, stop
 from meshtool.localmesh.scenarios import samples_dir
 from meshtool.localmesh.supervisor import down, up
 from meshtool.ports import free_ports
+from meshtool.store import open_store
 
 
 class Load:
@@ -29,6 +32,7 @@ class Load:
         self.port, self.path = port, path
         self.ok = 0
         self.failures: list[str] = []
+        self.bodies: list[str] = []  # the last answers
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(connections)]
@@ -53,6 +57,7 @@ class Load:
                 with self._lock:
                     if resp.status == 200:
                         self.ok += 1
+                        self.bodies = self.bodies[-50:] + [body.decode(errors="replace")]
                     else:
                         self.failures.append(f"{resp.status} {body[:80]!r}")
             except (OSError, http.client.HTTPException) as exc:
@@ -62,7 +67,7 @@ class Load:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         conn.close()
 
-    def wait_requests(self, more: int, timeout: float = 30.0) -> None:
+    def wait_requests(self, more: int, timeout: float = 90.0) -> None:
         """Wait until `more` further requests have succeeded."""
         target = self.ok + more
         deadline = time.monotonic() + timeout
@@ -108,12 +113,12 @@ def test_kill_and_restart_the_control_plane_under_load_loses_no_request(tmp_path
             load.wait_requests(200)
             os.kill(cp.pid, signal.SIGKILL)
             os.waitpid(cp.pid, 0)
-            load.wait_requests(4000)  # the outage: sidecars serve their last snapshot, back off
+            load.wait_requests(1000)  # the outage: sidecars serve their last snapshot, back off
             restarted = spawn("control-plane", "control-plane", cp.command,
                               tmp_path / "control-plane-2.log", ports=cp.ports)
             serving = wait_table(cp_addr, lambda t: True, 30)
             synced = wait_table(cp_addr, all_synced(3), 30)
-            load.wait_requests(2000)  # well past any grace period
+            load.wait_requests(1000)  # past the grace period
         assert load.failures == [], f"{len(load.failures)} failed requests, e.g. {load.failures[:5]}"
         assert synced - serving < 2.0, f"all SYNCED {synced - serving:.2f}s after the restarted " \
                                        f"control plane began serving"
@@ -122,3 +127,44 @@ def test_kill_and_restart_the_control_plane_under_load_loses_no_request(tmp_path
         if restarted is not None:
             stop([restarted])
 
+
+
+def test_two_replicas_serve_the_mesh_and_one_killed_under_load_loses_no_request(tmp_path):
+    state_dir, store = tmp_path / "mesh", str(tmp_path / "store.db")
+    state = up(load_meshfile(samples_dir() / "canary" / "mesh.yaml"), state_dir, store=store,
+               control_plane_port=free_ports(1)[0], control_plane_replicas=2)
+    first, second = state.control_plane.split(",")
+    try:
+        merged = lambda: fetch_replica_tables(state.control_plane)  # noqa: E731
+        wait_until(lambda: all_synced(3)(merged()), 15)
+        serving = {p["proxyId"]: p["controlPlane"] for p in merged()["proxies"]}
+        assert len(set(serving.values())) == 2, serving  # spread over both replicas
+        # a rule written to the store reaches the sidecars of both replicas
+        r = subprocess.run([sys.executable, "-m", "meshtool", "create", "-f",
+                            str(samples_dir() / "canary/rules/route-100-v2.yaml"), "--store", store],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        with open_store(store) as s:
+            revision = s.revision()
+        wait_until(lambda: all_synced(3)(merged()) and all(
+            (p["acked"] or {}).get("version", "").startswith(f"{revision}.")
+            for p in merged()["proxies"]), 15)
+        entry = state.find("magnanimo-v1", "sidecar").ports["inbound"]
+        with Load(entry, "/hw2") as load:
+            load.wait_requests(200)
+            cp = state.find("control-plane", "control-plane")  # serves magnanimo (first address)
+            os.kill(cp.pid, signal.SIGKILL)
+            os.waitpid(cp.pid, 0)
+            wait_table(second, all_synced(3), 15)  # every sidecar resynced on the other replica
+            load.wait_requests(1000)
+        assert load.failures == [], f"{len(load.failures)} failed requests, e.g. {load.failures[:5]}"
+        assert load.ok and all("Canary Release" in b for b in load.bodies[-20:])
+    finally:
+        down(state_dir)
+
+
+def wait_until(predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)

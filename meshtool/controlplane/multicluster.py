@@ -1,0 +1,148 @@
+"""Several clusters, one control plane: the endpoints of every cluster, merged per service.
+
+The control plane's own cluster is the primary. Remote clusters are registered at run time by
+Secrets in the control plane's namespace labelled `multicluster.meshtool.io/cluster=true`
+(`meshtool create-remote-secret` makes one): each data key names a cluster, its value is a
+kubeconfig with read access to that cluster's Services and Pods. Adding, changing or deleting
+such a Secret starts, restarts or stops the watches of that cluster; no restart needed.
+
+Endpoints of a service with the same namespace and name in several clusters are merged (the
+network is flat: pod addresses are routable across clusters), each labelled with its cluster
+(`topology.meshtool.io/cluster`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import threading
+from typing import Any, Callable
+
+from meshtool.controlplane.kubewatch import KubernetesWorkloads
+from meshtool.conventions import CLUSTER_LABEL, REMOTE_SECRET_LABEL
+
+log = logging.getLogger("meshtool.controlplane")
+
+
+def merge_services(per_cluster: dict[str, list[dict]]) -> list[dict]:
+    """{cluster: services} -> one list: endpoints of same-named services together, each
+    labelled with its cluster; ports and virtual addresses united."""
+    merged: dict[tuple[str, str], dict] = {}
+    for cluster in sorted(per_cluster):
+        for svc in per_cluster[cluster]:
+            key = (svc.get("namespace") or "default", svc["name"])
+            into = merged.setdefault(key, {**svc, "ports": [], "endpoints": []})
+            into["ports"] = sorted(set(into["ports"]) | set(svc.get("ports") or []))
+            if svc.get("addresses"):
+                into["addresses"] = sorted(set(into.get("addresses") or [])
+                                           | set(svc["addresses"]))
+            into["endpoints"] = into["endpoints"] + [
+                {**ep, "labels": {**(ep.get("labels") or {}), CLUSTER_LABEL: cluster}}
+                for ep in svc.get("endpoints") or []]
+    return [merged[k] for k in sorted(merged)]
+
+
+def kubeconfigs_of(secret: Any) -> dict[str, str]:
+    """A remote secret's clusters: data key -> kubeconfig text."""
+    out = {}
+    for name, value in (secret.data or {}).items():
+        try:
+            out[name] = base64.b64decode(value).decode()
+        except (ValueError, UnicodeDecodeError):
+            log.warning("remote secret %s: key %s is not a base64 kubeconfig; ignored",
+                        secret.metadata.name, name)
+    return out
+
+
+class MultiCluster:
+    """A WorkloadSource (see meshtool.controlplane.server): the primary cluster's workloads
+    plus those of every cluster a remote secret names."""
+
+    def __init__(self, primary: KubernetesWorkloads, api_client: Any, secrets_namespace: str,
+                 *, cluster: str = "primary", namespace: str | None = None,
+                 interval: float = 1.0,
+                 connect: Callable[[str], Any] | None = None):
+        self.primary = primary
+        self.cluster = cluster
+        self.api_client = api_client  # the primary cluster: where remote secrets live
+        self.secrets_namespace = secrets_namespace
+        self.namespace = namespace  # scope of the watches in every cluster
+        self.interval = interval
+        self._connect = connect or _client_from_kubeconfig
+        self.remotes: dict[str, tuple[str, KubernetesWorkloads]] = {}  # name -> (config, source)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_change: Callable[[], None] = lambda: None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="remote-secrets", daemon=True)
+
+    @property
+    def ready(self) -> bool:
+        return self.primary.ready
+
+    def services(self) -> list[dict]:
+        per = {self.cluster: self.primary.services()}
+        for name, (_, source) in list(self.remotes.items()):
+            if source.ready:
+                per[name] = source.services()
+        return merge_services(per)
+
+    def start(self, loop: asyncio.AbstractEventLoop, on_change: Callable[[], None]) -> None:
+        self._loop, self._on_change = loop, on_change
+        self.primary.start(loop, on_change)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 5)
+        self.primary.stop()
+        for _, source in self.remotes.values():
+            source.stop()
+
+    # -- the remote-secret poller (its own thread: starting and stopping watches blocks) ------
+    def _run(self) -> None:
+        from kubernetes import client
+
+        core = client.CoreV1Api(self.api_client)
+        while not self._stop.is_set():
+            try:
+                listed = core.list_namespaced_secret(
+                    self.secrets_namespace, label_selector=f"{REMOTE_SECRET_LABEL}=true")
+                wanted: dict[str, str] = {}
+                for secret in listed.items:
+                    wanted.update(kubeconfigs_of(secret))
+                wanted.pop(self.cluster, None)  # the primary is watched already
+                self._reconcile(wanted)
+            except Exception as exc:  # noqa: BLE001 - keep polling: the API server may come back
+                log.warning("remote secrets in %s: %s", self.secrets_namespace, exc)
+            self._stop.wait(self.interval)
+
+    def _reconcile(self, wanted: dict[str, str]) -> None:
+        changed = False
+        for name in [n for n in self.remotes if wanted.get(n) != self.remotes[n][0]]:
+            _, source = self.remotes[name]
+            self.remotes = {k: v for k, v in self.remotes.items() if k != name}  # copy on write
+            source.stop()
+            log.info("remote cluster %s removed", name)
+            changed = True
+        for name, config in wanted.items():
+            if name in self.remotes:
+                continue
+            try:
+                api_client = self._connect(config)
+            except Exception as exc:  # noqa: BLE001 - a bad secret must not stop the others
+                log.warning("remote cluster %s: cannot use its kubeconfig: %s", name, exc)
+                continue
+            source = KubernetesWorkloads(api_client, self.namespace)
+            self.remotes = {**self.remotes, name: (config, source)}
+            source.start(self._loop, self._on_change)
+            log.info("remote cluster %s added (%s)", name, api_client.configuration.host)
+        if changed and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_change)
+
+
+def _client_from_kubeconfig(text: str) -> Any:
+    import yaml
+    from kubernetes import config
+
+    return config.new_client_from_config_dict(yaml.safe_load(text))
