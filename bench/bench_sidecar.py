@@ -1,5 +1,8 @@
 """Sidecar: throughput and latency of direct / nginx / stock mitmdump / meshtool sidecar (wrk)
 
+HAProxy (when installed) runs beside nginx as a second reference proxy; its figures are in the
+notes.
+
 All four are driven by the same wrk against the same backend (nginx answering a small body),
 in one run, on loopback: direct to the backend, nginx as a reverse proxy, stock
 `mitmdump --mode reverse`, and `meshtool proxy run` as the outbound sidecar with routing and
@@ -124,6 +127,7 @@ def run(quick: bool = False) -> list[Figure]:
     seconds = 2 if quick else 3
     tmp = Path(tempfile.mkdtemp(prefix="bench-sidecar-"))
     backend, nginx_proxy, mitm_port, admin = _port(), _port(), _port(), _port()
+    haproxy_port = _port()
     sidecar_out = _port()
     (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, backend=backend, proxy=nginx_proxy))
     lua = tmp / "absolute.lua"
@@ -142,6 +146,16 @@ def run(quick: bool = False) -> list[Figure]:
         procs.append(nginx)
         _wait(backend)
         _wait(nginx_proxy)
+        haproxy = None
+        if shutil.which("haproxy"):
+            from bench.bench_streaming import HAPROXY_CONF
+
+            (tmp / "haproxy.cfg").write_text(HAPROXY_CONF.format(port=haproxy_port,
+                                                                backend=backend))
+            haproxy = subprocess.Popen([*_pin(0), "haproxy", "-f", str(tmp / "haproxy.cfg")],
+                                       stdout=devnull, stderr=devnull)
+            procs.append(haproxy)
+            _wait(haproxy_port)
         mitmdump = shutil.which("mitmdump", path=str(Path(sys.executable).parent)) or "mitmdump"
         t0 = time.perf_counter()
         mitm = subprocess.Popen([*_pin(0), mitmdump, "--mode",
@@ -163,6 +177,8 @@ def run(quick: bool = False) -> list[Figure]:
         targets = [Target("direct", backend), Target("nginx", nginx_proxy, proc=nginx),
                    Target("mitmdump", mitm_port, proc=mitm, ready=mitm_ready),
                    Target("sidecar", sidecar_out, str(lua), proc=sidecar, ready=sidecar_ready)]
+        if haproxy is not None:
+            targets.insert(2, Target("haproxy", haproxy_port, proc=haproxy))
         idle = {t.name: _rss_mb(t.proc.pid) for t in targets if t.proc}
         results: dict[tuple[str, int], dict] = {}
         loaded: dict[str, float] = {}
@@ -225,6 +241,14 @@ def _workers(snapshot: Path, lua: str, seconds: float, counts) -> dict[int, floa
     return out
 
 
+def _haproxy_note(r, conns: int) -> str:
+    h = r.get(("haproxy", conns))
+    if h is None:
+        return ""
+    per_cpu = f" ({h['per_cpu_s']:,.0f} per CPU-second)" if h.get("per_cpu_s") else ""
+    return f"haproxy {h['rps']:,.0f}{per_cpu}, "
+
+
 def _figures(r, idle, loaded, sidecar_ready, mitm_ready) -> list[Figure]:
     figs = []
     for conns in CONNECTIONS:
@@ -233,7 +257,8 @@ def _figures(r, idle, loaded, sidecar_ready, mitm_ready) -> list[Figure]:
         met = (s["rps"] >= 2.5 * m["rps"] and s["rps"] >= 2000) if target else None
         figs.append(Figure(f"sidecar req/s, {conns} conn", s["rps"], "req/s", "stock mitmdump",
                            m["rps"], target=target, met=met,
-                           notes=f"nginx {n['rps']:,.0f}, direct {d['rps']:,.0f}; errors "
+                           notes=f"nginx {n['rps']:,.0f}, "
+                                 f"{_haproxy_note(r, conns)}direct {d['rps']:,.0f}; errors "
                                  f"{s['errors']}"))
         figs.append(Figure(f"sidecar p50/p99, {conns} conn", s["p50"], "ms", "mitmdump p50",
                            m["p50"], notes=f"p99 {s['p99']} ms (mitmdump {m['p99']}, nginx "

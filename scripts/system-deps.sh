@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the test suite and benchmarks use: network namespaces and iptables for the
-# transparent-mode tests, nginx and wrk for the sidecar benchmark, Java for the Zipkin server of
-# the tracing tests, Chromium for the dashboard's browser tests, Graphviz for the docs' `dot`
-# example (tests/docs runs it). Installs what is missing
+# transparent-mode tests, nginx, HAProxy and wrk for the sidecar benchmarks, Java for the Zipkin
+# server of the tracing tests, Chromium for the dashboard's browser tests, Graphviz for the docs'
+# `dot` example (tests/docs runs it). Installs what is missing
 # when run as root (as on CI); otherwise prints the apt-get line to run.
 set -euo pipefail
 need=()
@@ -10,6 +10,7 @@ command -v ip >/dev/null       || need+=(iproute2)
 command -v iptables >/dev/null || need+=(iptables)
 command -v nginx >/dev/null    || need+=(nginx-light)
 command -v wrk >/dev/null      || need+=(wrk)
+command -v haproxy >/dev/null  || need+=(haproxy)
 command -v java >/dev/null     || need+=(openjdk-17-jre-headless)
 command -v chromium >/dev/null || need+=(chromium)
 command -v dot >/dev/null      || need+=(graphviz)

@@ -23,6 +23,8 @@ Examples:
 @click.option("--inbound-port", type=click.IntRange(1, 65535), default=15006, show_default=True)
 @click.option("--admin-port", type=click.IntRange(1, 65535), default=15020, show_default=True,
               help="Never redirected, in either direction.")
+@click.option("--health-port", type=click.IntRange(1, 65535), default=15021, show_default=True,
+              help="The kubelet's probes reach the proxy there: never redirected inbound.")
 @click.option("--include-outbound-ip-ranges", default="*", show_default=True, metavar="CIDRS",
               help="Comma-separated CIDRs whose outbound traffic is redirected; * for all.")
 @click.option("--exclude-outbound-ip-ranges", default="", metavar="CIDRS")
@@ -31,7 +33,8 @@ Examples:
 @click.option("--exclude-inbound-ports", default="", metavar="PORTS")
 @click.option("--exclude-outbound-ports", default="", metavar="PORTS")
 @click.option("--dry-run", is_flag=True, help="Print the iptables-restore rules instead of applying them.")
-def init(proxy_uid, outbound_port, inbound_port, admin_port, include_outbound_ip_ranges,
+def init(proxy_uid, outbound_port, inbound_port, admin_port, health_port,
+         include_outbound_ip_ranges,
          exclude_outbound_ip_ranges, include_inbound_ports, exclude_inbound_ports,
          exclude_outbound_ports, dry_run) -> int:
     """Set up the traffic redirect of a pod (run as root, by the meshtool-init container).
@@ -44,7 +47,7 @@ def init(proxy_uid, outbound_port, inbound_port, admin_port, include_outbound_ip
     try:
         redirect = Redirect(
             proxy_uid=proxy_uid, outbound_port=outbound_port, inbound_port=inbound_port,
-            admin_port=admin_port,
+            admin_port=admin_port, health_port=health_port,
             include_outbound_ip_ranges=parse_ip_ranges(include_outbound_ip_ranges, allow_star=True),
             exclude_outbound_ip_ranges=parse_ip_ranges(exclude_outbound_ip_ranges, allow_star=False),
             include_inbound_ports=parse_ports(include_inbound_ports, allow_star=True),

@@ -30,7 +30,12 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--inbound-port", type=int, default=15006, show_default=True)
 @click.option("--outbound-port", type=int, default=15001, show_default=True)
 @click.option("--admin-port", type=int, default=15020, show_default=True,
-              help="Admin port on 127.0.0.1: /ready, /stats/prometheus, /config_dump.")
+              help="Admin port, on 127.0.0.1 in every mode: /ready, /stats/prometheus, "
+                   "/config_dump, /app-health/...")
+@click.option("--health-port", type=int, default=None,
+              help="Health port on the listen host: /ready and the rewritten probes "
+                   "/app-health/... only (what the kubelet calls). Default 15021 with "
+                   "--mode transparent, off otherwise.")
 @click.option("--app-port", "app_ports", type=int, multiple=True,
               help="The app's port (inbound traffic goes there). Repeatable.")
 @click.option("--listen-host", default=None,
@@ -59,18 +64,29 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--retry-buffer", default="64k", show_default=True, metavar="SIZE",
               help="Request bodies up to SIZE (e.g. 64k, 1m) are kept so that a retry can "
                    "replay them; a larger body is streamed once and not retried.")
+@click.option("--header-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              metavar="SECONDS", help="A client must send a complete request head within this "
+                                      "time (of connecting or of its last response), else it is "
+                                      "disconnected (slowloris).")
+@click.option("--idle-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              metavar="SECONDS", help="Close client and upstream connections without traffic "
+                                      "for this long.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Client connections beyond this get an immediate 503 with the reason.")
 @click.option("--access-log", is_flag=True, help="Print one JSON line per request on stdout.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes sharing the ports with SO_REUSEPORT (admin on the first).")
 @click.option("-v", "--verbose", is_flag=True, help="Log proxy events on stderr.")
-def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, listen_host, service,
-        labels, proxy_id, control_plane, resolve, retry_buffer, zipkin, otlp, trace_sampling,
-        access_log, workers, verbose) -> int:
+def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, app_ports,
+        listen_host, service, labels, proxy_id, control_plane, resolve, retry_buffer, zipkin, otlp,
+        trace_sampling, header_timeout, idle_timeout, max_connections, access_log, workers,
+        verbose) -> int:
     """Run the sidecar proxy beside one workload.
 
     \b
     Listeners: inbound INBOUND-PORT (to the app), outbound OUTBOUND-PORT (explicit
-    HTTP proxy or transparent capture), admin ADMIN-PORT on 127.0.0.1 only.
+    HTTP proxy or transparent capture) and HEALTH-PORT on --listen-host; admin
+    ADMIN-PORT on 127.0.0.1 only.
 
     \b
     Examples:
@@ -99,6 +115,7 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, list
         raise UsageError("--workers must be at least 1")
     if snapshot and not os.path.exists(snapshot):
         raise DataError(f"{snapshot}: no such snapshot file")
+    from meshtool.conventions import HEALTH_PORT
     from meshtool.sidecar.master import SidecarConfig
     from meshtool.sidecar.resolve import Resolver
     from meshtool.sidecar.tracing import TracingConfig, parse_sampling
@@ -115,9 +132,12 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, app_ports, list
                          "between 0 and 100") from None
     config = SidecarConfig(
         mode=mode, inbound_port=inbound_port, outbound_port=outbound_port, admin_port=admin_port,
+        health_port=health_port if health_port is not None else
+        (HEALTH_PORT if mode == "transparent" else None),
         app_ports=list(app_ports), listen_host=listen_host,
         identity=Identity(service=service, labels=label_map, proxy_id=proxy_id), snapshot_file=snapshot,
         control_plane=control_plane, access_log=access_log, probes=probes,
         resolve=resolve_map, reuse_port=workers > 1, retry_buffer=retry_buffer.lower(),
-        tracing=TracingConfig(zipkin=zipkin or None, otlp=otlp or None, sampling=sampling))
+        tracing=TracingConfig(zipkin=zipkin or None, otlp=otlp or None, sampling=sampling),
+        header_timeout=header_timeout, idle_timeout=idle_timeout, max_connections=max_connections)
     return run_sidecar(config, workers=workers, verbose=verbose)

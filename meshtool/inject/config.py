@@ -12,7 +12,7 @@ from typing import Any
 from meshtool import __version__
 
 from meshtool.conventions import (  # noqa: F401  (re-exported for the injector's modules)
-    ADMIN_PORT, DATA_MOUNT_PATH, DATA_VOLUME, INBOUND_PORT, INIT_CONTAINER, INJECT_KEY,
+    ADMIN_PORT, DATA_MOUNT_PATH, DATA_VOLUME, HEALTH_PORT, INBOUND_PORT, INIT_CONTAINER, INJECT_KEY,
     OUTBOUND_PORT, PROXY_CONTAINER, PROXY_UID, STATUS_KEY, TRAFFIC_PREFIX)
 
 
@@ -24,6 +24,7 @@ class InjectConfig:
     outbound_port: int = OUTBOUND_PORT
     inbound_port: int = INBOUND_PORT
     admin_port: int = ADMIN_PORT
+    health_port: int = HEALTH_PORT
     control_plane: str = "meshtool-control-plane.meshtool-system.svc:15010"
     include_outbound_ip_ranges: str = "*"
     exclude_outbound_ip_ranges: str = ""

@@ -196,7 +196,7 @@ def inject(doc, w: Workload, config: InjectConfig) -> None:
     for rw in rewrites:
         path = sp + ("containers", rw.container_index, rw.probe)
         status.probes.setdefault(rw.container, {})[rw.probe] = doc.raw(path, rw.action)
-        doc.replace_key(path, rw.action, "httpGet", probes_mod.rewritten_action(rw, config.admin_port))
+        doc.replace_key(path, rw.action, "httpGet", probes_mod.rewritten_action(rw, config.health_port))
 
     doc.append_item(sp + ("containers",),
                      template.proxy_container(config, labels, template.app_ports(containers), rewrites))

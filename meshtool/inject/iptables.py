@@ -25,6 +25,7 @@ class Redirect:
     outbound_port: int = 15001
     inbound_port: int = 15006
     admin_port: int = 15020
+    health_port: int = 15021  # the kubelet's probes reach the sidecar there, never redirected
     include_outbound_ip_ranges: tuple[str, ...] = ("*",)  # ("*",) all, () none
     exclude_outbound_ip_ranges: tuple[str, ...] = ()
     include_inbound_ports: tuple[str, ...] = ("*",)
@@ -75,6 +76,7 @@ def rules(r: Redirect) -> str:
     if r.include_inbound_ports:
         lines.append(f"-A PREROUTING -p tcp -j {IN_CHAIN}")
         lines.append(f"-A {IN_CHAIN} -p tcp --dport {r.admin_port} -j RETURN")
+        lines.append(f"-A {IN_CHAIN} -p tcp --dport {r.health_port} -j RETURN")
         for port in r.exclude_inbound_ports:
             lines.append(f"-A {IN_CHAIN} -p tcp --dport {port} -j RETURN")
         lines += _redirects(IN_CHAIN, IN_REDIRECT, "--dport", r.include_inbound_ports)

@@ -1,8 +1,9 @@
-"""Send the application's probes through the proxy's admin port.
+"""Send the application's probes through the proxy's health port.
 
 With inbound traffic captured, the kubelet's probes would reach the proxy rather than the
 app. Each HTTP, TCP or gRPC probe becomes an HTTP probe of
-`/app-health/<container>/readyz|livez|startupz` on the admin port; the proxy runs the
+`/app-health/<container>/readyz|livez|startupz` on the health port (15021, the only proxy
+port open on the pod address besides the traffic ports); the proxy runs the
 original probe against the app on localhost (it learns them from MESHTOOL_APP_PROBES).
 Exec probes run inside the container and are left alone.
 """
@@ -48,8 +49,8 @@ def rewrites(containers: list) -> list[ProbeRewrite]:
     return out
 
 
-def rewritten_action(rw: ProbeRewrite, admin_port: int) -> dict[str, Any]:
-    return {"path": rw.path, "port": admin_port}
+def rewritten_action(rw: ProbeRewrite, health_port: int) -> dict[str, Any]:
+    return {"path": rw.path, "port": health_port}
 
 
 def _resolve_port(action: dict, container: dict) -> dict:

@@ -37,7 +37,8 @@ def _field_env(name: str, path: str) -> dict:
 def proxy_container(config: InjectConfig, labels: dict, app_ports: list[int],
                     probes: list[ProbeRewrite]) -> dict:
     args = ["proxy", "run", "--mode", "transparent", "--inbound-port", str(config.inbound_port),
-            "--outbound-port", str(config.outbound_port), "--admin-port", str(config.admin_port)]
+            "--outbound-port", str(config.outbound_port), "--admin-port", str(config.admin_port),
+            "--health-port", str(config.health_port)]
     for port in app_ports:
         args += ["--app-port", str(port)]
     env = [
@@ -60,9 +61,10 @@ def proxy_container(config: InjectConfig, labels: dict, app_ports: list[int],
         "command": ["meshtool"],
         "args": args,
         "env": env,
-        "ports": [{"name": "meshtool-admin", "containerPort": config.admin_port, "protocol": "TCP"}],
+        "ports": [{"name": "meshtool-health", "containerPort": config.health_port,
+                   "protocol": "TCP"}],
         "readinessProbe": {
-            "httpGet": {"path": "/ready", "port": config.admin_port},
+            "httpGet": {"path": "/ready", "port": config.health_port},
             "initialDelaySeconds": 1,
             "periodSeconds": 2,
             "failureThreshold": 30,

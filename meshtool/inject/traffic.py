@@ -36,7 +36,8 @@ def redirect_for(annotations: dict, config: InjectConfig) -> Redirect:
     if unknown:
         raise AnnotationError(unknown[0], f"unknown traffic annotation; known: {', '.join(ANNOTATIONS)}")
     return Redirect(proxy_uid=config.proxy_uid, outbound_port=config.outbound_port,
-                    inbound_port=config.inbound_port, admin_port=config.admin_port, **values)
+                    inbound_port=config.inbound_port, admin_port=config.admin_port,
+                    health_port=config.health_port, **values)
 
 
 def init_args(r: Redirect) -> list[str]:
@@ -46,6 +47,7 @@ def init_args(r: Redirect) -> list[str]:
 
     args = ["proxy", "init", "--proxy-uid", str(r.proxy_uid), "--outbound-port", str(r.outbound_port),
             "--inbound-port", str(r.inbound_port), "--admin-port", str(r.admin_port),
+            "--health-port", str(r.health_port),
             "--include-outbound-ip-ranges", joined(r.include_outbound_ip_ranges),
             "--include-inbound-ports", joined(r.include_inbound_ports)]
     for flag, items in (("--exclude-outbound-ip-ranges", r.exclude_outbound_ip_ranges),

@@ -3,8 +3,8 @@ configuration for the sidecars and Grafana dashboards over the metrics they expo
 
 Both ship as ConfigMaps in the install namespace, for the Prometheus and Grafana a cluster
 already runs: `prometheus.yml` (one `kubernetes_sd_configs` pod job that keeps the sidecar
-container's `meshtool-admin` port, plus the usual `prometheus.io/*` pod annotations for
-anything else) and one dashboard JSON per view (mesh, service, workload), labelled
+container's `meshtool-health` port, 15021 (the admin port is loopback-only), plus the usual
+`prometheus.io/*` pod annotations for anything else) and one dashboard JSON per view (mesh, service, workload), labelled
 `grafana_dashboard: "1"` for Grafana's dashboard sidecar. The queries name only metrics and
 labels of docs/observability.md; a test parses each one and checks that.
 """
@@ -16,7 +16,7 @@ import json
 ADDONS = ("prometheus",)
 PROMETHEUS_CONFIGMAP = "meshtool-prometheus"
 GRAFANA_CONFIGMAP = "meshtool-grafana-dashboards"
-ADMIN_PORT_NAME = "meshtool-admin"  # the sidecar container's port (meshtool.inject.template)
+ADMIN_PORT_NAME = "meshtool-health"  # the sidecar's port on the pod address (inject.template)
 METRICS_PATH = "/stats/prometheus"
 
 SCRAPE_CONFIG = {

@@ -174,3 +174,26 @@ def skip_debug_typechecks() -> None:
     if "__post_init__" in vars(http.MessageData):
         http.MessageData.__post_init__ = lambda self: None  # type: ignore[method-assign]
 
+
+
+def lean_task_names() -> None:
+    """mitmproxy names every task it creates (a hook, a connection, a timer) and, under
+    __debug__, reads PYTEST_CURRENT_TEST from the environment for each: a few percent of a
+    sidecar's CPU when clients open a connection per request. Keep the name, skip the rest."""
+    import asyncio
+
+    from mitmproxy.utils import asyncio_utils
+
+    def create_task(coro, *, name: str, client: tuple | None = None) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=name)
+        if client:
+            task.client = client  # type: ignore[attr-defined]
+        return task
+
+    def set_task_debug_info(task: asyncio.Task, *, name: str, client: tuple | None = None) -> None:
+        task.set_name(name)
+        if client:
+            task.client = client  # type: ignore[attr-defined]
+
+    asyncio_utils.create_task = create_task
+    asyncio_utils.set_task_debug_info = set_task_debug_info

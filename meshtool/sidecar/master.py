@@ -27,7 +27,8 @@ class SidecarConfig:
     mode: str = "explicit"  # explicit | transparent
     inbound_port: int | None = 15006
     outbound_port: int | None = 15001
-    admin_port: int | None = 15020
+    admin_port: int | None = 15020  # loopback only, in every mode
+    health_port: int | None = None  # /ready and probes on the listen host; None: off
     app_ports: list[int] = field(default_factory=list)
     listen_host: str | None = None  # default: 127.0.0.1 explicit, 0.0.0.0 transparent
     identity: Identity = field(default_factory=Identity)
@@ -39,9 +40,18 @@ class SidecarConfig:
     reuse_port: bool = False  # several worker processes sharing the listening ports
     tracing: TracingConfig = field(default_factory=TracingConfig)  # off unless an exporter is set
     retry_buffer: str = "64k"  # request bodies kept for a retry up to this size; larger: sent once
+    header_timeout: float = 10.0  # seconds for a client to send a complete request head
+    idle_timeout: float = 300.0  # seconds a connection may stay without traffic
+    max_connections: int = 10_000  # client connections; beyond, requests get a fast 503
+    backlog: int = 4096  # listen backlog of the proxy ports
+
+    @property
+    def host(self) -> str:
+        """Where the proxy listeners and the health port listen."""
+        return self.listen_host or ("0.0.0.0" if self.mode == "transparent" else "127.0.0.1")
 
     def modes(self) -> list[str]:
-        host = self.listen_host or ("0.0.0.0" if self.mode == "transparent" else "127.0.0.1")
+        host = self.host
         out = []
         if self.inbound_port is not None:
             if self.mode == "transparent":
@@ -89,20 +99,36 @@ def build_addons(state: SidecarState, config: SidecarConfig, recorder=None) -> l
 
 
 def load_snapshot_file(path: str) -> Any:
-    """JSON or YAML; ValueError when it does not parse."""
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    if path.endswith(".json"):
-        import json
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: invalid JSON: {exc}") from exc
-    import yaml
+    """JSON or YAML; ValueError when it does not parse (or is nested too deeply to)."""
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: invalid YAML: {exc}") from exc
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text: {exc}") from exc
+    try:
+        if path.endswith(".json"):
+            return decode_json(text)
+        import yaml
+        try:
+            return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as exc:
+            raise ValueError(f"invalid YAML: {exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deeply to be a snapshot") from None
+
+
+def decode_json(text: str) -> Any:
+    """json.loads whose every failure is a one-line ValueError (deep nesting included)."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from exc
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to be a snapshot") from None
 
 
 class Sidecar:
@@ -112,6 +138,8 @@ class Sidecar:
         self.master = None
         self.metrics = None
         self.admin = None
+        self.health = None
+        self.limits = None
         self.discovery = None  # the DiscoveryClient, with --control-plane
         self.recorder = None  # the SpanRecorder, when tracing is on
         self._file_stamp: tuple | None = None
@@ -142,25 +170,32 @@ class Sidecar:
         return True
 
     async def _watch_file(self) -> None:
-        while True:
+        while True:  # nothing a file holds may stop the watching
             await asyncio.sleep(0.2)
-            self.apply_file()
+            try:
+                self.apply_file()
+            except Exception:  # noqa: BLE001 - logged; the snapshot in force keeps serving
+                log.exception("snapshot %s: unexpected failure, still watching",
+                              self.config.snapshot_file)
 
     async def start(self) -> None:
         """Listen on every port; returns once ready to serve (or raises OSError)."""
-        from meshtool.sidecar.lightimport import (defer_unused_modules, skip_debug_typechecks,
-                                                  skip_default_addons)
+        from meshtool.sidecar.lightimport import (defer_unused_modules, lean_task_names,
+                                                  skip_debug_typechecks, skip_default_addons)
 
         skip_default_addons()
         defer_unused_modules()
         skip_debug_typechecks()
+        lean_task_names()
         from mitmproxy import options
-        from mitmproxy.addons import next_layer, proxyserver
+        from mitmproxy.addons import proxyserver
         from mitmproxy.master import Master
 
         from meshtool.sidecar.admin import AdminServer
+        from meshtool.sidecar.limits import ConnectionLimits
 
         cfg = self.config
+        self.limits = ConnectionLimits(cfg.header_timeout, cfg.idle_timeout, cfg.max_connections)
         if cfg.snapshot_file:
             self.apply_file()
         elif not cfg.control_plane:
@@ -178,18 +213,27 @@ class Sidecar:
         from meshtool.sidecar import stream
 
         stream.install()
-        self.master.addons.add(_proxyserver(proxyserver, cfg.inbound_port), next_layer.NextLayer(),
-                               pipeline)
-        _dispatch_flow_hooks_directly(pipeline)
+        from meshtool.sidecar.nextlayer import MeshNextLayer, ask_on_start
+
+        if cfg.mode == "transparent":
+            ask_on_start()
+        core = [_proxyserver(proxyserver, cfg.inbound_port),
+                MeshNextLayer(self.state, cfg.outbound_port, cfg.inbound_port,
+                              denied=self.metrics.denied)]
+        self.master.addons.add(*core, pipeline)
+        _dispatch_hooks_directly([*core, pipeline], self.limits)
         opts.update(mode=cfg.modes(), connection_strategy="lazy", keep_host_header=True,
                     server=True, stream_large_bodies=cfg.retry_buffer)
-        if cfg.reuse_port:
-            _patch_reuse_port()
-        if cfg.admin_port is not None:
+        _patch_start_server(cfg.reuse_port, cfg.backlog)
+        self.limits.start()
+        if cfg.admin_port is not None:  # configuration and metrics: never off loopback
             self.admin = AdminServer(self.state, self.metrics.render, cfg.probes)
-            # transparent (pod) mode: the kubelet calls the rewritten probes on the pod address
-            await self.admin.start("0.0.0.0" if cfg.mode == "transparent" else "127.0.0.1",
-                                   cfg.admin_port)
+            await self.admin.start("127.0.0.1", cfg.admin_port)
+        if cfg.health_port is not None and cfg.admin_port is not None:
+            # the kubelet calls /ready and the rewritten probes on the pod address
+            self.health = AdminServer(self.state, self.metrics.render, cfg.probes,
+                                      health_only=True)
+            await self.health.start(cfg.host, cfg.health_port)
         ok = await self.master.addons.get("proxyserver").setup_servers()
         if not ok:
             raise OSError(f"could not listen on {', '.join(cfg.modes())} (port in use?)")
@@ -222,8 +266,19 @@ class Sidecar:
                       admin_address=f"127.0.0.1:{cfg.admin_port}" if cfg.admin_port else None)
         self.discovery = DiscoveryClient(
             cfg.control_plane, hello,
-            lambda doc: self.state.apply_snapshot(doc, source="control-plane"))
+            lambda doc: self.state.apply_snapshot(doc, source="control-plane"),
+            decode=self._decode_pushed)
         self.discovery.start()
+
+    def _decode_pushed(self, text: str) -> Any:
+        """A pushed message that does not decode is recorded as rejected, then refused."""
+        try:
+            return decode_json(text)
+        except ValueError as exc:
+            self.state.rejected_total += 1
+            self.state.last_rejected = {"error": str(exc), "at": time.time(),
+                                        "source": "control-plane"}
+            raise
 
     async def run(self, on_ready: Callable[[], None] | None = None) -> None:
         """Start, call `on_ready`, serve until SIGTERM or SIGINT."""
@@ -267,42 +322,60 @@ def _proxyserver(proxyserver, inbound_port: int | None):
     return SidecarProxyserver()
 
 
-# Per-flow events only our pipeline handles: mitmproxy's two core addons implement none of them.
-FLOW_HOOKS = ("requestheaders", "request", "responseheaders", "response", "error",
-              "http_connect", "tls_start_server", "websocket_start", "websocket_message",
-              "websocket_end", "tcp_start", "tcp_message", "tcp_end", "tcp_error")
+# Connection and flow events: handled by our three addons only (mitmproxy's Proxyserver, our
+# next-layer choice, the pipeline); others (configure, running, ...) keep the normal path.
+DIRECT_HOOKS = (
+    "requestheaders", "request", "responseheaders", "response", "error", "http_connect",
+    "http_connect_upstream", "http_connected", "http_connect_error",
+    "websocket_start", "websocket_message", "websocket_end",
+    "tcp_start", "tcp_message", "tcp_end", "tcp_error",
+    "client_connected", "client_disconnected", "server_connect", "server_connected",
+    "server_disconnected", "server_connect_error", "next_layer",
+    "tls_clienthello", "tls_start_client", "tls_start_server", "tls_established_client",
+    "tls_established_server", "tls_failed_client", "tls_failed_server")
 
 
-def _dispatch_flow_hooks_directly(pipeline) -> None:
-    """Call the pipeline for per-flow events instead of going through the AddonManager.
+def _dispatch_hooks_directly(addons: list, limits) -> None:
+    """Call our addons for connection and flow events instead of going through mitmproxy's
+    AddonManager.
 
     The manager looks the hook up on every addon, wraps each call in a context manager and
-    sends a second "update" event per flow event for interactive tools; four flow events per
-    request make that a tenth of the sidecar's CPU time. Other events keep the normal path.
+    sends a second "update" event per flow event for interactive tools; with a dozen events per
+    connection and four per request that was a large part of the sidecar's CPU time.
     """
     from mitmproxy.proxy import mode_servers
 
-    handlers = {name: getattr(pipeline, name, None) for name in FLOW_HOOKS}
+    handlers = {name: [fn for a in addons if callable(fn := getattr(a, name, None))]
+                for name in DIRECT_HOOKS}
     general = mode_servers.ProxyConnectionHandler.handle_hook
     general = getattr(general, "_meshtool_general", general)
 
     async def handle_hook(self, hook) -> None:
         name = hook.name
-        if name not in handlers:
+        limits.event(self, name)
+        if name == "requestheaders" and limits.refuse(hook.args()[0]):
+            return
+        fns = handlers.get(name)
+        if fns is None:
             return await general(self, hook)
-        fn = handlers[name]
-        if fn is not None:
+        if fns:
+            args = hook.args()
             with self.timeout_watchdog.disarm():
-                result = fn(*hook.args())
-                if result is not None:
-                    await result
+                for fn in fns:
+                    try:
+                        result = fn(*args)
+                        if result is not None:
+                            await result
+                    except Exception:  # noqa: BLE001 - as the AddonManager would: log, go on
+                        log.exception("%s hook of %s failed", name, type(fn.__self__).__name__)
 
     handle_hook._meshtool_general = general  # type: ignore[attr-defined]
     mode_servers.ProxyConnectionHandler.handle_hook = handle_hook
 
 
-def _patch_reuse_port() -> None:
-    """Let several worker processes bind the same ports (the kernel spreads connections)."""
+def _patch_start_server(reuse_port: bool, backlog: int) -> None:
+    """The proxy listeners' socket options: SO_REUSEPORT for several worker processes (the
+    kernel spreads connections), and a listen backlog for bursts of new connections."""
     import functools
 
     from mitmproxy.proxy import mode_servers
@@ -313,7 +386,9 @@ def _patch_reuse_port() -> None:
 
     @functools.wraps(real)
     async def start_server(*args, **kwargs):
-        kwargs.setdefault("reuse_port", True)
+        if reuse_port:
+            kwargs.setdefault("reuse_port", True)
+        kwargs.setdefault("backlog", backlog)
         return await real(*args, **kwargs)
 
     class _Asyncio:  # a view of asyncio for mode_servers only

@@ -1,4 +1,4 @@
-"""Rewritten Kubernetes probes: the admin port runs the app's original probe on localhost.
+"""Rewritten Kubernetes probes: the health (and admin) port runs the app's original probe on localhost.
 
 MESHTOOL_APP_PROBES maps "/app-health/<container>/readyz" to the probe action the injector
 took out of the pod spec ({"httpGet": ...} | {"tcpSocket": ...} | {"grpc": ...}).
@@ -49,14 +49,28 @@ def _port(spec: dict[str, Any]) -> int:
 
 
 async def _http_get(spec: dict[str, Any]) -> tuple[int, str]:
+    import h11
+
     port, path = _port(spec), spec.get("path") or "/"
     host = spec.get("host") or "127.0.0.1"
     reader, writer = await asyncio.open_connection(host, port)
-    lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close",
-             "User-Agent: meshtool-probe"]
-    lines += [f"{h['name']}: {h['value']}" for h in spec.get("httpHeaders") or []]
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-    status_line = await reader.readline()
-    writer.close()
-    status = int(status_line.split()[1])
-    return status, f"app answered {status}"
+    headers = [("host", f"{host}:{port}"), ("connection", "close"),
+               ("user-agent", "meshtool-probe")]
+    headers += [(h["name"], h["value"]) for h in spec.get("httpHeaders") or []]
+    conn = h11.Connection(h11.CLIENT)
+    try:
+        writer.write(conn.send(h11.Request(method="GET", target=path, headers=headers)))
+        writer.write(conn.send(h11.EndOfMessage()))
+        while True:
+            event = conn.next_event()
+            if isinstance(event, h11.Response):
+                return event.status_code, f"app answered {event.status_code}"
+            if event is h11.NEED_DATA:
+                data = await reader.read(4096)
+                if not data:
+                    raise ConnectionResetError("the app closed the connection")
+                conn.receive_data(data)
+    except h11.ProtocolError as exc:
+        raise ValueError(f"not an HTTP answer: {exc}") from exc
+    finally:
+        writer.close()

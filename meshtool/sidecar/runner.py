@@ -74,5 +74,7 @@ def _report_ready(sidecar: Sidecar, workers: int) -> None:
     config, st = sidecar.config, sidecar.state
     print(f"meshtool proxy {config.identity.proxy_id}: ready in "
           f"{_process_age():.2f}s; listeners {', '.join(config.modes())}; "
-          f"admin 127.0.0.1:{config.admin_port}; snapshot {st.version or 'none yet'}"
+          f"{f'health {sidecar.health.address}; ' if sidecar.health else ''}"
+          f"admin {sidecar.admin.address if sidecar.admin else 'off'}; "
+          f"snapshot {st.version or 'none yet'}"
           f"{f'; {workers} workers' if workers > 1 else ''}", file=sys.stderr, flush=True)

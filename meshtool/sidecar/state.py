@@ -21,6 +21,7 @@ class SidecarState:
         self.resolve = Resolver(resolve)  # HOST[:PORT] -> ADDR[:PORT] overrides (--resolve)
         self.active: dict[str, int] = {}  # endpoint key -> requests in flight
         self.tls_names: dict[tuple, str] = {}  # (address, port) -> host name, for TLS origination
+        self.h2_upstreams: set[tuple] = set()  # (address, port) that speak h2c (gRPC seen there)
         self.snapshot: Snapshot | None = None
         self.applied_at: float | None = None
         self.applied_total = 0
@@ -32,7 +33,13 @@ class SidecarState:
     def apply_snapshot(self, doc: dict[str, Any], source: str = "") -> None:
         """Compile and swap in `doc`; ValueError (the NACK text) leaves the old one serving."""
         try:
-            snap = compile_snapshot(doc, self.identity, self.active, previous=self.snapshot)
+            try:
+                snap = compile_snapshot(doc, self.identity, self.active, previous=self.snapshot)
+            except RecursionError:
+                raise ValueError("snapshot nested too deeply to compile") from None
+            except (TypeError, KeyError, AttributeError, IndexError) as exc:
+                # a shape the compiler did not expect: a NACK, never a dead watcher
+                raise ValueError(f"snapshot does not compile: {type(exc).__name__}: {exc}") from exc
         except ValueError as exc:
             self.rejected_total += 1
             version = doc.get("version") if isinstance(doc, dict) else None

@@ -168,7 +168,7 @@ def test_inject_is_idempotent_and_uninject_exact(doc):
         for c in pod["spec"]["containers"][:-1]:
             for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
                 if kind in c and "exec" not in c[kind]:
-                    assert c[kind]["httpGet"]["port"] == CONFIG.admin_port
+                    assert c[kind]["httpGet"]["port"] == CONFIG.health_port
     else:
         assert injected == text
 

@@ -22,6 +22,7 @@ def test_defaults_capture_all_tcp_but_the_proxy_loopback_and_admin_port():
     assert out[-1] == "-A MESHTOOL_OUTPUT -p tcp -j MESHTOOL_REDIRECT"
     inbound = [line for line in lines if line.startswith("-A MESHTOOL_INBOUND")]
     assert inbound == ["-A MESHTOOL_INBOUND -p tcp --dport 15020 -j RETURN",
+                       "-A MESHTOOL_INBOUND -p tcp --dport 15021 -j RETURN",  # health: kubelet
                        "-A MESHTOOL_INBOUND -p tcp -j MESHTOOL_IN_REDIRECT"]
 
 

@@ -89,12 +89,12 @@ def test_install_emits_a_scrape_config_for_the_sidecars_admin_port(rendered):
     assert job["metrics_path"] == "/stats/prometheus"
     assert job["kubernetes_sd_configs"] == [{"role": "pod"}]
     keep = job["relabel_configs"][0]
-    assert keep["action"] == "keep" and keep["regex"] == "meshtool-admin"
+    assert keep["action"] == "keep" and keep["regex"] == "meshtool-health"
     # the port the injector declares on the sidecar container carries that name
     from meshtool.inject.config import InjectConfig
     from meshtool.inject.template import proxy_container
     container = proxy_container(InjectConfig(), {}, [8080], [])
-    assert {"name": "meshtool-admin", "containerPort": 15020, "protocol": "TCP"} in \
+    assert {"name": "meshtool-health", "containerPort": 15021, "protocol": "TCP"} in \
         container["ports"]
 
 

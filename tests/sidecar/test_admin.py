@@ -23,11 +23,12 @@ def test_routes(canary):
         assert (await admin.route("GET", "/app-health/app/livez"))[0] == 503
         assert (await admin.route("GET", "/nope"))[0] == 404
         assert (await admin.route("POST", "/ready"))[0] == 405
-        # off loopback (the kubelet, Prometheus): probes, readiness and metrics only
-        assert (await admin.route("GET", "/ready", local=False))[0] == 200
-        assert (await admin.route("GET", "/app-health/app/livez", local=False))[0] == 503
-        assert (await admin.route("GET", "/config_dump", local=False))[0] == 403
-        assert (await admin.route("GET", "/stats/prometheus", local=False))[0] == 200
+        # the health port (what the kubelet calls in a pod): probes and readiness only
+        health = AdminServer(st, lambda: "metric 1\n", admin.probes, health_only=True)
+        assert (await health.route("GET", "/ready"))[0] == 200
+        assert (await health.route("GET", "/app-health/app/livez"))[0] == 503
+        assert (await health.route("GET", "/config_dump"))[0] == 404
+        assert (await health.route("GET", "/stats/prometheus"))[0] == 200  # the cluster's Prometheus
 
     asyncio.run(scenario())
 

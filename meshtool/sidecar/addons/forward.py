@@ -41,6 +41,9 @@ class Forward:
         req.data.host, req.data.port = targets[0][0], targets[0][1]  # the Host header stays
         if targets[0][2]:
             req.data.scheme = b"https"
+        if req.is_http2 and req.headers.get("content-type", "").startswith("application/grpc"):
+            # gRPC needs HTTP/2 end to end: these endpoints get h2c with prior knowledge
+            self.state.h2_upstreams.update((t[0], t[1]) for t in targets if not t[2])
         rule = md.get("meshtool.rule")
         retry = rule.retry if rule is not None and rule.retry else None
         if retry and retry[0]:
@@ -49,6 +52,11 @@ class Forward:
             md["meshtool.deadline"] = time.monotonic() + rule.timeout
         if not md.get("meshtool.retry") and (rule is None or rule.mirror is None):
             req.stream = True  # nothing will replay or copy the body: let it flow
+
+    def server_connect(self, data) -> None:
+        server = data.server
+        if not server.tls and server.address and tuple(server.address[:2]) in self.state.h2_upstreams:
+            server.alpn = b"h2"  # mitmproxy then speaks HTTP/2 on the plaintext connection
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:

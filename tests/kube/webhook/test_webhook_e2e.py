@@ -124,7 +124,7 @@ def test_a_pod_in_a_labelled_namespace_comes_back_injected(kube_cluster, registe
     assert sidecar["args"] == expected["args"] and sidecar["image"] == expected["image"]
     assert {"name": "MESHTOOL_CONTROL_PLANE", "value": CONTROL_PLANE} in sidecar["env"]
     probe = created["spec"]["containers"][0]["readinessProbe"]["httpGet"]
-    assert probe["path"] == "/app-health/web/readyz" and probe["port"] == 15020
+    assert probe["path"] == "/app-health/web/readyz" and probe["port"] == 15021
 
 
 def test_a_pod_in_an_unlabelled_namespace_is_left_alone(kube_cluster, registered):
