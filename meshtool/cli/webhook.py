@@ -1,4 +1,4 @@
-"""`meshtool webhook`: the sidecar injection webhook (HTTPS, AdmissionReview v1)."""
+"""`meshtool webhook`: the sidecar injection and rule validating webhooks (HTTPS, AdmissionReview v1)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from meshtool.cli.serving import log_level_option, serve_until_signal, setup_log
 
 @click.command("webhook")
 @click.option("--listen", default="0.0.0.0:15017", show_default=True, metavar="HOST:PORT",
-              help="Where to serve https://HOST:PORT/inject (and /healthz).")
+              help="Where to serve https://HOST:PORT/inject, /validate (and /healthz).")
 @click.option("--tls-cert", required=True, type=click.Path(exists=True, dir_okay=False),
               metavar="FILE", help="PEM serving certificate (valid for the Service's DNS names).")
 @click.option("--tls-key", required=True, type=click.Path(exists=True, dir_okay=False),
@@ -30,8 +30,11 @@ def webhook(listen: str, tls_cert: str, tls_key: str, config_file: str | None, i
     created in namespaces labelled meshtool-injection=enabled (the selection is made by the
     MutatingWebhookConfiguration that `meshtool install` writes). Opt-outs and skips are
     answered "allowed, unchanged" with the reason; an invalid meshtool annotation refuses
-    the Pod with the field and the reason. `meshtool install` runs it beside the control
-    plane; run it by hand to test a webhook registered by URL.
+    the Pod with the field and the reason. At /validate it judges meshtool rules being
+    created or updated with the checks of `meshtool validate` and refuses an invalid one with
+    its message (the ValidatingWebhookConfiguration `meshtool install` writes sends them).
+    `meshtool install` runs it beside the control plane; run it by hand to test a webhook
+    registered by URL.
 
     \b
     Examples:

@@ -70,7 +70,7 @@ def fetch_replica_tables(address: Any, timeout: float = 5.0,
         targets = address.replicas() or [address]
     else:
         targets = [address]
-    tables, seen, first_error = [], set(), None
+    tables, seen, first_error, unreachable = [], set(), None, []
     while targets:
         target = targets.pop(0)
         key = str(target)
@@ -81,7 +81,7 @@ def fetch_replica_tables(address: Any, timeout: float = 5.0,
             table = fetch_sync_table(target, timeout)
         except MeshtoolError as exc:
             first_error = first_error or exc
-            warn(str(exc))
+            unreachable.append(str(exc))
             continue
         if any(t.get("controlPlane") == table.get("controlPlane") for t in tables):
             continue
@@ -90,7 +90,9 @@ def fetch_replica_tables(address: Any, timeout: float = 5.0,
             targets += [r["address"] for r in table.get("replicas") or []
                         if r.get("address") and r["address"] not in seen]
     if not tables:
-        raise first_error
+        raise first_error  # one line, as every command words it; no warning repeating it
+    for message in unreachable:  # some replicas answered: the others are worth a warning
+        warn(message)
     if len(tables) == 1:
         return tables[0]
     merged = dict(tables[0])

@@ -175,8 +175,12 @@ def service(settings: Settings) -> dict:
         "spec": {
             "selector": {"app.kubernetes.io/name": "meshtool", "app.kubernetes.io/component": "control-plane"},
             "ports": [
-                {"name": "discovery", "port": DISCOVERY_PORT, "targetPort": "discovery", "protocol": "TCP"},
-                {"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"},
+                # appProtocol declares what each port speaks (analyze's MT0300 asks for it):
+                # the discovery stream is a WebSocket, the webhooks answer HTTPS.
+                {"name": "discovery", "port": DISCOVERY_PORT, "targetPort": "discovery",
+                 "protocol": "TCP", "appProtocol": "kubernetes.io/ws"},
+                {"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP",
+                 "appProtocol": "https"},
             ],
         },
     }

@@ -247,3 +247,17 @@ def test_install_repairs_a_webhook_switched_to_a_url_with_failure_policy_fail(
     assert run(capsys, "install", "-n", control_namespace, "--kubeconfig", kubeconfig, "-q")[0] == 0
     assert objects.get(api, "MutatingWebhookConfiguration",
                        lib.WEBHOOK_CONFIG)["metadata"]["resourceVersion"] == version
+
+
+def test_analyze_use_kube_is_clean_on_meshtools_own_install(kube_cluster, control_namespace,
+                                                             capsys):
+    """A clean install must not fail a CI gate that uses --failure-threshold Warning."""
+    import json
+
+    kubeconfig = str(kube_cluster.kubeconfig)
+    assert run(capsys, "install", "-n", control_namespace, "--kubeconfig", kubeconfig, "-q")[0] == 0
+    code, out, err = run(capsys, "analyze", "--use-kube", "-n", control_namespace,
+                         "--kubeconfig", kubeconfig, "--failure-threshold", "Warning",
+                         "-o", "json")
+    assert json.loads(out) == [], out
+    assert code == 0, err

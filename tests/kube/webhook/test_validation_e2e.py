@@ -72,9 +72,13 @@ def rule(second: int) -> dict:
 
 
 def refusal(call) -> str:
+    """The API server's refusal: 422 Invalid (kubectl: "Error from server (Invalid)"), and its
+    message."""
     with pytest.raises(ApiException) as refused:
         call()
-    return json.loads(refused.value.body)["message"]
+    status = json.loads(refused.value.body)
+    assert (refused.value.status, status.get("reason")) == (422, "Invalid")
+    return status["message"]
 
 
 def test_an_invalid_rule_is_refused_by_the_api_server_with_meshtools_message(
