@@ -30,10 +30,10 @@ UNKNOWN_PEER = Peer(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN)
 
 
 def local_peer(identity) -> Peer:
-    """This sidecar's own end, from its identity (and POD_NAMESPACE, as the stream hello)."""
+    """This sidecar's own end, from its identity."""
     workload = (identity.proxy_id or identity.service or UNKNOWN).split(".", 1)[0]
-    return Peer(identity.service or UNKNOWN, workload,
-                os.environ.get("POD_NAMESPACE") or "default",
+    namespace = getattr(identity, "namespace", None) or os.environ.get("POD_NAMESPACE")
+    return Peer(identity.service or UNKNOWN, workload, namespace or "default",
                 identity.labels.get("version", "") or UNKNOWN)
 
 

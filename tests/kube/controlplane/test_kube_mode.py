@@ -235,3 +235,18 @@ def test_rule_and_pod_changes_reach_a_real_sidecar(kube_cluster, kube_namespace,
         same = proxy_status(pid, "--kubernetes", "-n", ns, kubeconfig=kube_cluster.kubeconfig)
         assert same.returncode == 0, same.stderr
         assert f"proxy {pid} is in sync" in same.stdout
+        # The dashboard reads the cluster's control plane the same way (meshtool dashboard -k).
+        board = subprocess.Popen(
+            [*MESHTOOL, "dashboard", "--kubernetes", "-n", ns, "--address",
+             f"127.0.0.1:{free_port()}"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, env={**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig)})
+        try:
+            url = board.stdout.readline().strip()
+            with urllib.request.urlopen(url + "api/proxies", timeout=15) as r:
+                rows = json.loads(r.read())
+            assert [(p["proxyId"], p["status"]) for p in rows] == [(pid, "SYNCED")]
+            with urllib.request.urlopen(url + "api/policies", timeout=15) as r:
+                assert [p["name"] for p in json.loads(r.read())] == ["benigno-canary"]
+        finally:
+            board.terminate()
+            board.wait(10)
