@@ -143,6 +143,7 @@ def _expanded_size(root) -> int:
     """How many nodes the tree has once every alias is expanded, counted without expanding
     (each distinct node once, bottom-up; iterative: deep input must not exhaust the stack)."""
     size: dict[int, int] = {}
+    open_nodes: set[int] = set()  # on the current path: meeting one again is a cycle (`&a [*a]`)
     stack: list[tuple[object, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
@@ -153,8 +154,12 @@ def _expanded_size(root) -> int:
             for item in node.value:
                 children.extend(item if isinstance(item, tuple) else (item,))
         if done:
+            open_nodes.discard(id(node))
             size[id(node)] = min(1 + sum(size[id(c)] for c in children), MAX_EXPANDED_NODES + 1)
             continue
+        if id(node) in open_nodes:
+            return MAX_EXPANDED_NODES + 1  # a recursive alias expands without end
+        open_nodes.add(id(node))
         stack.append((node, True))
         stack.extend((c, False) for c in children if id(c) not in size)
     return size[id(root)]
