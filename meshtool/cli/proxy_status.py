@@ -36,10 +36,11 @@ def sync_table_view(table: dict):
                     f"{len(table.get('proxies') or [])} proxies")
     for c in COLUMNS:
         t.add_column(c, no_wrap=c != "STATUS")
+    at = COLUMNS.index("STATUS")
     for r in rows(table):
-        status = r[6].split(":", 1)[0]
-        t.add_row(*r[:6], f"[{colour.get(status, '')}]{r[6]}[/]" if status in colour else r[6],
-                  r[7])
+        status = r[at].split(":", 1)[0]
+        t.add_row(*r[:at], f"[{colour.get(status, '')}]{r[at]}[/]" if status in colour
+                  else r[at], *r[at + 1:])
     return t
 
 

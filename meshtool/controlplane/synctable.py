@@ -66,6 +66,7 @@ class ProxySync:
         ident = self.identity
         return {
             "proxyId": ident.proxy_id,
+            "kind": ident.kind,
             "service": ident.service,
             "namespace": ident.namespace,
             "labels": ident.labels,
