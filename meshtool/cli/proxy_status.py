@@ -34,10 +34,12 @@ def sync_table_view(table: dict):
               title=f"control plane {table.get('controlPlane')}  version {table.get('version')}  "
                     f"store revision {table.get('storeRevision')}  "
                     f"{len(table.get('proxies') or [])} proxies")
-    for c in COLUMNS:
-        t.add_column(c, no_wrap=c != "STATUS")
+    body = rows(table)
+    for c in COLUMNS:  # names stay whole on a narrow terminal; the other columns give way
+        t.add_column(c, no_wrap=c != "STATUS",
+                     min_width=max((len(r[0]) for r in body), default=4) if c == "NAME" else None)
     at = COLUMNS.index("STATUS")
-    for r in rows(table):
+    for r in body:
         status = r[at].split(":", 1)[0]
         t.add_row(*r[:at], f"[{colour.get(status, '')}]{r[at]}[/]" if status in colour
                   else r[at], *r[at + 1:])
