@@ -55,11 +55,12 @@ def run(control_plane, snapshot, http_port, https_port, tls_certs, listen_host, 
     pushes; an unknown host or path gets 404. After the gateway's route, the Service's own
     RouteRules (weights, matches, retries, timeouts) apply as for any caller.
 
+    HTTPS: --tls-cert CERT.pem,KEY.pem once per certificate; the client's SNI picks
+    one, ALPN offers h2 (docs/gateway.md shows it with a generated certificate).
+
     \b
-    Examples:
+    Example:
       meshtool gateway run --control-plane 127.0.0.1:15010 --http-port 8080 --admin-port 15220
-      meshtool gateway run --control-plane 127.0.0.1:15010 --https-port 8443 \\
-          --tls-cert example.com.pem,example.com-key.pem --tls-cert api.pem,api-key.pem
     """
     from meshtool.cli.proxy_run import _pairs
     from meshtool.sidecar.gateway import Gateway, GatewayConfig

@@ -9,7 +9,7 @@ from __future__ import annotations
 import http.client
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -57,6 +57,9 @@ def check(stage: Stage, counts: Counter, total: int) -> list[str]:
 def run(scenario: Scenario, reporter: Reporter, state_dir: Path, *, timeout: float = 30.0) -> bool:
     """True when every stage saw what its rules promise. The mesh is always taken down."""
     spec = load_meshfile(scenario.meshfile)
+    # gateways on free ports, as the control plane: a demo never collides with a mesh that is up
+    spec = replace(spec, gateways=tuple(replace(g, port=None, https_port=None)
+                                        for g in spec.gateways))
     store_path = str(state_dir / "store.db")
     Path(store_path).unlink(missing_ok=True)  # each demo starts from no rules
     listener = reporter.mesh_starting(scenario, spec)
