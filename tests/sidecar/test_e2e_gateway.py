@@ -200,3 +200,52 @@ def test_tls_termination_picks_the_certificate_by_sni_and_speaks_h2(mesh, host, 
     # the other name's certificate does not verify this one: the SNI chose
     r = subprocess.run([*base, "--cacert", str(tmp / other_cert)], capture_output=True, text=True)
     assert r.returncode == 60, (r.returncode, r.stderr)
+
+
+GATEWAY_API = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: edge
+spec:
+  gatewayClassName: meshtool
+  listeners:
+  - name: web
+    port: 8080
+    protocol: HTTP
+    hostname: api.example.com
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: api
+spec:
+  parentRefs:
+  - name: edge
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /api
+    filters:
+    - type: URLRewrite
+      urlRewrite:
+        path:
+          type: ReplacePrefixMatch
+          replacePrefixMatch: /
+    backendRefs:
+    - name: magnanimo
+      port: 4000
+"""
+
+
+def test_a_gateway_api_httproute_with_a_gateway_parent_is_served(mesh):
+    state, tmp, store = mesh
+    (tmp / "gateway-api.yaml").write_text(GATEWAY_API)
+    with open_store(store) as st:
+        _, revision = apply_files(st, [str(tmp / "gateway-api.yaml")])
+    wait_synced(state, revision, len(state.proxies()), 30)
+    status, _, body = get(gateway_port(state), "/api/hw2", host="api.example.com")
+    assert status == 200 and "Hello World, Benigno" in body
+    status, _, _ = get(gateway_port(state), "/api/hw2", host="other.example.com")
+    assert status == 404  # the listener's hostname bounds the route
