@@ -100,6 +100,7 @@ def simulate(ctx: click.Context, method: str, url: str, files: tuple[str, ...],
     if "://" not in url:
         raise UsageError(f"URL {url!r}: give a full URL, e.g. http://benigno:5000/path")
 
+    from meshtool.conventions import DEFAULT_NAMESPACE
     from meshtool.discovery.protocol import Identity
     from meshtool.sidecar.master import load_snapshot_file
     from meshtool.sidecar.snapshot import compile_snapshot
@@ -110,7 +111,8 @@ def simulate(ctx: click.Context, method: str, url: str, files: tuple[str, ...],
             doc, where = _offline(files)
         elif snapshot_file:
             doc = load_snapshot_file(snapshot_file)
-        snap = compile_snapshot(doc, Identity(service=name, namespace=namespace or "default",
+        snap = compile_snapshot(doc, Identity(service=name,
+                                              namespace=namespace or DEFAULT_NAMESPACE,
                                               labels=label_map))
     except OSError as exc:
         raise UsageError(f"{snapshot_file}: {exc.strerror}") from None
@@ -133,6 +135,7 @@ def _live(ctx: click.Context, address: str, proxy: str) -> tuple[dict, dict]:
     """(the proxy's identity, the snapshot the control plane intends for it)."""
     from click.core import ParameterSource
 
+    from meshtool.conventions import DEFAULT_NAMESPACE
     from meshtool.controlplane.inspect import fetch_intended, fetch_sync_table, find_proxy
 
     if ctx.get_parameter_source("address") == ParameterSource.DEFAULT:
@@ -142,7 +145,7 @@ def _live(ctx: click.Context, address: str, proxy: str) -> tuple[dict, dict]:
     entry = find_proxy(fetch_sync_table(address), proxy)
     intended = fetch_intended(address, entry["proxyId"])
     identity = {"service": entry.get("service") or "", "namespace": entry.get("namespace")
-                or "default", "labels": entry.get("labels") or {}}
+                or DEFAULT_NAMESPACE, "labels": entry.get("labels") or {}}
     return identity, intended["snapshot"]
 
 
