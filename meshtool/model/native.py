@@ -186,12 +186,45 @@ def _route(r: _Reader, namespace: str, name: str, spec: dict) -> t.Route | None:
         mirror = t.Mirror(ref, labels) if ref else None
     cors = _cors(r, spec.get("corsPolicy")) if spec.get("corsPolicy") else None
     append = r.mapping(spec.get("appendHeaders"), ("appendHeaders",))
+    request_ops = _header_ops(r, spec.get("requestHeaders"), ("requestHeaders",))
+    response_ops = _header_ops(r, spec.get("responseHeaders"), ("responseHeaders",))
     if destination is None:
         return None
     return t.Route(namespace, name, destination, precedence, source, headers, split,
                    redirect=redirect, rewrite=rewrite, timeout=timeout, retry=retry, delay=delay,
                    abort=abort, mirror=mirror, cors=cors,
-                   append_headers={str(k): str(v) for k, v in append.items()})
+                   append_headers={str(k): str(v) for k, v in append.items()},
+                   request_headers=request_ops, response_headers=response_ops)
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110)
+
+
+def _header_ops(r: _Reader, value: Any, path: FieldPath) -> t.HeaderOps | None:
+    """{set: {name: value}, add: {name: value}, remove: [name]}; names lower-cased."""
+    if value is None:
+        return None
+    ops = r.mapping(value, path)
+    found: dict[str, Any] = {"set": {}, "add": {}, "remove": ()}
+    for key, item in ops.items():
+        at = path + (key,)
+        if key in ("set", "add"):
+            for name, text in r.mapping(item, at).items():
+                if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+                    r.add(at + (name,), "must be a header name")
+                elif not isinstance(text, str):
+                    r.add(at + (name,), "must be a string")
+                else:
+                    found[key][name.lower()] = text
+        elif key == "remove":
+            if not isinstance(item, list) or not all(isinstance(n, str) and
+                                                     _HEADER_NAME.fullmatch(n) for n in item):
+                r.add(at, "must be a list of header names")
+            else:
+                found["remove"] = tuple(n.lower() for n in item)
+        else:
+            r.add(at, "unknown field: set, add and remove are known")
+    return t.HeaderOps(found["set"], found["add"], found["remove"])
 
 
 def request_match(spec: Any) -> tuple[t.SourceMatch | None, tuple[t.HeaderMatch, ...]]:

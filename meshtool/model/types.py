@@ -51,6 +51,15 @@ class WeightedSubset:
     service: ServiceRef | None = None  # another service than the route's destination
 
 
+@dataclass(frozen=True)
+class HeaderOps:
+    """Changes to request or response headers: set (replace), add (append), remove."""
+
+    set: Mapping[str, str] = field(default_factory=dict)
+    add: Mapping[str, str] = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
+
+
 class Retry(NamedTuple):
     attempts: int
     per_try_timeout: float | None  # seconds
@@ -104,6 +113,8 @@ class Route:
     mirror: Mirror | None = None
     cors: Cors | None = None
     append_headers: Mapping[str, str] = field(default_factory=dict)
+    request_headers: HeaderOps | None = None
+    response_headers: HeaderOps | None = None
 
     @property
     def full_name(self) -> str:

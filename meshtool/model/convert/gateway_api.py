@@ -11,7 +11,8 @@ pattern) -> RouteRules.
   sum to 100 (largest remainder); the parent itself means all its instances, another Service
   a share sent to that Service. No backend, or only weight 0: the request is answered 500, as
   the specification says.
-- Filters RequestHeaderModifier (set, add), RequestRedirect (hostname, path ReplaceFullPath),
+- Filters RequestHeaderModifier and ResponseHeaderModifier (set, add, remove), RequestRedirect
+  (hostname, path ReplaceFullPath),
   URLRewrite (hostname, path ReplaceFullPath/ReplacePrefixMatch) and RequestMirror; timeouts
   request and backendRequest; retry attempts.
 Anything else is refused naming its field, never dropped. Hostnames are accepted and have no
@@ -275,14 +276,11 @@ def _filters(value: Any, path: FieldPath, parent: dict, rspec: dict, out: Conver
     for i, f in enumerate(value):
         at = path + (i,)
         kind = f.get("type") if isinstance(f, dict) else None
-        if kind == "RequestHeaderModifier":
-            mod = f.get("requestHeaderModifier") or {}
-            for op in ("set", "add"):
-                for h in mod.get(op) or []:
-                    rspec.setdefault("appendHeaders", {})[str(h.get("name")).lower()] = \
-                        str(h.get("value"))
-            if mod.get("remove"):
-                out.unsupported(at + ("requestHeaderModifier", "remove"))
+        if kind in ("RequestHeaderModifier", "ResponseHeaderModifier"):
+            key = "requestHeaderModifier" if kind == "RequestHeaderModifier" \
+                else "responseHeaderModifier"
+            native = "requestHeaders" if kind == "RequestHeaderModifier" else "responseHeaders"
+            rspec[native] = _header_ops(f.get(key), at + (key,), out)
         elif kind in ("RequestRedirect", "URLRewrite"):
             key = "requestRedirect" if kind == "RequestRedirect" else "urlRewrite"
             native = "redirect" if kind == "RequestRedirect" else "rewrite"
@@ -298,6 +296,30 @@ def _filters(value: Any, path: FieldPath, parent: dict, rspec: dict, out: Conver
                 rspec["mirror"] = _service(ref, parent.get("namespace"))
         else:
             out.unsupported(at + ("type",), f"{kind!r} filters do not convert")
+
+
+def _header_ops(value: Any, path: FieldPath, out: Conversion) -> dict:
+    """A header modifier ({set: [{name, value}], add: [...], remove: [name]}) -> the native
+    {set: {name: value}, add: {...}, remove: [name]}; the native checks see the names."""
+    if not isinstance(value, dict):
+        out.problem(path, "must be a mapping")
+        return {}
+    ops: dict[str, Any] = {}
+    for op, items in value.items():
+        if op in ("set", "add"):
+            pairs = {}
+            for i, h in enumerate(items if isinstance(items, list) else [None]):
+                if not isinstance(h, dict) or not isinstance(h.get("name"), str) \
+                        or not isinstance(h.get("value"), str):
+                    out.problem(path + (op, i), "needs name and value")
+                else:
+                    pairs[h["name"]] = h["value"]
+            ops[op] = pairs
+        elif op == "remove":
+            ops[op] = items
+        else:
+            out.unsupported(path + (op,))
+    return ops
 
 
 def _rewrite(value: Any, path: FieldPath, kind: str, out: Conversion) -> dict:

@@ -55,7 +55,7 @@ def test_matches_are_or_across_and_within_each_one():
     assert prefix["match"]["request"]["headers"]["uri"] == {"prefix": "/api/"}
     assert second["match"]["request"]["headers"] == {"uri": {"regex": "/v[12]/.*"}}
     assert (exact["precedence"], prefix["precedence"], second["precedence"]) == (1, 1, 0)
-    assert exact["appendHeaders"] == {"x-canary": "1"} and exact["route"] == [{}]
+    assert exact["requestHeaders"] == {"set": {"X-Canary": "1"}} and exact["route"] == [{}]
     assert exact["httpReqTimeout"] == {"simpleTimeout": {"timeout": "2s"}}
     assert [c.manifest["metadata"]["name"] for c in out.converted] == [
         "canary-0", "canary-1", "canary-2"]
@@ -128,8 +128,8 @@ def test_grpc_method_match_is_the_path():
      "only Service parents are mesh routes"),
     (route([{"matches": [{"queryParams": [{"name": "a", "value": "1"}]}]}]),
      "spec.rules[0].matches[0].queryParams", "cannot be converted"),
-    (route([{"filters": [{"type": "ResponseHeaderModifier"}]}]), "spec.rules[0].filters[0].type",
-     "'ResponseHeaderModifier' filters do not convert"),
+    (route([{"filters": [{"type": "ExtensionRef"}]}]), "spec.rules[0].filters[0].type",
+     "'ExtensionRef' filters do not convert"),
     (route([{"retry": {"attempts": 2, "codes": [503]}}]), "spec.rules[0].retry.codes",
      "cannot be converted"),
     (route([{"sessionPersistence": {}}]), "spec.rules[0].sessionPersistence", "cannot be converted"),
@@ -137,3 +137,31 @@ def test_grpc_method_match_is_the_path():
 def test_what_does_not_convert_is_refused_naming_the_field(doc, field, message):
     _, problems = convert(doc)
     assert field in problems and message in problems[field], problems
+
+
+def test_header_modifiers_set_add_and_remove_on_requests_and_responses():
+    out, problems = convert(route([{
+        "filters": [
+            {"type": "RequestHeaderModifier", "requestHeaderModifier": {
+                "set": [{"name": "X-Env", "value": "canary"}], "remove": ["X-Debug"]}},
+            {"type": "ResponseHeaderModifier", "responseHeaderModifier": {
+                "add": [{"name": "X-Served-By", "value": "mesh"}], "remove": ["Server"]}}],
+        "backendRefs": [{"name": "benigno", "port": 5000}]}]))
+    assert problems == {}
+    [spec] = specs(out)
+    parsed = native.parse("RouteRule", "default", "canary", spec)
+    assert parsed.problems == []
+    route_ = parsed.value
+    assert (dict(route_.request_headers.set), route_.request_headers.remove) == (
+        {"x-env": "canary"}, ("x-debug",))
+    assert (dict(route_.response_headers.add), route_.response_headers.remove) == (
+        {"x-served-by": "mesh"}, ("server",))
+
+
+def test_a_bad_header_name_is_refused_by_the_native_checks():
+    out, _ = convert(route([{"filters": [{"type": "ResponseHeaderModifier",
+                                          "responseHeaderModifier": {"remove": ["bad name"]}}],
+                             "backendRefs": [{"name": "benigno"}]}]))
+    parsed = native.parse("RouteRule", "default", "canary", specs(out)[0])
+    assert [(format_path(p), m) for p, m in parsed.problems] == [
+        ("spec.responseHeaders.remove", "must be a list of header names")]
