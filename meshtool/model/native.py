@@ -141,7 +141,8 @@ def _route(r: _Reader, namespace: str, name: str, spec: dict) -> t.Route | None:
     match = r.mapping(spec.get("match"), ("match",))
     source = r.source(match.get("source"), ("match", "source"))
     request = r.mapping(match.get("request"), ("match", "request"))
-    headers = _headers(r, request.get("headers"), ("match", "request", "headers"))
+    headers = _headers(r, request.get("headers"), ("match", "request", "headers")) + \
+        _query(r, request.get("queryParams"), ("match", "request", "queryParams"))
     split = _split(r, spec.get("route"), namespace)
     if "redirect" in spec:
         for other, why in (("route", "route and redirect are exclusive: a redirected request is "
@@ -234,7 +235,8 @@ def request_match(spec: Any) -> tuple[t.SourceMatch | None, tuple[t.HeaderMatch,
     match = r.mapping(spec.get("match") if isinstance(spec, dict) else None, ("match",))
     request = r.mapping(match.get("request"), ("match", "request"))
     return (r.source(match.get("source"), ("match", "source")),
-            _headers(r, request.get("headers"), ("match", "request", "headers")))
+            _headers(r, request.get("headers"), ("match", "request", "headers"))
+            + _query(r, request.get("queryParams"), ("match", "request", "queryParams")))
 
 
 def _cors(r: _Reader, value: Any) -> t.Cors:
@@ -271,6 +273,28 @@ def _headers(r: _Reader, value: Any, path: FieldPath) -> tuple[t.HeaderMatch, ..
             except re.error as exc:
                 r.add(at + (kind,), f"invalid regular expression {text!r}: {exc}")
         out.append(t.HeaderMatch(str(header).lower(), kind, text))
+    return tuple(out)
+
+
+def _query(r: _Reader, value: Any, path: FieldPath) -> tuple[t.HeaderMatch, ...]:
+    """Query parameter conditions (exact or regex), as HeaderMatch named QUERY + parameter."""
+    out = []
+    for name, cond in r.mapping(value, path).items():
+        at = path + (name,)
+        if not isinstance(cond, dict) or len(cond) != 1 or next(iter(cond)) not in (t.EXACT,
+                                                                                    t.REGEX):
+            r.add(at, "must have exactly one of exact, regex")
+            continue
+        kind, text = next(iter(cond.items()))
+        if not isinstance(text, str):
+            r.add(at + (kind,), "must be a string")
+            continue
+        if kind == t.REGEX:
+            try:
+                re.compile(text)
+            except re.error as exc:
+                r.add(at + (kind,), f"invalid regular expression {text!r}: {exc}")
+        out.append(t.HeaderMatch(t.QUERY + str(name), kind, text))
     return tuple(out)
 
 

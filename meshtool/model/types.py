@@ -14,6 +14,7 @@ EXACT, PREFIX, REGEX = "exact", "prefix", "regex"
 MATCH_KINDS = (EXACT, PREFIX, REGEX)
 # Header-match names that stand for parts of the request rather than headers.
 REQUEST_PARTS = ("uri", "scheme", "method", "authority")
+QUERY = "?"  # HeaderMatch.name "?lang" is the query parameter lang: never a header name
 
 LB_METHODS = ("ROUND_ROBIN", "LEAST_CONN", "RANDOM")
 TCP_PROTOCOLS = ("tcp", "mongo")
@@ -39,7 +40,7 @@ class SourceMatch:
 
 @dataclass(frozen=True)
 class HeaderMatch:
-    name: str  # lower-case header name, or one of REQUEST_PARTS
+    name: str  # lower-case header name, one of REQUEST_PARTS, or QUERY + a query parameter
     kind: str  # exact | prefix | regex
     value: str
 

@@ -99,6 +99,8 @@ def _match(m: Any, path: FieldPath, out: Conversion) -> dict:
         elif key == "headers" and isinstance(value, dict):
             for hname, cond in value.items():
                 headers[str(hname).lower()] = cond
+        elif key == "queryParams" and isinstance(value, dict):
+            result.setdefault("request", {})["queryParams"] = dict(value)  # same StringMatch
         elif key == "sourceLabels" and isinstance(value, dict):
             app = value.get("app")
             if not isinstance(app, str):
@@ -110,7 +112,7 @@ def _match(m: Any, path: FieldPath, out: Conversion) -> dict:
         else:
             out.unsupported(path + (key,))
     if headers:
-        result["request"] = {"headers": headers}
+        result.setdefault("request", {})["headers"] = headers
     return result
 
 

@@ -99,6 +99,8 @@ class Routing:
                     text = req.scheme
                 elif m.name == "authority":
                     text = req.host_header or req.host
+                elif m.name[0] == "?":  # a query parameter (model.types.QUERY), its first value
+                    text = req.query.get(m.name[1:])
                 else:
                     text = req.headers.get(m.name)
                 if not m.test(text):

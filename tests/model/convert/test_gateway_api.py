@@ -126,8 +126,8 @@ def test_grpc_method_match_is_the_path():
 @pytest.mark.parametrize("doc,field,message", [
     (route([{"backendRefs": [{"name": "b"}]}], parents=[{"name": "gw"}]), "spec.parentRefs[0].kind",
      "only Service parents are mesh routes"),
-    (route([{"matches": [{"queryParams": [{"name": "a", "value": "1"}]}]}]),
-     "spec.rules[0].matches[0].queryParams", "cannot be converted"),
+    (route([{"matches": [{"queryParams": [{"name": "a", "type": "Prefix", "value": "1"}]}]}]),
+     "spec.rules[0].matches[0].queryParams[0].type", "must be Exact or RegularExpression"),
     (route([{"filters": [{"type": "ExtensionRef"}]}]), "spec.rules[0].filters[0].type",
      "'ExtensionRef' filters do not convert"),
     (route([{"retry": {"attempts": 2, "codes": [503]}}]), "spec.rules[0].retry.codes",
@@ -165,3 +165,38 @@ def test_a_bad_header_name_is_refused_by_the_native_checks():
     parsed = native.parse("RouteRule", "default", "canary", specs(out)[0])
     assert [(format_path(p), m) for p, m in parsed.problems] == [
         ("spec.responseHeaders.remove", "must be a list of header names")]
+
+
+def test_query_params_match_in_the_sidecar():
+    """HTTPRoute queryParams through the native model to the sidecar's own Routing addon."""
+    from mitmproxy import http
+    from mitmproxy.test import tflow
+
+    from meshtool.discovery.protocol import Identity
+    from meshtool.sidecar.addons.routing import Routing
+    from meshtool.sidecar.snapshot import compile_snapshot
+
+    out, problems = convert(route([{
+        "matches": [{"path": {"type": "Exact", "value": "/hw"},
+                     "queryParams": [{"name": "lang", "value": "en"},
+                                     {"name": "v", "type": "RegularExpression", "value": "[0-9]+"}]}],
+        "backendRefs": [{"name": "benigno", "port": 5000}]}]))
+    assert problems == {}
+    [spec] = specs(out)
+    assert spec["match"]["request"] == {"headers": {"uri": {"exact": "/hw"}}, "queryParams": {
+        "lang": {"exact": "en"}, "v": {"regex": "[0-9]+"}}}
+    snap = compile_snapshot({"version": "1", "services": [{"name": "benigno", "ports": [5000],
+                             "endpoints": [{"address": "127.0.0.1", "port": 1}]}],
+                             "rules": [c.manifest for c in out.converted]},
+                            Identity(service="caller"))
+
+    class State:
+        snapshot = snap
+
+    for query, matches in (("lang=en&v=12", True), ("v=12&lang=en", True), ("lang=EN&v=12", False),
+                           ("lang=en&v=x", False), ("lang=en", False), ("", False),
+                           ("lang=en&lang=fr&v=1", True)):  # the first value counts
+        flow = tflow.tflow()
+        flow.request = http.Request.make("GET", f"http://benigno:5000/hw?{query}")
+        Routing(State()).request(flow)
+        assert (flow.metadata.get("meshtool.rule") is not None) == matches, query
