@@ -43,12 +43,17 @@ def backend():
 
 
 @pytest.fixture(scope="module")
-def proxy(mesh, backend):
+def sidecar(mesh, backend):
     port, _ = backend
     sc = mesh.sidecar("http1-edges", {"version": "1", "services": [{"name": "echo", "endpoints": [
         {"address": "127.0.0.1", "port": port, "labels": {}}]}]}, "--service", "client")
     sc.wait_ready()
-    return sc.outbound
+    return sc
+
+
+@pytest.fixture(scope="module")
+def proxy(sidecar):
+    return sidecar.outbound
 
 
 def _send(port: int, head: bytes, body: bytes = b"", read_interim: bool = False):
@@ -114,3 +119,34 @@ def test_a_large_head_under_the_limit_passes(proxy, backend):
                      + b"\r\n")
     assert final.startswith(b"HTTP/1.1 200 ") and final.endswith(b"echo ")
     assert "/large" in backend[1]
+
+
+def test_bytes_of_each_connection_reach_the_metrics_when_it_closes(sidecar, proxy):
+    import re
+    import time
+
+    def totals() -> tuple[float, float]:
+        text = sidecar.metrics()
+        got = [float(re.search(rf'^meshtool_tcp_connection_{way}_bytes_sum\{{direction='
+                               rf'"outbound"\}} (\S+)$', text, re.M).group(1))
+               if f"meshtool_tcp_connection_{way}_bytes_sum" in text else 0.0
+               for way in ("received", "sent")]
+        return got[0], got[1]
+
+    before, settled = totals(), time.monotonic() + 10
+    while time.monotonic() < settled:  # earlier tests' connections are all counted
+        time.sleep(0.2)
+        if (now := totals()) == before:
+            break
+        before = now
+    head = b"POST http://echo/count HTTP/1.1\r\nHost: echo\r\nContent-Length: 3\r\n\r\n"
+    _, final = _send(proxy, head, b"abc")
+    assert final.endswith(b"echo abc")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        after = totals()
+        if after[0] - before[0] >= len(head) + 3 and after[1] - before[1] >= len(final):
+            break
+        time.sleep(0.05)
+    assert after[0] - before[0] == len(head) + 3  # exactly what this client sent
+    assert after[1] - before[1] == len(final)  # exactly what it received
