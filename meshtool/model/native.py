@@ -384,9 +384,11 @@ def _policy(r: _Reader, namespace: str, name: str, spec: dict) -> t.Policy | Non
     labels = r.labels(r.mapping(spec.get("destination"), ("destination",)).get("labels"),
                       ("destination", "labels"))
     source = r.source(spec.get("source"), ("source",))
-    lb = r.mapping(spec.get("loadBalancing"), ("loadBalancing",)).get("name", "ROUND_ROBIN")
+    balancing = r.mapping(spec.get("loadBalancing"), ("loadBalancing",))
+    lb = balancing.get("name", "ROUND_ROBIN")
     if lb not in t.LB_METHODS:
         r.add(("loadBalancing", "name"), f"must be one of {', '.join(t.LB_METHODS)}")
+    locality = _locality(r, balancing.get("locality"), ("loadBalancing", "locality"))
     breaker = None
     path = ("circuitBreaker", "simpleCb")
     cb = r.mapping(spec.get("circuitBreaker"), ("circuitBreaker",))
@@ -405,7 +407,25 @@ def _policy(r: _Reader, namespace: str, name: str, spec: dict) -> t.Policy | Non
         breaker = t.CircuitBreaker(**values)
     if destination is None:
         return None
-    return t.Policy(namespace, name, destination, labels, source, lb, breaker)
+    return t.Policy(namespace, name, destination, labels, source, lb, breaker, locality)
+
+
+def _locality(r: _Reader, value: Any, path: FieldPath) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    setting = r.mapping(value, path)
+    for key in setting:
+        if key not in ("enabled", "failoverPriority"):
+            r.add(path + (key,), "unknown field")
+    enabled = setting.get("enabled", True)
+    if not isinstance(enabled, bool):
+        r.add(path + ("enabled",), "must be true or false")
+    labels = setting.get("failoverPriority", list(t.DEFAULT_FAILOVER_PRIORITY))
+    if not isinstance(labels, list) or not labels or not all(
+            isinstance(lbl, str) and lbl for lbl in labels):
+        r.add(path + ("failoverPriority",), "must be a non-empty list of label names")
+        return ()
+    return tuple(labels) if enabled is True else ()
 
 
 def _is_number(value: Any) -> bool:

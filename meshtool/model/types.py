@@ -17,6 +17,10 @@ REQUEST_PARTS = ("uri", "scheme", "method", "authority")
 QUERY = "?"  # HeaderMatch.name "?lang" is the query parameter lang: never a header name
 
 LB_METHODS = ("ROUND_ROBIN", "LEAST_CONN", "RANDOM")
+# Locality-aware balancing: the labels compared between caller and endpoint, most important
+# first, when a policy turns it on without naming them (own cluster, then region, then zone).
+DEFAULT_FAILOVER_PRIORITY = ("topology.meshtool.io/cluster", "topology.kubernetes.io/region",
+                             "topology.kubernetes.io/zone")
 TCP_PROTOCOLS = ("tcp", "mongo")
 
 
@@ -172,6 +176,7 @@ class Policy:
     source: SourceMatch | None = None
     lb: str = "ROUND_ROBIN"
     breaker: CircuitBreaker | None = None
+    locality: tuple[str, ...] = ()  # failover priority labels; empty: no locality preference
 
     @property
     def full_name(self) -> str:

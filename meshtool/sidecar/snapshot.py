@@ -17,7 +17,7 @@ from meshtool.model import native
 from meshtool.model import types as t
 from meshtool.model.hosts import specificity
 from meshtool.model.paths import format_path
-from meshtool.sidecar.balancer import EndpointPicker
+from meshtool.sidecar.balancer import EndpointPicker, LocalityPicker
 from meshtool.sidecar.gatewayroutes import GatewayTable
 from meshtool.sidecar.rules import CompiledRule, Problems, compile_route
 
@@ -41,7 +41,7 @@ class Subset:
 
     service: Service
     labels: dict[str, str]
-    picker: EndpointPicker
+    picker: EndpointPicker | LocalityPicker
     breaker: t.CircuitBreaker | None
     breaker_key: str  # policy identity, so that limits are shared by the subsets one policy covers
 
@@ -113,7 +113,9 @@ class _Builder:
                         key=lambda p: (p.source is not None, len(p.labels)), reverse=True)
         chosen = next((p for p in ranked if _labels_match(p.labels, labels)), None)
         lb = chosen.lb if chosen else "ROUND_ROBIN"
-        return Subset(service, dict(labels), EndpointPicker(eps, lb, self.active),
+        picker = (LocalityPicker(eps, self.identity.labels, chosen.locality, lb, self.active)
+                  if chosen and chosen.locality else EndpointPicker(eps, lb, self.active))
+        return Subset(service, dict(labels), picker,
                       chosen.breaker if chosen else None,
                       chosen.full_name if chosen else f"{ns}/{name}")
 
