@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshtool.conventions import DEFAULT_NAMESPACE, REGION_LABEL, ZONE_LABEL
+from meshtool.discovery import snapshot as document
 
 PODS = "pods"
 SERVICES = "services"
@@ -54,6 +55,7 @@ class NodeInfo:
 class ServicePort:
     port: int
     target: int | str  # a number, or the name of a container port
+    protocol: str | None = None  # from appProtocol or the port name (grpc, http2, tcp, ...)
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,8 @@ def service_info(obj: dict[str, Any]) -> ServiceInfo:
     for p in spec.get("ports") or ():
         if isinstance(p.get("port"), int):
             target = p.get("targetPort")
-            ports.append(ServicePort(p["port"], p["port"] if target in (None, "", 0) else target))
+            ports.append(ServicePort(p["port"], p["port"] if target in (None, "", 0) else target,
+                                     document.port_protocol(p.get("name"), p.get("appProtocol"))))
     ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
     addresses = tuple(ip for ip in ips if ip and ip != "None")
     return ServiceInfo(namespace, name, dict(spec.get("selector") or {}), tuple(ports), addresses)
@@ -208,10 +211,18 @@ def _entry(svc: ServiceInfo, pods, nodes: dict[ObjectKey, NodeInfo] | None = Non
                     endpoints.append({"address": pod.ip, "port": port, "labels": labels})
     endpoints.sort(key=lambda e: (e["address"], e["port"]))
     entry = {"name": svc.name, "namespace": svc.namespace,
-             "ports": sorted({p.port for p in svc.ports}), "endpoints": endpoints}
+             "ports": _ports(svc.ports), "endpoints": endpoints}
     if svc.addresses:
         entry["addresses"] = list(svc.addresses)
     return entry
+
+
+def _ports(ports: tuple[ServicePort, ...]) -> list:
+    """The snapshot's `ports`: each service port once, with its protocol when it declares one."""
+    protocols: dict[int, str | None] = {}
+    for p in ports:
+        protocols[p.port] = protocols.get(p.port) or p.protocol
+    return [document.port_entry(port, protocols[port]) for port in sorted(protocols)]
 
 
 WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "ReplicaSet", "DaemonSet",

@@ -129,6 +129,24 @@ def test_incremental_services_equal_a_fresh_computation(steps):
     assert v.services() == fresh.services()
 
 
+def test_port_protocols_from_app_protocol_or_name_prefix():
+    svc = service("api", {"app": "api"})
+    svc["spec"]["ports"] = [
+        {"name": "grpc-web-ui", "port": 81, "targetPort": 8081},
+        {"name": "grpc", "port": 50051, "targetPort": 50051},
+        {"name": "api", "port": 8080, "appProtocol": "kubernetes.io/h2c"},
+        {"name": "http2-admin", "port": 9090, "appProtocol": "HTTP"},  # appProtocol wins
+        {"name": "metrics", "port": 9100},  # no protocol declared: a bare number
+        {"name": "tcp-db", "port": 80}]
+    (entry,) = view([svc], [pod("a1", {"app": "api"})]).services()
+    assert entry["ports"] == [{"port": 80, "protocol": "tcp"},
+                              {"port": 81, "protocol": "grpc-web"},
+                              {"port": 8080, "protocol": "http2"},
+                              {"port": 9090, "protocol": "http"}, 9100,
+                              {"port": 50051, "protocol": "grpc"}]
+    assert [e["port"] for e in entry["endpoints"]] == [8081]  # the first port's target
+
+
 def test_endpoints_carry_the_zone_and_region_of_their_pods_node():
     from meshtool.controlplane.kubeview import NODES, node_info
 
