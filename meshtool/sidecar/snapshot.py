@@ -18,6 +18,7 @@ from meshtool.model import types as t
 from meshtool.model.hosts import specificity
 from meshtool.model.paths import format_path
 from meshtool.sidecar.balancer import EndpointPicker, LocalityPicker
+from meshtool.sidecar.gatewayroutes import GatewayTable
 from meshtool.sidecar.rules import CompiledRule, Problems, compile_route
 
 
@@ -67,6 +68,7 @@ class Snapshot:
     egress: list[EgressAllow]
     default_subsets: dict[tuple[str, str], Subset]
     addresses: list[tuple[str, Service]] = field(default_factory=list)  # virtual (cluster) IPs
+    gateway: GatewayTable | None = None  # routes entering the mesh (used by gateways only)
     # endpoint key -> (how to probe it, the endpoint): the active health checks policies ask for
     health_checks: dict[str, tuple[t.HealthCheck, Endpoint]] = field(default_factory=dict)
 
@@ -176,6 +178,7 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
     manifests = _list(b.problems, "rules", doc.get("rules"))
     routes: list[t.Route] = []
     egress: list[t.Egress] = []
+    gateway_routes: list[t.GatewayRoute] = []
     for i, m in enumerate(manifests):
         if not isinstance(m, dict) or not isinstance(m.get("spec"), dict):
             b.problems.add(f"rules[{i}]", "a manifest with kind, metadata and spec is required")
@@ -192,6 +195,8 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
             routes.append(parsed.value)
         elif isinstance(parsed.value, t.Egress):
             egress.append(parsed.value)
+        elif isinstance(parsed.value, t.GatewayRoute):
+            gateway_routes.append(parsed.value)
     rules: dict[tuple[str, str], list[CompiledRule]] = {}
     for route in routes:
         if b.source_matches(route.source):
@@ -206,6 +211,7 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
         version=str(version), nonce=str(doc.get("nonce") or ""), doc=doc, services=b.services,
         by_host=previous.by_host if same_services else _host_table(b.services, b.addresses),
         rules=rules, addresses=b.addresses, health_checks=b.health_checks(),
+        gateway=GatewayTable(gateway_routes) if gateway_routes else None,
         egress=sorted((EgressAllow(e.full_name, e.pattern, e.port_protocols) for e in egress),
                       key=lambda e: specificity(e.pattern), reverse=True),
         default_subsets={k: b.subset(s, k[0], k[1], {}) for k, s in b.services.items()})
