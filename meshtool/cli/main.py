@@ -34,7 +34,7 @@ SECTIONS: dict[str, Registry] = {
         "analyze": ("meshtool.cli.analyze", "analyze", "Check rules, Services and workloads together (CI)"),
     },
     "Mesh": {
-        "demo": ("meshtool.cli.demo", "demo", "Run a scenario (canary, egress, helloworld) end to end"),
+        "demo": ("meshtool.cli.demo", "demo", "Run a walkthrough scenario end to end and check it (canary, ...)"),
         "up": ("meshtool.cli.up", "up", "Start a local mesh (control plane, services, sidecars)"),
         "down": ("meshtool.cli.up", "down", "Stop the local mesh started by `up`"),
         "control-plane": ("meshtool.cli.control_plane", "control_plane", "Run the control plane: push rules to the sidecars"),
