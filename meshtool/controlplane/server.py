@@ -146,6 +146,7 @@ class ControlPlane:
         self.window = ByteWindow(window)
         self.stall = stall
         self.bytes_sent = 0  # frames' bytes written to the streams
+        self.changed_at: float | None = None  # wall time of the last rule or endpoint change
         self._dirty = True  # the state must be recomputed
         self._push_all = False
         self._due: set[Session] = set()
@@ -228,6 +229,7 @@ class ControlPlane:
         else:
             log.info("store at revision %d: %d rules%s", revision, len(valid), left_out)
         self._dirty = self._push_all = self._rules_pending = True
+        self.changed_at = time.time()
         self._schedule(self.debounce)
 
     def _endpoints_changed(self) -> None:
@@ -235,6 +237,7 @@ class ControlPlane:
         if self._endpoints_first is None:
             self._endpoints_first = now
         self._endpoints_last = now
+        self.changed_at = time.time()
         self._dirty = self._push_all = True
         self._schedule(self.endpoint_debounce)
 
@@ -513,7 +516,7 @@ class ControlPlane:
         return {"controlPlane": self.instance, "meshtoolVersion": __version__,
                 "storeRevision": self.revision, "storeLoaded": self.loaded, "version": latest,
                 "proxies": len(self.sessions), "statuses": counts, "lastAck": last_ack,
-                "bytesSent": self.bytes_sent, "inflightBytes": self.window.used,
+                "changedAt": self.changed_at, "bytesSent": self.bytes_sent, "inflightBytes": self.window.used,
                 "inflightPeak": self.window.peak,
                 "invalid": len(self.isolation.invalid)}
 
