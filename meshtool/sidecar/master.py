@@ -100,7 +100,12 @@ def build_addons(state: SidecarState, config: SidecarConfig, recorder=None) -> l
 
 def load_snapshot_file(path: str) -> Any:
     """JSON or YAML; ValueError when it does not parse (or is nested too deeply to)."""
+    import stat
+
     try:
+        # replaced by a pipe or a device while the proxy runs: refuse, never block on it
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ValueError(f"{path}: not a regular file")
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except UnicodeDecodeError as exc:
@@ -187,6 +192,9 @@ class Sidecar:
         defer_unused_modules()
         skip_debug_typechecks()
         lean_task_names()
+        from meshtool.sidecar import speedups
+
+        speedups.install()
         from mitmproxy import options
         from mitmproxy.addons import proxyserver
         from mitmproxy.master import Master
@@ -347,15 +355,24 @@ def _dispatch_hooks_directly(addons: list, limits) -> None:
     """
     from mitmproxy.proxy import mode_servers
 
+    from meshtool.sidecar.inline import inline
+
     handlers = {name: [fn for a in addons if callable(fn := getattr(a, name, None))]
                 for name in DIRECT_HOOKS}
     general = mode_servers.ProxyConnectionHandler.handle_hook
     general = getattr(general, "_meshtool_general", general)
 
+    def settled(handler, hook) -> bool:
+        """What every hook passes first: the connection limits' bookkeeping."""
+        name = hook.name
+        limits.event(handler, name)
+        return name == "requestheaders" and limits.refuse(hook.flow)
+
     async def handle_hook(self, hook) -> None:
         name = hook.name
-        limits.event(self, name)
-        if name == "requestheaders" and limits.refuse(hook.args()[0]):
+        if name == "client_connected":  # the first hook of a connection: its layers are new
+            inline(self, handlers, settled)
+        if settled(self, hook):
             return
         fns = handlers.get(name)
         if fns is None:
