@@ -140,7 +140,8 @@ class ControlPlane:
         self.compiled = Compiled()  # the rules compiled, with what was left out and why
         self._service_entries = Kind("services", service_id)
         self._rule_entries = Kind("rules", rule_id)
-        self.view: View | None = None  # the whole mesh's state, as one view
+        self.view: View | None = None  # the whole mesh's state, as one view: the latest
+        self.released: View | None = None  # the state the push scheduler last released
         self._recent: dict[str, View] = {}  # version -> view, the newest RECENT_VIEWS
         self.updates = Updates()
         self.window = ByteWindow(window)
@@ -292,6 +293,7 @@ class ControlPlane:
         if not self._inputs_ready():
             return  # proxies stay NOT SENT until the store (and the cluster) has been read once
         self._refresh()
+        self.released = self.view  # what proxies get from now on (also after their next ACK)
         targets = list(self.sessions.values()) if self._push_all else list(self._due)
         self._push_all = False
         self._due.clear()
@@ -317,18 +319,23 @@ class ControlPlane:
             {(s.get("namespace") or DEFAULT_NAMESPACE, s["name"]) for s in services})
         self._service_entries.replace(services)
         self._rule_entries.replace(r.to_manifest() for r in self.compiled.rules)
+        # The whole state's version always carries the store revision (it grows with the store).
         view = make_view(self.revision, self._service_entries.entries, self._rule_entries.entries,
-                         not self.warming, previous=self.view)
-        if view is not self.view:
+                         not self.warming)
+        if self.view is None or view.version != self.view.version:
             self.view = view
-            self._recent[view.version] = view
-            while len(self._recent) > RECENT_VIEWS:
-                self._recent.pop(next(iter(self._recent)))
+            self._remember(view)
         self._dirty = False
 
-    def view_for(self, session: Session) -> View | None:
-        """The state intended for this proxy."""
-        return self.view
+    def _remember(self, view: View) -> None:
+        """Keep the newest versions, so that a reconnecting proxy gets a delta from its own."""
+        self._recent[view.version] = view
+        while len(self._recent) > RECENT_VIEWS:
+            self._recent.pop(next(iter(self._recent)))
+
+    def view_for(self, session: Session, state: View | None = None) -> View | None:
+        """What this proxy gets of `state` (default: the latest state)."""
+        return state if state is not None else self.view
 
     def _pump(self, session: Session) -> bool:
         """Start sending this proxy what it lacks, unless it is up to date, has an update
@@ -336,8 +343,10 @@ class ControlPlane:
         True when a send started."""
         if session.closed or session.sending or session.inflight is not None:
             return False
-        target = self.view_for(session)
-        if target is None or target.version == session.nacked:
+        if self.released is None:
+            return False
+        target = self.view_for(session, self.released)
+        if target.version == session.nacked:
             return False
         sync = session.sync
         if (session.held is not None and session.held.version == target.version
