@@ -55,6 +55,7 @@ from meshtool.discovery.protocol import (ACCEPT_DELTA, ACCEPT_ZLIB, ACK, CLOSE_P
                                          STREAM_PATH, SYNCZ_PATH, Identity, parse_accept,
                                          parse_held, parse_hello, parse_reply)
 from meshtool.discovery.snapshot import rule_id, service_id
+from meshtool.model import native, scope as scoping
 from meshtool.model.compile import Compiled, compile_resources
 from meshtool.model.resource import Resource
 from meshtool.store.base import Key, Store
@@ -103,6 +104,8 @@ class Session:
     held: View | None = None  # the state it ACKed last: deltas are computed from it
     inflight: Inflight | None = None  # at most one update unanswered
     nacked: str | None = None  # the version it rejected: not sent again until something changes
+    scope: scoping.Scope | None = None  # what it receives (meshtool.model.scope)
+    scope_generation: int = -1  # of the Sidecars it was computed from
     sending: bool = False  # a sender task is running for this session
     closed: bool = False
 
@@ -142,6 +145,12 @@ class ControlPlane:
         self._rule_entries = Kind("rules", rule_id)
         self.view: View | None = None  # the whole mesh's state, as one view: the latest
         self.released: View | None = None  # the state the push scheduler last released
+        # Scopes: the Sidecars, each rule's visibility and services, the views per scope.
+        self._sidecars: list[scoping.Sidecar] = []
+        self._sidecar_generation = 0
+        self._rule_scope: dict[str, tuple[str, object, frozenset]] = {}  # id -> (ns, exportTo, services)
+        self._scoped: dict[tuple[str, scoping.Scope], View] = {}  # (state version, scope) -> view
+        self._last_scoped: dict[scoping.Scope, View] = {}
         self._recent: dict[str, View] = {}  # version -> view, the newest RECENT_VIEWS
         self.updates = Updates()
         self.window = ByteWindow(window)
@@ -319,6 +328,7 @@ class ControlPlane:
             {(s.get("namespace") or DEFAULT_NAMESPACE, s["name"]) for s in services})
         self._service_entries.replace(services)
         self._rule_entries.replace(r.to_manifest() for r in self.compiled.rules)
+        self._refresh_scopes()
         # The whole state's version always carries the store revision (it grows with the store).
         view = make_view(self.revision, self._service_entries.entries, self._rule_entries.entries,
                          not self.warming)
@@ -333,9 +343,72 @@ class ControlPlane:
         while len(self._recent) > RECENT_VIEWS:
             self._recent.pop(next(iter(self._recent)))
 
+    def _refresh_scopes(self) -> None:
+        """The inputs of every proxy's scope: the Sidecars, and per compiled rule where it is
+        visible (its source's exportTo) and which services it names."""
+        sidecars = []
+        for res in self.rules.values():
+            if res.kind == scoping.SIDECAR_KIND:
+                sidecar, _ = scoping.parse_sidecar(res.namespace, res.name, res.spec)
+                if sidecar is not None:  # refused when written; an old broken one is left out
+                    sidecars.append(sidecar)
+        if sidecars != self._sidecars:
+            self._sidecars = sidecars
+            self._sidecar_generation += 1
+        rule_scope = {}
+        for rule in self.compiled.rules:
+            source = self.rules.get(self.compiled.sources.get(rule.key, rule.key))
+            export_to = (source.spec or {}).get("exportTo") if source is not None else None
+            parsed = native.parse(rule.kind, rule.namespace, rule.name, rule.spec).value
+            rule_scope[rule_id(rule.to_manifest())] = (
+                source.namespace if source is not None else rule.namespace, export_to,
+                frozenset(scoping.rule_services(parsed)))
+        self._rule_scope = rule_scope
+        self._scoped.clear()
+
+    def scope_of(self, session: Session) -> scoping.Scope:
+        ident = session.identity
+        if session.scope is None or session.scope_generation != self._sidecar_generation:
+            session.scope = scoping.scope_for(ident.namespace, ident.labels, self._sidecars)
+            session.scope_generation = self._sidecar_generation
+        return session.scope
+
     def view_for(self, session: Session, state: View | None = None) -> View | None:
-        """What this proxy gets of `state` (default: the latest state)."""
-        return state if state is not None else self.view
+        """What this proxy gets of `state` (default: the latest state): the services in its
+        scope and those the rules visible to it name, and those rules. Computed once per
+        scope and state; the whole state itself when the scope leaves nothing out."""
+        state = state if state is not None else self.view
+        if state is None:
+            return None
+        scope = self.scope_of(session)
+        key = (state.version, scope)
+        view = self._scoped.get(key)
+        if view is None:
+            view = self._scoped[key] = self._scope_view(state, scope)
+        return view
+
+    def _scope_view(self, state: View, scope: scoping.Scope) -> View:
+        ns = scope.namespace
+        visible = {rid: e for rid, e in state.rules.items()
+                   if rid not in self._rule_scope
+                   or scoping.exported_to(self._rule_scope[rid][1], self._rule_scope[rid][0], ns)}
+        named = set()
+        for rid in visible:
+            named |= self._rule_scope.get(rid, (None, None, frozenset()))[2]
+        services = {}
+        for sid, e in state.services.items():
+            svc_ns, _, name = sid.partition("/")
+            if (svc_ns, name) in named or scope.sees(svc_ns, name):
+                services[sid] = e
+        rules = visible  # each brings the services it names (above)
+        if len(services) == len(state.services) and len(rules) == len(state.rules):
+            return state  # nothing left out: the same version as everyone's
+        revision = int(state.version.split(".", 1)[0])
+        view = make_view(revision, services, rules, state.complete,
+                         previous=self._last_scoped.get(scope))
+        self._last_scoped[scope] = view
+        self._remember(view)
+        return view
 
     def _pump(self, session: Session) -> bool:
         """Start sending this proxy what it lacks, unless it is up to date, has an update
@@ -578,7 +651,10 @@ class ControlPlane:
             return web.json_response({"error": "no snapshot yet: the store has not been read"},
                                      status=503)
         left_out = json.dumps(self.compiled.report(), separators=(",", ":"))
+        scope = (None if pid is None
+                 else self.scope_of(self.sessions[pid]).describe())  # what simulate explains
         body = (f'{{"proxy":{json.dumps(pid)},"version":{json.dumps(view.version)},'
+                f'"scope":{json.dumps(scope)},'
                 f'"invalid":{json.dumps(self.isolation.listing())},'
                 f'"leftOut":{left_out},"snapshot":').encode()
         return web.Response(body=body + full_snapshot(view) + b"}",

@@ -25,6 +25,7 @@ CONVERTERS: dict[tuple[str, str], Converter] = {
        for api in istio_networking.API_VERSIONS},
     **{(api, "ServiceEntry"): istio_networking.convert_service_entry
        for api in istio_networking.API_VERSIONS},
+    **{(api, "Sidecar"): istio_networking.convert_sidecar for api in istio_networking.API_VERSIONS},
     (kuma.API_VERSION, "TrafficRoute"): kuma.convert,
     **{(api, "HTTPRoute"): gateway_api.convert_http_route for api in gateway_api.HTTP_API_VERSIONS},
     **{(api, "GRPCRoute"): gateway_api.convert_grpc_route for api in gateway_api.GRPC_API_VERSIONS},
