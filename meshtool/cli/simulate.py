@@ -100,6 +100,7 @@ def simulate(ctx: click.Context, method: str, url: str, files: tuple[str, ...],
     if "://" not in url:
         raise UsageError(f"URL {url!r}: give a full URL, e.g. http://benigno:5000/path")
 
+    from meshtool.conventions import DEFAULT_NAMESPACE
     from meshtool.discovery.protocol import Identity
     from meshtool.sidecar.master import load_snapshot_file
     from meshtool.sidecar.snapshot import compile_snapshot
@@ -110,7 +111,8 @@ def simulate(ctx: click.Context, method: str, url: str, files: tuple[str, ...],
             doc, where = _offline(files)
         elif snapshot_file:
             doc = load_snapshot_file(snapshot_file)
-        snap = compile_snapshot(doc, Identity(service=name, namespace=namespace or "default",
+        snap = compile_snapshot(doc, Identity(service=name,
+                                              namespace=namespace or DEFAULT_NAMESPACE,
                                               labels=label_map))
     except OSError as exc:
         raise UsageError(f"{snapshot_file}: {exc.strerror}") from None
@@ -134,6 +136,7 @@ def _live(ctx: click.Context, address: str, proxy: str) -> tuple[dict, dict]:
     """(the proxy's identity, the snapshot the control plane intends for it)."""
     from click.core import ParameterSource
 
+    from meshtool.conventions import DEFAULT_NAMESPACE
     from meshtool.controlplane.inspect import fetch_intended, fetch_sync_table, find_proxy
 
     if ctx.get_parameter_source("address") == ParameterSource.DEFAULT:
@@ -143,7 +146,7 @@ def _live(ctx: click.Context, address: str, proxy: str) -> tuple[dict, dict]:
     entry = find_proxy(fetch_sync_table(address), proxy)
     intended = fetch_intended(address, entry["proxyId"])
     identity = {"service": entry.get("service") or "", "namespace": entry.get("namespace")
-                or "default", "labels": entry.get("labels") or {},
+                or DEFAULT_NAMESPACE, "labels": entry.get("labels") or {},
                 "scope": intended.get("scope")}  # what the control plane sends this proxy
     return identity, intended["snapshot"]
 
@@ -232,7 +235,8 @@ def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count
         matched = Routing._choose([rule], probe.request) is not None
         entry = {"rule": f"RouteRule {rule.name}", "precedence": rule.precedence,
                  **({"source": where[rule.name]} if where and rule.name in where else {}),
-                 "match": [f"{m.name} {m.kind} {m.value!r}" for m in rule.matchers] or ["any request"]}
+                 "match": [f"{_matcher_name(m.name)} {m.kind} {m.value!r}" for m in rule.matchers]
+                 or ["any request"]}
         if rule is chosen:
             entry["result"] = "matched: applies"
         elif matched:
@@ -288,6 +292,10 @@ def scope_sentence(scope: dict) -> str:
           else f"the default: its namespace {scope.get('namespace')}")
     return (f"this proxy receives the services matching {hosts} ({by}) and those its rules "
             f"name; any other host is treated as external")
+
+
+def _matcher_name(name: str) -> str:
+    return f"query parameter {name[1:]}" if name.startswith("?") else name
 
 
 def _label(labels: dict) -> str:

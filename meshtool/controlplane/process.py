@@ -56,8 +56,10 @@ class ControlPlaneProcess(_Child):
     """`meshtool control-plane --store STORE --listen 127.0.0.1:PORT` as a child process."""
 
     def __init__(self, store: str | os.PathLike, port: int | None = None, *,
-                 args: tuple[str, ...] = (), log: str | os.PathLike | None = None):
+                 args: tuple[str, ...] = (), log: str | os.PathLike | None = None,
+                 env: dict[str, str] | None = None):
         self.store = str(store)
+        self.env = env  # extra environment variables (e.g. POD_NAMESPACE)
         self.port = port or free_port()
         self.args = args
         self.log = Path(log) if log else None
@@ -69,9 +71,9 @@ class ControlPlaneProcess(_Child):
     def start(self, timeout: float = 15.0) -> "ControlPlaneProcess":
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "meshtool", "control-plane", "--store", self.store,
+            [sys.executable, "-P", "-m", "meshtool", "control-plane", "--store", self.store,
              "--listen", self.address, "--log-level", "info", *self.args],
-            stdout=out, stderr=out)
+            stdout=out, stderr=out, env={**os.environ, **self.env} if self.env else None)
         self.wait_for(lambda t: t.get("storeLoaded"), timeout)
         return self
 
@@ -113,7 +115,7 @@ class SimulatedFleet(_Child):
                  sotw: bool = False):
         self.address = address
         self.count = count
-        self.argv = [sys.executable, "-m", "meshtool.testing.simulate", "--control-plane",
+        self.argv = [sys.executable, "-P", "-m", "meshtool.testing.simulate", "--control-plane",
                      address, "--count", str(count), "--prefix", prefix, "--services",
                      str(services), "--inbound-base", str(inbound_base)]
         if nack_rule:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.sidecar.snapshot import Identity
 from meshtool.sidecar.state import SidecarState
 from meshtool.sidecar.tracing import TracingConfig
@@ -268,7 +269,7 @@ class Sidecar:
             inbound = f"{host}:{cfg.inbound_port}" if cfg.inbound_port and cfg.app_ports else None
         hello = Hello(proxy_id=f"{ident.proxy_id}~{os.getpid()}" if worker else ident.proxy_id,
                       service=ident.service or ident.proxy_id,
-                      namespace=os.environ.get("POD_NAMESPACE") or "default",
+                      namespace=os.environ.get("POD_NAMESPACE") or DEFAULT_NAMESPACE,
                       labels=dict(ident.labels), inbound_address=None if worker else inbound,
                       ports=tuple(cfg.app_ports),
                       admin_address=f"127.0.0.1:{cfg.admin_port}" if cfg.admin_port else None)

@@ -56,6 +56,8 @@ class Routing:
                 self._rewrite(req, rule)
             for k, v in rule.append_headers.items():
                 req.headers.add(k, v)
+            if rule.request_headers is not None:
+                _change(req.headers, rule.request_headers)
             subset = rule.split.pick() if rule.split.items else None
         else:
             subset = snap.default_subsets[(svc.namespace, svc.name)]
@@ -72,18 +74,33 @@ class Routing:
             return
         md["meshtool.endpoints"] = endpoints
 
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """The route's response header changes, before the headers go out (a streamed body
+        follows them at once)."""
+        rule = flow.metadata.get("meshtool.rule")
+        if rule is None or rule.response_headers is None or flow.response is None \
+                or flow.metadata.get("meshtool.response_headers_done"):
+            return
+        flow.metadata["meshtool.response_headers_done"] = True
+        _change(flow.response.headers, rule.response_headers)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self.responseheaders(flow)  # a response made by the sidecar has no responseheaders event
+
     @staticmethod
     def _choose(rules, req: http.Request):
         for rule in rules:  # best precedence first
             for m in rule.matchers:
-                if m.name == "uri":
-                    text = req.path
+                if m.name == "uri":  # the path without its query string, as Envoy matches
+                    text = req.path.partition("?")[0]
                 elif m.name == "method":
                     text = req.method
                 elif m.name == "scheme":
                     text = req.scheme
                 elif m.name == "authority":
                     text = req.host_header or req.host
+                elif m.name[0] == "?":  # a query parameter (model.types.QUERY), its first value
+                    text = req.query.get(m.name[1:])
                 else:
                     text = req.headers.get(m.name)
                 if not m.test(text):
@@ -105,6 +122,20 @@ class Routing:
         if uri is not None:
             prefix = next((m.value for m in rule.matchers if m.name == "uri" and m.kind == "prefix"),
                           None)
-            req.path = uri + req.path[len(prefix):] if prefix else uri
+            if prefix:
+                req.path = uri + req.path[len(prefix):]
+            else:  # the whole path replaced; the query string stays
+                path, sep, query = req.path.partition("?")
+                req.path = uri + sep + query
         if authority := rule.rewrite.get("authority"):
             req.host_header = authority
+
+
+def _change(headers: http.Headers, ops) -> None:
+    """HeaderOps on mitmproxy headers: remove, then set (replacing), then add (appending)."""
+    for name in ops.remove:
+        headers.pop(name, None)
+    for name, value in ops.set.items():
+        headers[name] = value
+    for name, value in ops.add.items():
+        headers.add(name, value)
