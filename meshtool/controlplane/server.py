@@ -37,7 +37,8 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol
+from collections import deque
+from typing import Any, Awaitable, Callable, Coroutine, Protocol
 
 from aiohttp import WSMsgType, web
 
@@ -90,7 +91,6 @@ class Inflight:
     nonce: str
     view: View
     share: int  # its bytes in the window (0 once released)
-    stall: asyncio.TimerHandle | None = None
 
 
 @dataclass(eq=False)
@@ -112,6 +112,61 @@ class Session:
     @property
     def identity(self) -> Identity:
         return self.sync.identity
+
+
+def eager(coro: Coroutine) -> None:
+    """Run `coro` now, up to its first suspension (most sends never suspend: the frame fits in
+    the window and the socket), and only then as a task: a task per proxy per push would cost
+    more than the send itself at thousands of proxies."""
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return
+    except Exception:  # noqa: BLE001 - a bug in one send must not stop the others
+        log.exception("send failed")
+        return
+    asyncio.ensure_future(_resume(coro, waiting))
+
+
+async def _resume(coro: Coroutine, waiting: Any) -> None:
+    """Drive a coroutine started by `eager` from where it stopped: each time, wait for what it
+    waits for, then let it go on (it reads the result or exception itself)."""
+    try:
+        while True:
+            if waiting is None:  # a bare yield (asyncio.sleep(0))
+                await asyncio.sleep(0)
+            else:
+                await asyncio.wait([waiting])
+            waiting = coro.send(None)
+    except StopIteration:
+        pass
+    except asyncio.CancelledError:
+        coro.close()
+        raise
+
+
+class Stalls:
+    """Updates sent and unanswered, oldest first; those older than `stall` seconds are released
+    from the window by one timer (not one timer per send)."""
+
+    def __init__(self, stall: float, release: Callable[[Inflight], None]):
+        self.stall = stall
+        self._release = release
+        self._queue: deque[tuple[float, Inflight]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, inflight: Inflight) -> None:
+        loop = asyncio.get_running_loop()
+        self._queue.append((loop.time() + self.stall, inflight))
+        if self._timer is None:
+            self._timer = loop.call_at(self._queue[0][0], self._expire)
+
+    def _expire(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self._queue and self._queue[0][0] <= now:
+            self._release(self._queue.popleft()[1])  # a no-op when answered meanwhile
+        self._timer = (loop.call_at(self._queue[0][0], self._expire) if self._queue else None)
 
 
 class ControlPlane:
@@ -155,6 +210,7 @@ class ControlPlane:
         self.updates = Updates()
         self.window = ByteWindow(window)
         self.stall = stall
+        self._stalls = Stalls(stall, self._release)
         self.bytes_sent = 0  # frames' bytes written to the streams
         self.changed_at: float | None = None  # wall time of the last rule or endpoint change
         self._dirty = True  # the state must be recomputed
@@ -426,7 +482,7 @@ class ControlPlane:
                 and sync.sent_nonce is not None and sync.acked_nonce == sync.sent_nonce):
             return False
         session.sending = True
-        asyncio.ensure_future(self._send(session, target))
+        eager(self._send(session, target))
         return True
 
     async def _send(self, session: Session, target: View) -> None:
@@ -445,8 +501,7 @@ class ControlPlane:
                 self.window.release(share)
                 return
             inflight = Inflight(nonce, target, share)
-            inflight.stall = asyncio.get_running_loop().call_later(
-                self.stall, self._release, inflight)
+            self._stalls.add(inflight)
             session.inflight = inflight
             session.sync.sent(target.version, nonce)  # before the await: the ACK may be quick
             self.bytes_sent += len(data)
@@ -465,9 +520,6 @@ class ControlPlane:
 
     def _release(self, inflight: Inflight) -> None:
         """The update no longer counts against the window (answered, stalled or abandoned)."""
-        if inflight.stall is not None:
-            inflight.stall.cancel()
-            inflight.stall = None
         if inflight.share:
             self.window.release(inflight.share)
             inflight.share = 0

@@ -25,6 +25,8 @@ MAX_PAYLOAD = 64 * 1024 * 1024  # decompressed size a sidecar accepts (a zip bom
 ENCODING_ZLIB = "zlib"
 
 _FIELD = {SNAPSHOT: "snapshot", DELTA: "update"}  # where each type carries its payload
+_NONCE = "\x00nonce\x00"  # a placeholder no real nonce can be: where each proxy's goes
+_NONCE_JSON = json.dumps(_NONCE).encode()
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,15 +52,30 @@ class Payload:
         env.update(extra)
         return env
 
+    @cached_property
+    def _text_parts(self) -> tuple[bytes, bytes]:
+        """The text frame around the nonce: encoded once, so that a proxy's frame is a join."""
+        return self._parts(self.envelope(_NONCE), b',"%s":%s}' % (_FIELD[self.kind].encode(),
+                                                                   self.utf8), closing=True)
+
+    @cached_property
+    def _binary_parts(self) -> tuple[bytes, bytes]:
+        return self._parts(self.envelope(_NONCE, encoding=ENCODING_ZLIB),
+                           b"\n" + (self.compressed or b""), closing=False)
+
+    @staticmethod
+    def _parts(env: dict, tail: bytes, closing: bool) -> tuple[bytes, bytes]:
+        head = json.dumps(env, separators=(",", ":")).encode()
+        if closing:  # the payload goes in last: before the envelope's closing brace
+            head = head[:-1]
+        before, after = head.split(_NONCE_JSON)
+        return before, after + tail
+
     def frame(self, nonce: str, compress: bool) -> tuple[bytes, bool]:
         """(the frame's bytes, whether it is binary) for one proxy."""
-        if compress and self.compressed is not None:
-            head = json.dumps(self.envelope(nonce, encoding=ENCODING_ZLIB),
-                              separators=(",", ":"))
-            return b"%s\n%s" % (head.encode(), self.compressed), True
-        head = json.dumps(self.envelope(nonce), separators=(",", ":"))
-        # The payload goes in last: splice it before the envelope's closing brace.
-        return b'%s,"%s":%s}' % (head[:-1].encode(), _FIELD[self.kind].encode(), self.utf8), False
+        binary = compress and self.compressed is not None
+        before, after = self._binary_parts if binary else self._text_parts
+        return b"".join((before, json.dumps(nonce).encode(), after)), binary
 
 
 def inflate(data: bytes, limit: int = MAX_PAYLOAD) -> bytes:
