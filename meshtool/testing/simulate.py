@@ -19,14 +19,16 @@ import json
 import re
 import signal
 import sys
-from typing import Any, Callable
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Callable
 
 from meshtool.conventions import DEFAULT_NAMESPACE
-from meshtool.discovery.client import DiscoveryClient
 from meshtool.discovery.protocol import ACCEPT_DELTA, ACCEPT_ZLIB, DELTA, SNAPSHOT, Identity
 from meshtool.discovery.wire import inflate, split_binary
+
+if TYPE_CHECKING:  # aiohttp loads in run_fleet: the program answers SIGTERM while it imports
+    import aiohttp
+
+    from meshtool.discovery.client import DiscoveryClient
 
 
 class SharedDecoder:
@@ -135,6 +137,10 @@ async def run_fleet(address: str, identities: list[Identity], *, nack_rule: str 
                     stop: asyncio.Event, ready: asyncio.Event | None = None,
                     backoff_cap: float = 2.0, sotw: bool = False) -> list[DiscoveryClient]:
     """`sotw`: the proxies speak the old protocol (whole snapshots, uncompressed)."""
+    import aiohttp
+
+    from meshtool.discovery.client import DiscoveryClient
+
     connector = aiohttp.TCPConnector(limit=0)  # the default caps a session at 100 connections
     async with aiohttp.ClientSession(connector=connector) as session:
         decode = SharedDecoder()
@@ -164,6 +170,10 @@ async def run_fleet(address: str, identities: list[Identity], *, nack_rule: str 
     return clients
 
 
+def _exit_now(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m meshtool.testing.simulate",
                                  description="Simulated proxies speaking the push protocol.")
@@ -183,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
                          "no compression (the reference mode of the benchmarks)")
     args = ap.parse_args(argv)
 
+    # Until the loop's handlers are in place (imports take a while on a busy machine), a
+    # SIGTERM or SIGINT is a clean exit too.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_now)
     from meshtool.controlplane.fdlimit import raise_fd_limit
 
     raise_fd_limit()  # one stream per simulated proxy
