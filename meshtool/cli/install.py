@@ -51,9 +51,13 @@ def _cluster(kubeconfig, context):
 @click.option("--addons", "addons", multiple=True, type=click.Choice(["prometheus"]),
               help="Also install: prometheus (a Prometheus scrape config for the sidecars and "
                    "Grafana dashboards, as ConfigMaps; docs/observability.md). Repeatable.")
+@click.option("--gateway", is_flag=True,
+              help="Also install the ingress gateway: a Deployment running `meshtool gateway "
+                   "run`, its Service (LoadBalancer, port 80) and ServiceAccount, and the default "
+                   "IngressClass meshtool (docs/gateway.md).")
 @click.option("-q", "--quiet", is_flag=True, help="No report lines on stderr.")
 def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_policy, addons,
-            quiet) -> int:
+            gateway, quiet) -> int:
     """Install meshtool in a cluster: CRDs, control plane, injection and validating webhooks.
 
     \b
@@ -74,12 +78,13 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
       meshtool install --dry-run > meshtool.yaml && kubectl apply --server-side -f meshtool.yaml
       meshtool install -n mesh --image registry.example/meshtool:0.1.0
       meshtool install --addons prometheus --dry-run > meshtool.yaml
+      meshtool install --gateway --dry-run > meshtool.yaml
       kubectl label namespace default meshtool-injection=enabled
     """
     from meshtool.kube import install as lib
 
     settings = lib.Settings(namespace=namespace, image=image or lib.IMAGE, failure_policy=failure_policy,
-                            addons=tuple(dict.fromkeys(addons)))
+                            addons=tuple(dict.fromkeys(addons)), gateway=gateway)
     if check_only:
         return _check(kubeconfig, context, settings)
     if dry_run:

@@ -278,6 +278,9 @@ class ControlPlane:
             self.current = build_snapshot(self.revision, self.rules.values(), services,
                                           complete=not self.warming)
             self._dirty = False
+            compiled = getattr(self.isolation.reporter, "compiled", None)
+            if compiled is not None:  # Kubernetes: Ingress status and Events (ingressstatus)
+                compiled(self.rules, self.current.compiled, services)
 
     def _offer(self, session: Session) -> None:
         session.want = True

@@ -23,6 +23,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
     "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
     "Deployment": ("/apis/apps/v1", "deployments", True),
+    "IngressClass": ("/apis/networking.k8s.io/v1", "ingressclasses", False),
     "MutatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1",
                                      "mutatingwebhookconfigurations", False),
     "ValidatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from meshtool.model.convert.base import Context, Conversion, Converted
-from meshtool.model.convert import gateway_api, gateway_api_ingress, ingress, istio_v1alpha2, istio_networking, kuma
+from meshtool.model.convert import gateway_api, gateway_api_ingress, ingress, istio_gateway, istio_v1alpha2, istio_networking, kuma
 
 Converter = Callable[[dict, Context], Conversion]
 
@@ -31,6 +31,7 @@ CONVERTERS: dict[tuple[str, str], Converter] = {
     **{(api, "Ingress"): ingress.convert for api in ingress.API_VERSIONS},
     **{(api, "Gateway"): gateway_api_ingress.convert_gateway
        for api in gateway_api_ingress.GATEWAY_API_VERSIONS},
+    **{(api, "Gateway"): istio_gateway.convert_gateway for api in istio_gateway.API_VERSIONS},
 }
 
 # API groups whose other kinds are known but have no native equivalent (skipped with a note)

@@ -15,6 +15,7 @@ from typing import Any
 from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPath,
                                          convert_metadata, kube_service, native_manifest,
                                          object_name, object_namespace, service_ref)
+from meshtool.model.convert.istio_gateway import bound_gateways, gateway_routes
 from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, ROUTE_RULE
 
 API_VERSIONS = ("networking.istio.io/v1alpha3", "networking.istio.io/v1beta1",
@@ -31,8 +32,16 @@ def convert_virtual_service(doc: dict, context: Context) -> Conversion:
     if not isinstance(spec, dict):
         out.problem(("spec",), "must be a mapping")
         return out
+    gateways = spec.get("gateways")
+    if isinstance(gateways, list) and bound_gateways(spec):
+        gateway_routes(doc, spec, context, out)  # ingress: GatewayRoutes for the gateway
+        if "mesh" not in gateways:
+            return out
     for key in spec:
-        if key in ("gateways", "exportTo"):
+        if key == "gateways":
+            if not isinstance(spec[key], list) or not all(isinstance(g, str) for g in spec[key]):
+                out.problem(("spec", key), "must be a list of Gateway names (or mesh)")
+        elif key == "exportTo":
             if spec[key] not in (["mesh"], ["*"]):
                 out.unsupported(("spec", key), "meshtool routes traffic between its sidecars")
         elif key in ("tcp", "tls"):
