@@ -34,15 +34,20 @@ def sync_table_view(table: dict):
               title=f"control plane {table.get('controlPlane')}  version {table.get('version')}  "
                     f"store revision {table.get('storeRevision')}  "
                     f"{len(table.get('proxies') or [])} proxies")
-    body = rows(table)
-    for c in COLUMNS:  # names stay whole on a narrow terminal; the other columns give way
-        t.add_column(c, no_wrap=c != "STATUS",
-                     min_width=max((len(r[0]) for r in body), default=4) if c == "NAME" else None)
+    table_rows = rows(table)
+    # a mesh of one cluster keeps its narrow table: CLUSTER only when some proxy names one
+    shown = [i for i, c in enumerate(COLUMNS)
+             if c != "CLUSTER" or any(r[i] != "-" for r in table_rows)]
+    name_width = max((len(r[0]) for r in table_rows), default=4)
+    for i in shown:  # names stay whole on a narrow terminal; the other columns give way
+        t.add_column(COLUMNS[i], no_wrap=COLUMNS[i] != "STATUS",
+                     min_width=name_width if COLUMNS[i] == "NAME" else None)
     at = COLUMNS.index("STATUS")
-    for r in body:
+    for r in table_rows:
         status = r[at].split(":", 1)[0]
-        t.add_row(*r[:at], f"[{colour.get(status, '')}]{r[at]}[/]" if status in colour
-                  else r[at], *r[at + 1:])
+        cells = [*r[:at], f"[{colour.get(status, '')}]{r[at]}[/]" if status in colour else r[at],
+                 *r[at + 1:]]
+        t.add_row(*(cells[i] for i in shown))
     return t
 
 

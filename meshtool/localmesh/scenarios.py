@@ -126,7 +126,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
             Stage("No Ingress yet: the gateway answers 404", (), {"no route": 1.0}, 20),
             Stage("Ingress route1 (konghq.com/strip-path): /route1/hw2 reaches magnanimo as /hw2",
                   ("ingress.yaml",), {"no route": 0.0}),
-            Stage("90/10 split by version, seen from outside", ("../canary/rules/route-90-10.yaml",),
+            Stage("90/10 split by version, seen from outside", ("route-90-10.yaml",),
                   {"v1": 0.9, "v2": 0.1}),
         )),
 )}

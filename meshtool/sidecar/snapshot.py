@@ -17,7 +17,7 @@ from meshtool.model import native
 from meshtool.model import types as t
 from meshtool.model.hosts import specificity
 from meshtool.model.paths import format_path
-from meshtool.sidecar.balancer import EndpointPicker
+from meshtool.sidecar.balancer import EndpointPicker, LocalityPicker
 from meshtool.sidecar.gatewayroutes import GatewayTable
 from meshtool.sidecar.rules import CompiledRule, Problems, compile_route
 
@@ -28,6 +28,11 @@ class Service:
     namespace: str
     endpoints: list[Endpoint]
     ports: list[int]
+    protocols: dict[int, str] = field(default_factory=dict)  # service port -> protocol
+
+    def upstream_http2(self, port: int) -> bool:
+        """Does the service port a caller addressed speak HTTP/2 (grpc, http2)?"""
+        return document.protocol_for(self.protocols, self.ports, port) in document.HTTP2_PROTOCOLS
 
 
 @dataclass(eq=False)
@@ -36,7 +41,7 @@ class Subset:
 
     service: Service
     labels: dict[str, str]
-    picker: EndpointPicker
+    picker: EndpointPicker | LocalityPicker
     breaker: t.CircuitBreaker | None
     breaker_key: str  # policy identity, so that limits are shared by the subsets one policy covers
 
@@ -83,7 +88,8 @@ class _Builder:
         entry = document.parse_service(f"services[{i}]", doc, self.problems.add)
         if entry is None:
             return
-        svc = Service(entry.name, entry.namespace, list(entry.endpoints), list(entry.ports))
+        svc = Service(entry.name, entry.namespace, list(entry.endpoints), list(entry.ports),
+                      dict(entry.protocols))
         self.services[(entry.namespace, entry.name)] = svc
         self.addresses.extend((addr, svc) for addr in entry.addresses)
 
@@ -107,7 +113,9 @@ class _Builder:
                         key=lambda p: (p.source is not None, len(p.labels)), reverse=True)
         chosen = next((p for p in ranked if _labels_match(p.labels, labels)), None)
         lb = chosen.lb if chosen else "ROUND_ROBIN"
-        return Subset(service, dict(labels), EndpointPicker(eps, lb, self.active),
+        picker = (LocalityPicker(eps, self.identity.labels, chosen.locality, lb, self.active)
+                  if chosen and chosen.locality else EndpointPicker(eps, lb, self.active))
+        return Subset(service, dict(labels), picker,
                       chosen.breaker if chosen else None,
                       chosen.full_name if chosen else f"{ns}/{name}")
 

@@ -132,14 +132,14 @@ def test_fully_qualified_hosts_give_a_namespace():
      "spec.http[0].retries.retryOn", "retryOn cannot be converted"),
     (vs([{"route": [to("v1")], "mirrorPercentage": {"value": 5}}]), [SUBSETS],
      "spec.http[0].mirrorPercentage", "cannot be converted"),
-    (vs([{"match": [{"queryParams": {"a": {"exact": "1"}}}], "route": [to("v1")]}]), [SUBSETS],
-     "spec.http[0].match[0].queryParams", "queryParams cannot be converted"),
+    (vs([{"match": [{"ignoreUriCase": True}], "route": [to("v1")]}]), [SUBSETS],
+     "spec.http[0].match[0].ignoreUriCase", "ignoreUriCase cannot be converted"),
     (vs([{"match": [{"sourceLabels": {"version": "v1"}}], "route": [to("v1")]}]), [SUBSETS],
      "spec.http[0].match[0].sourceLabels", "needs an 'app' label"),
     (vs([{"route": [{"destination": {"host": "reviews", "port": {"number": 9080}}}]}]), [],
      "spec.http[0].route[0].destination.port", "port cannot be converted"),
-    (vs([{"route": [to("v1")], "headers": {"response": {"add": {"a": "b"}}}}]), [SUBSETS],
-     "spec.http[0].headers.response", "only request headers added convert"),
+    (vs([{"route": [to("v1")], "headers": {"trailers": {"add": {"a": "b"}}}}]), [SUBSETS],
+     "spec.http[0].headers.trailers", "request and response header changes convert"),
     (vs([{"route": [to("v1")], "redirect": {"uri": "/a", "redirectCode": 302}}]), [SUBSETS],
      "spec.http[0].redirect.redirectCode", "redirectCode cannot be converted"),
     (vs([{"route": [to("v1")], "fault": {"abort": {"grpcStatus": "UNAVAILABLE"}}}]), [SUBSETS],
@@ -232,3 +232,16 @@ def test_service_entry_problems(spec, field, message):
     problems = {format_path(p): m for p, m in out.problems}
     assert field in problems, problems
     assert message in problems[field]
+
+
+def test_locality_lb_setting_becomes_the_native_locality():
+    doc = dr(trafficPolicy={"loadBalancer": {"localityLbSetting": {
+        "enabled": True, "failoverPriority": ["topology.istio.io/cluster",
+                                              "topology.kubernetes.io/zone"],
+        "distribute": [{"from": "r1/*", "to": {"r2/*": 100}}]}}})
+    out = net.convert_destination_rule(doc, Context([doc]))
+    assert out.converted[0].manifest["spec"]["loadBalancing"] == {"locality": {
+        "enabled": True,
+        "failoverPriority": ["topology.meshtool.io/cluster", "topology.kubernetes.io/zone"]}}
+    assert "spec.trafficPolicy.loadBalancer.localityLbSetting.distribute" in {
+        format_path(p) for p, _ in out.problems}
