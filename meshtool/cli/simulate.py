@@ -174,6 +174,11 @@ def _offline(files: tuple[str, ...]) -> tuple[dict, dict[str, str]]:
                     manifests.append(item)
     built = build_snapshot(0, result.resources, offline_services(manifests))
     by_key = {r.key: r for r in result.resources}
+    for found in (built.compiled.invalid, built.compiled.unresolved):
+        for key, reasons in sorted(found.items()):  # what the control plane would leave out
+            origin = by_key[key]
+            click.echo(f"warning: {origin.where}: {key[0].split('.')[0]}/{key[2]} is left out: "
+                       f"{'; '.join(reasons)}", err=True)
     where: dict[str, list[str]] = {}
     for r in result.resources:
         if r.is_native and r.where:

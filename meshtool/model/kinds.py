@@ -59,6 +59,7 @@ FOREIGN_KINDS = (
     ForeignKind("networking.istio.io", "DestinationRule", _ISTIO_NET, "destinationrules", ("dr",)),
     ForeignKind("networking.istio.io", "ServiceEntry", _ISTIO_NET, "serviceentries", ("se",)),
     ForeignKind("kuma.io", "TrafficRoute", ("v1alpha1",), "trafficroutes"),
+    ForeignKind("kuma.io", "HealthCheck", ("v1alpha1",), "healthchecks"),
     ForeignKind("gateway.networking.k8s.io", "HTTPRoute", ("v1beta1", "v1"), "httproutes"),
     ForeignKind("gateway.networking.k8s.io", "GRPCRoute", ("v1alpha2", "v1"), "grpcroutes"),
     ForeignKind("gateway.networking.k8s.io", "Gateway", ("v1beta1", "v1"), "gateways"),

@@ -234,7 +234,10 @@ class Sidecar:
         core = [_proxyserver(proxyserver, cfg.inbound_port),
                 MeshNextLayer(self.state, cfg.outbound_port, cfg.inbound_port,
                               denied=self.metrics.denied), *self.core_addons()]
-        self.master.addons.add(*core, pipeline)
+        from meshtool.sidecar.addons.healthcheck import HealthChecks
+
+        # not a request policy: a background prober, started and stopped with the proxy
+        self.master.addons.add(*core, pipeline, HealthChecks(self.state))
         _dispatch_hooks_directly([*core, pipeline], self.limits)
         opts.update(mode=cfg.modes(), connection_strategy="lazy", keep_host_header=True,
                     server=True, stream_large_bodies=cfg.retry_buffer)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Callable
 
 from meshtool.model.convert.base import Context, Conversion, Converted
-from meshtool.model.convert import gateway_api, gateway_api_ingress, ingress, istio_gateway, istio_v1alpha2, istio_networking, kuma
+from meshtool.model.convert import (gateway_api, gateway_api_ingress, ingress, istio_gateway,
+                                    istio_v1alpha2, istio_networking, kuma, kuma_healthcheck)
 
 Converter = Callable[[dict, Context], Conversion]
 
@@ -26,6 +27,7 @@ CONVERTERS: dict[tuple[str, str], Converter] = {
     **{(api, "ServiceEntry"): istio_networking.convert_service_entry
        for api in istio_networking.API_VERSIONS},
     (kuma.API_VERSION, "TrafficRoute"): kuma.convert,
+    (kuma.API_VERSION, "HealthCheck"): kuma_healthcheck.convert,
     **{(api, "HTTPRoute"): gateway_api.convert_http_route for api in gateway_api.HTTP_API_VERSIONS},
     **{(api, "GRPCRoute"): gateway_api.convert_grpc_route for api in gateway_api.GRPC_API_VERSIONS},
     **{(api, "Ingress"): ingress.convert for api in ingress.API_VERSIONS},
