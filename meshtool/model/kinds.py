@@ -58,6 +58,7 @@ FOREIGN_KINDS = (
     ForeignKind("networking.istio.io", "VirtualService", _ISTIO_NET, "virtualservices", ("vs",)),
     ForeignKind("networking.istio.io", "DestinationRule", _ISTIO_NET, "destinationrules", ("dr",)),
     ForeignKind("networking.istio.io", "ServiceEntry", _ISTIO_NET, "serviceentries", ("se",)),
+    ForeignKind("networking.istio.io", "Sidecar", _ISTIO_NET, "sidecars"),  # a scope, no rule
     ForeignKind("kuma.io", "TrafficRoute", ("v1alpha1",), "trafficroutes"),
     ForeignKind("kuma.io", "HealthCheck", ("v1alpha1",), "healthchecks"),
     ForeignKind("gateway.networking.k8s.io", "HTTPRoute", ("v1beta1", "v1"), "httproutes"),

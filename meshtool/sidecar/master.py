@@ -296,10 +296,12 @@ class Sidecar:
             decode=self._decode_pushed)
         self.discovery.start()
 
-    def _decode_pushed(self, text: str) -> Any:
+    def _decode_pushed(self, data: str | bytes) -> Any:
         """A pushed message that does not decode is recorded as rejected, then refused."""
+        from meshtool.discovery.wire import decode_message
+
         try:
-            return decode_json(text)
+            return decode_message(data, loads=decode_json)
         except ValueError as exc:
             self.state.rejected_total += 1
             self.state.last_rejected = {"error": str(exc), "at": time.time(),

@@ -44,7 +44,7 @@ def test_the_control_plane_reads_and_writes_only_rule_status_and_events(items):
             if "list" in rule["verbs"]}
     foreign = {("config.istio.io", p) for p in ("routerules", "egressrules", "destinationpolicies")}
     foreign |= {("networking.istio.io", p) for p in ("virtualservices", "destinationrules",
-                                                      "serviceentries")}
+                                                      "serviceentries", "sidecars")}
     foreign |= {("kuma.io", "trafficroutes"), ("kuma.io", "healthchecks"), ("gateway.networking.k8s.io", "httproutes"),
                 ("gateway.networking.k8s.io", "grpcroutes")}
     # the gateway's inputs: Ingress, and the Gateway API's and Istio's Gateways

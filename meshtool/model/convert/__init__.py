@@ -26,6 +26,7 @@ CONVERTERS: dict[tuple[str, str], Converter] = {
        for api in istio_networking.API_VERSIONS},
     **{(api, "ServiceEntry"): istio_networking.convert_service_entry
        for api in istio_networking.API_VERSIONS},
+    **{(api, "Sidecar"): istio_networking.convert_sidecar for api in istio_networking.API_VERSIONS},
     (kuma.API_VERSION, "TrafficRoute"): kuma.convert,
     (kuma.API_VERSION, "HealthCheck"): kuma_healthcheck.convert,
     **{(api, "HTTPRoute"): gateway_api.convert_http_route for api in gateway_api.HTTP_API_VERSIONS},
