@@ -120,3 +120,14 @@ def test_install_gateway_objects_are_accepted_by_the_api_server(kube_cluster, ku
             "verbs": ["get", "patch"]} in role["rules"]
     for doc in gateway:  # the API server accepts each of them (server-side dry run)
         objects.apply(kube_cluster.api_client, doc, dry_run=True)
+
+
+def test_create_of_an_ingress_into_the_kubernetes_store_points_to_kubectl(kube_cluster,
+                                                                          kube_namespace):
+    ingress = Path(__file__).resolve().parents[3] / "samples" / "ingress" / "ingress.yaml"
+    r = subprocess.run([*MESHTOOL, "create", "-f", str(ingress), "--store", "kubernetes",
+                        "--kubeconfig", str(kube_cluster.kubeconfig), "-n", kube_namespace],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 65, r.stderr
+    assert "GatewayRoute/route1 is a route of the ingress gateway: create the Ingress" in r.stderr
+    assert "Traceback" not in r.stderr
