@@ -392,6 +392,9 @@ class ControlPlane:
             self.view = view
             self._remember(view)
         self._dirty = False
+        compiled = getattr(self.isolation.reporter, "compiled", None)
+        if compiled is not None:  # Kubernetes: Ingress status and Events (ingressstatus)
+            compiled(self.rules, self.compiled, services)
 
     def _remember(self, view: View) -> None:
         """Keep the newest versions, so that a reconnecting proxy gets a delta from its own."""

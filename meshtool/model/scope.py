@@ -160,4 +160,6 @@ def rule_services(value: Any) -> set[tuple[str, str]]:
     mirror = getattr(value, "mirror", None)
     if mirror is not None and getattr(mirror, "service", None) is not None:
         out.add(mirror.service.key)
+    for backend in getattr(value, "backends", ()) or ():  # a gateway route's Services
+        out.add(backend.service.key)
     return out

@@ -37,7 +37,9 @@ def test_the_control_plane_reads_and_writes_only_rule_status_and_events(items):
     assert writes == {("config.meshtool.io", "routerules/status", "patch"),
                       ("config.meshtool.io", "egressrules/status", "patch"),
                       ("config.meshtool.io", "destinationpolicies/status", "patch"),
-                      ("", "events", "create")}
+                      ("", "events", "create"),
+                      # the gateway's address in the status of the Ingresses it serves
+                      ("networking.k8s.io", "ingresses/status", "patch")}
     read = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
             if "list" in rule["verbs"]}
     foreign = {("config.istio.io", p) for p in ("routerules", "egressrules", "destinationpolicies")}

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Callable
 
 from meshtool.model.convert.base import Context, Conversion, Converted
-from meshtool.model.convert import (gateway_api, gateway_api_ingress, ingress, istio_v1alpha2,
-                                    istio_networking, kuma, kuma_healthcheck)
+from meshtool.model.convert import (gateway_api, gateway_api_ingress, ingress, istio_gateway,
+                                    istio_v1alpha2, istio_networking, kuma, kuma_healthcheck)
 
 Converter = Callable[[dict, Context], Conversion]
 
@@ -34,6 +34,7 @@ CONVERTERS: dict[tuple[str, str], Converter] = {
     **{(api, "Ingress"): ingress.convert for api in ingress.API_VERSIONS},
     **{(api, "Gateway"): gateway_api_ingress.convert_gateway
        for api in gateway_api_ingress.GATEWAY_API_VERSIONS},
+    **{(api, "Gateway"): istio_gateway.convert_gateway for api in istio_gateway.API_VERSIONS},
 }
 
 # API groups whose other kinds are known but have no native equivalent (skipped with a note)

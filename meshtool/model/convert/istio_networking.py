@@ -15,6 +15,7 @@ from typing import Any
 from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPath,
                                          convert_metadata, kube_service, native_manifest,
                                          object_name, object_namespace, service_ref)
+from meshtool.model.convert.istio_gateway import bound_gateways, gateway_routes
 from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, ROUTE_RULE
 from meshtool.model.scope import parse_sidecar
 
@@ -57,12 +58,17 @@ def convert_virtual_service(doc: dict, context: Context) -> Conversion:
     if not isinstance(spec, dict):
         out.problem(("spec",), "must be a mapping")
         return out
+    gateways = spec.get("gateways")
+    if isinstance(gateways, list) and bound_gateways(spec):
+        gateway_routes(doc, spec, context, out)  # ingress: GatewayRoutes for the gateway
+        if "mesh" not in gateways:
+            return out
     for key in spec:
         if key == "exportTo":
             _export_to(spec[key], out)
         elif key == "gateways":
-            if spec[key] not in (["mesh"], ["*"]):
-                out.unsupported(("spec", key), "meshtool routes traffic between its sidecars")
+            if not isinstance(spec[key], list) or not all(isinstance(g, str) for g in spec[key]):
+                out.problem(("spec", key), "must be a list of Gateway names (or mesh)")
         elif key in ("tcp", "tls"):
             out.unsupported(("spec", key), "only HTTP routes convert")
         elif key not in ("hosts", "http"):
