@@ -43,6 +43,9 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
                    "transparent).")
 @click.option("--service", envvar="MESHTOOL_SERVICE", default="",
               help="The service this sidecar speaks for (default $MESHTOOL_SERVICE).")
+@click.option("--service-account", envvar="MESHTOOL_SERVICE_ACCOUNT", default=None, metavar="NAME",
+              help="The workload's identity: spiffe://TRUST-DOMAIN/ns/NS/sa/NAME in its "
+                   "certificate when the control plane runs a CA (default: the service).")
 @click.option("--label", "labels", multiple=True, metavar="K=V",
               help="A label of this workload, e.g. version=v1 (default version=$MESHTOOL_VERSION).")
 @click.option("--proxy-id", default=None, help="Default: $POD_NAME.$POD_NAMESPACE, else the "
@@ -78,7 +81,7 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
               help="Worker processes sharing the ports with SO_REUSEPORT (admin on the first).")
 @click.option("-v", "--verbose", is_flag=True, help="Log proxy events on stderr.")
 def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, app_ports,
-        listen_host, service, labels, proxy_id, control_plane, resolve, retry_buffer, zipkin, otlp,
+        listen_host, service, service_account, labels, proxy_id, control_plane, resolve, retry_buffer, zipkin, otlp,
         trace_sampling, header_timeout, idle_timeout, max_connections, access_log, workers,
         verbose) -> int:
     """Run the sidecar proxy beside one workload.
@@ -135,7 +138,8 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, ap
         health_port=health_port if health_port is not None else
         (HEALTH_PORT if mode == "transparent" else None),
         app_ports=list(app_ports), listen_host=listen_host,
-        identity=Identity(service=service, labels=label_map, proxy_id=proxy_id), snapshot_file=snapshot,
+        identity=Identity(service=service, labels=label_map, proxy_id=proxy_id,
+                          service_account=service_account), snapshot_file=snapshot,
         control_plane=control_plane, access_log=access_log, probes=probes,
         resolve=resolve_map, reuse_port=workers > 1, retry_buffer=retry_buffer.lower(),
         tracing=TracingConfig(zipkin=zipkin or None, otlp=otlp or None, sampling=sampling),

@@ -43,8 +43,8 @@ from meshtool.controlplane.registrations import SharedRegistrations, View
 from meshtool.controlplane.registry import WorkloadRegistry
 from meshtool.controlplane.snapshot import Built, build_snapshot
 from meshtool.controlplane.synctable import ProxySync
-from meshtool.discovery.protocol import (CLOSE_PROTOCOL_ERROR, CONFIG_DUMP_PATH, GRAPH_PATH,
-                                         RULES_PATH, STREAM_PATH,
+from meshtool.discovery.protocol import (CLOSE_PROTOCOL_ERROR, CONFIG_DUMP_PATH, CSR, GRAPH_PATH,
+                                         RULES_PATH, STREAM_PATH, certificate_message, parse_csr,
                                          SYNCZ_PATH, Identity, encode_snapshot,
                                          encode_snapshot_bytes, parse_hello, parse_reply)
 from meshtool.model.resource import Resource
@@ -91,7 +91,8 @@ class ControlPlane:
                  debounce: float = 0.005, endpoint_debounce: float = 0.05,
                  endpoint_max_delay: float = 1.0, grace: float = 2.0, heartbeat: float = 30.0,
                  workloads: WorkloadSource | None = None, registrations: str | None = None,
-                 warmup: float = 10.0, reporter: Reporter | None = None):
+                 warmup: float = 10.0, reporter: Reporter | None = None,
+                 ca=None, cert_ttl: float = 24 * 3600.0):
         self._open_store = open_store
         self.workloads = workloads  # None: connected sidecars are the endpoints (local mode)
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
@@ -103,6 +104,10 @@ class ControlPlane:
         self._rules_pending = False
         self.heartbeat = heartbeat
         self.registry = WorkloadRegistry(self._endpoints_changed, grace=grace)
+        self.ca = ca  # a meshtool.security.ca.MeshCA: sidecars' CSRs are signed (None: refused)
+        self.cert_ttl = cert_ttl
+        if ca is not None:
+            self.registry.trust_domain = ca.trust_domain
         self.registrations = registrations  # the shared registrations file (local mode)
         self.warmup = warmup
         self._shared: SharedRegistrations | None = None
@@ -331,7 +336,11 @@ class ControlPlane:
                 if msg.type != WSMsgType.TEXT:
                     continue
                 try:
-                    reply = parse_reply(json.loads(msg.data))
+                    data = json.loads(msg.data)
+                    if isinstance(data, dict) and data.get("type") == CSR:
+                        await ws.send_str(json.dumps(self._issue(session, parse_csr(data))))
+                        continue
+                    reply = parse_reply(data)
                 except ValueError as exc:
                     log.warning("proxy %s: %s", identity.proxy_id, exc)
                     await ws.close(code=CLOSE_PROTOCOL_ERROR, message=str(exc)[:120].encode())
@@ -357,6 +366,31 @@ class ControlPlane:
         self._due.add(session)
         if self._timer is None:
             self._schedule(self.debounce)
+
+    def _issue(self, session: Session, request) -> dict:
+        """The answer to a CSR: a certificate for the identity the proxy registered with (in
+        local mode the registration is the authentication: the stream is on loopback)."""
+        ident = session.identity
+        if self.ca is None:
+            return certificate_message(request.id, error="this control plane has no CA "
+                                                         "(start it with --ca-dir DIR)")
+        if self.workloads is not None:
+            return certificate_message(request.id, error="certificates are issued in local "
+                                       "mode only: CSR authentication with Kubernetes service "
+                                       "account tokens is not implemented")
+        from meshtool.controlplane.registry import workload_spiffe_id
+
+        spiffe = workload_spiffe_id(ident, self.ca.trust_domain)
+        try:
+            issued = self.ca.sign(request.csr, spiffe, self.cert_ttl)
+        except ValueError as exc:
+            log.warning("proxy %s: CSR refused: %s", ident.proxy_id, exc)
+            return certificate_message(request.id, error=str(exc))
+        session.sync.certificate = {"spiffeId": spiffe, "serial": format(issued.serial, "x"),
+                                    "notAfter": issued.not_after}
+        log.info("issued a certificate to proxy %s: %s, serial %x, valid %.0fs",
+                 ident.proxy_id, spiffe, issued.serial, issued.not_after - time.time())
+        return certificate_message(request.id, issued.chain, issued.roots)
 
     def _detach(self, session: Session) -> None:
         session.closed = True

@@ -25,8 +25,9 @@ from typing import Any, Awaitable, Callable
 
 import aiohttp
 
-from meshtool.discovery.protocol import (CLOSE_PROTOCOL_ERROR, Identity, Reply, ack, nack,
-                                         parse_snapshot, stream_url)
+from meshtool.discovery.protocol import (CERTIFICATE, CLOSE_PROTOCOL_ERROR, CertificateMessage,
+                                         Identity, Reply, ack, csr_message, nack,
+                                         parse_certificate, parse_snapshot, stream_url)
 
 log = logging.getLogger("meshtool.discovery")
 
@@ -107,6 +108,10 @@ class DiscoveryClient:
         self.last_reply: Reply | None = None
         self.last_error: str | None = None  # why the stream last broke
         self.changed = asyncio.Event()  # set whenever a reply is sent or the connection changes
+        # Certificates (optional): `csr_source()` gives the CSR to send after each hello (None:
+        # none wanted), `on_certificate(msg)` takes each answer (docs/protocol.md).
+        self.csr_source: Callable[[], tuple[str, str] | None] | None = None
+        self.on_certificate: Callable[[CertificateMessage], Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> asyncio.Task:
@@ -167,10 +172,17 @@ class DiscoveryClient:
                 self._notify()
                 log.info("connected to control plane %s as %s", self.address,
                          self.identity.proxy_id)
+                wanted = self.csr_source() if self.csr_source is not None else None
+                if wanted is not None:
+                    await ws.send_str(json.dumps(csr_message(*wanted)))
                 async for msg in ws:
                     if msg.type == aiohttp.WSMsgType.TEXT:
                         try:
-                            snap = parse_snapshot(self._decode(msg.data))
+                            decoded = self._decode(msg.data)
+                            if isinstance(decoded, dict) and decoded.get("type") == CERTIFICATE:
+                                self._certificate(parse_certificate(decoded))
+                                continue
+                            snap = parse_snapshot(decoded)
                         except ValueError as exc:  # JSONDecodeError is a ValueError too
                             self.last_error = f"malformed message: {exc}"
                             await ws.close(code=CLOSE_PROTOCOL_ERROR,
@@ -194,6 +206,25 @@ class DiscoveryClient:
                 self.connected = False
                 self._notify()
         return got_snapshot
+
+    async def send_csr(self, request_id: str, csr_pem: str) -> bool:
+        """Send a CSR now; False when not connected (csr_source sends one at the next hello)."""
+        ws = self._ws
+        if ws is None or ws.closed:
+            return False
+        try:
+            await ws.send_str(json.dumps(csr_message(request_id, csr_pem)))
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    def _certificate(self, msg: CertificateMessage) -> None:
+        if self.on_certificate is None:
+            return
+        try:
+            self.on_certificate(msg)
+        except Exception:  # noqa: BLE001 - a bad certificate must not break the stream
+            log.exception("handling the certificate %s failed", msg.id)
 
     async def _answer(self, version: str, nonce: str, snapshot: dict) -> Reply:
         if version == self.version and self.snapshot is not None and not self._kept:

@@ -44,6 +44,7 @@ class SidecarConfig:
     idle_timeout: float = 300.0  # seconds a connection may stay without traffic
     max_connections: int = 10_000  # client connections; beyond, requests get a fast 503
     backlog: int = 4096  # listen backlog of the proxy ports
+    mtls: bool = True  # ask the control plane for a workload certificate (when it has a CA)
 
     @property
     def host(self) -> str:
@@ -75,6 +76,7 @@ def build_addons(state: SidecarState, config: SidecarConfig, recorder=None) -> l
     from meshtool.sidecar.addons.forward import Forward
     from meshtool.sidecar.addons.metrics import Metrics
     from meshtool.sidecar.addons.mirror import Mirror
+    from meshtool.sidecar.addons.mtls import MutualTLS
     from meshtool.sidecar.addons.origination import Origination
     from meshtool.sidecar.addons.routing import Routing
     from meshtool.sidecar.addons.trace import Trace
@@ -82,6 +84,7 @@ def build_addons(state: SidecarState, config: SidecarConfig, recorder=None) -> l
 
     me = local_peer(state.identity)
     addons = [
+        MutualTLS(state, config.inbound_port),
         Routing(state, config.inbound_port),
         Trace(source_value(me), peer_value(me), recorder),
         Egress(state),
@@ -263,11 +266,17 @@ class Sidecar:
                       namespace=os.environ.get("POD_NAMESPACE") or "default",
                       labels=dict(ident.labels), inbound_address=None if worker else inbound,
                       ports=tuple(cfg.app_ports),
-                      admin_address=f"127.0.0.1:{cfg.admin_port}" if cfg.admin_port else None)
+                      admin_address=f"127.0.0.1:{cfg.admin_port}" if cfg.admin_port else None,
+                      service_account=ident.service_account)
         self.discovery = DiscoveryClient(
             cfg.control_plane, hello,
             lambda doc: self.state.apply_snapshot(doc, source="control-plane"),
             decode=self._decode_pushed)
+        if cfg.mtls:
+            from meshtool.sidecar.certs import CertificateManager
+
+            self.state.certs = CertificateManager()
+            self.state.certs.attach(self.discovery)
         self.discovery.start()
 
     def _decode_pushed(self, text: str) -> Any:

@@ -62,6 +62,7 @@ class Snapshot:
     egress: list[EgressAllow]
     default_subsets: dict[tuple[str, str], Subset]
     addresses: list[tuple[str, Service]] = field(default_factory=list)  # virtual (cluster) IPs
+    peer_modes: Any = None  # the inbound mTLS mode of this workload (None: PERMISSIVE)
 
 
 def _labels_match(want: dict[str, str], have: dict[str, str]) -> bool:

@@ -24,7 +24,16 @@ class Forward:
     def _targets(self, flow: http.HTTPFlow) -> list[tuple[str, int, bool, str | None]]:
         md = flow.metadata
         if eps := md.get("meshtool.endpoints"):
-            return [(e.address, e.port, False, e.key) for e in eps]
+            certs = self.state.certs
+            if certs is None or certs.contexts is None:
+                return [(e.address, e.port, False, e.key) for e in eps]
+            out = []  # mTLS to every endpoint whose sidecar has an identity (auto mTLS)
+            for e in eps:
+                if e.identity is not None:
+                    self.state.mesh_peers[(e.address, e.port)] = e.identity
+                out.append((e.address, e.port, e.identity is not None, e.key))
+            md["meshtool.mtls"] = out[0][2]
+            return out
         if up := md.get("meshtool.upstream"):
             return [(up[0], up[1], bool(md.get("meshtool.tls")), None)]
         req = flow.request
