@@ -29,6 +29,7 @@ SECTIONS: dict[str, Registry] = {
         "diff": ("meshtool.cli.diff", "diff", "Show what apply -f would change"),
         "delete": ("meshtool.cli.delete", "delete", "Delete rules by -f FILE or KIND NAME..."),
         "get": ("meshtool.cli.get", "get", "Show stored rules: table, wide, yaml, json, name, jsonpath"),
+        "describe": ("meshtool.cli.describe", "describe", "One rule: its conditions and which proxies hold it"),
         "convert": ("meshtool.cli.convert", "convert", "Print Istio/Kuma rules in the native form"),
         "analyze": ("meshtool.cli.analyze", "analyze", "Check rules, Services and workloads together (CI)"),
     },

@@ -118,6 +118,10 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, ap
         raise UsageError("--workers must be at least 1")
     if snapshot and not os.path.exists(snapshot):
         raise DataError(f"{snapshot}: no such snapshot file")
+    if snapshot and not os.path.isfile(snapshot):
+        # a pipe would block the reader for ever, and cannot be re-read when it "changes"
+        raise UsageError(f"--snapshot {snapshot}: not a regular file; give a file the proxy "
+                         "can re-read when it changes")
     from meshtool.conventions import HEALTH_PORT
     from meshtool.sidecar.master import SidecarConfig
     from meshtool.sidecar.resolve import Resolver

@@ -109,7 +109,7 @@ class SimulatedFleet(_Child):
 
     def __init__(self, address: str, count: int, *, prefix: str = "sim", services: int = 10,
                  inbound_base: int = 20000, nack_rule: str | None = None,
-                 admin_base: int | None = None, log: str | os.PathLike | None = None):
+                 admin_base: int | str | None = None, log: str | os.PathLike | None = None):
         self.address = address
         self.count = count
         self.argv = [sys.executable, "-m", "meshtool.testing.simulate", "--control-plane",

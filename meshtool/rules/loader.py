@@ -9,6 +9,7 @@ a finding; a clean document costs one fast parse and one schema pass.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -67,7 +68,21 @@ class _Entry:
         name = meta.get("name") if isinstance(meta, dict) else None
         if name is None and kuma.is_universal(self.data):
             name = self.data.get("name")
+        if name is not None and not isinstance(name, str):
+            name = self.written(("metadata", "name"), name)
         return f"{kind or '?'}/{name if name is not None else '?'}"
+
+    def written(self, path: FieldPath, value: Any) -> str:
+        """A scalar as the file spells it (`yes`, not Python's `True`), for labels."""
+        line = self.line_of(path)
+        text = self.doc.raw.text.split("\n")[line - self.doc.raw.start_line] \
+            if line >= self.doc.raw.start_line else ""
+        key = f"{path[-1]}:" if path else ""
+        if key and key in text:
+            spelt = re.split(r"[#,}\]]", text.split(key, 1)[1], maxsplit=1)[0].strip()
+            if spelt:
+                return spelt
+        return str(value)
 
     def finding(self, path: FieldPath, message: str, *, label: str | None = None,
                 line_path: FieldPath | None = None) -> Finding:
@@ -229,7 +244,10 @@ def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.
     for item in conversion.converted if not (authored and conversion.unresolved) else ():
         manifest = item.manifest
         kind = manifest["kind"]
-        label = f"{kind}/{(manifest.get('metadata') or {}).get('name', '?')}"
+        name = (manifest.get("metadata") or {}).get("name", "?")
+        if not isinstance(name, str):
+            name = entry.written(("metadata", "name"), name)
+        label = f"{kind}/{name}"
         problems = schema.validate(kind, manifest)
         if conversion.problems:
             # The output lacks what could not be converted; of its own problems only fields

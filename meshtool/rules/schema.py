@@ -95,7 +95,12 @@ def _describe(error) -> list[tuple[FieldPath, str]]:
         missing = [k for k in value if isinstance(inst, dict) and k not in inst]
         return [(path + (k,), "required field is missing") for k in missing]
     if keyword == "type":
-        return [(path, f"must be {_JSON_TYPES.get(value, value)}, got {_show(inst)}")]
+        msg = f"must be {_JSON_TYPES.get(value, value)}, got {_show(inst)}"
+        if value == "string" and isinstance(inst, (bool, int, float)) and inst is not None:
+            # YAML 1.1 reads unquoted yes/no/on/off, 1.10 or 0777 as booleans and numbers
+            msg += " (YAML reads this unquoted value as a " \
+                   f"{'boolean' if isinstance(inst, bool) else 'number'}: put it in quotes)"
+        return [(path, msg)]
     if keyword == "enum":
         return [(path, f"must be one of {', '.join(map(str, value))}; got {_show(inst)}")]
     if keyword == "const":

@@ -103,7 +103,12 @@ def build_addons(state: SidecarState, config: SidecarConfig, recorder=None) -> l
 
 def load_snapshot_file(path: str) -> Any:
     """JSON or YAML; ValueError when it does not parse (or is nested too deeply to)."""
+    import stat
+
     try:
+        # replaced by a pipe or a device while the proxy runs: refuse, never block on it
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ValueError(f"{path}: not a regular file")
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except UnicodeDecodeError as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import re
 import signal
@@ -76,13 +77,15 @@ def simulated_apply(nack_rule: str | None = None):
 
 def fleet_identities(count: int, *, services: int = 10, prefix: str = "sim",
                      namespace: str = DEFAULT_NAMESPACE, inbound_base: int | None = 20000,
-                     admin_base: int | None = None) -> list[Identity]:
-    """`count` proxies spread over `services` services, versions v1/v2 alternating."""
+                     admin_base: int | str | None = None) -> list[Identity]:
+    """`count` proxies spread over `services` services, versions v1/v2 alternating.
+    admin_base "auto": each proxy's admin port is picked by the kernel when it is served."""
     out = []
     for i in range(count):
         svc = f"{prefix}-svc{i % max(services, 1)}"
         inbound = f"127.0.0.1:{inbound_base + i}" if inbound_base else None
-        admin = f"127.0.0.1:{admin_base + i}" if admin_base else None
+        admin = None if not admin_base else "127.0.0.1:0" if admin_base == "auto" \
+            else f"127.0.0.1:{int(admin_base) + i}"
         out.append(Identity(proxy_id=f"{prefix}-{i}.{namespace}", service=svc, namespace=namespace,
                             labels={"version": "v1" if i % 2 == 0 else "v2"},
                             inbound_address=inbound, ports=(8080,), admin_address=admin))
@@ -102,6 +105,9 @@ async def serve_admin(client: DiscoveryClient) -> "aiohttp.web.AppRunner":
     await runner.setup()
     host, _, port = client.identity.admin_address.rpartition(":")
     await web.TCPSite(runner, host, int(port)).start()
+    if int(port) == 0:  # announce the port the kernel gave (no free_port()+i races)
+        bound = runner.addresses[0][1]
+        client.identity = dataclasses.replace(client.identity, admin_address=f"{host}:{bound}")
     return runner
 
 
@@ -146,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--namespace", default="default")
     ap.add_argument("--inbound-base", type=int, default=20000,
                     help="proxy i claims 127.0.0.1:(base+i) as its inbound address; 0: none")
-    ap.add_argument("--admin-base", type=int, default=0,
-                    help="proxy i serves /config_dump on 127.0.0.1:(base+i); 0: no admin port")
+    ap.add_argument("--admin-base", default="0",
+                    help="proxy i serves /config_dump on 127.0.0.1:(base+i); 'auto': on a port "
+                         "the kernel picks; 0: no admin port")
     ap.add_argument("--nack-rule", default=None, metavar="NAME")
     args = ap.parse_args(argv)
 
@@ -158,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         idents = fleet_identities(args.count, services=args.services, prefix=args.prefix,
                                   namespace=args.namespace, inbound_base=args.inbound_base or None,
-                                  admin_base=args.admin_base or None)
+                                  admin_base=(None if args.admin_base == "0" else args.admin_base
+                                              if args.admin_base == "auto" else int(args.admin_base)))
 
         async def announce() -> None:
             await ready.wait()

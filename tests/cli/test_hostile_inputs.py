@@ -145,6 +145,10 @@ def test_a_fifo_as_input_is_refused_not_waited_on(tmp_path):
     for command in (["validate"], ["kube-inject", "-f"], ["create", "-f"], ["analyze", "-f"]):
         r = meshtool(*command, "pipe.yaml", cwd=tmp_path, timeout=20)
         assert r.returncode == 64 and "not a regular file" in r.stderr
+    # the sidecar too: at start (exit 64 at once), not an admin port that never answers
+    r = meshtool("proxy", "run", "--snapshot", "pipe.yaml", "--service", "x", cwd=tmp_path,
+                 timeout=20)
+    assert r.returncode == 64 and "not a regular file" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("store", ["", "/dev/null"])

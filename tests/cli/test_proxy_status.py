@@ -32,7 +32,7 @@ def mesh(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("proxy-status")
     store = tmp_path / "store.db"
     with ControlPlaneProcess(store, log=tmp_path / "cp.log") as cp, \
-            SimulatedFleet(cp.address, 2, prefix="ps", nack_rule="bad", admin_base=free_port(),
+            SimulatedFleet(cp.address, 2, prefix="ps", nack_rule="bad", admin_base="auto",
                            log=tmp_path / "fleet.log"):
         cp.wait_for(synced(2))
         yield cp, store

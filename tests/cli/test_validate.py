@@ -92,3 +92,22 @@ def test_any_input_gives_0_or_65_never_a_crash(run_cli, tmp_path, text):
     r = run_cli("validate", str(f))
     assert r.code in (0, 65), r.err
     assert "internal error" not in r.err
+
+
+def test_yaml_booleans_and_numbers_as_strings_are_named_as_written(run_cli, tmp_path):
+    # `name: yes` is a YAML 1.1 boolean: the line names it as the user wrote it, not as Python
+    # prints it (True), and says how to fix it.
+    f = tmp_path / "yes.yaml"
+    f.write_text("apiVersion: config.istio.io/v1alpha2\nkind: RouteRule\nmetadata: {name: yes}\n"
+                 "spec:\n  destination: {name: benigno}\n  route:\n  - labels: {version: 1.10}\n")
+    r = run_cli("validate", "-f", str(f))
+    assert r.code == 65, r.out + r.err
+    assert "True" not in r.out + r.err
+    lines = r.out.splitlines()
+    assert any(line.startswith(f"{f}:3: RouteRule/yes: metadata.name: must be a string, got true")
+               and "put it in quotes" in line for line in lines), r.out
+    native = tmp_path / "native.yaml"
+    native.write_text("apiVersion: config.meshtool.io/v1alpha1\nkind: RouteRule\nmetadata:\n"
+                      "  name: on\nspec:\n  destination: {name: a}\n")
+    r = run_cli("validate", "-f", str(native))
+    assert r.code == 65 and f"{native}:4: RouteRule/on: metadata.name:" in r.out, r.out

@@ -300,7 +300,7 @@ CONTROL_PLANE = "meshtool control-plane &"
 PROXY = ("meshtool proxy run --service benigno --label version=v1 --app-port 5000 "
          "--control-plane 127.0.0.1:15010 --proxy-id benigno-v1.default &")
 HELP_SETUP = {
-    "replace": [RULES], "delete": [RULES], "get": [RULES], "diff": [RULES],
+    "replace": [RULES], "delete": [RULES], "get": [RULES], "diff": [RULES], "describe": [RULES],
     "proxy-status": [CONTROL_PLANE, PROXY], "version": [CONTROL_PLANE],
     "graph": [CONTROL_PLANE, PROXY], "dashboard": [CONTROL_PLANE],
 }
