@@ -13,6 +13,12 @@ ROUTE_RULE = "RouteRule"
 EGRESS_RULE = "EgressRule"
 DESTINATION_POLICY = "DestinationPolicy"
 RULE_KINDS = (ROUTE_RULE, EGRESS_RULE, DESTINATION_POLICY)
+# The security kinds of the one model: what PeerAuthentication, AuthorizationPolicy, Kuma's
+# Mesh mtls, TrafficPermission and MeshTrafficPermission compile to (docs/mtls.md).
+MTLS_POLICY = "MTLSPolicy"
+ACCESS_POLICY = "AccessPolicy"
+SECURITY_KINDS = (MTLS_POLICY, ACCESS_POLICY)
+MESH_NAMESPACES = ("meshtool-system", "istio-system", "kuma-system")  # policies here: whole mesh
 
 # kind -> the slug used in messages ("Created config route-rule/default/x") and plural for CRDs
 SLUGS = {ROUTE_RULE: "route-rule", EGRESS_RULE: "egress-rule", DESTINATION_POLICY: "destination-policy"}
@@ -55,6 +61,14 @@ FOREIGN_KINDS = (
     ForeignKind("networking.istio.io", "DestinationRule", _ISTIO_NET, "destinationrules", ("dr",)),
     ForeignKind("networking.istio.io", "ServiceEntry", _ISTIO_NET, "serviceentries", ("se",)),
     ForeignKind("kuma.io", "TrafficRoute", ("v1alpha1",), "trafficroutes"),
+    ForeignKind("security.istio.io", "PeerAuthentication", ("v1beta1", "v1"),
+                "peerauthentications", ("pa",)),
+    ForeignKind("security.istio.io", "AuthorizationPolicy", ("v1beta1", "v1"),
+                "authorizationpolicies"),
+    ForeignKind("kuma.io", "Mesh", ("v1alpha1",), "meshes"),
+    ForeignKind("kuma.io", "TrafficPermission", ("v1alpha1",), "trafficpermissions"),
+    ForeignKind("kuma.io", "MeshTrafficPermission", ("v1alpha1",), "meshtrafficpermissions",
+                ("mtp",)),
     ForeignKind("gateway.networking.k8s.io", "HTTPRoute", ("v1beta1", "v1"), "httproutes"),
     ForeignKind("gateway.networking.k8s.io", "GRPCRoute", ("v1alpha2", "v1"), "grpcroutes"),
 )

@@ -69,6 +69,7 @@ def build_addons(state: SidecarState, config: SidecarConfig, recorder=None) -> l
     """Our policies in the order they act on a request. Each reads and leaves flow.metadata.
     `recorder`: a meshtool.sidecar.tracing.SpanRecorder when tracing is on."""
     from meshtool.sidecar.addons.accesslog import AccessLog
+    from meshtool.sidecar.addons.authz import Authz
     from meshtool.sidecar.addons.circuitbreaker import CircuitBreaker
     from meshtool.sidecar.addons.cors import Cors
     from meshtool.sidecar.addons.egress import Egress
@@ -86,6 +87,7 @@ def build_addons(state: SidecarState, config: SidecarConfig, recorder=None) -> l
     addons = [
         MutualTLS(state, config.inbound_port),
         Routing(state, config.inbound_port),
+        Authz(state, config.app_ports[0] if config.app_ports else None),
         Trace(source_value(me), peer_value(me), recorder),
         Egress(state),
         Cors(),

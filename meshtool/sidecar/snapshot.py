@@ -17,6 +17,7 @@ from meshtool.model import native
 from meshtool.model import types as t
 from meshtool.model.hosts import specificity
 from meshtool.model.paths import format_path
+from meshtool.sidecar import security
 from meshtool.sidecar.balancer import EndpointPicker
 from meshtool.sidecar.rules import CompiledRule, Problems, compile_route
 
@@ -38,6 +39,7 @@ class Subset:
     picker: EndpointPicker
     breaker: t.CircuitBreaker | None
     breaker_key: str  # policy identity, so that limits are shared by the subsets one policy covers
+    tls: str | None = None  # the policy's tls mode: ISTIO_MUTUAL, DISABLE, None (auto mTLS)
 
     @property
     def version(self) -> str:
@@ -62,7 +64,8 @@ class Snapshot:
     egress: list[EgressAllow]
     default_subsets: dict[tuple[str, str], Subset]
     addresses: list[tuple[str, Service]] = field(default_factory=list)  # virtual (cluster) IPs
-    peer_modes: Any = None  # the inbound mTLS mode of this workload (None: PERMISSIVE)
+    peer_modes: Any = None  # security.PeerModes: the inbound mTLS mode (None: PERMISSIVE)
+    access: Any = None  # security.AccessTable: traffic permissions (None: no policy applies)
 
 
 def _labels_match(want: dict[str, str], have: dict[str, str]) -> bool:
@@ -108,7 +111,8 @@ class _Builder:
         lb = chosen.lb if chosen else "ROUND_ROBIN"
         return Subset(service, dict(labels), EndpointPicker(eps, lb, self.active),
                       chosen.breaker if chosen else None,
-                      chosen.full_name if chosen else f"{ns}/{name}")
+                      chosen.full_name if chosen else f"{ns}/{name}",
+                      chosen.tls if chosen else None)
 
 
 def compile_snapshot(doc: Any, identity: Identity | None = None,
@@ -144,6 +148,8 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
     manifests = _list(b.problems, "rules", doc.get("rules"))
     routes: list[t.Route] = []
     egress: list[t.Egress] = []
+    peer_auths: list[t.PeerAuth] = []
+    accesses: list[t.Access] = []
     for i, m in enumerate(manifests):
         if not isinstance(m, dict) or not isinstance(m.get("spec"), dict):
             b.problems.add(f"rules[{i}]", "a manifest with kind, metadata and spec is required")
@@ -160,6 +166,10 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
             routes.append(parsed.value)
         elif isinstance(parsed.value, t.Egress):
             egress.append(parsed.value)
+        elif isinstance(parsed.value, t.PeerAuth):
+            peer_auths.append(parsed.value)
+        elif isinstance(parsed.value, t.Access):
+            accesses.append(parsed.value)
     rules: dict[tuple[str, str], list[CompiledRule]] = {}
     for route in routes:
         if b.source_matches(route.source):
@@ -170,7 +180,10 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
         lst.sort(key=lambda r: (-r.precedence, r.name))
     if b.problems:
         raise ValueError(str(b.problems))
+    me = (identity.service, identity.namespace, identity.labels)
     return Snapshot(
+        peer_modes=security.peer_modes(peer_auths, *me) if peer_auths else None,
+        access=security.access_table(accesses, *me) if accesses else None,
         version=str(version), nonce=str(doc.get("nonce") or ""), doc=doc, services=b.services,
         by_host=previous.by_host if same_services else _host_table(b.services, b.addresses),
         rules=rules, addresses=b.addresses,

@@ -26,6 +26,7 @@ class SidecarState:
         self.mesh_peers: dict[tuple, str] = {}  # (address, port) of a mesh endpoint -> SPIFFE ID
         # inbound connections by (security: mutual_tls | plaintext | refused | tls_failed, source)
         self.inbound_connections: dict[tuple[str, str], int] = {}
+        self.audited: dict[tuple[str, str], int] = {}  # (AUDIT policy, source) -> requests
         self.snapshot: Snapshot | None = None
         self.applied_at: float | None = None
         self.applied_total = 0

@@ -144,3 +144,110 @@ def test_certificates_are_renewed_without_failing_requests(mesh):
     assert failures == 0 and served > 10
     logs = "".join(p.read_text() for p in tmp_path.glob("*.log"))
     assert "PRIVATE KEY" not in logs and "BEGIN CERTIFICATE REQUEST" not in logs
+
+
+STRICT = """\
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata:
+  name: benigno-strict
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: benigno
+  mtls:
+    mode: STRICT
+"""
+
+DENY_MAGNANIMO = """\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: deny-magnanimo
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: benigno
+  action: DENY
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/default/sa/magnanimo"]
+"""
+
+ALLOW_MAGNANIMO = """\
+apiVersion: kuma.io/v1alpha1
+kind: MeshTrafficPermission
+metadata:
+  name: benigno-callers
+  namespace: default
+spec:
+  targetRef:
+    kind: MeshService
+    name: benigno
+  from:
+  - targetRef: {kind: MeshService, name: magnanimo}
+    default: {action: AllowWithShadowDeny}
+"""
+
+
+def apply(tmp_path, name, text):
+    f = tmp_path / f"{name}.yaml"
+    f.write_text(text)
+    r = subprocess.run([*MESHTOOL, "apply", "-f", str(f), "--store", str(tmp_path / "store.db")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+def delete(tmp_path, name):
+    r = subprocess.run([*MESHTOOL, "delete", "-f", str(tmp_path / f"{name}.yaml"), "--store",
+                        str(tmp_path / "store.db")], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+def synced(cp):
+    t = cp.sync_table()
+    return t["proxies"] and all(p["status"] == "SYNCED" for p in t["proxies"]) and t
+
+
+def plaintext_status(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/", headers={"Host": "benigno:5000"})
+        return conn.getresponse().status
+    except (ConnectionError, http.client.RemoteDisconnected):
+        return None
+    finally:
+        conn.close()
+
+
+def test_strict_refuses_plaintext_and_permissions_deny_then_allow(mesh):
+    cp, sc, tmp_path = mesh
+    b, m = sc["benigno"], sc["magnanimo"]
+    assert plaintext_status(b["inbound"]) == 200  # PERMISSIVE by default
+    apply(tmp_path, "strict", STRICT)
+    wait_for(lambda: cp.sync_table()["storeRevision"] >= 1 and synced(cp), 15, what="synced")
+    assert plaintext_status(b["inbound"]) is None  # closed before a byte reaches the app
+    assert 'meshtool_inbound_connections_total{security="refused",source="127.0.0.1"} 1' \
+        in metrics(b["admin"])
+    status, body, _ = via_proxy(m["outbound"], "http://benigno:5000/")
+    assert (status, body.strip()) == (200, "Hello World, Benigno")  # mTLS still served
+
+    apply(tmp_path, "deny", DENY_MAGNANIMO)
+    wait_for(lambda: via_proxy(m["outbound"], "http://benigno:5000/")[0] == 403, 15,
+             what="denied")
+    status, body, headers = via_proxy(m["outbound"], "http://benigno:5000/")
+    assert body == "RBAC: access denied"
+    assert headers["x-meshtool-denied-by"] == "DENY default/deny-magnanimo"
+    assert 'meshtool_permission_denied_total{' in metrics(b["admin"])
+
+    delete(tmp_path, "deny")
+    apply(tmp_path, "allow", ALLOW_MAGNANIMO)
+    wait_for(lambda: via_proxy(m["outbound"], "http://benigno:5000/")[0] == 200, 15,
+             what="allowed")
+    audited = [line for line in metrics(b["admin"]).splitlines()
+               if line.startswith("meshtool_permission_audited_total{")]
+    assert audited and 'policy="default/benigno-callers-audit"' in audited[0]
+    assert 'source="spiffe://cluster.local/ns/default/sa/magnanimo"' in audited[0]

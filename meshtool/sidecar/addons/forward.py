@@ -24,14 +24,18 @@ class Forward:
     def _targets(self, flow: http.HTTPFlow) -> list[tuple[str, int, bool, str | None]]:
         md = flow.metadata
         if eps := md.get("meshtool.endpoints"):
+            subset = md.get("meshtool.subset")
+            mode = subset.tls if subset is not None else None
             certs = self.state.certs
-            if certs is None or certs.contexts is None:
+            if mode == "DISABLE" or (mode is None and (certs is None or certs.contexts is None)):
                 return [(e.address, e.port, False, e.key) for e in eps]
-            out = []  # mTLS to every endpoint whose sidecar has an identity (auto mTLS)
+            # auto mTLS to every endpoint whose sidecar has an identity; ISTIO_MUTUAL: to all
+            out = []
             for e in eps:
-                if e.identity is not None:
-                    self.state.mesh_peers[(e.address, e.port)] = e.identity
-                out.append((e.address, e.port, e.identity is not None, e.key))
+                tls = e.identity is not None or mode == "ISTIO_MUTUAL"
+                if tls:
+                    self.state.mesh_peers[(e.address, e.port)] = e.identity or ""
+                out.append((e.address, e.port, tls, e.key))
             md["meshtool.mtls"] = out[0][2]
             return out
         if up := md.get("meshtool.upstream"):
