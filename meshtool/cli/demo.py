@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-SCENARIO_NAMES = ("canary", "egress", "helloworld")
+SCENARIO_NAMES = ("canary", "egress", "helloworld", "mtls")
 
 
 @click.command()
@@ -28,6 +28,8 @@ def demo(scenario: str, state_dir: Path | None, timeout: float) -> int:
                   svcb v0.1 -> v0.2 50/50 and 100%
       helloworld  sleep -> helloworld v1/v2: an Istio VirtualService + DestinationRule
                   sending everything to v2
+      mtls        magnanimo -> benigno over mTLS: plaintext accepted (PERMISSIVE), then
+                  refused (STRICT); a permission denies, then allows magnanimo (audited)
 
     Exit status 0 when every stage observed exactly what its rules promise, 1 otherwise.
 

@@ -143,6 +143,7 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, ap
         (HEALTH_PORT if mode == "transparent" else None),
         app_ports=list(app_ports), listen_host=listen_host,
         identity=Identity(service=service, labels=label_map, proxy_id=proxy_id,
+                          namespace=os.environ.get("POD_NAMESPACE") or "default",
                           service_account=service_account), snapshot_file=snapshot,
         control_plane=control_plane, access_log=access_log, probes=probes,
         resolve=resolve_map, reuse_port=workers > 1, retry_buffer=retry_buffer.lower(),

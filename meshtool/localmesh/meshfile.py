@@ -63,6 +63,7 @@ class MeshSpec:
     name: str
     workloads: tuple[Workload, ...]
     path: Path | None = None
+    mtls: bool = False  # the control plane runs a CA: sidecars get certificates, speak mTLS
 
     @property
     def directory(self) -> Path:
@@ -101,7 +102,13 @@ def parse_meshfile(src: Source) -> MeshSpec:
     spec = data.get("spec")
     if not isinstance(spec, dict):
         _fail(doc, ("spec",), "missing or not a mapping: spec.services lists the services")
-    _only(doc, ("spec",), spec, {"services", "external"})
+    _only(doc, ("spec",), spec, {"services", "external", "mtls"})
+    mtls = spec.get("mtls") or {}
+    if not isinstance(mtls, dict):
+        _fail(doc, ("spec", "mtls"), "must be a mapping: {enabled: true}")
+    _only(doc, ("spec", "mtls"), mtls, {"enabled"})
+    if not isinstance(mtls.get("enabled", False), bool):
+        _fail(doc, ("spec", "mtls", "enabled"), "must be true or false")
     workloads: list[Workload] = []
     for section, in_mesh in (("services", True), ("external", False)):
         items = spec.get(section) or []
@@ -117,7 +124,7 @@ def parse_meshfile(src: Source) -> MeshSpec:
             _fail(doc, path, f"duplicate instance {w.instance!r}: give each instance of a service "
                              f"its own version label")
         seen.add(w.instance)
-    return MeshSpec(name, tuple(workloads), src.path)
+    return MeshSpec(name, tuple(workloads), src.path, mtls=bool(mtls.get("enabled")))
 
 
 def _paths(spec: dict) -> list[tuple]:

@@ -23,6 +23,11 @@ class Stage:
     apply: tuple[str, ...] = ()  # rule files (relative to the scenario directory), loaded together
     expect: dict[str, float] = field(default_factory=dict)  # tag -> exact share of requests
     requests: int = 100
+    # Call this instance's sidecar inbound directly, in plaintext, as a client outside the
+    # mesh would (a refused connection is tagged "refused", not "error").
+    direct: str | None = None
+    # (instance, counter): the counter on that sidecar must grow by exactly `requests`.
+    counter: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,14 @@ def _helloworld(status: int, body: str) -> set[str]:
     return {found[0]} if status == 200 and found else {"error"}
 
 
+def _mtls(status: int, body: str) -> set[str]:
+    if status == 200 and "Hello World, Benigno" in body:
+        return {"served"}
+    if status == 403 and "RBAC: access denied" in body:
+        return {"denied"}
+    return {"error"}
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario(
         "canary", "magnanimo calls benigno; a canary release shifts traffic from v1 to v2 by weight",
@@ -106,5 +119,25 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
             Stage("No rule yet: requests spread over v1 and v2"),
             Stage("VirtualService + DestinationRule (Istio v1alpha3, converted): all to v2",
                   ("istio/destinationrule.yaml", "istio/virtualservice.yaml"), {"v2": 1.0}),
+        )),
+    Scenario(
+        "mtls", "magnanimo calls benigno over mTLS: plaintext accepted under PERMISSIVE, refused "
+                "under STRICT; a traffic permission denies, then allows magnanimo, audited",
+        entry="magnanimo-v1", path="/hw2", tags=("served", "refused", "denied"), classify=_mtls,
+        stages=(
+            Stage("PERMISSIVE (the default): magnanimo -> benigno over mTLS", (),
+                  {"served": 1.0}, 20),
+            Stage("PERMISSIVE: a client without a sidecar reaches benigno in plaintext", (),
+                  {"served": 1.0}, 10, direct="benigno-v1"),
+            Stage("STRICT (Istio PeerAuthentication): plaintext refused",
+                  ("istio/peer-authentication-strict.yaml",), {"refused": 1.0}, 10,
+                  direct="benigno-v1"),
+            Stage("STRICT: magnanimo's sidecar still gets through, with its certificate", (),
+                  {"served": 1.0}, 20),
+            Stage("AuthorizationPolicy DENY for magnanimo's identity",
+                  ("istio/deny-magnanimo.yaml",), {"denied": 1.0}, 20),
+            Stage("ALLOW magnanimo; an AUDIT policy counts its calls (dry run, never denies)",
+                  ("istio/allow-magnanimo.yaml",), {"served": 1.0}, 20,
+                  counter=("benigno-v1", "meshtool_permission_audited_total")),
         )),
 )}
