@@ -94,6 +94,14 @@ def test_sidecars_get_certificates_and_speak_mtls(mesh):
     assert certs["state"] == "active"
     assert certs["spiffeId"] == "spiffe://cluster.local/ns/default/sa/benigno"
     assert "PRIVATE KEY" not in json.dumps(certs)
+    r = subprocess.run([*MESHTOOL, "proxy-config", "secret", "benigno", "--control-plane",
+                        cp.address], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "SPIFFE ID   spiffe://cluster.local/ns/default/sa/benigno" in r.stdout
+    assert f"serial      {certs['serial']}" in r.stdout and "PRIVATE" not in r.stdout
+    table = cp.sync_table()
+    issued = {p["proxyId"]: p["certificate"]["spiffeId"] for p in table["proxies"]}
+    assert issued["magnanimo.default"] == "spiffe://cluster.local/ns/default/sa/magnanimo"
     # the endpoint carries the identity the caller verifies
     wait_for(lambda: "magnanimo" in json.dumps(admin_json(sc["magnanimo"]["admin"], "/config_dump")
                                                ["snapshot"]["services"]), 10, "both services")
