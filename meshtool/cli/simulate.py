@@ -18,12 +18,23 @@ from meshtool.cli.options import output_option
 @click.command()
 @click.argument("method", metavar="METHOD")
 @click.argument("url", metavar="URL")
-@click.option("--snapshot", "snapshot_file", required=True, metavar="FILE",
+@click.option("-f", "--filename", "files", multiple=True, metavar="FILE|DIR|-",
+              help="Offline: rules (any supported API) and the Kubernetes manifests whose "
+                   "Services and workloads give the endpoints. Repeatable.")
+@click.option("--snapshot", "snapshot_file", default=None, metavar="FILE",
               type=click.Path(dir_okay=False),
-              help="The proxy's snapshot (JSON or YAML, docs/snapshot.md), e.g. what "
+              help="A proxy's snapshot (JSON or YAML, docs/snapshot.md), e.g. what "
                    "`curl ADMIN/config_dump` or the control plane's /debug/config_dump gives.")
-@click.option("--from", "source", required=True, metavar="SERVICE[.NS]",
-              help="The calling service (its sidecar's identity), namespace default 'default'.")
+@click.option("--proxy", "proxy", default=None, metavar="ID",
+              help="Live: the snapshot the control plane intends for this proxy (an id, or a "
+                   "unique prefix as proxy-status shows it); --from defaults to its identity.")
+@click.option("--control-plane", "address", default="127.0.0.1:15010", show_default=False,
+              envvar="MESHTOOL_CONTROL_PLANE", metavar="HOST:PORT",
+              help="With --proxy (default: $MESHTOOL_CONTROL_PLANE, else the local mesh's, "
+                   "else 127.0.0.1:15010).")
+@click.option("--from", "source", default=None, metavar="SERVICE[.NS]",
+              help="The calling service (its sidecar's identity), namespace default 'default'. "
+                   "Required with -f and --snapshot.")
 @click.option("--version", "version", default=None, metavar="VERSION",
               help="The caller's version label (same as --label version=VERSION).")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
@@ -33,8 +44,11 @@ from meshtool.cli.options import output_option
 @click.option("--count", default=1, type=click.IntRange(1, 1_000_000), show_default=True,
               help="Send N such requests and show how the split distributes them.")
 @output_option("text", "json", default="text")
-def simulate(method: str, url: str, snapshot_file: str, source: str, version: str | None,
-             labels: tuple[str, ...], headers: tuple[str, ...], count: int, output: str) -> int:
+@click.pass_context
+def simulate(ctx: click.Context, method: str, url: str, files: tuple[str, ...],
+             snapshot_file: str | None, proxy: str | None, address: str, source: str | None,
+             version: str | None, labels: tuple[str, ...], headers: tuple[str, ...], count: int,
+             output: str) -> int:
     """Show where a request from SERVICE would go, and why.
 
     Prints the service the request is for, each rule considered (the one that matched, and
@@ -43,14 +57,33 @@ def simulate(method: str, url: str, snapshot_file: str, source: str, version: st
     egress decision for a host outside the mesh. --count N shows the split's distribution.
 
     \b
+    The snapshot comes from one of: -f (rule files and manifests, offline: each workload
+    replica is a placeholder endpoint such as benigno-v1-0; a matched rule shows its
+    FILE:LINE), --snapshot (a saved snapshot), --proxy (the live control plane's).
+
+    \b
     Examples:
+      meshtool simulate -f samples/canary/kubernetes.yaml -f samples/canary/rules/route-90-10.yaml --from magnanimo --count 100 GET http://benigno:5000/
       meshtool simulate --snapshot samples/snapshots/magnanimo.yaml --from magnanimo GET http://benigno:5000/hw2
       meshtool simulate --snapshot samples/snapshots/magnanimo.yaml --from magnanimo --count 100 GET http://benigno:5000/
+      meshtool simulate --proxy benigno-v1 GET http://benigno:5000/
     """
     from meshtool.errors import DataError, UsageError
 
-    name, _, namespace = source.partition(".")
-    label_map = {}
+    given = [opt for opt, value in (("-f", files), ("--snapshot", snapshot_file),
+                                    ("--proxy", proxy)) if value]
+    if len(given) != 1:
+        raise UsageError("give the snapshot one way: -f FILES (offline), --snapshot FILE, or "
+                         "--proxy ID (the live control plane's)" if not given else
+                         f"{' and '.join(given)} are different sources of the snapshot: give one")
+    identity = None
+    if proxy:
+        identity, doc = _live(ctx, address, proxy)
+    if source is None and identity is None:
+        raise UsageError("--from SERVICE[.NS]: which service's sidecar sends the request")
+    name, _, namespace = source.partition(".") if source else (identity["service"], "",
+                                                                  identity["namespace"])
+    label_map = dict(identity["labels"]) if identity and not source else {}
     for item in labels:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -67,21 +100,28 @@ def simulate(method: str, url: str, snapshot_file: str, source: str, version: st
     if "://" not in url:
         raise UsageError(f"URL {url!r}: give a full URL, e.g. http://benigno:5000/path")
 
+    from meshtool.conventions import DEFAULT_NAMESPACE
     from meshtool.discovery.protocol import Identity
     from meshtool.sidecar.master import load_snapshot_file
     from meshtool.sidecar.snapshot import compile_snapshot
 
+    where: dict[str, str] = {}
     try:
-        doc = load_snapshot_file(snapshot_file)
-        snap = compile_snapshot(doc, Identity(service=name, namespace=namespace or "default",
+        if files:
+            doc, where = _offline(files)
+        elif snapshot_file:
+            doc = load_snapshot_file(snapshot_file)
+        snap = compile_snapshot(doc, Identity(service=name,
+                                              namespace=namespace or DEFAULT_NAMESPACE,
                                               labels=label_map))
     except OSError as exc:
         raise UsageError(f"{snapshot_file}: {exc.strerror}") from None
     except RecursionError:
         raise DataError(f"{snapshot_file}: nested too deeply") from None
     except ValueError as exc:
-        raise DataError(f"{snapshot_file}: the sidecar would refuse this snapshot: {exc}") from None
-    answer = _simulate(snap, method.upper(), url, header_list, count)
+        raise DataError(f"{snapshot_file or ', '.join(files) or proxy}: the sidecar would refuse "
+                        f"this snapshot: {exc}") from None
+    answer = _simulate(snap, method.upper(), url, header_list, count, where)
     if output == "json":
         from meshtool.cli.render import dump_json
 
@@ -89,6 +129,62 @@ def simulate(method: str, url: str, snapshot_file: str, source: str, version: st
     else:
         click.echo(_text(answer), nl=False)
     return 0
+
+
+def _live(ctx: click.Context, address: str, proxy: str) -> tuple[dict, dict]:
+    """(the proxy's identity, the snapshot the control plane intends for it)."""
+    from click.core import ParameterSource
+
+    from meshtool.conventions import DEFAULT_NAMESPACE
+    from meshtool.controlplane.inspect import fetch_intended, fetch_sync_table, find_proxy
+
+    if ctx.get_parameter_source("address") == ParameterSource.DEFAULT:
+        from meshtool.localmesh.supervisor import local_control_plane
+
+        address = local_control_plane() or address
+    entry = find_proxy(fetch_sync_table(address), proxy)
+    intended = fetch_intended(address, entry["proxyId"])
+    identity = {"service": entry.get("service") or "", "namespace": entry.get("namespace")
+                or DEFAULT_NAMESPACE, "labels": entry.get("labels") or {}}
+    return identity, intended["snapshot"]
+
+
+def _offline(files: tuple[str, ...]) -> tuple[dict, dict[str, str]]:
+    """The snapshot the control plane would build from these files (rules as authored,
+    endpoints from the manifests' Services and workloads), and where each rule was written."""
+    import json
+
+    from meshtool.controlplane.kubeview import offline_services
+    from meshtool.controlplane.snapshot import build_snapshot
+    from meshtool.errors import DataError
+    from meshtool.model.kinds import list_items
+    from meshtool.rules.loader import load_rules
+    from meshtool.rules.sources import read_sources
+    from meshtool.rules.yamlio import load_documents
+
+    sources = read_sources(files)
+    result = load_rules(sources, authored=True, unique=True)
+    if result.findings:
+        raise DataError(findings=result.findings)
+    manifests = []
+    for source in sources:
+        for doc in load_documents(source):
+            for _, item in list_items(doc.data):
+                if isinstance(item, dict):
+                    manifests.append(item)
+    built = build_snapshot(0, result.resources, offline_services(manifests))
+    by_key = {r.key: r for r in result.resources}
+    where: dict[str, list[str]] = {}
+    for r in result.resources:
+        if r.is_native and r.where:
+            where.setdefault(f"{r.namespace}/{r.name}", []).append(r.where)
+    for key, source_key in built.compiled.sources.items():
+        origin = by_key.get(source_key)
+        if origin is not None and origin.where and origin.key != key:
+            where.setdefault(f"{key[1]}/{key[2]}", []).append(
+                f"{origin.where} ({origin.kind.split('.')[0]} {origin.name})")
+    # two sources compiling to one name (a native rule and a VirtualService): say both
+    return json.loads(built.json), {k: " or ".join(v) for k, v in where.items()}
 
 
 class _State:
@@ -108,7 +204,8 @@ def _flow(method: str, url: str, headers: list[tuple[str, str]]):
     return flow
 
 
-def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count: int) -> dict:
+def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count: int,
+              where: dict[str, str] | None = None) -> dict:
     from meshtool.sidecar.addons.egress import allowing_rule
     from meshtool.sidecar.addons.routing import Routing
 
@@ -133,11 +230,13 @@ def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count
         probe = _flow(method, url, headers)
         matched = Routing._choose([rule], probe.request) is not None
         entry = {"rule": f"RouteRule {rule.name}", "precedence": rule.precedence,
+                 **({"source": where[rule.name]} if where and rule.name in where else {}),
                  "match": [f"{m.name} {m.kind} {m.value!r}" for m in rule.matchers] or ["any request"]}
         if rule is chosen:
             entry["result"] = "matched: applies"
         elif matched:
-            entry["result"] = "would match, but a rule of higher precedence applies first"
+            entry["result"] = (f"would match, but {chosen.name} (precedence {chosen.precedence}) "
+                               "is tried first")
         else:
             entry["result"] = "does not match this request"
         considered.append(entry)
@@ -199,6 +298,8 @@ def _text(a: dict) -> str:
                                      "all endpoints of the service", "match": [],
                                      "precedence": "-"}]:
         lines.append(f"rule         {r['rule']} (precedence {r['precedence']}): {r['result']}")
+        if r.get("source"):
+            lines.append(f"               from: {r['source']}")
         if r["match"]:
             lines.append(f"               match: {'; '.join(r['match'])}")
     if "response" in a:

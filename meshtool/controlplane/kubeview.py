@@ -184,3 +184,45 @@ def _entry(svc: ServiceInfo, pods) -> dict:
     if svc.addresses:
         entry["addresses"] = list(svc.addresses)
     return entry
+
+
+WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "ReplicaSet", "DaemonSet",
+                  "ReplicationController", "Job")
+
+
+def planned_pods(obj: dict[str, Any]) -> list[PodInfo]:
+    """The Pods a workload manifest asks for, as if they were running and Ready: for answers
+    given offline from files (`simulate -f`). No Pod IP exists yet, so each is addressed by a
+    placeholder name: the workload's name and the replica's index (benigno-v1-0)."""
+    kind = obj.get("kind")
+    if kind not in WORKLOAD_KINDS or not isinstance(obj.get("metadata"), dict) \
+            or not obj["metadata"].get("name"):
+        return []
+    namespace, name = _meta(obj)
+    spec = obj.get("spec") or {}
+    if kind == "Pod":
+        template, replicas = obj, 1
+    else:
+        template = spec.get("template") or {}
+        replicas = spec.get("replicas", 1) if kind not in ("DaemonSet", "Job") else 1
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            replicas = 1
+    meta = template.get("metadata") or {}
+    pods = []
+    for i in range(min(replicas, 100)):  # a placeholder per replica; enough to show an order
+        pod = {"metadata": {"name": f"{name}-{i}", "namespace": namespace,
+                            "labels": meta.get("labels") or {}},
+               "spec": template.get("spec") or {},
+               "status": {"podIP": f"{name}-{i}", "conditions": [{"type": "Ready",
+                                                                  "status": "True"}]}}
+        pods.append(pod_info(pod))
+    return pods
+
+
+def offline_services(manifests: list[dict[str, Any]]) -> list[dict]:
+    """The snapshot's `services` from Service and workload manifests (nothing running)."""
+    view = ClusterView()
+    view.replace(SERVICES, [service_info(m) for m in manifests if m.get("kind") == "Service"
+                            and isinstance(m.get("metadata"), dict) and m["metadata"].get("name")])
+    view.replace(PODS, [pod for m in manifests for pod in planned_pods(m)])
+    return view.services()

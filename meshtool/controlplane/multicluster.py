@@ -20,7 +20,7 @@ import threading
 from typing import Any, Callable
 
 from meshtool.controlplane.kubewatch import KubernetesWorkloads
-from meshtool.conventions import CLUSTER_LABEL, REMOTE_SECRET_LABEL
+from meshtool.conventions import CLUSTER_LABEL, DEFAULT_NAMESPACE, REMOTE_SECRET_LABEL
 
 log = logging.getLogger("meshtool.controlplane")
 
@@ -31,7 +31,7 @@ def merge_services(per_cluster: dict[str, list[dict]]) -> list[dict]:
     merged: dict[tuple[str, str], dict] = {}
     for cluster in sorted(per_cluster):
         for svc in per_cluster[cluster]:
-            key = (svc.get("namespace") or "default", svc["name"])
+            key = (svc.get("namespace") or DEFAULT_NAMESPACE, svc["name"])
             into = merged.setdefault(key, {**svc, "ports": [], "endpoints": []})
             into["ports"] = sorted(set(into["ports"]) | set(svc.get("ports") or []))
             if svc.get("addresses"):

@@ -69,7 +69,7 @@ class ControlPlaneProcess(_Child):
     def start(self, timeout: float = 15.0) -> "ControlPlaneProcess":
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "meshtool", "control-plane", "--store", self.store,
+            [sys.executable, "-P", "-m", "meshtool", "control-plane", "--store", self.store,
              "--listen", self.address, "--log-level", "info", *self.args],
             stdout=out, stderr=out)
         self.wait_for(lambda t: t.get("storeLoaded"), timeout)
@@ -112,7 +112,7 @@ class SimulatedFleet(_Child):
                  admin_base: int | str | None = None, log: str | os.PathLike | None = None):
         self.address = address
         self.count = count
-        self.argv = [sys.executable, "-m", "meshtool.testing.simulate", "--control-plane",
+        self.argv = [sys.executable, "-P", "-m", "meshtool.testing.simulate", "--control-plane",
                      address, "--count", str(count), "--prefix", prefix, "--services",
                      str(services), "--inbound-base", str(inbound_base)]
         if nack_rule:

@@ -25,6 +25,7 @@ from typing import Any, Awaitable, Callable
 
 import aiohttp
 
+from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.discovery.protocol import (CERTIFICATE, CLOSE_PROTOCOL_ERROR, CertificateMessage,
                                          Identity, Reply, ack, csr_message, nack,
                                          parse_certificate, parse_snapshot, stream_url)
@@ -55,7 +56,7 @@ def parse_addresses(address: str | list[str]) -> list[str]:
 def keep_endpoints(old: dict, new: dict) -> dict:
     """`new` with the endpoints of `old` where `new` has none for a service (or lacks it)."""
     def key(svc: dict) -> tuple:
-        return svc.get("namespace") or "default", svc.get("name")
+        return svc.get("namespace") or DEFAULT_NAMESPACE, svc.get("name")
 
     had = {key(s): s for s in old.get("services") or [] if isinstance(s, dict) and s.get("endpoints")}
     if not had:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.sidecar.snapshot import Identity
 from meshtool.sidecar.state import SidecarState
 from meshtool.sidecar.tracing import TracingConfig
@@ -197,6 +198,9 @@ class Sidecar:
         defer_unused_modules()
         skip_debug_typechecks()
         lean_task_names()
+        from meshtool.sidecar import speedups
+
+        speedups.install()
         from mitmproxy import options
         from mitmproxy.addons import proxyserver
         from mitmproxy.master import Master
@@ -270,7 +274,7 @@ class Sidecar:
             inbound = f"{host}:{cfg.inbound_port}" if cfg.inbound_port and cfg.app_ports else None
         hello = Hello(proxy_id=f"{ident.proxy_id}~{os.getpid()}" if worker else ident.proxy_id,
                       service=ident.service or ident.proxy_id,
-                      namespace=os.environ.get("POD_NAMESPACE") or "default",
+                      namespace=os.environ.get("POD_NAMESPACE") or DEFAULT_NAMESPACE,
                       labels=dict(ident.labels), inbound_address=None if worker else inbound,
                       ports=tuple(cfg.app_ports),
                       admin_address=f"127.0.0.1:{cfg.admin_port}" if cfg.admin_port else None,
@@ -361,15 +365,24 @@ def _dispatch_hooks_directly(addons: list, limits) -> None:
     """
     from mitmproxy.proxy import mode_servers
 
+    from meshtool.sidecar.inline import inline
+
     handlers = {name: [fn for a in addons if callable(fn := getattr(a, name, None))]
                 for name in DIRECT_HOOKS}
     general = mode_servers.ProxyConnectionHandler.handle_hook
     general = getattr(general, "_meshtool_general", general)
 
+    def settled(handler, hook) -> bool:
+        """What every hook passes first: the connection limits' bookkeeping."""
+        name = hook.name
+        limits.event(handler, name)
+        return name == "requestheaders" and limits.refuse(hook.flow)
+
     async def handle_hook(self, hook) -> None:
         name = hook.name
-        limits.event(self, name)
-        if name == "requestheaders" and limits.refuse(hook.args()[0]):
+        if name == "client_connected":  # the first hook of a connection: its layers are new
+            inline(self, handlers, settled)
+        if settled(self, hook):
             return
         fns = handlers.get(name)
         if fns is None:

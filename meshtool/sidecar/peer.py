@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from meshtool.conventions import DEFAULT_NAMESPACE
+
 SOURCE_HEADER = b"x-meshtool-source"
 PEER_HEADER = b"x-meshtool-peer"
 UNKNOWN = "unknown"
@@ -33,7 +35,7 @@ def local_peer(identity) -> Peer:
     """This sidecar's own end, from its identity."""
     workload = (identity.proxy_id or identity.service or UNKNOWN).split(".", 1)[0]
     namespace = getattr(identity, "namespace", None) or os.environ.get("POD_NAMESPACE")
-    return Peer(identity.service or UNKNOWN, workload, namespace or "default",
+    return Peer(identity.service or UNKNOWN, workload, namespace or DEFAULT_NAMESPACE,
                 identity.labels.get("version", "") or UNKNOWN)
 
 

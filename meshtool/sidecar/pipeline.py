@@ -12,7 +12,6 @@ request has passed (mitmproxy's `request`).
 
 from __future__ import annotations
 
-import inspect
 import logging
 
 log = logging.getLogger("meshtool.sidecar")
@@ -41,21 +40,32 @@ class Pipeline:
 
 
 def _compose(hook: str, fns: list):
-    if any(inspect.iscoroutinefunction(f) for f in fns):
-        async def run_async(arg) -> None:
-            for fn in fns:
-                try:
-                    result = fn(arg)
-                    if result is not None:
-                        await result
-                except Exception:  # noqa: BLE001 - one policy's bug must not stop the others
-                    log.exception("addon %s.%s failed", type(fn.__self__).__name__, hook)
-        return run_async
+    """One plain function calling each policy in order. A policy that must wait (a fault
+    delay, a queued circuit-breaker slot) returns an awaitable; only then does the composite
+    return a coroutine that awaits it and runs the rest, so the common request costs no task."""
 
-    def run(arg) -> None:
-        for fn in fns:
+    def run(arg):
+        for i, fn in enumerate(fns):
             try:
-                fn(arg)
+                result = fn(arg)
+            except Exception:  # noqa: BLE001 - one policy's bug must not stop the others
+                log.exception("addon %s.%s failed", type(fn.__self__).__name__, hook)
+                continue
+            if result is not None:
+                return _rest(result, fns[i + 1:], arg)
+        return None
+
+    async def _rest(waiting, rest: list, arg) -> None:
+        try:
+            await waiting
+        except Exception:  # noqa: BLE001
+            log.exception("addon %s failed", hook)
+        for fn in rest:
+            try:
+                result = fn(arg)
+                if result is not None:
+                    await result
             except Exception:  # noqa: BLE001
                 log.exception("addon %s.%s failed", type(fn.__self__).__name__, hook)
+
     return run

@@ -110,3 +110,68 @@ def test_simulate_agrees_with_a_real_sidecar(sidecar):
     with pytest.raises(urllib.error.HTTPError) as denied:
         opener.open("http://example.com/", timeout=10)
     assert denied.value.code == 403
+
+
+def run_simulate(*args, cwd=ROOT) -> dict:
+    r = subprocess.run([sys.executable, "-m", "meshtool", "simulate", "-o", "json", *args],
+                       capture_output=True, text=True, timeout=60, cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_offline_from_rule_files_and_manifests_names_the_rule_file_and_line():
+    answer = run_simulate("-f", "samples/canary/kubernetes.yaml", "-f",
+                          "samples/canary/rules/route-90-10.yaml", "--from", "magnanimo",
+                          "--count", "100", "GET", "http://benigno:5000/")
+    [rule] = answer["rules"]
+    assert rule["result"] == "matched: applies"
+    lines = (ROOT / "samples/canary/rules/route-90-10.yaml").read_text().splitlines()
+    file, line = rule["source"].rsplit(":", 1)
+    assert file == "samples/canary/rules/route-90-10.yaml"
+    assert lines[int(line) - 1].startswith("apiVersion:")  # where the rule's document starts
+    assert "name: benigno-canary" in lines[int(line):int(line) + 3][-1]
+    assert answer["distribution"] == {"version=v1": 90, "version=v2": 10}
+    # endpoints: the Deployments' replicas behind the Service, as placeholders (nothing runs)
+    assert answer["endpoints"] and all(e.startswith("benigno-v") for e in answer["endpoints"])
+
+
+def test_offline_a_compiled_rule_points_at_the_resource_its_author_wrote():
+    answer = run_simulate("-f", "samples/helloworld/kubernetes.yaml", "-f",
+                          "samples/helloworld/istio/", "--from", "sleep", "GET",
+                          "http://helloworld:5000/hello")
+    [rule] = answer["rules"]
+    assert rule["source"].startswith("samples/helloworld/istio/virtualservice.yaml:")
+    assert rule["source"].endswith("(VirtualService helloworld)")
+
+
+def test_one_source_of_the_snapshot_and_a_caller_are_required(tmp_path):
+    for args, needle in ((["GET", "http://a/"], "give the snapshot one way"),
+                         (["-f", "samples/canary/kubernetes.yaml", "--snapshot",
+                           "samples/snapshots/magnanimo.yaml", "GET", "http://a/"],
+                          "different sources"),
+                         (["-f", "samples/canary/kubernetes.yaml", "GET", "http://a/"], "--from")):
+        r = subprocess.run([sys.executable, "-m", "meshtool", "simulate", *args], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 64 and needle in r.stderr, r.stderr
+
+
+def test_live_answers_from_the_control_planes_snapshot_for_a_proxy(tmp_path):
+    from meshtool.controlplane.process import ControlPlaneProcess, SimulatedFleet
+    from meshtool.model.resource import Resource
+    from meshtool.store import open_store
+
+    store = tmp_path / "store.db"
+    with open_store(str(store)) as st:
+        st.create([Resource("RouteRule", "to-v2", "default", {
+            "destination": {"name": "lv-svc1"}, "route": [{"labels": {"version": "v2"}}]})])
+    with ControlPlaneProcess(store, log=tmp_path / "cp.log") as cp, \
+            SimulatedFleet(cp.address, 6, prefix="lv", services=3, log=tmp_path / "fleet.log"):
+        cp.wait_for(lambda t: len(t["proxies"]) == 6
+                    and {p["status"] for p in t["proxies"]} == {"SYNCED"})
+        answer = run_simulate("--proxy", "lv-0", "--control-plane", cp.address, "GET",
+                              "http://lv-svc1:8080/")
+    assert answer["rules"][0]["rule"] == "RouteRule default/to-v2"
+    assert answer["rules"][0]["result"] == "matched: applies"
+    # the fleet's proxies are the endpoints: lv-1 (v2) and lv-4 (v1) serve lv-svc1
+    assert answer["subset"] == {"labels": {"version": "v2"}}
+    assert answer["endpoints"] == ["127.0.0.1:20001"]

@@ -303,6 +303,7 @@ HELP_SETUP = {
     "replace": [RULES], "delete": [RULES], "get": [RULES], "diff": [RULES], "describe": [RULES],
     "proxy-status": [CONTROL_PLANE, PROXY], "version": [CONTROL_PLANE],
     "graph": [CONTROL_PLANE, PROXY], "dashboard": [CONTROL_PLANE],
+    "simulate": [CONTROL_PLANE, PROXY],
 }
 
 

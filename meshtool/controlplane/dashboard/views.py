@@ -9,13 +9,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from meshtool.conventions import DEFAULT_NAMESPACE
+
 STATUSES = ("SYNCED", "STALE", "NOT SENT", "ERROR")
 
 
 def overview(sync: dict, graph: dict, rules: dict, version: str) -> dict:
     proxies = sync.get("proxies") or []
     counts = Counter(p["status"] for p in proxies)
-    services = {(p.get("namespace") or "default", p.get("service")) for p in proxies}
+    services = {(p.get("namespace") or DEFAULT_NAMESPACE, p.get("service")) for p in proxies}
     return {"controlPlane": sync.get("controlPlane"), "meshtoolVersion": version,
             "address": sync.get("address"), "snapshotVersion": sync.get("version"),
             "storeRevision": sync.get("storeRevision"), "workloads": sync.get("workloads"),

@@ -5,7 +5,8 @@ pattern) -> RouteRules.
   matches, AND within), named `NAME-0`, `NAME-1`, ... with precedence in the route's order
   (one rule with at most one match keeps NAME). Gateway parents (ingress) are not mesh routes.
 - Matches: path Exact / PathPrefix / RegularExpression, headers Exact / RegularExpression,
-  method; GRPCRoute method service/method becomes the path /SERVICE/METHOD.
+  method; GRPCRoute method service/method becomes the path /SERVICE/METHOD. A PathPrefix
+  matches whole segments, so it becomes two rules (exact /p and prefix /p/) or a regex.
 - backendRefs are Services with relative weights (default 1), normalised to percentages that
   sum to 100 (largest remainder); the parent itself means all its instances, another Service
   a share sent to that Service. No backend, or only weight 0: the request is answered 500, as
@@ -19,6 +20,7 @@ effect: a mesh route applies to its parent Service, whatever name the caller use
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPath,
@@ -32,6 +34,7 @@ HTTP_API_VERSIONS = (f"{GROUP}/v1beta1", f"{GROUP}/v1")
 GRPC_API_VERSIONS = (f"{GROUP}/v1alpha2", f"{GROUP}/v1")
 _SERVICE_GROUPS = ("", "core")
 _RULE_KEYS = ("name", "matches", "filters", "backendRefs", "timeouts", "retry")
+_PATH_PREFIX = "pathPrefix"  # segment-wise; expanded by _path_variants into native matches
 
 
 def convert_http_route(doc: dict, context: Context) -> Conversion:
@@ -74,32 +77,72 @@ def _convert(doc: dict, *, grpc: bool) -> Conversion:
         else:
             out.problem(("spec", "rules", i, "matches"), "must be a list")
     name = object_name(doc)
-    several = len(items) * len(parents) > 1
+    produced: list[tuple[dict, dict]] = []
     for p, (parent, ppath) in enumerate(parents):
         for k, (i, j, rule) in enumerate(items):
             base: FieldPath = ("spec", "rules", i)
-            rspec: dict[str, Any] = {"destination": parent}
-            origin = {(): (), ("metadata",): ("metadata",), ("spec",): base,
-                      ("spec", "destination"): ppath}
-            if len(items) > 1:
-                rspec["precedence"] = len(items) - 1 - k
+            headers: dict[str, dict] = {}
             if j is not None:
-                mpath = base + ("matches", j)
-                headers = _match(rule["matches"][j], mpath, grpc, out)
-                if headers:
-                    rspec["match"] = {"request": {"headers": headers}}
-                    origin[("spec", "match")] = mpath
-            report = p == 0 and (j is None or j == 0)  # each field's problems once
-            sink = out if report else Conversion()
-            _backends(rule.get("backendRefs"), base + ("backendRefs",), parent, rspec, sink)
-            origin[("spec", "route")] = base + ("backendRefs",)
-            _filters(rule.get("filters"), base + ("filters",), parent, rspec, sink)
-            _timeouts(rule, base, rspec, sink)
-            meta = dict(metadata)
-            if isinstance(name, str) and several:
-                meta["name"] = f"{name}-{p * len(items) + k}"
-            out.converted.append(Converted(native_manifest(ROUTE_RULE, meta, rspec), origin))
+                headers = _match(rule["matches"][j], base + ("matches", j), grpc, out)
+            for variant in _path_variants(headers, rule):
+                rspec: dict[str, Any] = {"destination": parent}
+                origin = {(): (), ("metadata",): ("metadata",), ("spec",): base,
+                          ("spec", "destination"): ppath}
+                if len(items) > 1:
+                    rspec["precedence"] = len(items) - 1 - k
+                if variant:
+                    rspec["match"] = {"request": {"headers": variant}}
+                    origin[("spec", "match")] = base + ("matches", j)
+                report = p == 0 and (j is None or j == 0)  # each field's problems once
+                sink = out if report else Conversion()
+                _backends(rule.get("backendRefs"), base + ("backendRefs",), parent, rspec, sink)
+                origin[("spec", "route")] = base + ("backendRefs",)
+                _filters(rule.get("filters"), base + ("filters",), parent, rspec, sink)
+                _timeouts(rule, base, rspec, sink)
+                _fit_prefix_rewrite(rspec, variant)
+                produced.append((rspec, origin))
+    for n, (rspec, origin) in enumerate(produced):
+        meta = dict(metadata)
+        if isinstance(name, str) and len(produced) > 1:
+            meta["name"] = f"{name}-{n}"
+        out.converted.append(Converted(native_manifest(ROUTE_RULE, meta, rspec), origin))
     return out
+
+
+def _path_variants(headers: dict[str, dict], rule: dict) -> list[dict[str, dict]]:
+    """A PathPrefix matches whole path segments (/api matches /api and /api/v1, never /apis);
+    a native prefix compares characters. So PathPrefix /api becomes two native matches, exact
+    /api and prefix /api/ (each keeping a ReplacePrefixMatch rewrite exact), or, under a
+    ReplaceFullPath rewrite, one regular expression."""
+    path = headers.get("uri", {}).get(_PATH_PREFIX)
+    if path is None:
+        return [headers]
+    stem = path.rstrip("/")
+    if _full_path_rewrite(rule):
+        return [{**headers, "uri": {"regex": re.escape(stem) + "(/.*)?"}}]
+    return [{**headers, "uri": {"exact": stem}}, {**headers, "uri": {"prefix": stem + "/"}}]
+
+
+def _full_path_rewrite(rule: dict) -> bool:
+    for f in rule.get("filters") or ():
+        if isinstance(f, dict) and f.get("type") == "URLRewrite":
+            path = (f.get("urlRewrite") or {}).get("path")
+            if isinstance(path, dict) and path.get("type") == "ReplaceFullPath":
+                return True
+    return False
+
+
+def _fit_prefix_rewrite(rspec: dict, variant: dict[str, dict]) -> None:
+    """ReplacePrefixMatch X on the two halves of a PathPrefix: /api -> X, /api/ -> X/."""
+    rewrite = rspec.get("rewrite")
+    uri = variant.get("uri", {})
+    if not isinstance(rewrite, dict) or not isinstance(rewrite.get("uri"), str):
+        return
+    stem = rewrite["uri"].rstrip("/")
+    if "prefix" in uri and uri["prefix"].endswith("/") and uri["prefix"] != "/":
+        rewrite["uri"] = stem + "/"
+    elif "exact" in uri:
+        rewrite["uri"] = stem or "/"
 
 
 def _parents(value: Any, namespace: str | None, out: Conversion) -> list[tuple[dict, FieldPath]]:
@@ -139,10 +182,11 @@ def _match(m: Any, path: FieldPath, grpc: bool, out: Conversion) -> dict:
         if key == "path" and not grpc:
             kind = value.get("type", "PathPrefix") if isinstance(value, dict) else None
             text = value.get("value", "/") if isinstance(value, dict) else None
-            op = {"Exact": "exact", "PathPrefix": "prefix", "RegularExpression": "regex"}.get(kind)
+            op = {"Exact": "exact", "PathPrefix": _PATH_PREFIX,
+                  "RegularExpression": "regex"}.get(kind)
             if op is None or not isinstance(text, str):
                 out.problem(at, "needs type Exact, PathPrefix or RegularExpression and a value")
-            elif not (op == "prefix" and text == "/"):
+            elif not (op == _PATH_PREFIX and text.rstrip("/") == ""):
                 headers["uri"] = {op: text}
         elif key == "method" and grpc:
             headers.update(_grpc_method(value, at, out))

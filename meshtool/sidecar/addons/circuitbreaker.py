@@ -53,11 +53,12 @@ class CircuitBreaker:
         self.errors: dict[str, int] = {}  # endpoint key -> consecutive errors
         self.ejected: dict[str, float] = {}  # endpoint key -> ejected until (monotonic)
 
-    async def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow):
+        """None, or a coroutine to await when the request must queue for a slot."""
         md = flow.metadata
         subset = md.get("meshtool.subset")
         if flow.response or subset is None or not subset.breaker:
-            return
+            return None
         cb = subset.breaker
         now = time.monotonic()
         eps = [e for e in md["meshtool.endpoints"] if self.ejected.get(e.key, 0) <= now]
@@ -67,29 +68,37 @@ class CircuitBreaker:
         cap = min((v for v in (cb.max_connections, cb.http_max_requests) if v is not None),
                   default=None)
         if cap is None:
-            return
+            return None
         limit = self.limits.setdefault(subset.breaker_key, _Limit())
-        if limit.active >= cap:
-            pending = cb.http_max_pending_requests or 0
-            if len(limit.waiters) >= pending:
-                name, value = (("maxConnections", cap) if cb.max_connections == cap
-                               else ("httpMaxRequests", cap))
-                if pending:
-                    name, value = "httpMaxPendingRequests", pending
-                return self._reject(flow, name, f"{name} ({int(value)}) reached")
-            waiter = asyncio.get_running_loop().create_future()
-            limit.waiters.append(waiter)
-            try:
-                await waiter  # handed a slot by a finishing request
-            except asyncio.CancelledError:
-                if waiter in limit.waiters:
-                    limit.waiters.remove(waiter)
-                elif waiter.done() and not waiter.cancelled():
-                    limit.free()  # handed a slot just as we gave up: pass it on
-                raise
-        else:
+        if limit.active < cap:
             limit.active += 1
-        slot = md["meshtool.cb_slot"] = _Slot(limit)
+            self._hold(flow, limit)
+            return None
+        pending = cb.http_max_pending_requests or 0
+        if len(limit.waiters) >= pending:
+            name, value = (("maxConnections", cap) if cb.max_connections == cap
+                           else ("httpMaxRequests", cap))
+            if pending:
+                name, value = "httpMaxPendingRequests", pending
+            return self._reject(flow, name, f"{name} ({int(value)}) reached")
+        return self._queue(flow, limit)
+
+    async def _queue(self, flow: http.HTTPFlow, limit: _Limit) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        limit.waiters.append(waiter)
+        try:
+            await waiter  # handed a slot by a finishing request
+        except asyncio.CancelledError:
+            if waiter in limit.waiters:
+                limit.waiters.remove(waiter)
+            elif waiter.done() and not waiter.cancelled():
+                limit.free()  # handed a slot just as we gave up: pass it on
+            raise
+        self._hold(flow, limit)
+
+    @staticmethod
+    def _hold(flow: http.HTTPFlow, limit: _Limit) -> None:
+        slot = flow.metadata["meshtool.cb_slot"] = _Slot(limit)
         weakref.finalize(flow, slot.release)
 
     def _reject(self, flow: http.HTTPFlow, limit: str, why: str) -> None:

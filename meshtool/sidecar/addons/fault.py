@@ -11,14 +11,22 @@ from mitmproxy import http
 
 
 class Fault:
-    async def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow):
+        """None, or a coroutine to await when a delay fires (most requests never wait)."""
         rule = flow.metadata.get("meshtool.rule")
         if flow.response or rule is None or (rule.delay is None and rule.abort is None):
-            return
-        faults = []
+            return None
         if rule.delay is not None and rule.delay.rate.fire():
-            faults.append("delay")
-            await asyncio.sleep(rule.delay.seconds)
+            return self._delayed(flow, rule)
+        self._abort(flow, rule, [])
+        return None
+
+    async def _delayed(self, flow: http.HTTPFlow, rule) -> None:
+        await asyncio.sleep(rule.delay.seconds)
+        self._abort(flow, rule, ["delay"])
+
+    @staticmethod
+    def _abort(flow: http.HTTPFlow, rule, faults: list[str]) -> None:
         if rule.abort is not None and rule.abort.rate.fire():
             faults.append("abort")
             flow.response = http.Response.make(rule.abort.status, b"fault filter abort\n",

@@ -76,8 +76,8 @@ class Routing:
     def _choose(rules, req: http.Request):
         for rule in rules:  # best precedence first
             for m in rule.matchers:
-                if m.name == "uri":
-                    text = req.path
+                if m.name == "uri":  # the path without its query string, as Envoy matches
+                    text = req.path.partition("?")[0]
                 elif m.name == "method":
                     text = req.method
                 elif m.name == "scheme":
@@ -105,6 +105,10 @@ class Routing:
         if uri is not None:
             prefix = next((m.value for m in rule.matchers if m.name == "uri" and m.kind == "prefix"),
                           None)
-            req.path = uri + req.path[len(prefix):] if prefix else uri
+            if prefix:
+                req.path = uri + req.path[len(prefix):]
+            else:  # the whole path replaced; the query string stays
+                path, sep, query = req.path.partition("?")
+                req.path = uri + sep + query
         if authority := rule.rewrite.get("authority"):
             req.host_header = authority

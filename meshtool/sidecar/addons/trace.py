@@ -15,12 +15,12 @@ meshtool.span (the span being recorded, if any).
 
 from __future__ import annotations
 
-import os
-import uuid
+from random import getrandbits
 
 from mitmproxy import http
 
 from meshtool.sidecar.peer import PEER_HEADER, SOURCE_HEADER
+from meshtool.sidecar.speedups import random_uuid
 
 OURS = {b"x-request-id", b"x-b3-traceid", b"x-b3-spanid", b"x-b3-parentspanid", b"x-b3-sampled",
         b"traceparent", SOURCE_HEADER}
@@ -44,7 +44,7 @@ class Trace:
                 rest.append((name, value))
         md = flow.metadata
         inbound = md.get("meshtool.direction") == "inbound"
-        rid = seen.get(b"x-request-id") or str(uuid.uuid4()).encode()
+        rid = seen.get(b"x-request-id") or random_uuid().encode()
         trace_id, parent = seen.get(b"x-b3-traceid"), seen.get(b"x-b3-spanid")
         sampled = seen.get(b"x-b3-sampled")
         tp = seen.get(b"traceparent", b"").split(b"-")
@@ -58,8 +58,8 @@ class Trace:
             if span is not None:
                 md["meshtool.span"] = span
         else:
-            trace_id = trace_id or os.urandom(16).hex().encode()
-            span_id = os.urandom(8).hex().encode()
+            trace_id = trace_id or b"%032x" % (getrandbits(128) or 1)
+            span_id = b"%016x" % (getrandbits(64) or 1)
             sampled = b"0" if sampled == b"0" else b"1"
         rest += [(b"x-request-id", rid), (b"x-b3-traceid", trace_id), (b"x-b3-spanid", span_id),
                  (b"x-b3-sampled", sampled),

@@ -48,14 +48,62 @@ def test_matches_are_or_across_and_within_each_one():
         "timeouts": {"request": "2s"},
         "backendRefs": [{"name": "benigno", "port": 5000}]}]))
     assert problems == {}
-    first, second = specs(out)
-    assert first["match"]["request"]["headers"] == {
-        "uri": {"prefix": "/api"}, "method": {"exact": "GET"}, "x-user": {"exact": "jason"}}
+    # PathPrefix /api is segment-wise: two native rules, exact /api and prefix /api/
+    exact, prefix, second = specs(out)
+    assert exact["match"]["request"]["headers"] == {
+        "uri": {"exact": "/api"}, "method": {"exact": "GET"}, "x-user": {"exact": "jason"}}
+    assert prefix["match"]["request"]["headers"]["uri"] == {"prefix": "/api/"}
     assert second["match"]["request"]["headers"] == {"uri": {"regex": "/v[12]/.*"}}
-    assert (first["precedence"], second["precedence"]) == (1, 0)
-    assert first["appendHeaders"] == {"x-canary": "1"} and first["route"] == [{}]
-    assert first["httpReqTimeout"] == {"simpleTimeout": {"timeout": "2s"}}
-    assert [c.manifest["metadata"]["name"] for c in out.converted] == ["canary-0", "canary-1"]
+    assert (exact["precedence"], prefix["precedence"], second["precedence"]) == (1, 1, 0)
+    assert exact["appendHeaders"] == {"x-canary": "1"} and exact["route"] == [{}]
+    assert exact["httpReqTimeout"] == {"simpleTimeout": {"timeout": "2s"}}
+    assert [c.manifest["metadata"]["name"] for c in out.converted] == [
+        "canary-0", "canary-1", "canary-2"]
+
+
+@pytest.mark.parametrize("value,rewrite,requests", [
+    # (PathPrefix, URLRewrite path or None, {request path: rewritten path, or None: no match})
+    ("/api", None, {"/api": "/api", "/api/v1": "/api/v1", "/api?x=1": "/api?x=1",
+                    "/apis": None, "/ap": None}),
+    ("/api/", None, {"/api": "/api", "/api/": "/api/", "/apis": None}),
+    ("/api", {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v2"},
+     {"/api": "/v2", "/api/users?id=7": "/v2/users?id=7", "/apix": None}),
+    ("/api", {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"},
+     {"/api": "/", "/api/users": "/users"}),
+    ("/api", {"type": "ReplaceFullPath", "replaceFullPath": "/all"},
+     {"/api/users?id=7": "/all?id=7", "/api": "/all", "/apis": None}),
+])
+def test_path_prefix_matches_whole_segments_in_the_sidecar(value, rewrite, requests):
+    """Through the sidecar's own compile and Routing addon, on mitmproxy flows."""
+    from mitmproxy import http
+    from mitmproxy.test import tflow
+
+    from meshtool.discovery.protocol import Identity
+    from meshtool.sidecar.addons.routing import Routing
+    from meshtool.sidecar.snapshot import compile_snapshot
+
+    rule = {"matches": [{"path": {"type": "PathPrefix", "value": value}}],
+            "backendRefs": [{"name": "benigno", "port": 5000}]}
+    if rewrite:
+        rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {"path": rewrite}}]
+    out, problems = convert(route([rule]))
+    assert problems == {}
+    snap = compile_snapshot({"version": "1", "services": [{"name": "benigno", "ports": [5000],
+                             "endpoints": [{"address": "127.0.0.1", "port": 1}]}],
+                             "rules": [c.manifest for c in out.converted]},
+                            Identity(service="caller"))
+
+    class State:
+        snapshot = snap
+
+    for path, expected in requests.items():
+        flow = tflow.tflow()
+        flow.request = http.Request.make("GET", f"http://benigno:5000{path}")
+        Routing(State()).request(flow)
+        matched = flow.metadata.get("meshtool.rule")
+        assert (matched is not None) == (expected is not None), path
+        if expected is not None:
+            assert flow.request.path == expected, path
 
 
 def test_no_backend_or_only_zero_weights_answer_500():

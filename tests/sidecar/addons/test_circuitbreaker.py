@@ -7,6 +7,13 @@ from meshtool.sidecar.addons.routing import Routing
 from meshtool.sidecar.state import SidecarState
 
 
+async def _request(cb, flow):
+    """CircuitBreaker.request returns a coroutine only when the request has to queue."""
+    waiting = cb.request(flow)
+    if waiting is not None:
+        await waiting
+
+
 def _state(canary, make_rule, cb):
     doc = canary(100, 0, extra_rules=[make_rule("DestinationPolicy", "cb", {
         "destination": {"name": "benigno"}, "circuitBreaker": {"simpleCb": cb}})])
@@ -23,10 +30,10 @@ def test_overflow_beyond_max_connections_and_pending(canary, make_rule, outbound
         flows = [outbound_flow() for _ in range(3)]
         for f in flows:
             routing.request(f)
-        await cb.request(flows[0])  # takes the only slot
+        assert cb.request(flows[0]) is None  # takes the only slot
         waiting = asyncio.ensure_future(cb.request(flows[1]))  # queues
         await asyncio.sleep(0)
-        await cb.request(flows[2])  # pending queue full
+        assert cb.request(flows[2]) is None  # pending queue full
         assert flows[2].response.status_code == 503
         assert flows[2].response.headers["x-meshtool-overflow"] == "httpMaxPendingRequests"
         assert not waiting.done()
@@ -51,7 +58,7 @@ def test_consecutive_errors_eject_then_sleep_window_closes(canary, make_rule, ou
     async def one(status):
         f = outbound_flow()
         routing.request(f)
-        await cb.request(f)
+        await _request(cb, f)
         if f.response is None:
             key = f.metadata["meshtool.endpoints"][0].key
             f.metadata["meshtool.attempt_log"] = [(key, status)]
@@ -80,7 +87,7 @@ def test_a_vanished_request_gives_its_slot_back(canary, make_rule, outbound_flow
     async def scenario():
         f = outbound_flow()
         routing.request(f)
-        await cb.request(f)
+        await _request(cb, f)
         limit = cb.limits["default/cb"]
         assert limit.active == 1
         del f  # no response or error hook ever comes
