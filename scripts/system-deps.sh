@@ -2,7 +2,7 @@
 # Debian packages the test suite and benchmarks use: network namespaces and iptables for the
 # transparent-mode tests, nginx, HAProxy and wrk for the sidecar benchmarks, Java for the Zipkin
 # server of the tracing tests, Chromium for the dashboard's browser tests, Graphviz for the docs'
-# `dot` example (tests/docs runs it). Installs what is missing
+# `dot` example (tests/docs runs it), tcpdump for the mTLS wire test. Installs what is missing
 # when run as root (as on CI); otherwise prints the apt-get line to run.
 set -euo pipefail
 need=()
@@ -14,6 +14,7 @@ command -v haproxy >/dev/null  || need+=(haproxy)
 command -v java >/dev/null     || need+=(openjdk-17-jre-headless)
 command -v chromium >/dev/null || need+=(chromium)
 command -v dot >/dev/null      || need+=(graphviz)
+command -v tcpdump >/dev/null  || need+=(tcpdump)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ]; then
   echo "installing Debian packages: ${need[*]}" >&2
