@@ -174,13 +174,13 @@ def _offline(files: tuple[str, ...]) -> tuple[dict, dict[str, str]]:
                     manifests.append(item)
     built = build_snapshot(0, result.resources, offline_services(manifests))
     by_key = {r.key: r for r in result.resources}
-    where: dict[str, list[str]] = {}
+    where: dict[str, list[str]] = {}  # route rules only: what the explanation names
     for r in result.resources:
-        if r.is_native and r.where:
+        if r.kind == "RouteRule" and r.where:
             where.setdefault(f"{r.namespace}/{r.name}", []).append(r.where)
     for key, source_key in built.compiled.sources.items():
         origin = by_key.get(source_key)
-        if origin is not None and origin.where and origin.key != key:
+        if key[0] == "RouteRule" and origin is not None and origin.where and origin.key != key:
             where.setdefault(f"{key[1]}/{key[2]}", []).append(
                 f"{origin.where} ({origin.kind.split('.')[0]} {origin.name})")
     # two sources compiling to one name (a native rule and a VirtualService): say both

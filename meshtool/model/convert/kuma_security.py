@@ -90,15 +90,15 @@ def _principal(tag: Any, namespace: str | None, path: FieldPath, out: Conversion
     return f"*/ns/{svc[1] or namespace or 'default'}/sa/{svc[0]}"
 
 
-def _service(tag: Any, path: FieldPath, out: Conversion) -> dict | None:
-    """The destination a service tag names; None for '*' (every workload)."""
+def _service(tag: Any, path: FieldPath, out: Conversion) -> tuple[dict | None, str | None]:
+    """(the destination a service tag names, its namespace); None for '*' (every workload)."""
     if tag == "*":
-        return None
+        return None, None
     svc = parse_service(tag)
     if svc is None:
         out.problem(path, f"{tag!r} is not a Kuma service tag")
-        return None
-    return {"name": svc[0]}
+        return None, None
+    return {"name": svc[0]}, svc[1]
 
 
 def convert_traffic_permission(doc: dict, context: Context) -> Conversion:
@@ -132,7 +132,7 @@ def convert_traffic_permission(doc: dict, context: Context) -> Conversion:
             continue
         path = ("spec", "destinations", i, "match", SERVICE_TAG)
         tag = match.get(SERVICE_TAG)
-        dest = _service(tag, path, out)
+        dest, dest_ns = _service(tag, path, out)
         tags = {k: v for k, v in match.items() if k != SERVICE_TAG}
         if tags:
             dest = {**(dest or {}), "labels": tags}
@@ -142,6 +142,8 @@ def convert_traffic_permission(doc: dict, context: Context) -> Conversion:
             native["destination"] = dest
         name = metadata.get("name")
         meta = {**metadata, "name": f"{name}-{i}"} if len(dests) > 1 and name else dict(metadata)
+        if dest_ns:  # the policy lives with the workload it protects
+            meta["namespace"] = dest_ns
         out.converted.append(Converted(native_manifest(ACCESS_POLICY, meta, native), _ORIGIN))
     if not dests:
         out.problem(("spec", "destinations"), "at least one destination is required")
