@@ -381,6 +381,7 @@ class ControlPlane:
         from meshtool.controlplane.registry import workload_spiffe_id
 
         spiffe = workload_spiffe_id(ident, self.ca.trust_domain)
+        self.ca = self.ca.reloaded()  # the CA's files changed: a root rotation step
         try:
             issued = self.ca.sign(request.csr, spiffe, self.cert_ttl)
         except ValueError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +69,8 @@ def create_root(directory: Path, trust_domain: str = TRUST_DOMAIN) -> None:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, trust_domain),
-                      x509.NameAttribute(NameOID.COMMON_NAME, "meshtool root CA")])
+                      x509.NameAttribute(NameOID.COMMON_NAME,
+                                         f"meshtool root CA {secrets.token_hex(4)}")])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder()
             .subject_name(name).issuer_name(name).public_key(key.public_key())
@@ -98,6 +100,17 @@ def _read_certs(path: Path) -> list[x509.Certificate]:
     return certs
 
 
+def _stamp(directory: Path) -> tuple:
+    out = []
+    for name in CA_FILES:
+        try:
+            st = os.stat(Path(directory) / name)
+            out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
 class MeshCA:
     def __init__(self, cert: x509.Certificate, key, chain: list[x509.Certificate],
                  roots: list[x509.Certificate], trust_domain: str = TRUST_DOMAIN,
@@ -110,6 +123,7 @@ class MeshCA:
         self._tail = [_pem(c) for c in self.intermediates]
         self._roots_pem = [_pem(r) for r in roots]
         self.issued = 0
+        self._stamp = _stamp(directory) if directory is not None else None
 
     @classmethod
     def load_or_create(cls, directory: str | Path, trust_domain: str = TRUST_DOMAIN) -> "MeshCA":
@@ -139,6 +153,20 @@ class MeshCA:
             raise CAError(f"{path / CA_KEY}: does not belong to {path / CA_CERT}")
         return cls(cert, key, _read_certs(path / CERT_CHAIN), _read_certs(path / ROOT_CERT),
                    trust_domain, path)
+
+    def reloaded(self) -> "MeshCA":
+        """This CA, or the one its directory holds now if its files changed since they were
+        read: root rotation without a restart (add the new root to root-cert.pem, let every
+        workload renew, then switch ca-cert/ca-key to it, then drop the old root). Files that
+        do not load (caught mid-edit) leave this CA in force."""
+        if self.directory is None or _stamp(self.directory) == self._stamp:
+            return self
+        try:
+            fresh = MeshCA.load(self.directory, self.trust_domain)
+        except CAError:
+            return self
+        fresh.issued = self.issued
+        return fresh
 
     @property
     def roots_pem(self) -> list[str]:

@@ -259,3 +259,70 @@ def test_strict_refuses_plaintext_and_permissions_deny_then_allow(mesh):
                if line.startswith("meshtool_permission_audited_total{")]
     assert audited and 'policy="default/benigno-callers-audit"' in audited[0]
     assert 'source="spiffe://cluster.local/ns/default/sa/magnanimo"' in audited[0]
+
+
+def test_root_rotation_under_load_fails_no_request(mesh):
+    """A new root is first added as a trust anchor, then signs, then the old one goes; the
+    control plane rereads its CA files, sidecars pick the change up at renewal (TTL 4 s)."""
+    import threading
+
+    from meshtool.security.ca import create_root
+
+    cp, sc, tmp_path = mesh
+    ca, new = tmp_path / "ca", tmp_path / "new-root"
+    create_root(new)
+    old_root, new_root = (d.joinpath("root-cert.pem").read_text() for d in (ca, new))
+    stop, outcomes = threading.Event(), []
+
+    def load():
+        keep = http.client.HTTPConnection("127.0.0.1", sc["magnanimo"]["outbound"], timeout=10)
+        while not stop.is_set():
+            for fresh in (False, True):  # a kept-alive connection and a new one
+                try:
+                    if fresh:
+                        outcomes.append(via_proxy(sc["magnanimo"]["outbound"],
+                                                  "http://benigno:5000/")[0])
+                    else:
+                        keep.request("GET", "http://benigno:5000/")
+                        resp = keep.getresponse()
+                        resp.read()
+                        outcomes.append(resp.status)
+                except OSError as exc:
+                    outcomes.append(repr(exc))
+                    keep.close()
+        keep.close()
+
+    def certs():
+        return [admin_json(s["admin"], "/certs") for s in sc.values()]
+
+    def write(name, text):
+        tmp = ca / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(ca / name)  # atomic: the control plane never reads half a file
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        # 1. the new root becomes a trust anchor everywhere
+        write("root-cert.pem", old_root + new_root)
+        wait_for(lambda: all(len(c["roots"]) == 2 for c in certs()), 30, what="both roots")
+        # 2. it signs: every workload renews with a leaf it issued
+        new_subject = certs()[0]["roots"][1]["subject"]
+        key = (new / "ca-key.pem").read_bytes()
+        (ca / "ca-key.pem").unlink()
+        (ca / "ca-key.pem").write_bytes(key)
+        write("cert-chain.pem", new_root)
+        write("ca-cert.pem", new_root)
+        wait_for(lambda: all(c["chain"][0]["issuer"] == new_subject for c in certs()), 30,
+                 what="leaves issued by the new root")
+        # 3. the old root goes
+        write("root-cert.pem", new_root)
+        wait_for(lambda: all(len(c["roots"]) == 1 and c["roots"][0]["subject"] == new_subject
+                             for c in certs()), 30, what="the old root gone")
+        served = len(outcomes)
+        wait_for(lambda: len(outcomes) > served + 10, 20, what="requests after the rotation")
+    finally:
+        stop.set()
+        worker.join(30)
+    failed = [o for o in outcomes if o != 200]
+    assert not failed and len(outcomes) > 50, (failed[:5], len(outcomes))
