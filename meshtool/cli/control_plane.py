@@ -145,6 +145,13 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
         except CAError as exc:
             raise DataError(str(exc)) from None
 
+    reviewer = None
+    if ca is not None and workloads == "kubernetes":  # CSRs carry service account tokens
+        from meshtool.controlplane.tokenreview import TokenReviewer
+        from meshtool.kube.client import connect
+
+        reviewer = TokenReviewer(connect(kubeconfig, context).api_client)
+
     reporter = None
     if kube_store:  # invalid rules get a status condition and an Event in the cluster
         from meshtool.controlplane.kubestatus import KubeStatusReporter
@@ -157,6 +164,7 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
                            endpoint_debounce=endpoint_debounce,
                            endpoint_max_delay=endpoint_max_delay, grace=grace, workloads=source,
                            registrations=registrations, warmup=warmup, reporter=reporter,
-                           dashboard=board, ca=ca, cert_ttl=cert_ttl),
+                           dashboard=board, ca=ca, cert_ttl=cert_ttl,
+                           token_reviewer=reviewer),
         listen)
     return 0

@@ -92,7 +92,7 @@ class ControlPlane:
                  endpoint_max_delay: float = 1.0, grace: float = 2.0, heartbeat: float = 30.0,
                  workloads: WorkloadSource | None = None, registrations: str | None = None,
                  warmup: float = 10.0, reporter: Reporter | None = None,
-                 ca=None, cert_ttl: float = 24 * 3600.0):
+                 ca=None, cert_ttl: float = 24 * 3600.0, token_reviewer=None):
         self._open_store = open_store
         self.workloads = workloads  # None: connected sidecars are the endpoints (local mode)
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
@@ -106,6 +106,7 @@ class ControlPlane:
         self.registry = WorkloadRegistry(self._endpoints_changed, grace=grace)
         self.ca = ca  # a meshtool.security.ca.MeshCA: sidecars' CSRs are signed (None: refused)
         self.cert_ttl = cert_ttl
+        self.token_reviewer = token_reviewer  # Kubernetes mode: CSRs carry a token to review
         if ca is not None:
             self.registry.trust_domain = ca.trust_domain
         self.registrations = registrations  # the shared registrations file (local mode)
@@ -338,7 +339,8 @@ class ControlPlane:
                 try:
                     data = json.loads(msg.data)
                     if isinstance(data, dict) and data.get("type") == CSR:
-                        await ws.send_str(json.dumps(self._issue(session, parse_csr(data))))
+                        answer = await self._issue(session, parse_csr(data))
+                        await ws.send_str(json.dumps(answer))
                         continue
                     reply = parse_reply(data)
                 except ValueError as exc:
@@ -367,20 +369,37 @@ class ControlPlane:
         if self._timer is None:
             self._schedule(self.debounce)
 
-    def _issue(self, session: Session, request) -> dict:
-        """The answer to a CSR: a certificate for the identity the proxy registered with (in
-        local mode the registration is the authentication: the stream is on loopback)."""
+    async def _issue(self, session: Session, request) -> dict:
+        """The answer to a CSR: a certificate for the identity the proxy registered with. In
+        local mode the registration is the authentication (the stream is on loopback); in
+        Kubernetes mode the CSR carries the pod's service account token, which the API server
+        reviews, and the certificate names that service account."""
         ident = session.identity
         if self.ca is None:
             return certificate_message(request.id, error="this control plane has no CA "
                                                          "(start it with --ca-dir DIR)")
-        if self.workloads is not None:
-            return certificate_message(request.id, error="certificates are issued in local "
-                                       "mode only: CSR authentication with Kubernetes service "
-                                       "account tokens is not implemented")
         from meshtool.controlplane.registry import workload_spiffe_id
+        from meshtool.security.spiffe import workload_id
 
-        spiffe = workload_spiffe_id(ident, self.ca.trust_domain)
+        if self.workloads is not None:
+            if self.token_reviewer is None or not request.token:
+                return certificate_message(request.id, error="in Kubernetes mode a CSR must "
+                                           "carry the pod's service account token")
+            try:
+                namespace, account = await asyncio.to_thread(self.token_reviewer.review,
+                                                             request.token)
+            except ValueError as exc:
+                log.warning("proxy %s: CSR refused: %s", ident.proxy_id, exc)
+                return certificate_message(request.id, error=str(exc))
+            claimed = (ident.namespace, ident.service_account or account)
+            if claimed != (namespace, account):
+                why = (f"the token is for service account {namespace}/{account}, the proxy "
+                       f"registered as {claimed[0]}/{claimed[1]}")
+                log.warning("proxy %s: CSR refused: %s", ident.proxy_id, why)
+                return certificate_message(request.id, error=why)
+            spiffe = str(workload_id(namespace, account, self.ca.trust_domain))
+        else:
+            spiffe = workload_spiffe_id(ident, self.ca.trust_domain)
         self.ca = self.ca.reloaded()  # the CA's files changed: a root rotation step
         try:
             issued = self.ca.sign(request.csr, spiffe, self.cert_ttl)

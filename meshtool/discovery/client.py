@@ -111,7 +111,7 @@ class DiscoveryClient:
         self.changed = asyncio.Event()  # set whenever a reply is sent or the connection changes
         # Certificates (optional): `csr_source()` gives the CSR to send after each hello (None:
         # none wanted), `on_certificate(msg)` takes each answer (docs/protocol.md).
-        self.csr_source: Callable[[], tuple[str, str] | None] | None = None
+        self.csr_source: Callable[[], tuple[str, str, str | None] | None] | None = None
         self.on_certificate: Callable[[CertificateMessage], Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -208,13 +208,13 @@ class DiscoveryClient:
                 self._notify()
         return got_snapshot
 
-    async def send_csr(self, request_id: str, csr_pem: str) -> bool:
+    async def send_csr(self, request_id: str, csr_pem: str, token: str | None = None) -> bool:
         """Send a CSR now; False when not connected (csr_source sends one at the next hello)."""
         ws = self._ws
         if ws is None or ws.closed:
             return False
         try:
-            await ws.send_str(json.dumps(csr_message(request_id, csr_pem)))
+            await ws.send_str(json.dumps(csr_message(request_id, csr_pem, token)))
         except (ConnectionError, RuntimeError):
             return False
         return True

@@ -217,17 +217,22 @@ def parse_reply(msg: Any) -> Reply:
 class CsrMessage:
     id: str  # echoed in the answer
     csr: str  # PEM; the identity comes from the hello, never from the CSR
+    token: str | None = None  # Kubernetes: the pod's service account token (TokenReview)
 
 
-def csr_message(request_id: str, csr_pem: str) -> dict[str, Any]:
-    return {"type": CSR, "id": request_id, "csr": csr_pem}
+def csr_message(request_id: str, csr_pem: str, token: str | None = None) -> dict[str, Any]:
+    msg = {"type": CSR, "id": request_id, "csr": csr_pem}
+    if token:
+        msg["token"] = token
+    return msg
 
 
 def parse_csr(msg: Any) -> CsrMessage:
     msg = _object(msg, "csr")
     if msg.get("type") != CSR:
         raise ValueError(f"expected a csr, got type {msg.get('type')!r}")
-    return CsrMessage(id=_string(msg, "id"), csr=_string(msg, "csr"))
+    return CsrMessage(id=_string(msg, "id"), csr=_string(msg, "csr"),
+                      token=_string(msg, "token", required=False))
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,9 @@ def rbac(settings: Settings) -> list[dict]:
             {"apiGroups": [API_GROUP], "resources": sorted(f"{p}/status" for p in PLURALS.values()),
              "verbs": ["get", "patch"]},
             {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+            # Workload certificates: the service account token a sidecar's CSR carries.
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"],
+             "verbs": ["create"]},
         ],
     }
     binding = {

@@ -78,13 +78,15 @@ def _select_alpn(conn, offers: list[bytes]) -> bytes:
 class CertificateManager:
     """Asks for, holds and renews the workload certificate (see the module docstring)."""
 
-    def __init__(self, on_change: Callable[[], None] | None = None):
+    def __init__(self, on_change: Callable[[], None] | None = None,
+                 token_file: str | None = None):
+        self.token_file = token_file  # Kubernetes: the pod's service account token, sent along
         self.contexts: TlsContexts | None = None  # None until the first certificate
         self.error: str | None = None  # why the last CSR was refused
         self.disabled = False  # the control plane has no CA: stop asking
         self.issued = 0
         self._pending: tuple[str, object] | None = None  # (request id, key)
-        self._send: Callable[[str, str], object] | None = None
+        self._send: Callable[..., object] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._on_change = on_change
         self.answered = asyncio.Event()  # the first answer (a certificate or a refusal) came
@@ -99,13 +101,25 @@ class CertificateManager:
         client.on_certificate = self.received
         self._send = client.send_csr
 
-    def _request(self) -> tuple[str, str]:
+    def _request(self) -> tuple[str, str, str | None]:
         key = workload.new_key()
         request_id = secrets.token_hex(6)
         self._pending = (request_id, key)
-        return request_id, workload.csr_pem(key)
+        return request_id, workload.csr_pem(key), self._token()
 
-    def _csr_for_hello(self) -> tuple[str, str] | None:
+    def _token(self) -> str | None:
+        """Read at every request: projected tokens are rotated by the kubelet."""
+        if not self.token_file:
+            return None
+        try:
+            with open(self.token_file, encoding="utf-8") as fh:
+                return fh.read().strip() or None
+        except OSError as exc:
+            log.warning("service account token %s unreadable: %s", self.token_file,
+                        exc.strerror or exc)
+            return None
+
+    def _csr_for_hello(self) -> tuple[str, str, str | None] | None:
         if self.disabled:
             return None
         cert = self.current
@@ -159,8 +173,7 @@ class CertificateManager:
         self._timer = None
         if self._send is None or self.disabled:
             return
-        request_id, pem = self._request()
-        asyncio.ensure_future(self._send(request_id, pem))  # not connected: sent after the hello
+        asyncio.ensure_future(self._send(*self._request()))  # not connected: sent after the hello
         self._schedule(time.time() + RETRY)  # no answer by then: ask again
 
     def stop(self) -> None:

@@ -46,6 +46,7 @@ class SidecarConfig:
     max_connections: int = 10_000  # client connections; beyond, requests get a fast 503
     backlog: int = 4096  # listen backlog of the proxy ports
     mtls: bool = True  # ask the control plane for a workload certificate (when it has a CA)
+    token_file: str | None = None  # Kubernetes: the service account token sent with the CSR
 
     @property
     def host(self) -> str:
@@ -286,7 +287,7 @@ class Sidecar:
         if cfg.mtls:
             from meshtool.sidecar.certs import CertificateManager
 
-            self.state.certs = CertificateManager()
+            self.state.certs = CertificateManager(token_file=cfg.token_file)
             self.state.certs.attach(self.discovery)
         self.discovery.start()
 
