@@ -25,3 +25,6 @@ TRUST_DOMAIN = "cluster.local"
 DEFAULT_NAMESPACE = "default"
 CLUSTER_LABEL = "topology.meshtool.io/cluster"
 REMOTE_SECRET_LABEL = "multicluster.meshtool.io/cluster"
+# Locality: the well-known node labels, copied onto endpoints from their Pod's node.
+REGION_LABEL = "topology.kubernetes.io/region"
+ZONE_LABEL = "topology.kubernetes.io/zone"

@@ -51,9 +51,25 @@ def _cluster(kubeconfig, context):
 @click.option("--addons", "addons", multiple=True, type=click.Choice(["prometheus"]),
               help="Also install: prometheus (a Prometheus scrape config for the sidecars and "
                    "Grafana dashboards, as ConfigMaps; docs/observability.md). Repeatable.")
+@click.option("--cluster-name", default=None, metavar="NAME",
+              help="Multi-cluster: this cluster's name. The control plane then also follows the "
+                   "remote secrets of its namespace, and injected sidecars say their cluster.")
+@click.option("--remote", is_flag=True,
+              help="Install a remote cluster of a multi-cluster mesh (needs --control-plane and "
+                   "--cluster-name): the CRDs, the read-only ServiceAccount meshtool-reader for "
+                   "the primary's control plane, and an injection webhook calling the primary's.")
+@click.option("--control-plane", "control_plane", default=None, metavar="HOST:PORT",
+              help="With --remote: the primary control plane's discovery address, reachable "
+                   "from the remote cluster's Pods.")
+@click.option("--injection-url", default=None, metavar="URL",
+              help="With --remote: the primary's webhook (default https://HOST:15017 of "
+                   "--control-plane); /inject/cluster/NAME/control-plane/ADDRESS is appended.")
+@click.option("--injection-ca", default=None, type=click.Path(exists=True, dir_okay=False),
+              metavar="FILE", help="With --remote: PEM CA of the primary webhook's certificate "
+                                   "(default: the API server's own trust roots).")
 @click.option("-q", "--quiet", is_flag=True, help="No report lines on stderr.")
 def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_policy, addons,
-            quiet) -> int:
+            cluster_name, remote, control_plane, injection_url, injection_ca, quiet) -> int:
     """Install meshtool in a cluster: CRDs, control plane, injection and validating webhooks.
 
     \b
@@ -75,21 +91,33 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
       meshtool install -n mesh --image registry.example/meshtool:0.1.0
       meshtool install --addons prometheus --dry-run > meshtool.yaml
       kubectl label namespace default meshtool-injection=enabled
+      meshtool install --cluster-name cluster1 --context cluster1
+      meshtool install --remote --cluster-name cluster2 --control-plane 10.0.0.5:15010 \
+          --injection-ca webhook-ca.pem --context cluster2 --dry-run
     """
     from meshtool.kube import install as lib
 
     settings = lib.Settings(namespace=namespace, image=image or lib.IMAGE, failure_policy=failure_policy,
-                            addons=tuple(dict.fromkeys(addons)))
+                            addons=tuple(dict.fromkeys(addons)), cluster_name=cluster_name)
+    items = _remote_items(settings, remote, control_plane, cluster_name, injection_url,
+                          injection_ca, check_only or bool(addons))
     if check_only:
         return _check(kubeconfig, context, settings)
     if dry_run:
         from meshtool.cli.render import dump_yaml_stream
 
-        click.echo(dump_yaml_stream(lib.manifests(settings, lib.new_certs(settings))), nl=False)
+        click.echo(dump_yaml_stream(items or lib.manifests(settings, lib.new_certs(settings))),
+                   nl=False)
         return 0
     report = (lambda _: None) if quiet else (lambda line: click.echo(line, err=True))
     with _cluster(kubeconfig, context) as api_client:
-        lib.install(api_client, settings, report)
+        lib.install(api_client, settings, report, items=items)
+    if remote:
+        if not quiet:
+            click.echo(f"meshtool {lib.__version__} remote cluster {cluster_name} installed in "
+                       f"namespace {namespace}; now apply its remote secret in the primary: "
+                       f"meshtool create-remote-secret --name {cluster_name}", err=True)
+        return 0
     if not quiet:
         click.echo(f"meshtool {lib.__version__} installed in namespace {namespace}; "
                    f"enable injection with: kubectl label namespace NS {lib.INJECTION_LABEL}=enabled",
@@ -97,13 +125,39 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
     return 0
 
 
+def _remote_items(settings, remote: bool, control_plane: str | None, cluster_name: str | None,
+                  url: str | None, ca_file: str | None, conflicting: bool) -> list[dict] | None:
+    """The remote cluster's manifests with --remote; None for a primary install."""
+    from meshtool.errors import UsageError
+
+    if not remote:
+        if control_plane or url or ca_file:
+            raise UsageError("--control-plane, --injection-url and --injection-ca go with --remote")
+        return None
+    if not control_plane or not cluster_name:
+        raise UsageError("--remote needs --control-plane HOST:PORT (the primary's control "
+                         "plane) and --cluster-name NAME (this cluster's name)")
+    if conflicting:
+        raise UsageError("--remote installs no control plane: --check and --addons go with "
+                         "the primary's install")
+    from meshtool.kube import remoteinstall
+
+    ca_pem = None
+    if ca_file:
+        with open(ca_file, "rb") as f:
+            ca_pem = f.read()
+    return remoteinstall.manifests(settings, control_plane, cluster_name, url, ca_pem)
+
+
 @click.command("uninstall")
 @kube_options
 @_namespace
 @click.option("--keep-crds", is_flag=True,
               help="Keep the rule CRDs (deleting them deletes every stored rule).")
+@click.option("--remote", is_flag=True,
+              help="Remove what `install --remote` wrote in a remote cluster.")
 @click.option("-q", "--quiet", is_flag=True, help="No report lines on stderr.")
-def uninstall(kubeconfig, context, namespace, keep_crds, quiet) -> int:
+def uninstall(kubeconfig, context, namespace, keep_crds, remote, quiet) -> int:
     """Remove what `meshtool install` wrote, and nothing else.
 
     \b
@@ -121,9 +175,15 @@ def uninstall(kubeconfig, context, namespace, keep_crds, quiet) -> int:
     from meshtool.kube import install as lib
 
     report = (lambda _: None) if quiet else (lambda line: click.echo(line, err=True))
+    settings = lib.Settings(namespace=namespace)
+    items = None
+    if remote:  # the names are fixed: any address and cluster name give the same objects
+        from meshtool.kube import remoteinstall
+
+        items = remoteinstall.manifests(settings, "placeholder:15010", "placeholder")
     with _cluster(kubeconfig, context) as api_client:
-        done = lib.uninstall(api_client, lib.Settings(namespace=namespace), keep_crds=keep_crds,
-                             report=report)
+        done = lib.uninstall(api_client, settings, keep_crds=keep_crds, report=report,
+                             items=items)
     if not quiet:
         click.echo(f"{len(done.deleted)} deleted, {len(done.absent)} already absent, "
                    f"{len(done.kept)} kept", err=True)

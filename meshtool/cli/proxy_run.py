@@ -54,6 +54,10 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
                    "when it exists).")
 @click.option("--label", "labels", multiple=True, metavar="K=V",
               help="A label of this workload, e.g. version=v1 (default version=$MESHTOOL_VERSION).")
+@click.option("--cluster", envvar="MESHTOOL_CLUSTER", default=None, metavar="NAME",
+              help="The cluster this workload runs in (its label topology.meshtool.io/cluster, "
+                   "default $MESHTOOL_CLUSTER): proxy-status shows it, and locality-aware "
+                   "balancing prefers endpoints of the same cluster.")
 @click.option("--proxy-id", default=None, help="Default: $POD_NAME.$POD_NAMESPACE, else the "
                                                "service and process id.")
 @click.option("--control-plane", envvar="MESHTOOL_CONTROL_PLANE", default=None, metavar="HOST:PORT",
@@ -87,8 +91,9 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
               help="Worker processes sharing the ports with SO_REUSEPORT (admin on the first).")
 @click.option("-v", "--verbose", is_flag=True, help="Log proxy events on stderr.")
 def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, app_ports,
-        listen_host, service, service_account, token_file, labels, proxy_id, control_plane, resolve, retry_buffer, zipkin, otlp,
-        trace_sampling, header_timeout, idle_timeout, max_connections, access_log, workers,
+        listen_host, service, service_account, token_file, labels, cluster, proxy_id,
+        control_plane, resolve, retry_buffer, zipkin, otlp, trace_sampling, header_timeout,
+        idle_timeout, max_connections, access_log, workers,
         verbose) -> int:
     """Run the sidecar proxy beside one workload.
 
@@ -111,6 +116,10 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, ap
     label_map = _pairs(labels, "--label")
     if "version" not in label_map and os.environ.get("MESHTOOL_VERSION"):
         label_map["version"] = os.environ["MESHTOOL_VERSION"]
+    if cluster:
+        from meshtool.conventions import CLUSTER_LABEL
+
+        label_map[CLUSTER_LABEL] = cluster
     if proxy_id is None:
         pod, ns = os.environ.get("POD_NAME"), os.environ.get("POD_NAMESPACE")
         proxy_id = f"{pod}.{ns}" if pod and ns else f"{service or 'proxy'}-{os.getpid()}"

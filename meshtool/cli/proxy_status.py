@@ -34,12 +34,17 @@ def sync_table_view(table: dict):
               title=f"control plane {table.get('controlPlane')}  version {table.get('version')}  "
                     f"store revision {table.get('storeRevision')}  "
                     f"{len(table.get('proxies') or [])} proxies")
-    for c in COLUMNS:
-        t.add_column(c, no_wrap=c != "STATUS")
-    for r in rows(table):
-        status = r[6].split(":", 1)[0]
-        t.add_row(*r[:6], f"[{colour.get(status, '')}]{r[6]}[/]" if status in colour else r[6],
-                  r[7])
+    table_rows = rows(table)
+    # a mesh of one cluster keeps its narrow table: CLUSTER only when some proxy names one
+    shown = [i for i, c in enumerate(COLUMNS)
+             if c != "CLUSTER" or any(r[i] != "-" for r in table_rows)]
+    for i in shown:
+        t.add_column(COLUMNS[i], no_wrap=COLUMNS[i] != "STATUS")
+    for r in table_rows:
+        status = r[7].split(":", 1)[0]
+        cells = [*r[:7], f"[{colour.get(status, '')}]{r[7]}[/]" if status in colour else r[7],
+                 r[8]]
+        t.add_row(*(cells[i] for i in shown))
     return t
 
 

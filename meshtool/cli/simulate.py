@@ -231,7 +231,8 @@ def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count
         matched = Routing._choose([rule], probe.request) is not None
         entry = {"rule": f"RouteRule {rule.name}", "precedence": rule.precedence,
                  **({"source": where[rule.name]} if where and rule.name in where else {}),
-                 "match": [f"{m.name} {m.kind} {m.value!r}" for m in rule.matchers] or ["any request"]}
+                 "match": [f"{_matcher_name(m.name)} {m.kind} {m.value!r}" for m in rule.matchers]
+                 or ["any request"]}
         if rule is chosen:
             entry["result"] = "matched: applies"
         elif matched:
@@ -278,6 +279,10 @@ def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count
             tally[_label(sub.labels) if sub is not None else "(no route)"] += 1
         answer["distribution"] = dict(sorted(tally.items()))
     return answer
+
+
+def _matcher_name(name: str) -> str:
+    return f"query parameter {name[1:]}" if name.startswith("?") else name
 
 
 def _label(labels: dict) -> str:

@@ -20,9 +20,13 @@ from meshtool.cli.serving import log_level_option, serve_until_signal, setup_log
 @click.option("--image", default=None, help="Image of the injected sidecar and init containers.")
 @click.option("--control-plane", default=None, metavar="HOST:PORT",
               help="Discovery address the injected sidecars connect to.")
+@click.option("--cluster", default=None, metavar="NAME",
+              help="The cluster the injected Pods run in ($MESHTOOL_CLUSTER of their sidecars). "
+                   "A remote cluster's Pods come to /inject/cluster/NAME/control-plane/HOST:PORT "
+                   "(what `meshtool install --remote` registers) and get those instead.")
 @log_level_option
 def webhook(listen: str, tls_cert: str, tls_key: str, config_file: str | None, image: str | None,
-            control_plane: str | None, log_level: str) -> int:
+            control_plane: str | None, cluster: str | None, log_level: str) -> int:
     """Serve the injection webhook: the API server sends each new Pod, we answer with a patch.
 
     \b
@@ -59,7 +63,7 @@ def webhook(listen: str, tls_cert: str, tls_key: str, config_file: str | None, i
         config = _load_config(config_file)
     else:
         config = InjectConfig()
-    config = config.with_overrides(image=image, control_plane=control_plane)
+    config = config.with_overrides(image=image, control_plane=control_plane, cluster=cluster)
     try:
         tls_context(tls_cert, tls_key)  # fail now, with one line, on a bad pair
     except (ssl.SSLError, OSError) as exc:

@@ -6,6 +6,8 @@ snapshot service; its endpoints are the Ready Pods of its namespace whose labels
 selector, at `podIP:targetPort` of the Service's first port, labelled with the Pod's labels (so
 `route[].labels: {version: v2}` selects them). Its cluster IPs become the service's `addresses`.
 Services without a selector (their endpoints are written by hand, e.g. `kubernetes`) are left out.
+An endpoint whose Pod runs on a Node with zone/region labels (topology.kubernetes.io/zone,
+/region) carries them too: the sidecar's locality-aware balancing prefers its own zone.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshtool.conventions import DEFAULT_NAMESPACE
+from meshtool.conventions import DEFAULT_NAMESPACE, REGION_LABEL, ZONE_LABEL
+from meshtool.discovery import snapshot as document
 
 PODS = "pods"
 SERVICES = "services"
+NODES = "nodes"  # optional: only their locality labels matter
+LOCALITY_LABELS = (REGION_LABEL, ZONE_LABEL)
 
 ObjectKey = tuple[str, str]  # (namespace, name)
 
@@ -29,6 +34,7 @@ class PodInfo:
     ip: str | None = None
     ready: bool = False
     named_ports: dict[str, int] = field(default_factory=dict)  # containerPort by its name
+    node: str | None = None
 
     @property
     def key(self) -> ObjectKey:
@@ -36,9 +42,20 @@ class PodInfo:
 
 
 @dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    locality: dict[str, str] = field(default_factory=dict)  # the region/zone labels it has
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("", self.name)
+
+
+@dataclass(frozen=True)
 class ServicePort:
     port: int
     target: int | str  # a number, or the name of a container port
+    protocol: str | None = None  # from appProtocol or the port name (grpc, http2, tcp, ...)
 
 
 @dataclass(frozen=True)
@@ -73,7 +90,14 @@ def pod_info(obj: dict[str, Any]) -> PodInfo:
             if p.get("name") and isinstance(p.get("containerPort"), int):
                 named.setdefault(p["name"], p["containerPort"])
     return PodInfo(namespace, name, dict(meta.get("labels") or {}), status.get("podIP") or None,
-                   bool(ready), named)
+                   bool(ready), named, spec.get("nodeName") or None)
+
+
+def node_info(obj: dict[str, Any]) -> NodeInfo:
+    """A Node -> its name and locality labels (the rest of a Node changes all the time)."""
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    return NodeInfo(meta["name"], {k: labels[k] for k in LOCALITY_LABELS if labels.get(k)})
 
 
 def service_info(obj: dict[str, Any]) -> ServiceInfo:
@@ -84,7 +108,8 @@ def service_info(obj: dict[str, Any]) -> ServiceInfo:
     for p in spec.get("ports") or ():
         if isinstance(p.get("port"), int):
             target = p.get("targetPort")
-            ports.append(ServicePort(p["port"], p["port"] if target in (None, "", 0) else target))
+            ports.append(ServicePort(p["port"], p["port"] if target in (None, "", 0) else target,
+                                     document.port_protocol(p.get("name"), p.get("appProtocol"))))
     ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
     addresses = tuple(ip for ip in ips if ip and ip != "None")
     return ServiceInfo(namespace, name, dict(spec.get("selector") or {}), tuple(ports), addresses)
@@ -105,14 +130,14 @@ class ClusterView:
     becoming ready in a large cluster costs its namespace, not the whole cluster."""
 
     def __init__(self) -> None:
-        self.objects: dict[str, dict[ObjectKey, Any]] = {PODS: {}, SERVICES: {}}
+        self.objects: dict[str, dict[ObjectKey, Any]] = {PODS: {}, SERVICES: {}, NODES: {}}
         self.listed: set[str] = set()  # kinds listed at least once
         self._by_namespace: dict[str, list[dict]] = {}  # the services() entries, per namespace
         self._stale: set[str] | None = None  # namespaces to recompute; None: all of them
 
     @property
     def ready(self) -> bool:
-        return self.listed == {PODS, SERVICES}
+        return {PODS, SERVICES} <= self.listed  # nodes are optional (locality only)
 
     def replace(self, kind: str, items: list) -> bool:
         """A fresh list of `kind` (after start or a 410 relist). True when anything changed."""
@@ -123,24 +148,26 @@ class ClusterView:
         self.objects[kind] = new
         if changed:
             self._stale = None
-        return changed or first
+        return changed or (first and kind != NODES)
 
     def upsert(self, kind: str, item) -> bool:
         objects = self.objects[kind]
         if objects.get(item.key) == item:
             return False  # e.g. a status update that changes nothing endpoints depend on
         objects[item.key] = item
-        self._touch(item.namespace)
+        self._touch(item.key[0], kind)
         return True
 
     def delete(self, kind: str, key: ObjectKey) -> bool:
         if self.objects[kind].pop(key, None) is None:
             return False
-        self._touch(key[0])
+        self._touch(key[0], kind)
         return True
 
-    def _touch(self, namespace: str) -> None:
-        if self._stale is not None:
+    def _touch(self, namespace: str, kind: str) -> None:
+        if kind == NODES:  # a node's pods may be in any namespace
+            self._stale = None
+        elif self._stale is not None:
             self._stale.add(namespace)
 
     def services(self) -> list[dict]:
@@ -161,15 +188,17 @@ class ClusterView:
                     pods.setdefault(ns, []).append(pod)
             for ns in stale:
                 self._by_namespace.pop(ns, None)
+            nodes = self.objects[NODES]
             for ns, found in services.items():
-                self._by_namespace[ns] = [_entry(svc, pods.get(ns, ()))
+                self._by_namespace[ns] = [_entry(svc, pods.get(ns, ()), nodes)
                                           for svc in sorted(found, key=lambda s: s.name)]
         self._stale = set()
         return [entry for ns in sorted(self._by_namespace) for entry in self._by_namespace[ns]]
 
 
-def _entry(svc: ServiceInfo, pods) -> dict:
-    """The snapshot service of `svc`, given the Ready pods (with an IP) of its namespace."""
+def _entry(svc: ServiceInfo, pods, nodes: dict[ObjectKey, NodeInfo] | None = None) -> dict:
+    """The snapshot service of `svc`, given the Ready pods (with an IP) of its namespace and
+    the nodes (for the endpoints' locality labels)."""
     selector = svc.selector.items()
     endpoints = []
     if svc.ports:
@@ -177,13 +206,23 @@ def _entry(svc: ServiceInfo, pods) -> dict:
             if selector <= pod.labels.items():
                 port = target_port(pod, svc.ports[0])
                 if port:
-                    endpoints.append({"address": pod.ip, "port": port, "labels": dict(pod.labels)})
+                    node = (nodes or {}).get(("", pod.node or ""))
+                    labels = {**pod.labels, **node.locality} if node else dict(pod.labels)
+                    endpoints.append({"address": pod.ip, "port": port, "labels": labels})
     endpoints.sort(key=lambda e: (e["address"], e["port"]))
     entry = {"name": svc.name, "namespace": svc.namespace,
-             "ports": sorted({p.port for p in svc.ports}), "endpoints": endpoints}
+             "ports": _ports(svc.ports), "endpoints": endpoints}
     if svc.addresses:
         entry["addresses"] = list(svc.addresses)
     return entry
+
+
+def _ports(ports: tuple[ServicePort, ...]) -> list:
+    """The snapshot's `ports`: each service port once, with its protocol when it declares one."""
+    protocols: dict[int, str | None] = {}
+    for p in ports:
+        protocols[p.port] = protocols.get(p.port) or p.protocol
+    return [document.port_entry(port, protocols[port]) for port in sorted(protocols)]
 
 
 WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "ReplicaSet", "DaemonSet",

@@ -21,12 +21,12 @@ import threading
 from typing import Any, Callable
 
 from meshtool.conventions import DEFAULT_NAMESPACE
-from meshtool.controlplane.kubeview import (PODS, SERVICES, ClusterView, ObjectKey, pod_info,
-                                            service_info)
+from meshtool.controlplane.kubeview import (NODES, PODS, SERVICES, ClusterView, ObjectKey,
+                                            node_info, pod_info, service_info)
 
 log = logging.getLogger("meshtool.controlplane")
 
-CONVERT = {PODS: pod_info, SERVICES: service_info}
+CONVERT = {PODS: pod_info, SERVICES: service_info, NODES: node_info}
 PAGE = 500
 WATCH_SECONDS = (240, 360)  # the server ends each watch after a random time in this range
 
@@ -70,7 +70,9 @@ class ResourceFollower:
         from kubernetes import client
 
         core = client.CoreV1Api(self.api_client)
-        if self.namespace:
+        if self.kind == NODES:  # cluster-scoped
+            fn, args = core.list_node, ()
+        elif self.namespace:
             fn, args = getattr(core, f"list_namespaced_{self.singular}"), (self.namespace,)
         else:
             fn, args = getattr(core, f"list_{self.singular}_for_all_namespaces"), ()
@@ -115,8 +117,9 @@ class ResourceFollower:
                     continue
                 if kind == "DELETED":
                     meta = obj.get("metadata") or {}
-                    self.on_event(self.kind, kind, (meta.get("namespace") or DEFAULT_NAMESPACE,
-                                                    meta.get("name")))
+                    namespace = "" if self.kind == NODES else (meta.get("namespace")
+                                                               or DEFAULT_NAMESPACE)
+                    self.on_event(self.kind, kind, (namespace, meta.get("name")))
                 elif kind in ("ADDED", "MODIFIED"):
                     self.on_event(self.kind, kind, CONVERT[self.kind](obj))
         finally:
@@ -141,6 +144,11 @@ class ResourceFollower:
                     log.info("kubernetes %s: resource version gone; listing again", self.kind)
                     version = None
                     continue
+                if self.kind == NODES and exc.status == 403:
+                    # optional: without nodes, endpoints carry no zone/region; say so once
+                    log.warning("kubernetes nodes: %s; endpoints get no zone/region labels",
+                                _reason(exc))
+                    return
                 log.error("kubernetes %s: HTTP %s: %s; retrying in %.0fs", self.kind, exc.status,
                           _reason(exc), self.retry)
                 self._stop.wait(self.retry)
@@ -170,7 +178,7 @@ class KubernetesWorkloads:
         self._on_change: Callable[[], None] = lambda: None
         self._followers = [ResourceFollower(api_client, kind, namespace, self._listed,
                                             self._event, retry=retry)
-                           for kind in (SERVICES, PODS)]
+                           for kind in (SERVICES, PODS, NODES)]
 
     @property
     def ready(self) -> bool:

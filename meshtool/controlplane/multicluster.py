@@ -33,7 +33,7 @@ def merge_services(per_cluster: dict[str, list[dict]]) -> list[dict]:
         for svc in per_cluster[cluster]:
             key = (svc.get("namespace") or DEFAULT_NAMESPACE, svc["name"])
             into = merged.setdefault(key, {**svc, "ports": [], "endpoints": []})
-            into["ports"] = sorted(set(into["ports"]) | set(svc.get("ports") or []))
+            into["ports"] = _union_ports(into["ports"], svc.get("ports") or [])
             if svc.get("addresses"):
                 into["addresses"] = sorted(set(into.get("addresses") or [])
                                            | set(svc["addresses"]))
@@ -146,3 +146,13 @@ def _client_from_kubeconfig(text: str) -> Any:
     from kubernetes import config
 
     return config.new_client_from_config_dict(yaml.safe_load(text))
+
+
+def _union_ports(ours: list, theirs: list) -> list:
+    """Ports of both clusters, each once (a bare number or {port, protocol}), by number."""
+    by_port: dict[int, int | dict] = {}
+    for p in [*ours, *theirs]:
+        number = p.get("port") if isinstance(p, dict) else p
+        if not isinstance(by_port.get(number), dict):
+            by_port[number] = p
+    return [by_port[n] for n in sorted(by_port)]

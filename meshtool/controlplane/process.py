@@ -56,8 +56,10 @@ class ControlPlaneProcess(_Child):
     """`meshtool control-plane --store STORE --listen 127.0.0.1:PORT` as a child process."""
 
     def __init__(self, store: str | os.PathLike, port: int | None = None, *,
-                 args: tuple[str, ...] = (), log: str | os.PathLike | None = None):
+                 args: tuple[str, ...] = (), log: str | os.PathLike | None = None,
+                 env: dict[str, str] | None = None):
         self.store = str(store)
+        self.env = env  # extra environment variables (e.g. POD_NAMESPACE)
         self.port = port or free_port()
         self.args = args
         self.log = Path(log) if log else None
@@ -71,7 +73,7 @@ class ControlPlaneProcess(_Child):
         self.proc = subprocess.Popen(
             [sys.executable, "-P", "-m", "meshtool", "control-plane", "--store", self.store,
              "--listen", self.address, "--log-level", "info", *self.args],
-            stdout=out, stderr=out)
+            stdout=out, stderr=out, env={**os.environ, **self.env} if self.env else None)
         self.wait_for(lambda t: t.get("storeLoaded"), timeout)
         return self
 

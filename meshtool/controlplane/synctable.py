@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshtool.conventions import CLUSTER_LABEL
 from meshtool.discovery.protocol import Identity, Reply
 
 SYNCED = "SYNCED"
@@ -71,6 +72,7 @@ class ProxySync:
             "namespace": ident.namespace,
             "labels": ident.labels,
             "version": ident.version,
+            "cluster": ident.labels.get(CLUSTER_LABEL),  # announced by the sidecar (--cluster)
             "inboundAddress": ident.inbound_address,
             "adminAddress": ident.admin_address,
             "controlPlane": control_plane,

@@ -23,6 +23,7 @@ import base64
 import copy
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ log = logging.getLogger("meshtool.webhook")
 
 API_VERSION = "admission.k8s.io/v1"
 PATH = "/inject"
+REMOTE_PARTS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:_-]{0,252}")  # a cluster name, a HOST:PORT
 VALIDATE_PATH = "/validate"
 DEFAULT_PORT = 15017
 # The API server caps objects at a few MB; leave room for the review's wrapping.
@@ -197,8 +199,19 @@ def make_app(config: InjectConfig):
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
+    async def remote(request: web.Request) -> web.Response:
+        # A remote cluster's webhook (`install --remote`) says in its URL which cluster the
+        # Pods run in and where their sidecars find the control plane (URLs carry no query).
+        cluster, address = request.match_info["cluster"], request.match_info["address"]
+        if not REMOTE_PARTS.fullmatch(cluster) or not REMOTE_PARTS.fullmatch(address):
+            return web.json_response({"error": "bad cluster name or control-plane address in "
+                                      "the path"}, status=400)
+        remote_config = config.with_overrides(cluster=cluster, control_plane=address)
+        return await handler(lambda body: review(body, remote_config))(request)
+
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_post(PATH, handler(lambda body: review(body, config)))
+    app.router.add_post(PATH + "/cluster/{cluster}/control-plane/{address}", remote)
     app.router.add_post(VALIDATE_PATH, handler(validation_review))
     app.router.add_get("/healthz", healthz)
     return app

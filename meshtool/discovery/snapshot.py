@@ -3,8 +3,8 @@ the sidecar parses it here; the top-level fields, the service entries and the ve
 are defined nowhere else.
 
     {"version": "<store revision>.<content hash>", "nonce": "...",
-     "services": [{"name", "namespace", "ports", "addresses", "endpoints": [{address, port,
-                   labels, identity (SPIFFE ID, when the mesh CA is on)}]}],
+     "services": [{"name", "namespace", "ports": [N | {port, protocol}], "addresses",
+                   "endpoints": [{address, port, labels, identity (SPIFFE ID, mesh CA on)}]}],
      "rules": [native manifests, compiled from every API by the control plane],
      "complete": false (only while the control plane is warming)}
 """
@@ -37,6 +37,48 @@ class ServiceEntry:
     endpoints: tuple[Endpoint, ...]
     ports: tuple[int, ...]
     addresses: tuple[str, ...] = field(default=())  # virtual (cluster) IPs
+    protocols: dict[int, str] = field(default_factory=dict)  # service port -> its protocol
+
+    def protocol(self, port: int) -> str | None:
+        return protocol_for(self.protocols, self.ports, port)
+
+
+def protocol_for(protocols: dict[int, str], ports, port: int) -> str | None:
+    """The protocol of the service port a caller addressed; with one port, that port's."""
+    found = protocols.get(port)
+    if found is None and len(ports) == 1:
+        found = protocols.get(ports[0])
+    return found
+
+
+# Port protocols, named as Istio and Kubernetes name them: a Service port's `appProtocol`, else
+# the prefix of its name before the first "-" (`grpc`, `http2-api`, `tcp-db`).
+PROTOCOLS = ("grpc", "grpc-web", "http", "http2", "https", "tcp", "tls", "mongo", "mysql",
+             "redis", "udp")
+HTTP2_PROTOCOLS = frozenset({"grpc", "http2"})  # upstream HTTP/2 (h2c on plaintext)
+APP_PROTOCOL_ALIASES = {"h2c": "http2", "kubernetes.io/h2c": "http2", "kubernetes.io/ws": "http",
+                        "kubernetes.io/wss": "https"}
+
+
+def port_protocol(name: str | None = None, app_protocol: str | None = None) -> str | None:
+    """The protocol a Service port declares, or None when it declares none we know."""
+    if app_protocol:
+        low = app_protocol.lower()
+        low = APP_PROTOCOL_ALIASES.get(low, low)
+        if low in PROTOCOLS:
+            return low
+    if name:
+        low = name.lower()
+        prefix = "grpc-web" if low.startswith("grpc-web") else low.split("-", 1)[0]
+        prefix = APP_PROTOCOL_ALIASES.get(prefix, prefix)
+        if prefix in PROTOCOLS:
+            return prefix
+    return None
+
+
+def port_entry(port: int, protocol: str | None) -> int | dict:
+    """How `services[].ports[]` carries a port: a bare number, or {port, protocol} when known."""
+    return {"port": port, "protocol": protocol} if protocol else port
 
 
 def encode(revision: int, services: list[dict], rules: list[dict],
@@ -78,12 +120,26 @@ def parse_service(at: str, doc: Any, problem: Callable[[str, str], None]) -> Ser
             continue
         eps.append(Endpoint(ep["address"], port, {str(k): str(v) for k, v in labels.items()},
                             f"{ep['address']}:{port}", identity))
-    ports = [p["port"] if isinstance(p, dict) else p for p in doc.get("ports") or []]
-    if not all(isinstance(p, int) for p in ports):
-        problem(f"{at}.ports", "each port must be an integer or {port: N}")
-        ports = []
+    ports, protocols = [], {}
+    for j, p in enumerate(doc.get("ports") or []):
+        number = p.get("port") if isinstance(p, dict) else p
+        if not isinstance(number, int) or isinstance(number, bool):
+            problem(f"{at}.ports", "each port must be an integer or {port: N, protocol: P}")
+            ports, protocols = [], {}
+            break
+        ports.append(number)
+        if isinstance(p, dict):
+            proto = p.get("protocol")
+            if proto is None:
+                proto = port_protocol(p.get("name"), p.get("appProtocol"))
+            elif not isinstance(proto, str):
+                problem(f"{at}.ports[{j}].protocol", f"must be a string, got {proto!r}")
+                continue
+            if proto:
+                protocols[number] = proto.lower()
     return ServiceEntry(doc["name"], doc.get("namespace") or DEFAULT_NAMESPACE, tuple(eps),
-                        tuple(ports), tuple(str(a) for a in doc.get("addresses") or ()))
+                        tuple(ports), tuple(str(a) for a in doc.get("addresses") or ()),
+                        protocols)
 
 
 def unknown_fields(doc: dict) -> list[str]:

@@ -26,6 +26,7 @@ class InjectConfig:
     admin_port: int = ADMIN_PORT
     health_port: int = HEALTH_PORT
     control_plane: str = "meshtool-control-plane.meshtool-system.svc:15010"
+    cluster: str = ""  # the cluster the pods run in ($MESHTOOL_CLUSTER); empty: not said
     include_outbound_ip_ranges: str = "*"
     exclude_outbound_ip_ranges: str = ""
     include_inbound_ports: str = "*"

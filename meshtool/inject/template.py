@@ -51,6 +51,8 @@ def proxy_container(config: InjectConfig, labels: dict, app_ports: list[int],
         if isinstance(labels.get(label), (str, int, float)) and not isinstance(labels.get(label), bool):
             env.append({"name": name, "value": str(labels[label])})
     env.append({"name": "MESHTOOL_CONTROL_PLANE", "value": config.control_plane})
+    if config.cluster:
+        env.append({"name": "MESHTOOL_CLUSTER", "value": config.cluster})
     if probes:
         env.append({"name": "MESHTOOL_APP_PROBES",
                     "value": json.dumps({p.path: p.original for p in probes}, separators=(",", ":"))})

@@ -55,6 +55,7 @@ def _checks(api_client, s: install.Settings) -> Iterator[Check]:
 
     for name in _crd_names():
         yield _crd_check(api_client, name)
+    yield from _foreign_api_checks(api_client)
 
     section = "meshtool-install"
     namespace = objects.get(api_client, "Namespace", s.namespace)
@@ -109,6 +110,39 @@ def _crd_check(api_client, name: str) -> Check:
         why = established.get("message") or "no Established condition yet"
         return Check("meshtool-crds", title, FAIL, why)
     return Check("meshtool-crds", title, OK)
+
+
+def _foreign_api_checks(api_client) -> Iterator[Check]:
+    """Which API groups of other projects the cluster serves: meshtool stores and compiles
+    their rules where their own CRDs are installed, and never installs or shadows them."""
+    from meshtool.model.kinds import FOREIGN_KINDS
+
+    groups: dict[str, list] = {}
+    for fk in FOREIGN_KINDS:
+        groups.setdefault(fk.group, []).append(fk)
+    for group, kinds in groups.items():
+        found, unreadable = [], []
+        for fk in kinds:
+            crd = objects.get(api_client, "CustomResourceDefinition", f"{fk.plural}.{group}")
+            if crd is None:
+                continue
+            served = [v.get("name") for v in (crd.get("spec") or {}).get("versions") or ()
+                      if v.get("served")]
+            readable = [v for v in served if v in fk.versions]
+            if readable:
+                found.append(f"{fk.kind} {'/'.join(readable)}")
+            else:
+                unreadable.append(f"{fk.kind} serves {'/'.join(served) or 'no version'}, "
+                                  f"meshtool reads {'/'.join(fk.versions)}")
+        title = f"API group {group}"
+        if unreadable:
+            yield Check("other-apis", title, WARN, "; ".join(unreadable))
+        elif found:
+            yield Check("other-apis", title, OK, "found " + ", ".join(found)
+                        + "; its rules are stored as written and compiled")
+        else:
+            yield Check("other-apis", title, OK, "not installed; meshtool never installs "
+                        "another project's CRDs (its rules can still be validated and converted)")
 
 
 def _exists(api_client, section: str, kind: str, name: str, namespace: str | None,

@@ -46,6 +46,7 @@ class Settings:
     image: str = IMAGE
     failure_policy: str = DEFAULT_FAILURE_POLICY
     addons: tuple[str, ...] = ()  # meshtool.kube.addons.ADDONS
+    cluster_name: str | None = None  # multi-cluster: this cluster's name (--cluster-name)
 
     @property
     def control_plane_address(self) -> str:
@@ -101,7 +102,9 @@ def rbac(settings: Settings) -> list[dict]:
             *({"apiGroups": [group], "resources": sorted(fk.plural for fk in FOREIGN_KINDS
                                                          if fk.group == group), "verbs": read}
               for group in sorted({fk.group for fk in FOREIGN_KINDS})),
-            {"apiGroups": [""], "resources": ["services", "pods", "namespaces"], "verbs": read},
+            # Nodes only for their zone/region labels (the endpoints' locality).
+            {"apiGroups": [""], "resources": ["services", "pods", "namespaces", "nodes"],
+             "verbs": read},
             # The only writes: a rule's status condition and an Event when it is invalid.
             {"apiGroups": [API_GROUP], "resources": sorted(f"{p}/status" for p in PLURALS.values()),
              "verbs": ["get", "patch"]},
@@ -117,7 +120,20 @@ def rbac(settings: Settings) -> list[dict]:
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
         "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": settings.namespace}],
     }
-    return [role, binding]
+    # The remote secrets (multi-cluster) live in the control plane's own namespace: a Role
+    # there, never a cluster-wide read of Secrets.
+    secrets_role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": _meta(NAME, settings, "control-plane"),
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": read}],
+    }
+    secrets_binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": _meta(NAME, settings, "control-plane"),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": NAME},
+        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": settings.namespace}],
+    }
+    return [role, binding, secrets_role, secrets_binding]
 
 
 def deployment(settings: Settings) -> dict:
@@ -129,8 +145,12 @@ def deployment(settings: Settings) -> dict:
     control_plane = {
         "name": "control-plane", "image": settings.image, "imagePullPolicy": "IfNotPresent",
         "args": ["control-plane", "--store", "kubernetes", "--listen", f"0.0.0.0:{DISCOVERY_PORT}",
-                 "--id", "$(POD_NAME)"],
-        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                 "--id", "$(POD_NAME)",
+                 *(["--cluster-name", settings.cluster_name] if settings.cluster_name else [])],
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                # where the remote secrets are
+                {"name": "POD_NAMESPACE",
+                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
         "ports": [{"name": "discovery", "containerPort": DISCOVERY_PORT, "protocol": "TCP"}],
         "readinessProbe": {"tcpSocket": {"port": DISCOVERY_PORT}, "periodSeconds": 5},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
@@ -141,7 +161,8 @@ def deployment(settings: Settings) -> dict:
         "name": "webhook", "image": settings.image, "imagePullPolicy": "IfNotPresent",
         "args": ["webhook", "--listen", f"0.0.0.0:{WEBHOOK_PORT}",
                  "--tls-cert", f"{TLS_DIR}/tls.crt", "--tls-key", f"{TLS_DIR}/tls.key",
-                 "--image", settings.image, "--control-plane", settings.control_plane_address],
+                 "--image", settings.image, "--control-plane", settings.control_plane_address,
+                 *(["--cluster", settings.cluster_name] if settings.cluster_name else [])],
         "ports": [{"name": "webhook", "containerPort": WEBHOOK_PORT, "protocol": "TCP"}],
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": WEBHOOK_PORT, "scheme": "HTTPS"},
                            "periodSeconds": 5},
@@ -301,14 +322,15 @@ def display(obj: dict) -> str:
 # --- install / uninstall -----------------------------------------------------------------
 
 def install(api_client, settings: Settings, report: Callable[[str], None] = lambda _: None,
-            *, wait: float = 60.0) -> list[dict]:
-    """Server-side apply every manifest; returns them. Reuses the webhook certificates already
-    in the cluster when they are still good."""
+            *, wait: float = 60.0, items: list[dict] | None = None) -> list[dict]:
+    """Server-side apply every manifest (`items`, default: the primary's); returns them.
+    Reuses the webhook certificates already in the cluster when they are still good."""
     from meshtool.kube.crds import crd_names, wait_established
 
-    existing = objects.get(api_client, "Secret", SECRET, settings.namespace)
-    certs = usable_certs((existing or {}).get("data"), settings) or new_certs(settings)
-    items = manifests(settings, certs)
+    if items is None:
+        existing = objects.get(api_client, "Secret", SECRET, settings.namespace)
+        certs = usable_certs((existing or {}).get("data"), settings) or new_certs(settings)
+        items = manifests(settings, certs)
     namespace = objects.get(api_client, "Namespace", settings.namespace)
     if namespace and namespace.get("status", {}).get("phase") == "Terminating":
         from meshtool.errors import MeshtoolError
@@ -372,13 +394,14 @@ class Removal:
 
 
 def uninstall(api_client, settings: Settings, *, keep_crds: bool = False,
-              report: Callable[[str], None] = lambda _: None) -> Removal:
+              report: Callable[[str], None] = lambda _: None,
+              items: list[dict] | None = None) -> Removal:
     """Delete what install wrote, webhook first (no Pod creation may wait on a webhook being
     removed), namespace and CRDs last. Objects with the same names that install did not write
     (other labels, another namespace's install) are left alone. Idempotent."""
     placeholder = WebhookCerts(b"", b"", b"")
     done = Removal()
-    for obj in reversed(manifests(settings, placeholder)):
+    for obj in reversed(items if items is not None else manifests(settings, placeholder)):
         meta, kind = obj["metadata"], obj["kind"]
         shown = display(obj)
         if keep_crds and kind == "CustomResourceDefinition":

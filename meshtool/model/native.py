@@ -158,7 +158,8 @@ def _route(r: _Reader, namespace: str, name: str, spec: dict) -> t.Route | None:
     match = r.mapping(spec.get("match"), ("match",))
     source = r.source(match.get("source"), ("match", "source"))
     request = r.mapping(match.get("request"), ("match", "request"))
-    headers = _headers(r, request.get("headers"), ("match", "request", "headers"))
+    headers = _headers(r, request.get("headers"), ("match", "request", "headers")) + \
+        _query(r, request.get("queryParams"), ("match", "request", "queryParams"))
     split = _split(r, spec.get("route"), namespace)
     if "redirect" in spec:
         for other, why in (("route", "route and redirect are exclusive: a redirected request is "
@@ -203,12 +204,45 @@ def _route(r: _Reader, namespace: str, name: str, spec: dict) -> t.Route | None:
         mirror = t.Mirror(ref, labels) if ref else None
     cors = _cors(r, spec.get("corsPolicy")) if spec.get("corsPolicy") else None
     append = r.mapping(spec.get("appendHeaders"), ("appendHeaders",))
+    request_ops = _header_ops(r, spec.get("requestHeaders"), ("requestHeaders",))
+    response_ops = _header_ops(r, spec.get("responseHeaders"), ("responseHeaders",))
     if destination is None:
         return None
     return t.Route(namespace, name, destination, precedence, source, headers, split,
                    redirect=redirect, rewrite=rewrite, timeout=timeout, retry=retry, delay=delay,
                    abort=abort, mirror=mirror, cors=cors,
-                   append_headers={str(k): str(v) for k, v in append.items()})
+                   append_headers={str(k): str(v) for k, v in append.items()},
+                   request_headers=request_ops, response_headers=response_ops)
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110)
+
+
+def _header_ops(r: _Reader, value: Any, path: FieldPath) -> t.HeaderOps | None:
+    """{set: {name: value}, add: {name: value}, remove: [name]}; names lower-cased."""
+    if value is None:
+        return None
+    ops = r.mapping(value, path)
+    found: dict[str, Any] = {"set": {}, "add": {}, "remove": ()}
+    for key, item in ops.items():
+        at = path + (key,)
+        if key in ("set", "add"):
+            for name, text in r.mapping(item, at).items():
+                if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+                    r.add(at + (name,), "must be a header name")
+                elif not isinstance(text, str):
+                    r.add(at + (name,), "must be a string")
+                else:
+                    found[key][name.lower()] = text
+        elif key == "remove":
+            if not isinstance(item, list) or not all(isinstance(n, str) and
+                                                     _HEADER_NAME.fullmatch(n) for n in item):
+                r.add(at, "must be a list of header names")
+            else:
+                found["remove"] = tuple(n.lower() for n in item)
+        else:
+            r.add(at, "unknown field: set, add and remove are known")
+    return t.HeaderOps(found["set"], found["add"], found["remove"])
 
 
 def request_match(spec: Any) -> tuple[t.SourceMatch | None, tuple[t.HeaderMatch, ...]]:
@@ -218,7 +252,8 @@ def request_match(spec: Any) -> tuple[t.SourceMatch | None, tuple[t.HeaderMatch,
     match = r.mapping(spec.get("match") if isinstance(spec, dict) else None, ("match",))
     request = r.mapping(match.get("request"), ("match", "request"))
     return (r.source(match.get("source"), ("match", "source")),
-            _headers(r, request.get("headers"), ("match", "request", "headers")))
+            _headers(r, request.get("headers"), ("match", "request", "headers"))
+            + _query(r, request.get("queryParams"), ("match", "request", "queryParams")))
 
 
 def _cors(r: _Reader, value: Any) -> t.Cors:
@@ -255,6 +290,28 @@ def _headers(r: _Reader, value: Any, path: FieldPath) -> tuple[t.HeaderMatch, ..
             except re.error as exc:
                 r.add(at + (kind,), f"invalid regular expression {text!r}: {exc}")
         out.append(t.HeaderMatch(str(header).lower(), kind, text))
+    return tuple(out)
+
+
+def _query(r: _Reader, value: Any, path: FieldPath) -> tuple[t.HeaderMatch, ...]:
+    """Query parameter conditions (exact or regex), as HeaderMatch named QUERY + parameter."""
+    out = []
+    for name, cond in r.mapping(value, path).items():
+        at = path + (name,)
+        if not isinstance(cond, dict) or len(cond) != 1 or next(iter(cond)) not in (t.EXACT,
+                                                                                    t.REGEX):
+            r.add(at, "must have exactly one of exact, regex")
+            continue
+        kind, text = next(iter(cond.items()))
+        if not isinstance(text, str):
+            r.add(at + (kind,), "must be a string")
+            continue
+        if kind == t.REGEX:
+            try:
+                re.compile(text)
+            except re.error as exc:
+                r.add(at + (kind,), f"invalid regular expression {text!r}: {exc}")
+        out.append(t.HeaderMatch(t.QUERY + str(name), kind, text))
     return tuple(out)
 
 

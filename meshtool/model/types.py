@@ -14,6 +14,7 @@ EXACT, PREFIX, REGEX = "exact", "prefix", "regex"
 MATCH_KINDS = (EXACT, PREFIX, REGEX)
 # Header-match names that stand for parts of the request rather than headers.
 REQUEST_PARTS = ("uri", "scheme", "method", "authority")
+QUERY = "?"  # HeaderMatch.name "?lang" is the query parameter lang: never a header name
 
 LB_METHODS = ("ROUND_ROBIN", "LEAST_CONN", "RANDOM")
 TCP_PROTOCOLS = ("tcp", "mongo")
@@ -39,7 +40,7 @@ class SourceMatch:
 
 @dataclass(frozen=True)
 class HeaderMatch:
-    name: str  # lower-case header name, or one of REQUEST_PARTS
+    name: str  # lower-case header name, one of REQUEST_PARTS, or QUERY + a query parameter
     kind: str  # exact | prefix | regex
     value: str
 
@@ -49,6 +50,15 @@ class WeightedSubset:
     labels: Mapping[str, str]
     weight: int  # 0..100; the weights of a route's subsets total 100
     service: ServiceRef | None = None  # another service than the route's destination
+
+
+@dataclass(frozen=True)
+class HeaderOps:
+    """Changes to request or response headers: set (replace), add (append), remove."""
+
+    set: Mapping[str, str] = field(default_factory=dict)
+    add: Mapping[str, str] = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
 
 
 class Retry(NamedTuple):
@@ -104,6 +114,8 @@ class Route:
     mirror: Mirror | None = None
     cors: Cors | None = None
     append_headers: Mapping[str, str] = field(default_factory=dict)
+    request_headers: HeaderOps | None = None
+    response_headers: HeaderOps | None = None
 
     @property
     def full_name(self) -> str:

@@ -71,6 +71,8 @@ class CompiledRule:
         self.retry = route.retry  # (attempts, per-try timeout), named
         self.cors = route.cors
         self.append_headers = route.append_headers
+        self.request_headers = route.request_headers
+        self.response_headers = route.response_headers
 
 
 def matcher(m: t.HeaderMatch) -> Matcher:

@@ -28,6 +28,11 @@ class Service:
     namespace: str
     endpoints: list[Endpoint]
     ports: list[int]
+    protocols: dict[int, str] = field(default_factory=dict)  # service port -> protocol
+
+    def upstream_http2(self, port: int) -> bool:
+        """Does the service port a caller addressed speak HTTP/2 (grpc, http2)?"""
+        return document.protocol_for(self.protocols, self.ports, port) in document.HTTP2_PROTOCOLS
 
 
 @dataclass(eq=False)
@@ -85,7 +90,8 @@ class _Builder:
         entry = document.parse_service(f"services[{i}]", doc, self.problems.add)
         if entry is None:
             return
-        svc = Service(entry.name, entry.namespace, list(entry.endpoints), list(entry.ports))
+        svc = Service(entry.name, entry.namespace, list(entry.endpoints), list(entry.ports),
+                      dict(entry.protocols))
         self.services[(entry.namespace, entry.name)] = svc
         self.addresses.extend((addr, svc) for addr in entry.addresses)
 

@@ -37,6 +37,7 @@ from mitmproxy.proxy.layers.http._http2 import Http2Client
 from mitmproxy.proxy.layers.http._hooks import HttpResponseHeadersHook
 from mitmproxy.proxy.utils import expect
 
+WEBSOCKET_SCHEMES = {"ws": "http", "wss": "https"}  # absolute-form targets of upgrade requests
 _dead_ids = itertools.count(-1, -1)  # stream ids nobody listens to: stale events go there
 
 
@@ -55,6 +56,15 @@ class MeshStream(HttpStream):
                 yield from self._on_timeout()
             return
         yield from super()._handle_event(event)
+
+    # -- what the client asked for ----------------------------------------------------------
+
+    def check_invalid(self, request: bool) -> layer.CommandGenerator[bool]:
+        if request and self.flow.request.scheme in WEBSOCKET_SCHEMES:
+            # `GET ws://host/path` through an explicit proxy (aiohttp, websockets): the same
+            # upgrade request as `GET http://host/path`, which mitmproxy's HTTP layer accepts
+            self.flow.request.scheme = WEBSOCKET_SCHEMES[self.flow.request.scheme]
+        return (yield from super().check_invalid(request))
 
     # -- where to go ------------------------------------------------------------------------
 
@@ -254,5 +264,22 @@ def _http_layer(stream: MeshStream):
 
 
 def install() -> None:
-    """Make mitmproxy's HTTP layer create MeshStreams (idempotent)."""
+    """Make mitmproxy's HTTP layer create MeshStreams, and its request-line reader know the
+    WebSocket schemes' default ports (RFC 6455: ws 80, wss 443), so that `GET ws://host/path`
+    parses instead of being refused as a bad request line (idempotent)."""
+    from mitmproxy.net.http import url
+
     http_layers.HttpStream = MeshStream
+    if not getattr(url.default_port, "_meshtool", False):
+        known = url.default_port
+
+        def default_port(scheme):
+            port = known(scheme)
+            if port is None and isinstance(scheme, (str, bytes)):
+                name = scheme.decode("ascii", "replace") if isinstance(scheme, bytes) else scheme
+                if name in WEBSOCKET_SCHEMES:
+                    port = known(WEBSOCKET_SCHEMES[name])
+            return port
+
+        default_port._meshtool = True  # type: ignore[attr-defined]
+        url.default_port = default_port

@@ -127,3 +127,42 @@ def test_incremental_services_equal_a_fresh_computation(steps):
     fresh.replace(SERVICES, list(v.objects[SERVICES].values()))
     fresh.replace(PODS, list(v.objects[PODS].values()))
     assert v.services() == fresh.services()
+
+
+def test_port_protocols_from_app_protocol_or_name_prefix():
+    svc = service("api", {"app": "api"})
+    svc["spec"]["ports"] = [
+        {"name": "grpc-web-ui", "port": 81, "targetPort": 8081},
+        {"name": "grpc", "port": 50051, "targetPort": 50051},
+        {"name": "api", "port": 8080, "appProtocol": "kubernetes.io/h2c"},
+        {"name": "http2-admin", "port": 9090, "appProtocol": "HTTP"},  # appProtocol wins
+        {"name": "metrics", "port": 9100},  # no protocol declared: a bare number
+        {"name": "tcp-db", "port": 80}]
+    (entry,) = view([svc], [pod("a1", {"app": "api"})]).services()
+    assert entry["ports"] == [{"port": 80, "protocol": "tcp"},
+                              {"port": 81, "protocol": "grpc-web"},
+                              {"port": 8080, "protocol": "http2"},
+                              {"port": 9090, "protocol": "http"}, 9100,
+                              {"port": 50051, "protocol": "grpc"}]
+    assert [e["port"] for e in entry["endpoints"]] == [8081]  # the first port's target
+
+
+def test_endpoints_carry_the_zone_and_region_of_their_pods_node():
+    from meshtool.controlplane.kubeview import NODES, node_info
+
+    placed = pod("b1", {"app": "benigno"}, ip="10.1.0.1")
+    placed["spec"]["nodeName"] = "node-a"
+    unplaced = pod("b2", {"app": "benigno"}, ip="10.1.0.2")
+    v = view([service("benigno", {"app": "benigno"})], [placed, unplaced])
+    assert v.ready  # nodes are optional: without them endpoints just carry no locality
+    zone = {"topology.kubernetes.io/region": "eu-west", "topology.kubernetes.io/zone": "eu-west-1a"}
+    node = {"metadata": {"name": "node-a", "labels": {**zone, "kubernetes.io/os": "linux"}}}
+    assert v.replace(NODES, [node_info(node)])
+    labels = [e["labels"] for e in v.services()[0]["endpoints"]]
+    assert labels == [{"app": "benigno", **zone}, {"app": "benigno"}]
+    # a node relabelled into another zone moves its pods' endpoints with it
+    node["metadata"]["labels"]["topology.kubernetes.io/zone"] = "eu-west-1b"
+    assert v.upsert(NODES, node_info(node))
+    assert v.services()[0]["endpoints"][0]["labels"]["topology.kubernetes.io/zone"] == "eu-west-1b"
+    assert v.delete(NODES, ("", "node-a"))
+    assert v.services()[0]["endpoints"][0]["labels"] == {"app": "benigno"}

@@ -34,4 +34,24 @@ def test_bad_entries_name_where():
     document.parse_service("services[3]", bad, lambda w, m: problems.append(f"{w}: {m}"))
     assert problems == ["services[3].endpoints[0]: port: must be 1..65535, got True",
                         "services[3].endpoints[1]: address: a string is required",
-                        "services[3].ports: each port must be an integer or {port: N}"]
+                        "services[3].ports: each port must be an integer or {port: N, protocol: P}"]
+
+
+def test_port_protocols_declared_or_derived_as_istio_and_kubernetes_name_them():
+    problems = []
+    doc = {"name": "api", "ports": [5000, {"port": 50051, "protocol": "GRPC"},
+                                    {"port": 8080, "name": "http2-web"},
+                                    {"port": 8081, "appProtocol": "kubernetes.io/h2c"},
+                                    {"port": 9000, "name": "metrics"},
+                                    {"port": 7000, "protocol": 7}]}
+    entry = document.parse_service("services[0]", doc, lambda w, m: problems.append(f"{w}: {m}"))
+    assert problems == ["services[0].ports[5].protocol: must be a string, got 7"]
+    assert entry.protocols == {50051: "grpc", 8080: "http2", 8081: "http2"}
+    assert [entry.protocol(p) for p in (50051, 8080, 5000, 9000)] == ["grpc", "http2", None, None]
+    single = document.parse_service("s", {"name": "one", "ports": [{"port": 80, "name": "grpc"}]},
+                                    lambda w, m: None)
+    assert single.protocol(80) == single.protocol(1234) == "grpc"  # one port: whatever is called
+    assert document.port_protocol("tcp-db") == "tcp"
+    assert document.port_protocol("grpcfoo") is None and document.port_protocol("db") is None
+    assert document.port_entry(80, None) == 80
+    assert document.port_entry(80, "grpc") == {"port": 80, "protocol": "grpc"}

@@ -51,7 +51,14 @@ def test_the_control_plane_reads_and_writes_only_rule_status_events_and_token_re
                 ("gateway.networking.k8s.io", "grpcroutes")}
     assert read == {("config.meshtool.io", "routerules"), ("config.meshtool.io", "egressrules"),
                     ("config.meshtool.io", "destinationpolicies"), ("", "services"), ("", "pods"),
-                    ("", "namespaces")} | foreign  # other meshes' APIs: read where installed
+                    ("", "namespaces"), ("", "nodes")} | foreign  # other meshes' APIs: read where installed
+    # Secrets (the remote secrets of multi-cluster) only in its own namespace, and only read
+    secrets_role = items[("Role", lib.NAME)]
+    assert secrets_role["metadata"]["namespace"] == "mesh"
+    assert secrets_role["rules"] == [{"apiGroups": [""], "resources": ["secrets"],
+                                      "verbs": ["get", "list", "watch"]}]
+    assert items[("RoleBinding", lib.NAME)]["subjects"] == [
+        {"kind": "ServiceAccount", "name": lib.NAME, "namespace": "mesh"}]
     binding = items[("ClusterRoleBinding", lib.NAME)]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": lib.NAME, "namespace": "mesh"}]
 

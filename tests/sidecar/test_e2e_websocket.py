@@ -1,8 +1,7 @@
-"""End to end, WebSocket through the explicit proxy: an http:// URL upgraded, routed to the mesh
-service's endpoint by a real sidecar, against a real aiohttp server and client.
-
-Not yet: a ws:// absolute-form target (what aiohttp sends for ws:// URLs through a proxy) is
-refused by mitmproxy's HTTP/1 request-line parser with 400 (issue 10, left open)."""
+"""End to end, WebSocket through the explicit proxy: an http:// URL upgraded and a ws:// URL (which
+aiohttp sends as an absolute-form `GET ws://chat/ws` to its proxy), each routed to the mesh
+service's endpoint by a real sidecar, against a real aiohttp server and client; and a plain
+Upgrade request to the app through its sidecar's inbound port."""
 
 from __future__ import annotations
 
@@ -47,7 +46,7 @@ def ws_server():
     loop.call_soon_threadsafe(loop.stop)
 
 
-@pytest.mark.parametrize("scheme", ["http"])
+@pytest.mark.parametrize("scheme", ["http", "ws"])
 def test_websocket_through_the_explicit_proxy(mesh, ws_server, scheme):
     sc = mesh.sidecar(f"ws-{scheme}", {"version": "1", "services": [{"name": "chat", "endpoints": [
         {"address": "127.0.0.1", "port": ws_server, "labels": {"version": "v1"}}]}]},
@@ -62,3 +61,22 @@ def test_websocket_through_the_explicit_proxy(mesh, ws_server, scheme):
                 return (await ws.receive(timeout=5)).data
 
     assert asyncio.run(scenario()) == "echo hello via chat"
+
+
+def test_websocket_upgrade_through_the_inbound_port(mesh, ws_server):
+    """A plain Upgrade request (origin-form) reaching the app through its own sidecar."""
+    sc = mesh.sidecar("ws-inbound", {"version": "1"}, "--service", "chat", "--app-port",
+                      str(ws_server))
+    sc.wait_ready()
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"ws://127.0.0.1:{sc.inbound}/ws") as ws:
+                replies = []
+                for word in ("one", "two"):
+                    await ws.send_str(word)
+                    replies.append((await ws.receive(timeout=5)).data)
+                return replies
+
+    assert asyncio.run(scenario()) == [f"echo {w} via 127.0.0.1:{sc.inbound}" for w in
+                                       ("one", "two")]

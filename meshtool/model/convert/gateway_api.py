@@ -4,14 +4,15 @@ pattern) -> RouteRules.
 - Each Service parentRef is a destination; each match of each rule one RouteRule (OR across
   matches, AND within), named `NAME-0`, `NAME-1`, ... with precedence in the route's order
   (one rule with at most one match keeps NAME). Gateway parents (ingress) are not mesh routes.
-- Matches: path Exact / PathPrefix / RegularExpression, headers Exact / RegularExpression,
-  method; GRPCRoute method service/method becomes the path /SERVICE/METHOD. A PathPrefix
+- Matches: path Exact / PathPrefix / RegularExpression, headers and queryParams Exact /
+  RegularExpression, method; GRPCRoute method service/method becomes the path /SERVICE/METHOD. A PathPrefix
   matches whole segments, so it becomes two rules (exact /p and prefix /p/) or a regex.
 - backendRefs are Services with relative weights (default 1), normalised to percentages that
   sum to 100 (largest remainder); the parent itself means all its instances, another Service
   a share sent to that Service. No backend, or only weight 0: the request is answered 500, as
   the specification says.
-- Filters RequestHeaderModifier (set, add), RequestRedirect (hostname, path ReplaceFullPath),
+- Filters RequestHeaderModifier and ResponseHeaderModifier (set, add, remove), RequestRedirect
+  (hostname, path ReplaceFullPath),
   URLRewrite (hostname, path ReplaceFullPath/ReplacePrefixMatch) and RequestMirror; timeouts
   request and backendRequest; retry attempts.
 Anything else is refused naming its field, never dropped. Hostnames are accepted and have no
@@ -35,6 +36,7 @@ GRPC_API_VERSIONS = (f"{GROUP}/v1alpha2", f"{GROUP}/v1")
 _SERVICE_GROUPS = ("", "core")
 _RULE_KEYS = ("name", "matches", "filters", "backendRefs", "timeouts", "retry")
 _PATH_PREFIX = "pathPrefix"  # segment-wise; expanded by _path_variants into native matches
+_QUERY = "?queryParams"  # _match's query conditions, beside the headers it returns
 
 
 def convert_http_route(doc: dict, context: Context) -> Conversion:
@@ -84,14 +86,17 @@ def _convert(doc: dict, *, grpc: bool) -> Conversion:
             headers: dict[str, dict] = {}
             if j is not None:
                 headers = _match(rule["matches"][j], base + ("matches", j), grpc, out)
+            query = headers.pop(_QUERY, None)
             for variant in _path_variants(headers, rule):
                 rspec: dict[str, Any] = {"destination": parent}
                 origin = {(): (), ("metadata",): ("metadata",), ("spec",): base,
                           ("spec", "destination"): ppath}
                 if len(items) > 1:
                     rspec["precedence"] = len(items) - 1 - k
-                if variant:
-                    rspec["match"] = {"request": {"headers": variant}}
+                request = {**({"headers": variant} if variant else {}),
+                           **({"queryParams": query} if query else {})}
+                if request:
+                    rspec["match"] = {"request": request}
                     origin[("spec", "match")] = base + ("matches", j)
                 report = p == 0 and (j is None or j == 0)  # each field's problems once
                 sink = out if report else Conversion()
@@ -206,8 +211,20 @@ def _match(m: Any, path: FieldPath, grpc: bool, out: Conversion) -> dict:
                     out.problem(at + (i, "type"), "must be Exact or RegularExpression")
                     continue
                 headers[h["name"].lower()] = {op: h["value"]}
+        elif key == "queryParams" and not grpc:
+            query = headers.setdefault(_QUERY, {})
+            for i, q in enumerate(value if isinstance(value, list) else [None]):
+                if not isinstance(q, dict) or not isinstance(q.get("name"), str) \
+                        or not isinstance(q.get("value"), str):
+                    out.problem(at + (i,), "needs name and value")
+                    continue
+                op = {"Exact": "exact", "RegularExpression": "regex"}.get(q.get("type", "Exact"))
+                if op is None:
+                    out.problem(at + (i, "type"), "must be Exact or RegularExpression")
+                    continue
+                query[q["name"]] = {op: q["value"]}
         else:
-            out.unsupported(at, "matches on path, headers and method convert")
+            out.unsupported(at, "matches on path, headers, queryParams and method convert")
     return headers
 
 
@@ -275,14 +292,11 @@ def _filters(value: Any, path: FieldPath, parent: dict, rspec: dict, out: Conver
     for i, f in enumerate(value):
         at = path + (i,)
         kind = f.get("type") if isinstance(f, dict) else None
-        if kind == "RequestHeaderModifier":
-            mod = f.get("requestHeaderModifier") or {}
-            for op in ("set", "add"):
-                for h in mod.get(op) or []:
-                    rspec.setdefault("appendHeaders", {})[str(h.get("name")).lower()] = \
-                        str(h.get("value"))
-            if mod.get("remove"):
-                out.unsupported(at + ("requestHeaderModifier", "remove"))
+        if kind in ("RequestHeaderModifier", "ResponseHeaderModifier"):
+            key = "requestHeaderModifier" if kind == "RequestHeaderModifier" \
+                else "responseHeaderModifier"
+            native = "requestHeaders" if kind == "RequestHeaderModifier" else "responseHeaders"
+            rspec[native] = _header_ops(f.get(key), at + (key,), out)
         elif kind in ("RequestRedirect", "URLRewrite"):
             key = "requestRedirect" if kind == "RequestRedirect" else "urlRewrite"
             native = "redirect" if kind == "RequestRedirect" else "rewrite"
@@ -298,6 +312,30 @@ def _filters(value: Any, path: FieldPath, parent: dict, rspec: dict, out: Conver
                 rspec["mirror"] = _service(ref, parent.get("namespace"))
         else:
             out.unsupported(at + ("type",), f"{kind!r} filters do not convert")
+
+
+def _header_ops(value: Any, path: FieldPath, out: Conversion) -> dict:
+    """A header modifier ({set: [{name, value}], add: [...], remove: [name]}) -> the native
+    {set: {name: value}, add: {...}, remove: [name]}; the native checks see the names."""
+    if not isinstance(value, dict):
+        out.problem(path, "must be a mapping")
+        return {}
+    ops: dict[str, Any] = {}
+    for op, items in value.items():
+        if op in ("set", "add"):
+            pairs = {}
+            for i, h in enumerate(items if isinstance(items, list) else [None]):
+                if not isinstance(h, dict) or not isinstance(h.get("name"), str) \
+                        or not isinstance(h.get("value"), str):
+                    out.problem(path + (op, i), "needs name and value")
+                else:
+                    pairs[h["name"]] = h["value"]
+            ops[op] = pairs
+        elif op == "remove":
+            ops[op] = items
+        else:
+            out.unsupported(path + (op,))
+    return ops
 
 
 def _rewrite(value: Any, path: FieldPath, kind: str, out: Conversion) -> dict:

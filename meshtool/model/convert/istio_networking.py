@@ -99,6 +99,8 @@ def _match(m: Any, path: FieldPath, out: Conversion) -> dict:
         elif key == "headers" and isinstance(value, dict):
             for hname, cond in value.items():
                 headers[str(hname).lower()] = cond
+        elif key == "queryParams" and isinstance(value, dict):
+            result.setdefault("request", {})["queryParams"] = dict(value)  # same StringMatch
         elif key == "sourceLabels" and isinstance(value, dict):
             app = value.get("app")
             if not isinstance(app, str):
@@ -110,7 +112,7 @@ def _match(m: Any, path: FieldPath, out: Conversion) -> dict:
         else:
             out.unsupported(path + (key,))
     if headers:
-        result["request"] = {"headers": headers}
+        result.setdefault("request", {})["headers"] = headers
     return result
 
 
@@ -147,8 +149,11 @@ def _http_route(route: dict, base: FieldPath, rspec: dict, origin: dict, dest: t
             rspec["corsPolicy"] = _cors(value, path, sink)
             origin[("spec", "corsPolicy")] = path
         elif key == "headers":
-            rspec["appendHeaders"] = _headers(value, path, sink)
-            origin[("spec", "appendHeaders")] = path + ("request", "add")
+            for native, ops in _headers(value, path, sink).items():
+                rspec[native] = ops
+                origin[("spec", native)] = path + (
+                    ("request", "add") if native == "appendHeaders" else
+                    ("request",) if native == "requestHeaders" else ("response",))
         elif key in ("appendHeaders", "websocketUpgrade"):  # early v1alpha3 spellings
             rspec[key] = value
             origin[("spec", key)] = path
@@ -278,20 +283,26 @@ def _cors(value: Any, path: FieldPath, out: Conversion) -> Any:
     return cors
 
 
-def _headers(value: Any, path: FieldPath, out: Conversion) -> Any:
+def _headers(value: Any, path: FieldPath, out: Conversion) -> dict[str, Any]:
+    """headers.request/response {set, add, remove} -> the native fields: request `add` stays
+    appendHeaders (the field Istio 0.x had), the rest requestHeaders / responseHeaders."""
     if not isinstance(value, dict):
-        return value
-    added: Any = {}
+        out.problem(path, "must be a mapping")
+        return {}
+    result: dict[str, Any] = {}
     for key, ops in value.items():
-        if key != "request" or not isinstance(ops, dict):
-            out.unsupported(path + (key,), "only request headers added convert")
+        if key not in ("request", "response") or not isinstance(ops, dict):
+            out.unsupported(path + (key,), "request and response header changes convert")
             continue
+        native = "requestHeaders" if key == "request" else "responseHeaders"
         for op, item in ops.items():
-            if op == "add":
-                added = item
+            if op == "add" and key == "request":
+                result["appendHeaders"] = item
+            elif op in ("set", "add", "remove"):
+                result.setdefault(native, {})[op] = item
             else:
-                out.unsupported(path + (key, op), "only request headers added convert")
-    return added
+                out.unsupported(path + (key, op))
+    return result
 
 
 class _SubsetIndex:

@@ -38,7 +38,9 @@ class Cors:
         flow.response = http.Response.make(200, b"", headers)
         flow.metadata["meshtool.cors"] = "preflight"
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Before the headers go out: a streamed body follows them at once, so a header set in
+        `response` would never reach the client."""
         policy = self._policy(flow)
         if not policy:
             return
@@ -46,9 +48,13 @@ class Cors:
         if (not origin or flow.response is None
                 or flow.metadata.get("meshtool.cors") or not self._allowed(policy, origin)):
             return
+        flow.metadata["meshtool.cors"] = "allowed"
         h = flow.response.headers
         h["access-control-allow-origin"] = origin
         if policy.expose_headers:
             h["access-control-expose-headers"] = ",".join(policy.expose_headers)
         if policy.allow_credentials:
             h["access-control-allow-credentials"] = "true"
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self.responseheaders(flow)  # a response made by the sidecar has no responseheaders event

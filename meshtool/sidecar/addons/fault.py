@@ -34,6 +34,10 @@ class Fault:
         if faults:
             flow.metadata["meshtool.fault"] = "+".join(faults)
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Before the headers go out (a streamed body follows them at once)."""
         if (fault := flow.metadata.get("meshtool.fault")) and flow.response is not None:
             flow.response.headers["x-meshtool-fault"] = fault
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self.responseheaders(flow)  # a response made here has no responseheaders event

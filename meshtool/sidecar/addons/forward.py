@@ -7,6 +7,10 @@ httpReqTimeout). The exchange itself is mitmproxy's, with retries and timeouts a
 meshtool.sidecar.stream. Bodies stream both ways, except a request body that may have to be
 replayed: mitmproxy keeps it up to `stream_large_bodies` (the retry buffer) and streams a larger
 one, which is then sent once.
+
+The upstream speaks HTTP/2 (h2c on plaintext) when the service port the caller addressed says
+so (`grpc`, `http2`: a port name prefix or appProtocol, see docs/snapshot.md), or for gRPC
+calls that arrived over HTTP/2; otherwise HTTP/1.1.
 """
 
 from __future__ import annotations
@@ -51,12 +55,15 @@ class Forward:
         targets = md["meshtool.targets"] = self._targets(flow)
         md["meshtool.active"] = self.state.active
         req = flow.request
+        svc = md.get("meshtool.service")
+        if ((svc is not None and svc.upstream_http2(req.port))  # the port says grpc/http2
+                or (req.is_http2 and req.headers.get("content-type", "").startswith(
+                    "application/grpc"))):  # gRPC needs HTTP/2 end to end
+            # these endpoints get HTTP/2 (h2c with prior knowledge on plaintext)
+            self.state.h2_upstreams.update((t[0], t[1]) for t in targets if not t[2])
         req.data.host, req.data.port = targets[0][0], targets[0][1]  # the Host header stays
         if targets[0][2]:
             req.data.scheme = b"https"
-        if req.is_http2 and req.headers.get("content-type", "").startswith("application/grpc"):
-            # gRPC needs HTTP/2 end to end: these endpoints get h2c with prior knowledge
-            self.state.h2_upstreams.update((t[0], t[1]) for t in targets if not t[2])
         rule = md.get("meshtool.rule")
         retry = rule.retry if rule is not None and rule.retry else None
         if retry and retry[0]:

@@ -56,6 +56,8 @@ class Routing:
                 self._rewrite(req, rule)
             for k, v in rule.append_headers.items():
                 req.headers.add(k, v)
+            if rule.request_headers is not None:
+                _change(req.headers, rule.request_headers)
             subset = rule.split.pick() if rule.split.items else None
         else:
             subset = snap.default_subsets[(svc.namespace, svc.name)]
@@ -72,6 +74,19 @@ class Routing:
             return
         md["meshtool.endpoints"] = endpoints
 
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """The route's response header changes, before the headers go out (a streamed body
+        follows them at once)."""
+        rule = flow.metadata.get("meshtool.rule")
+        if rule is None or rule.response_headers is None or flow.response is None \
+                or flow.metadata.get("meshtool.response_headers_done"):
+            return
+        flow.metadata["meshtool.response_headers_done"] = True
+        _change(flow.response.headers, rule.response_headers)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self.responseheaders(flow)  # a response made by the sidecar has no responseheaders event
+
     @staticmethod
     def _choose(rules, req: http.Request):
         for rule in rules:  # best precedence first
@@ -84,6 +99,8 @@ class Routing:
                     text = req.scheme
                 elif m.name == "authority":
                     text = req.host_header or req.host
+                elif m.name[0] == "?":  # a query parameter (model.types.QUERY), its first value
+                    text = req.query.get(m.name[1:])
                 else:
                     text = req.headers.get(m.name)
                 if not m.test(text):
@@ -112,3 +129,13 @@ class Routing:
                 req.path = uri + sep + query
         if authority := rule.rewrite.get("authority"):
             req.host_header = authority
+
+
+def _change(headers: http.Headers, ops) -> None:
+    """HeaderOps on mitmproxy headers: remove, then set (replacing), then add (appending)."""
+    for name in ops.remove:
+        headers.pop(name, None)
+    for name, value in ops.set.items():
+        headers[name] = value
+    for name, value in ops.add.items():
+        headers.add(name, value)

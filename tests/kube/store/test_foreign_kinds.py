@@ -156,3 +156,17 @@ def test_control_plane_compiles_objects_created_through_the_api_server(
                 _delete(api_client, NET, plural, ns, "helloworld")
             except ApiException:
                 pass
+
+
+def test_check_says_which_api_groups_of_other_projects_it_found(kube_cluster, foreign_crds):
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "meshtool", "check", "--kubeconfig",
+                        str(kube_cluster.kubeconfig), "-n", "meshtool-check-groups"],
+                       capture_output=True, text=True, timeout=120)
+    lines = {line.split(" (")[0].strip(): line for line in r.stdout.splitlines()
+             if "API group" in line}
+    gateway = lines["√ API group gateway.networking.k8s.io"]
+    assert "found HTTPRoute v1/v1beta1, GRPCRoute v1;" in gateway, gateway
+    assert "found VirtualService v1, DestinationRule v1;" in lines["√ API group networking.istio.io"]
+    assert "not installed" in lines["√ API group kuma.io"]

@@ -55,7 +55,7 @@ def test_matches_are_or_across_and_within_each_one():
     assert prefix["match"]["request"]["headers"]["uri"] == {"prefix": "/api/"}
     assert second["match"]["request"]["headers"] == {"uri": {"regex": "/v[12]/.*"}}
     assert (exact["precedence"], prefix["precedence"], second["precedence"]) == (1, 1, 0)
-    assert exact["appendHeaders"] == {"x-canary": "1"} and exact["route"] == [{}]
+    assert exact["requestHeaders"] == {"set": {"X-Canary": "1"}} and exact["route"] == [{}]
     assert exact["httpReqTimeout"] == {"simpleTimeout": {"timeout": "2s"}}
     assert [c.manifest["metadata"]["name"] for c in out.converted] == [
         "canary-0", "canary-1", "canary-2"]
@@ -126,10 +126,10 @@ def test_grpc_method_match_is_the_path():
 @pytest.mark.parametrize("doc,field,message", [
     (route([{"backendRefs": [{"name": "b"}]}], parents=[{"name": "gw"}]), "spec.parentRefs[0].kind",
      "only Service parents are mesh routes"),
-    (route([{"matches": [{"queryParams": [{"name": "a", "value": "1"}]}]}]),
-     "spec.rules[0].matches[0].queryParams", "cannot be converted"),
-    (route([{"filters": [{"type": "ResponseHeaderModifier"}]}]), "spec.rules[0].filters[0].type",
-     "'ResponseHeaderModifier' filters do not convert"),
+    (route([{"matches": [{"queryParams": [{"name": "a", "type": "Prefix", "value": "1"}]}]}]),
+     "spec.rules[0].matches[0].queryParams[0].type", "must be Exact or RegularExpression"),
+    (route([{"filters": [{"type": "ExtensionRef"}]}]), "spec.rules[0].filters[0].type",
+     "'ExtensionRef' filters do not convert"),
     (route([{"retry": {"attempts": 2, "codes": [503]}}]), "spec.rules[0].retry.codes",
      "cannot be converted"),
     (route([{"sessionPersistence": {}}]), "spec.rules[0].sessionPersistence", "cannot be converted"),
@@ -137,3 +137,66 @@ def test_grpc_method_match_is_the_path():
 def test_what_does_not_convert_is_refused_naming_the_field(doc, field, message):
     _, problems = convert(doc)
     assert field in problems and message in problems[field], problems
+
+
+def test_header_modifiers_set_add_and_remove_on_requests_and_responses():
+    out, problems = convert(route([{
+        "filters": [
+            {"type": "RequestHeaderModifier", "requestHeaderModifier": {
+                "set": [{"name": "X-Env", "value": "canary"}], "remove": ["X-Debug"]}},
+            {"type": "ResponseHeaderModifier", "responseHeaderModifier": {
+                "add": [{"name": "X-Served-By", "value": "mesh"}], "remove": ["Server"]}}],
+        "backendRefs": [{"name": "benigno", "port": 5000}]}]))
+    assert problems == {}
+    [spec] = specs(out)
+    parsed = native.parse("RouteRule", "default", "canary", spec)
+    assert parsed.problems == []
+    route_ = parsed.value
+    assert (dict(route_.request_headers.set), route_.request_headers.remove) == (
+        {"x-env": "canary"}, ("x-debug",))
+    assert (dict(route_.response_headers.add), route_.response_headers.remove) == (
+        {"x-served-by": "mesh"}, ("server",))
+
+
+def test_a_bad_header_name_is_refused_by_the_native_checks():
+    out, _ = convert(route([{"filters": [{"type": "ResponseHeaderModifier",
+                                          "responseHeaderModifier": {"remove": ["bad name"]}}],
+                             "backendRefs": [{"name": "benigno"}]}]))
+    parsed = native.parse("RouteRule", "default", "canary", specs(out)[0])
+    assert [(format_path(p), m) for p, m in parsed.problems] == [
+        ("spec.responseHeaders.remove", "must be a list of header names")]
+
+
+def test_query_params_match_in_the_sidecar():
+    """HTTPRoute queryParams through the native model to the sidecar's own Routing addon."""
+    from mitmproxy import http
+    from mitmproxy.test import tflow
+
+    from meshtool.discovery.protocol import Identity
+    from meshtool.sidecar.addons.routing import Routing
+    from meshtool.sidecar.snapshot import compile_snapshot
+
+    out, problems = convert(route([{
+        "matches": [{"path": {"type": "Exact", "value": "/hw"},
+                     "queryParams": [{"name": "lang", "value": "en"},
+                                     {"name": "v", "type": "RegularExpression", "value": "[0-9]+"}]}],
+        "backendRefs": [{"name": "benigno", "port": 5000}]}]))
+    assert problems == {}
+    [spec] = specs(out)
+    assert spec["match"]["request"] == {"headers": {"uri": {"exact": "/hw"}}, "queryParams": {
+        "lang": {"exact": "en"}, "v": {"regex": "[0-9]+"}}}
+    snap = compile_snapshot({"version": "1", "services": [{"name": "benigno", "ports": [5000],
+                             "endpoints": [{"address": "127.0.0.1", "port": 1}]}],
+                             "rules": [c.manifest for c in out.converted]},
+                            Identity(service="caller"))
+
+    class State:
+        snapshot = snap
+
+    for query, matches in (("lang=en&v=12", True), ("v=12&lang=en", True), ("lang=EN&v=12", False),
+                           ("lang=en&v=x", False), ("lang=en", False), ("", False),
+                           ("lang=en&lang=fr&v=1", True)):  # the first value counts
+        flow = tflow.tflow()
+        flow.request = http.Request.make("GET", f"http://benigno:5000/hw?{query}")
+        Routing(State()).request(flow)
+        assert (flow.metadata.get("meshtool.rule") is not None) == matches, query
