@@ -284,7 +284,9 @@ class Sidecar:
             cfg.control_plane, hello,
             lambda doc: self.state.apply_snapshot(doc, source="control-plane"),
             decode=self._decode_pushed)
-        if cfg.mtls:
+        if cfg.mtls and cfg.mode != "transparent":
+            # transparent mode does not terminate inbound mTLS yet (docs/mtls.md): no certificate,
+            # so callers and this sidecar keep to plaintext rather than break
             from meshtool.sidecar.certs import CertificateManager
 
             self.state.certs = CertificateManager(token_file=cfg.token_file)
