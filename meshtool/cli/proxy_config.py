@@ -26,8 +26,8 @@ def proxy_config(what: str, proxy: str, address: str, admin: str | None, wait: f
 
     \b
     Examples:
-      meshtool proxy-config secret benigno-v1.mtls
-      meshtool proxy-config secret benigno-v1 --control-plane 127.0.0.1:15011 -o json
+      meshtool proxy-config secret benigno-v1.default
+      meshtool proxy-config secret benigno-v1 --control-plane 127.0.0.1:15010 -o json
     """
     import json
     import time
