@@ -27,6 +27,8 @@ NACK = "nack"
 CSR = "csr"  # sidecar -> control plane: a certificate signing request for its workload key
 CERTIFICATE = "certificate"  # control plane -> sidecar: the signed chain (or why not)
 
+PROXY_KINDS = ("sidecar", "gateway")
+
 # The stream closes with this code (WebSocket "unsupported data") on a malformed message.
 CLOSE_PROTOCOL_ERROR = 1003
 
@@ -84,6 +86,7 @@ class Identity:
     ports: tuple[int, ...] = ()  # the service ports clients address
     admin_address: str | None = None  # "host:port" of its admin listener
     service_account: str | None = None  # the workload's identity (SPIFFE .../sa/NAME)
+    kind: str = "sidecar"  # sidecar | gateway (the edge proxy)
 
     @property
     def version(self) -> str | None:
@@ -100,6 +103,8 @@ class Identity:
             msg["adminAddress"] = self.admin_address
         if self.service_account:
             msg["serviceAccount"] = self.service_account
+        if self.kind != "sidecar":
+            msg["kind"] = self.kind
         return msg
 
 
@@ -132,7 +137,10 @@ def parse_hello(msg: Any) -> Identity:
     ports = msg.get("ports") or []
     if not isinstance(ports, list) or not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
         raise ValueError("hello: ports must be a list of port numbers")
-    return Identity(proxy_id=_string(msg, "proxyId"), service=_string(msg, "service"),
+    kind = msg.get("kind", "sidecar")
+    if kind not in PROXY_KINDS:
+        raise ValueError(f"hello: kind must be one of {', '.join(PROXY_KINDS)}, got {kind!r}")
+    return Identity(proxy_id=_string(msg, "proxyId"), service=_string(msg, "service"), kind=kind,
                     namespace=_string(msg, "namespace", required=False) or DEFAULT_NAMESPACE,
                     labels=dict(labels), inbound_address=inbound, ports=tuple(ports),
                     admin_address=_string(msg, "adminAddress", required=False),

@@ -11,7 +11,9 @@ handler's root layer so that:
   handled at once, in the same pass; a handler that turns out to return an awaitable finishes
   in a task, which then completes the hook the way mitmproxy does;
 - consecutive SendData commands to one connection become one write (a response's head, body
-  and end used to be two or three send() system calls).
+  and end used to be two or three send() system calls);
+- the bytes received from and sent to the client are counted on the way, whatever the
+  protocol, in `client.meshtool_bytes` ([received, sent]: the metrics read it at disconnect).
 
 Events, commands and their order are mitmproxy's; only the scheduling changes.
 """
@@ -45,8 +47,12 @@ def inline(handler, sync_hooks: dict[str, list[Callable]],
     `before(handler, hook)`: called first; True means the hook is settled, call nothing."""
     root = handler.layer
     real = root.handle_event
+    client = handler.client
+    counts = client.meshtool_bytes = [0, 0]  # received from the client, sent to it
 
     def handle_event(event: events.Event) -> Iterator[commands.Command]:
+        if type(event) is events.DataReceived and event.connection is client:
+            counts[0] += len(event.data)
         queue = [event]
         while queue:
             hooks: list[commands.StartHook] = []
@@ -56,13 +62,13 @@ def inline(handler, sync_hooks: dict[str, list[Callable]],
                     pending.setdefault(command.connection, []).append(command.data)
                     continue
                 if pending:
-                    yield from _flush(pending)
+                    yield from _flush(pending, client, counts)
                 if isinstance(command, commands.StartHook) and command.name in sync_hooks:
                     hooks.append(command)
                 else:
                     yield command
             if pending:
-                yield from _flush(pending)
+                yield from _flush(pending, client, counts)
             for hook in hooks:
                 if _run(handler, hook, sync_hooks[hook.name], before) and hook.blocking:
                     queue.append(events.HookCompleted(hook))
@@ -70,9 +76,12 @@ def inline(handler, sync_hooks: dict[str, list[Callable]],
     root.handle_event = handle_event  # type: ignore[method-assign]
 
 
-def _flush(pending: dict) -> Iterator[commands.SendData]:
+def _flush(pending: dict, client, counts: list[int]) -> Iterator[commands.SendData]:
     for connection, chunks in pending.items():
-        yield commands.SendData(connection, chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if connection is client:
+            counts[1] += len(data)
+        yield commands.SendData(connection, data)
     pending.clear()
 
 

@@ -8,7 +8,10 @@ sidecar, and what refuses fast instead of letting a caller wait.
   (mitmproxy's own inactivity watchdog closes any connection silent that long, TCP relays
   included);
 - max connections: beyond `max_connections` client connections a request is answered at once
-  with 503 and the reason (x-meshtool-overflow: maxClientConnections), never left to time out.
+  with 503 and the reason (x-meshtool-overflow: maxClientConnections), never left to time out;
+- request head size: an HTTP/1 request head (request line and headers) over MAX_HEAD_BYTES is
+  answered 431 and the connection closed (mitmproxy's reader would buffer it without a bound;
+  Envoy's default limit is 60 KiB too).
 
 mitmproxy hands us each connection's handler with its events (master patches handle_hook);
 one task checks the live connections once a second.
@@ -23,6 +26,8 @@ import time
 from mitmproxy import http
 
 log = logging.getLogger("meshtool.sidecar")
+
+MAX_HEAD_BYTES = 60 * 1024
 
 
 class ConnectionLimits:
@@ -41,6 +46,7 @@ class ConnectionLimits:
         from mitmproxy.proxy import server
 
         server.TCP_TIMEOUT = max(int(self.idle_timeout), 1)  # read when a handler is created
+        limit_request_heads(MAX_HEAD_BYTES)
         self._task = asyncio.ensure_future(self._watch())
 
     def event(self, handler, name: str) -> None:
@@ -119,3 +125,27 @@ def _head_state(handler) -> str:
         else:
             return "other"  # TCP, TLS, WebSocket...: the idle watchdog's business
     return "other"
+
+
+def limit_request_heads(max_bytes: int) -> None:
+    """Answer 431 to an HTTP/1 request whose head does not end within `max_bytes` (idempotent)."""
+    from mitmproxy.proxy import commands, events
+    from mitmproxy.proxy.layers.http import _http1
+
+    read = _http1.Http1Server.read_headers
+    if getattr(read, "_meshtool", False):
+        return
+
+    def read_headers(self, event):
+        if (isinstance(event, events.DataReceived) and len(self.buf) > max_bytes
+                and bytes(self.buf).find(b"\r\n\r\n", 0, max_bytes + 4) < 0):
+            log.info("%s: request head over %d bytes: 431", self.conn.peername, max_bytes)
+            yield commands.SendData(self.conn, _http1.make_error_response(
+                431, f"request head over {max_bytes} bytes"))
+            yield commands.CloseConnection(self.conn)
+            self.state = self.done
+            return
+        yield from read(self, event)
+
+    read_headers._meshtool = True  # type: ignore[attr-defined]
+    _http1.Http1Server.read_headers = read_headers

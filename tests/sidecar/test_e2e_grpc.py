@@ -31,10 +31,14 @@ def _server(version: str):
         for r in requests:
             yield f"{version}:echo:{r.decode()}".encode()
 
+    def missing(request, context):
+        context.abort(grpc.StatusCode.NOT_FOUND, f"no {request.decode()}")
+
     handler = grpc.method_handlers_generic_handler("mesh.Echo", {
         "Unary": grpc.unary_unary_rpc_method_handler(unary),
         "Stream": grpc.unary_stream_rpc_method_handler(server_stream),
         "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
+        "Missing": grpc.unary_unary_rpc_method_handler(missing),
     })
     server = grpc.server(futures.ThreadPoolExecutor(8))
     server.add_generic_rpc_handlers((handler,))
@@ -103,3 +107,32 @@ def test_route_weights_and_metadata_matches_apply_to_grpc(grpc_mesh):
     canary = Counter(unary(b"x", timeout=10, metadata=(("x-canary", "yes"),)).split(b":")[0]
                      for _ in range(5))
     assert canary == {b"v2": 5}
+
+
+def test_grpc_status_is_counted_in_the_metrics_of_both_sidecars(grpc_mesh):
+    import re
+
+    outbound, channel, doc = grpc_mesh
+    outbound.apply({**doc, "version": "metrics-v1", "rules": [rule("RouteRule", "echo-v1", {
+        "destination": {"name": "echo"}, "route": [{"labels": {"version": "v1"}}]})]})
+
+    def counts(text: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for m in re.finditer(r'^meshtool_requests_total\{([^}]*)\} (\S+)$', text, re.M):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            if labels["request_protocol"] == "grpc" and labels["direction"] == "outbound":
+                key = labels["grpc_response_status"]
+                out[key] = out.get(key, 0) + float(m.group(2))
+        return out
+
+    before = counts(outbound.metrics())
+    missing = channel.unary_unary("/mesh.Echo/Missing")
+    for _ in range(3):
+        with pytest.raises(grpc.RpcError) as err:
+            missing(b"thing", timeout=10)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    unary, _, _ = _calls(channel)
+    assert unary(b"ok", timeout=10) == b"v1:ok"
+    after = counts(outbound.metrics())
+    assert after.get("5", 0) - before.get("5", 0) == 3  # NOT_FOUND, from the trailers
+    assert after.get("0", 0) - before.get("0", 0) == 1  # OK

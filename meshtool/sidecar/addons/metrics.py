@@ -25,7 +25,8 @@ REQUEST_LABELS = ("direction", "source_service", "source_workload", "source_name
                   "destination_workload", "destination_version", "response_code",
                   "grpc_response_status", "connection_security_policy", "request_protocol")
 TCP_LABELS = ("direction",)
-_ND, _NS = len(DURATION_BUCKETS), len(SIZE_BUCKETS)
+CONNECTION_BUCKETS = SIZE_BUCKETS + (16777216, 67108864, 268435456, 1073741824)
+_ND, _NS, _NC = len(DURATION_BUCKETS), len(SIZE_BUCKETS), len(CONNECTION_BUCKETS)
 
 
 def escape(value) -> str:
@@ -51,6 +52,24 @@ class Series:
         self.resp_sizes = [0] * (_NS + 1)
 
 
+class ConnectionBytes:
+    """Bytes per client connection, observed when it closes: one histogram each way."""
+
+    __slots__ = ("count", "received", "sent", "received_sizes", "sent_sizes")
+
+    def __init__(self) -> None:
+        self.count = self.received = self.sent = 0
+        self.received_sizes = [0] * (_NC + 1)
+        self.sent_sizes = [0] * (_NC + 1)
+
+    def observe(self, received: int, sent: int) -> None:
+        self.count += 1
+        self.received += received
+        self.sent += sent
+        self.received_sizes[bisect.bisect_left(CONNECTION_BUCKETS, received)] += 1
+        self.sent_sizes[bisect.bisect_left(CONNECTION_BUCKETS, sent)] += 1
+
+
 class Metrics:
     def __init__(self, state, inbound_port: int | None = None) -> None:
         self.state = state
@@ -67,6 +86,7 @@ class Metrics:
         self.closed: dict[str, int] = {}
         self.received: dict[str, int] = {}  # bytes of non-HTTP TCP streams
         self.sent: dict[str, int] = {}
+        self.connection_bytes: dict[str, ConnectionBytes] = {}  # by direction, any protocol
 
     # -- requests --------------------------------------------------------------------------
     def response(self, flow: http.HTTPFlow) -> None:
@@ -148,6 +168,12 @@ class Metrics:
     def client_disconnected(self, client) -> None:
         d = self._direction(client)
         self.closed[d] = self.closed.get(d, 0) + 1
+        counted = getattr(client, "meshtool_bytes", None)  # [received, sent], by the core
+        if counted is not None:
+            per = self.connection_bytes.get(d)
+            if per is None:
+                per = self.connection_bytes[d] = ConnectionBytes()
+            per.observe(counted[0], counted[1])
 
     def tcp_message(self, flow) -> None:
         msg = flow.messages[-1]
@@ -211,6 +237,22 @@ class Metrics:
             out += [f"# HELP {name} {text}", f"# TYPE {name} counter"]
             out += [f"{name}{{{labels(names, k if isinstance(k, tuple) else (k,))}}} {v}"
                     for k, v in sorted(table.items())]
+        for name, text, pick, total in (
+                ("meshtool_tcp_connection_received_bytes", "Bytes received from the client per "
+                 "connection, any protocol, observed when it closes.", "received_sizes",
+                 "received"),
+                ("meshtool_tcp_connection_sent_bytes", "Bytes sent to the client per "
+                 "connection, any protocol, observed when it closes.", "sent_sizes", "sent")):
+            out += [f"# HELP {name} {text}", f"# TYPE {name} histogram"]
+            for direction, per in sorted(self.connection_bytes.items()):
+                lb = labels(TCP_LABELS, (direction,))
+                acc = 0
+                for le, c in zip(CONNECTION_BUCKETS, getattr(per, pick)):
+                    acc += c
+                    out.append(f'{name}_bucket{{{lb},le="{float(le)}"}} {acc}')
+                out.append(f'{name}_bucket{{{lb},le="+Inf"}} {per.count}')
+                out.append(f"{name}_sum{{{lb}}} {getattr(per, total)}")
+                out.append(f"{name}_count{{{lb}}} {per.count}")
         st = self.state
         out += ["# HELP meshtool_snapshot_info The snapshot in force (value 1).",
                 "# TYPE meshtool_snapshot_info gauge"]

@@ -126,3 +126,26 @@ def test_connections_are_counted_by_direction(canary):
                  "meshtool_tcp_connections_opened_total", direction="outbound") == 2
     assert value(fams["meshtool_tcp_connections_closed"],
                  "meshtool_tcp_connections_closed_total", direction="outbound") == 1
+
+
+def test_bytes_per_connection_are_observed_when_it_closes(canary):
+    from mitmproxy.test import tflow
+
+    st = SidecarState(Identity(service="benigno"))
+    st.apply_snapshot(canary())
+    metrics = Metrics(st, inbound_port=None)
+    for received, sent in ((100, 5000), (2000, 20)):
+        client = tflow.tclient_conn()
+        client.meshtool_bytes = [received, sent]  # what meshtool.sidecar.inline counts
+        metrics.client_connected(client)
+        metrics.client_disconnected(client)
+    fams = samples(metrics.render())
+    got = fams["meshtool_tcp_connection_received_bytes"]
+    assert value(got, "meshtool_tcp_connection_received_bytes_sum", direction="outbound") == 2100
+    assert value(got, "meshtool_tcp_connection_received_bytes_count", direction="outbound") == 2
+    assert value(got, "meshtool_tcp_connection_received_bytes_bucket", direction="outbound",
+                 le="256.0") == 1
+    sent = fams["meshtool_tcp_connection_sent_bytes"]
+    assert value(sent, "meshtool_tcp_connection_sent_bytes_sum", direction="outbound") == 5020
+    assert value(sent, "meshtool_tcp_connection_sent_bytes_bucket", direction="outbound",
+                 le="64.0") == 1
