@@ -21,11 +21,18 @@ GRAPH_PATH = "/debug/graph"  # the service graph (meshtool graph, the dashboard)
 RULES_PATH = "/debug/rules"  # the rules in force, as authored (the dashboard)
 
 HELLO = "hello"
-SNAPSHOT = "snapshot"
+SNAPSHOT = "snapshot"  # the whole state (state of the world): old sidecars get only these
+DELTA = "delta"  # changed and removed resources against a base version (docs/protocol.md)
+RESYNC = "resync"  # sidecar -> control plane: "send me the full state"
 ACK = "ack"
 NACK = "nack"
 CSR = "csr"  # sidecar -> control plane: a certificate signing request for its workload key
 CERTIFICATE = "certificate"  # control plane -> sidecar: the signed chain (or why not)
+
+# What a sidecar accepts, said in its hello's `accept` list; the control plane sends nothing
+# else. Unknown capabilities are ignored, so either side can add some.
+ACCEPT_DELTA = "delta"
+ACCEPT_ZLIB = "zlib"  # large payloads in binary frames, zlib-compressed (see meshtool.discovery.wire)
 
 PROXY_KINDS = ("sidecar", "gateway")
 
@@ -147,6 +154,19 @@ def parse_hello(msg: Any) -> Identity:
                     service_account=_string(msg, "serviceAccount", required=False))
 
 
+def parse_accept(msg: dict) -> frozenset[str]:
+    """The capabilities of a hello (an absent list: an old sidecar, full snapshots only)."""
+    accept = msg.get("accept") or []
+    if not isinstance(accept, list) or not all(isinstance(a, str) for a in accept):
+        raise ValueError("hello: accept must be a list of strings")
+    return frozenset(accept)
+
+
+def parse_held(msg: dict) -> str | None:
+    """The version a reconnecting sidecar still holds (hello `version`), if any."""
+    return _string(msg, "version", required=False)
+
+
 def _snapshot_head(version: str, nonce: str) -> str:
     return (f'{{"type":"{SNAPSHOT}","version":{json.dumps(version)},'
             f'"nonce":{json.dumps(nonce)},"snapshot":')
@@ -179,6 +199,26 @@ def parse_snapshot(msg: Any) -> SnapshotMessage:
 
 
 @dataclass(frozen=True)
+class DeltaMessage:
+    """A delta: apply `update` on top of the state of version `base` (None: on top of nothing,
+    the full state) to get the state of `version`."""
+
+    version: str
+    nonce: str
+    base: str | None
+    update: dict
+
+
+def parse_delta(msg: Any) -> DeltaMessage:
+    msg = _object(msg, "message")
+    if msg.get("type") != DELTA:
+        raise ValueError(f"expected a delta, got type {msg.get('type')!r}")
+    return DeltaMessage(version=_string(msg, "version"), nonce=_string(msg, "nonce"),
+                        base=_string(msg, "base", required=False),
+                        update=_object(msg.get("update"), "delta: update"))
+
+
+@dataclass(frozen=True)
 class Reply:
     """A sidecar's answer to one snapshot."""
 
@@ -204,6 +244,10 @@ def ack(version: str, nonce: str) -> Reply:
 
 def nack(version: str, nonce: str, error: str) -> Reply:
     return Reply(NACK, version, nonce, error or "rejected")
+
+
+def resync() -> dict[str, Any]:
+    return {"type": RESYNC}
 
 
 def parse_reply(msg: Any) -> Reply:

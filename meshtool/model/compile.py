@@ -59,6 +59,10 @@ def compile_resources(resources: Iterable[Resource],
     out = Compiled()
     manifests = {r.key: r.to_manifest() for r in resources if not r.is_native}
     context = convert.Context(list(manifests.values()))
+    # Native rules keep their names; a compiled rule that would take one already taken (a
+    # VirtualService `reviews` beside a RouteRule `reviews`) is refused, never merged or doubled.
+    taken: dict[Key, str] = {r.key: f"{r.kind} {r.namespace}/{r.name}" for r in resources
+                             if r.is_native}
     for res in resources:
         if res.is_native:
             out.rules.append(res)
@@ -88,9 +92,16 @@ def compile_resources(resources: Iterable[Resource],
         if missing:
             out.unresolved[res.key] = missing
             continue
+        clashes = [f"it compiles to {rule.kind} {rule.namespace}/{rule.name}, which "
+                   f"{taken[rule.key]} already defines: rename one of them"
+                   for rule in compiled if rule.key in taken]
+        if clashes:
+            out.invalid[res.key] = clashes
+            continue
         for rule in compiled:
             out.rules.append(rule)
             out.sources[rule.key] = res.key
+            taken[rule.key] = f"{bare_kind(res.kind)} {res.namespace}/{res.name}"
     return out
 
 

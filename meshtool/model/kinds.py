@@ -64,6 +64,7 @@ FOREIGN_KINDS = (
     ForeignKind("networking.istio.io", "VirtualService", _ISTIO_NET, "virtualservices", ("vs",)),
     ForeignKind("networking.istio.io", "DestinationRule", _ISTIO_NET, "destinationrules", ("dr",)),
     ForeignKind("networking.istio.io", "ServiceEntry", _ISTIO_NET, "serviceentries", ("se",)),
+    ForeignKind("networking.istio.io", "Sidecar", _ISTIO_NET, "sidecars"),  # a scope, no rule
     ForeignKind("kuma.io", "TrafficRoute", ("v1alpha1",), "trafficroutes"),
     ForeignKind("security.istio.io", "PeerAuthentication", ("v1beta1", "v1"),
                 "peerauthentications", ("pa",)),
@@ -73,6 +74,7 @@ FOREIGN_KINDS = (
     ForeignKind("kuma.io", "TrafficPermission", ("v1alpha1",), "trafficpermissions"),
     ForeignKind("kuma.io", "MeshTrafficPermission", ("v1alpha1",), "meshtrafficpermissions",
                 ("mtp",)),
+    ForeignKind("kuma.io", "HealthCheck", ("v1alpha1",), "healthchecks"),
     ForeignKind("gateway.networking.k8s.io", "HTTPRoute", ("v1beta1", "v1"), "httproutes"),
     ForeignKind("gateway.networking.k8s.io", "GRPCRoute", ("v1alpha2", "v1"), "grpcroutes"),
     ForeignKind("gateway.networking.k8s.io", "Gateway", ("v1beta1", "v1"), "gateways"),

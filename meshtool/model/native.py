@@ -427,8 +427,55 @@ def _policy(r: _Reader, namespace: str, name: str, spec: dict) -> t.Policy | Non
         r.add(("tls", "mode"), f"must be one of {', '.join(t.CLIENT_TLS_MODES)}")
     if destination is None:
         return None
-    return t.Policy(namespace, name, destination, labels, source, lb, breaker, locality,
+    health = _health_check(r, spec.get("healthCheck"), ("healthCheck",))
+    return t.Policy(namespace, name, destination, labels, source, lb, breaker, locality, health,
                     tls)
+
+
+_HEALTH_FIELDS = ("interval", "timeout", "unhealthyThreshold", "healthyThreshold", "http", "tcp")
+
+
+def _health_check(r: _Reader, value: Any, path: FieldPath) -> t.HealthCheck | None:
+    if value is None:
+        return None
+    spec = r.mapping(value, path)
+    for key in spec:
+        if key not in _HEALTH_FIELDS:
+            r.add(path + (key,), "unknown field")
+    values: dict[str, Any] = {}
+    for key, attr in (("interval", "interval"), ("timeout", "timeout")):
+        if key in spec:
+            before = len(r.problems)
+            seconds = r.duration(spec[key], path + (key,))
+            if len(r.problems) == before and seconds <= 0:
+                r.add(path + (key,), "must be longer than 0s")
+            values[attr] = seconds
+    for key, attr in (("unhealthyThreshold", "unhealthy_threshold"),
+                      ("healthyThreshold", "healthy_threshold")):
+        if key in spec:
+            values[attr] = r.integer(spec[key], path + (key,), lo=1)
+    if "http" in spec and "tcp" in spec:
+        r.add(path, "give http or tcp, not both")
+    http = r.mapping(spec.get("http"), path + ("http",))
+    if "http" in spec:
+        for key in http:
+            if key not in ("path", "expectedStatuses"):
+                r.add(path + ("http", key), "unknown field")
+        probe_path = http.get("path", "/")
+        if not isinstance(probe_path, str) or not probe_path.startswith("/"):
+            r.add(path + ("http", "path"), "must be a path starting with /")
+        values["http_path"] = probe_path
+        statuses = http.get("expectedStatuses", [])
+        if not isinstance(statuses, list) or not all(
+                _is_int(s) and 100 <= s <= 599 for s in statuses):
+            r.add(path + ("http", "expectedStatuses"), "must be a list of HTTP status codes")
+        else:
+            values["expected_statuses"] = tuple(statuses)
+    if spec.get("tcp") not in (None, {}):
+        r.add(path + ("tcp",), "takes no fields: a TCP connect is the probe")
+    if any(v is None for v in values.values()):
+        return None
+    return t.HealthCheck(**values)
 
 
 def _locality(r: _Reader, value: Any, path: FieldPath) -> tuple[str, ...]:

@@ -166,6 +166,21 @@ class CircuitBreaker:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    """Active health checking: the caller's sidecar probes each endpoint every `interval`; an
+    endpoint failing `unhealthy_threshold` probes in a row leaves load balancing until it passes
+    `healthy_threshold` in a row. A TCP connect, or an HTTP GET of `http_path` (2xx/3xx, or one
+    of `expected_statuses`). Seconds for durations."""
+
+    interval: float = 10.0
+    timeout: float = 1.0
+    unhealthy_threshold: int = 2
+    healthy_threshold: int = 1
+    http_path: str | None = None
+    expected_statuses: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class Policy:
     """A DestinationPolicy: load balancing and circuit breaking for (a subset of) a service."""
 
@@ -177,6 +192,7 @@ class Policy:
     lb: str = "ROUND_ROBIN"
     breaker: CircuitBreaker | None = None
     locality: tuple[str, ...] = ()  # failover priority labels; empty: no locality preference
+    health_check: HealthCheck | None = None
     tls: str | None = None  # ISTIO_MUTUAL | DISABLE; None: mTLS when the endpoint has an identity
 
     @property

@@ -240,7 +240,10 @@ class Sidecar:
         core = [_proxyserver(proxyserver, cfg.inbound_port),
                 MeshNextLayer(self.state, cfg.outbound_port, cfg.inbound_port,
                               denied=self.metrics.denied), *self.core_addons()]
-        self.master.addons.add(*core, pipeline)
+        from meshtool.sidecar.addons.healthcheck import HealthChecks
+
+        # not a request policy: a background prober, started and stopped with the proxy
+        self.master.addons.add(*core, pipeline, HealthChecks(self.state))
         _dispatch_hooks_directly([*core, pipeline], self.limits)
         opts.update(mode=cfg.modes(), connection_strategy="lazy", keep_host_header=True,
                     server=True, stream_large_bodies=cfg.retry_buffer)
@@ -306,10 +309,12 @@ class Sidecar:
             self.state.certs.attach(self.discovery)
         self.discovery.start()
 
-    def _decode_pushed(self, text: str) -> Any:
+    def _decode_pushed(self, data: str | bytes) -> Any:
         """A pushed message that does not decode is recorded as rejected, then refused."""
+        from meshtool.discovery.wire import decode_message
+
         try:
-            return decode_json(text)
+            return decode_message(data, loads=decode_json)
         except ValueError as exc:
             self.state.rejected_total += 1
             self.state.last_rejected = {"error": str(exc), "at": time.time(),

@@ -73,10 +73,19 @@ class Snapshot:
     peer_modes: Any = None  # security.PeerModes: the inbound mTLS mode (None: PERMISSIVE)
     access: Any = None  # security.AccessTable: traffic permissions (None: no policy applies)
     gateway: GatewayTable | None = None  # routes entering the mesh (used by gateways only)
+    # endpoint key -> (how to probe it, the endpoint): the active health checks policies ask for
+    health_checks: dict[str, tuple[t.HealthCheck, Endpoint]] = field(default_factory=dict)
 
 
 def _labels_match(want: dict[str, str], have: dict[str, str]) -> bool:
     return all(have.get(k) == v for k, v in want.items())
+
+
+def _only_health_check(policy: t.Policy) -> bool:
+    """A policy that only asks for health checks (a Kuma HealthCheck) leaves load balancing
+    and circuit breaking to the others."""
+    return (policy.health_check is not None and policy.breaker is None and not policy.locality
+            and policy.lb == "ROUND_ROBIN")
 
 
 class _Builder:
@@ -101,6 +110,21 @@ class _Builder:
         if policy.source is None or self.source_matches(policy.source):
             self.policies.setdefault(policy.destination.key, []).append(policy)
 
+    def health_checks(self) -> dict[str, tuple[t.HealthCheck, Endpoint]]:
+        """Every endpoint a policy with a healthCheck covers (the most specific policy's)."""
+        checks: dict[str, tuple[t.HealthCheck, Endpoint]] = {}
+        for key, policies in self.policies.items():
+            service = self.services.get(key)
+            if service is None:
+                continue
+            ranked = sorted((p for p in policies if p.health_check),
+                            key=lambda p: (p.source is not None, len(p.labels)), reverse=True)
+            for policy in ranked:
+                for ep in service.endpoints:
+                    if _labels_match(policy.labels, ep.labels):
+                        checks.setdefault(ep.key, (policy.health_check, ep))
+        return checks
+
     def source_matches(self, source: t.SourceMatch | None) -> bool:
         if source is None:
             return True
@@ -115,7 +139,8 @@ class _Builder:
         # The most specific policy wins: one for this source over one for all, more labels first.
         ranked = sorted(self.policies.get((ns, name), []),
                         key=lambda p: (p.source is not None, len(p.labels)), reverse=True)
-        chosen = next((p for p in ranked if _labels_match(p.labels, labels)), None)
+        chosen = next((p for p in ranked if _labels_match(p.labels, labels)
+                       and not _only_health_check(p)), None)
         lb = chosen.lb if chosen else "ROUND_ROBIN"
         picker = (LocalityPicker(eps, self.identity.labels, chosen.locality, lb, self.active)
                   if chosen and chosen.locality else EndpointPicker(eps, lb, self.active))
@@ -199,7 +224,7 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
         access=security.access_table(accesses, *me) if accesses else None,
         version=str(version), nonce=str(doc.get("nonce") or ""), doc=doc, services=b.services,
         by_host=previous.by_host if same_services else _host_table(b.services, b.addresses),
-        rules=rules, addresses=b.addresses,
+        rules=rules, addresses=b.addresses, health_checks=b.health_checks(),
         gateway=GatewayTable(gateway_routes) if gateway_routes else None,
         egress=sorted((EgressAllow(e.full_name, e.pattern, e.port_protocols) for e in egress),
                       key=lambda e: specificity(e.pattern), reverse=True),

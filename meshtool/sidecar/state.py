@@ -21,6 +21,7 @@ class SidecarState:
         self.resolve = Resolver(resolve)  # HOST[:PORT] -> ADDR[:PORT] overrides (--resolve)
         self.active: dict[str, int] = {}  # endpoint key -> requests in flight
         self.tls_names: dict[tuple, str] = {}  # (address, port) -> host name, for TLS origination
+        self.unhealthy: set[str] = set()  # endpoint keys failing active health checks
         self.h2_upstreams: set[tuple] = set()  # (address, port) that speak h2c (gRPC seen there)
         self.certs = None  # meshtool.sidecar.certs.CertificateManager, following a control plane
         self.mesh_peers: dict[tuple, str] = {}  # (address, port) of a mesh endpoint -> SPIFFE ID
@@ -85,5 +86,6 @@ class SidecarState:
             "source": self.source,
             "appliedAt": self.applied_at,
             "lastRejected": self.last_rejected,
+            "unhealthy": sorted(self.unhealthy),
             "snapshot": snap.doc if snap else None,
         }

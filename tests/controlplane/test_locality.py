@@ -120,3 +120,52 @@ def test_calls_stay_in_the_callers_cluster_and_fail_over_to_the_other(procs, tmp
         assert [call(out) for _ in range(5)] == ["v2"] * 5
     finally:
         cp.stop()
+
+
+def start_helloworld(procs, version: str, port: int) -> None:
+    procs[f"app-{version}"] = subprocess.Popen(
+        [sys.executable, str(ROOT / "samples/services/helloworld.py"), "--port", str(port),
+         "--version", version], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_active_health_checks_take_a_failing_endpoint_out_before_calls_hit_it(procs, tmp_path):
+    """No retries here: the caller's sidecar probes, finds cluster1's helloworld failing and
+    sends every call to cluster2 until it passes again."""
+    store = tmp_path / "store.db"
+    cp = ControlPlaneProcess(store, log=tmp_path / "cp.log").start()
+    try:
+        apps = {}
+        for cluster, version in (("cluster1", "v1"), ("cluster2", "v2")):
+            apps[version] = free_port()
+            start_helloworld(procs, version, apps[version])
+            inbound = sidecar(procs, tmp_path, cp, f"helloworld-{version}", "helloworld",
+                              cluster, apps[version], version)["inbound"]
+            apps[f"{version}-endpoint"] = f"127.0.0.1:{inbound}"
+        caller = sidecar(procs, tmp_path, cp, "sleep", "sleep", "cluster1", free_port())
+        out, admin = caller["outbound"], caller["admin"]
+        wait(lambda: endpoint_count(admin) == 2, what="both clusters' endpoints")
+        with open_store(str(store)) as s:
+            # locality in the native form, the probes as Kuma writes them: both apply
+            s.create([Resource("DestinationPolicy", "helloworld", "default", {
+                "destination": {"name": "helloworld"}, "loadBalancing": {"locality": {}}}),
+                Resource("HealthCheck.kuma.io", "helloworld", "default", {
+                    "sources": [{"match": {"kuma.io/service": "*"}}],
+                    "destinations": [{"match": {"kuma.io/service": "helloworld_default_svc_5000"}}],
+                    "conf": {"interval": "100ms", "timeout": "1s", "unhealthyThreshold": 2,
+                             "healthyThreshold": 2, "http": {"path": "/hello"}}},
+                    api_version="kuma.io/v1alpha1")])
+        wait(lambda: len(config_dump(admin)["snapshot"]["rules"]) == 2, what="the policies")
+        wait(lambda: call(out) == "v1", what="helloworld v1 answering")
+        assert [call(out) for _ in range(5)] == ["v1"] * 5
+
+        procs["app-v1"].kill()  # its sidecar stays up and answers 503 for it
+        procs["app-v1"].wait(10)
+        wait(lambda: config_dump(admin)["unhealthy"] == [apps["v1-endpoint"]],
+             what="v1 found unhealthy")
+        assert [call(out) for _ in range(10)] == ["v2"] * 10
+
+        start_helloworld(procs, "v1", apps["v1"])  # back on its port: healthy again
+        wait(lambda: config_dump(admin)["unhealthy"] == [], what="v1 healthy again")
+        assert [call(out) for _ in range(5)] == ["v1"] * 5
+    finally:
+        cp.stop()

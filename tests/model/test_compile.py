@@ -64,3 +64,22 @@ def test_http_route_backend_services_must_exist_when_the_registry_is_known():
     out = compile_resources([route], known | {("default", "benigno-v2")})
     [rule] = out.rules
     assert [r["weight"] for r in rule.spec["route"]] == [90, 10]
+
+
+def test_a_compiled_rule_never_takes_the_name_of_a_stored_one():
+    native = Resource("RouteRule", "helloworld", "default", {"destination": {"name": "helloworld"}})
+    for order in ([VS, DR, native], [native, VS, DR]):
+        out = compile_resources(order)
+        routes = [r for r in out.rules if r.kind == "RouteRule"]
+        assert routes == [native]  # one rule of that name, the one stored as such
+        condition = out.condition(VS.key)
+        assert (condition["status"], condition["reason"]) == ("False", "Invalid")
+        assert "RouteRule default/helloworld already defines" in condition["message"]
+    # two foreign resources compiling to one name: the first keeps it, the second is refused
+    istio_rr = Resource.from_manifest({
+        "apiVersion": "config.istio.io/v1alpha2", "kind": "RouteRule",
+        "metadata": {"name": "helloworld"},
+        "spec": {"destination": {"name": "helloworld"}}})
+    out = compile_resources([VS, DR, istio_rr])
+    assert out.sources[("RouteRule", "default", "helloworld")] == VS.key
+    assert "VirtualService default/helloworld already defines" in out.invalid[istio_rr.key][0]

@@ -32,3 +32,29 @@ def test_failover_priority_as_written_and_disabled_is_off():
 def test_bad_locality_names_the_field(locality, field):
     problems = policy(locality).problems
     assert [path for path, _ in problems] == [("spec", "loadBalancing", "locality", field)]
+
+
+def health(check):
+    spec = {"destination": {"name": "helloworld"}, "healthCheck": check}
+    return native.parse("DestinationPolicy", "default", "hw", spec)
+
+
+def test_health_check_defaults_and_http_probe():
+    assert health({}).value.health_check == t.HealthCheck()  # a TCP connect every 10s
+    parsed = health({"interval": "100ms", "timeout": "50ms", "unhealthyThreshold": 1,
+                     "http": {"path": "/healthz", "expectedStatuses": [200, 204]}})
+    assert parsed.problems == []
+    assert parsed.value.health_check == t.HealthCheck(0.1, 0.05, 1, 1, "/healthz", (200, 204))
+
+
+@pytest.mark.parametrize("check,field", [
+    ({"interval": "0s"}, ("interval",)),
+    ({"unhealthyThreshold": 0}, ("unhealthyThreshold",)),
+    ({"http": {"path": "healthz"}}, ("http", "path")),
+    ({"http": {"expectedStatuses": [42]}}, ("http", "expectedStatuses")),
+    ({"tcp": {"port": 1}}, ("tcp",)),
+    ({"grpc": {}}, ("grpc",)),
+])
+def test_bad_health_check_names_the_field(check, field):
+    problems = health(check).problems
+    assert [path for path, _ in problems] == [("spec", "healthCheck", *field)]

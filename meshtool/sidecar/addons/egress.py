@@ -67,8 +67,13 @@ class Egress:
     def _deny(self, flow: http.HTTPFlow, host: str, port: int) -> None:
         flow.metadata["meshtool.denied"] = host
         needed = needed_rule(host, port)
+        ns = self.state.identity.namespace
         body = (f"egress to {host}:{port} denied: it is not a mesh service and no EgressRule "
-                f"allows it\nto allow it, apply an {needed}\n")
+                f"allows it\nto allow it, apply an {needed}\n"
+                f"if {host} is a mesh service, it is outside this proxy's scope: a proxy "
+                f"receives the services of its namespace ({ns}), those its rules name and those "
+                f"a Sidecar resource exports to it; `meshtool simulate --proxy ID URL` shows "
+                f"the scope\n")
         flow.response = http.Response.make(403, body.encode(), {
             "content-type": "text/plain",
             "x-meshtool-egress-denied": f"{host}:{port}",

@@ -68,6 +68,9 @@ class Routing:
             return
         md["meshtool.subset"] = subset
         endpoints = subset.picker.order()
+        unhealthy = getattr(self.state, "unhealthy", None)  # simulate and tests pass a bare state
+        if unhealthy:  # failing active health checks: out, unless none is left (Envoy's panic)
+            endpoints = [e for e in endpoints if e.key not in unhealthy] or endpoints
         if not endpoints:
             flow.response = http.Response.make(
                 503, f"no healthy upstream: {svc.name} has no endpoint with labels "
