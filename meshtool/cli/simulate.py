@@ -181,13 +181,13 @@ def _offline(files: tuple[str, ...]) -> tuple[dict, dict[str, str]]:
             origin = by_key[key]
             click.echo(f"warning: {origin.where}: {key[0].split('.')[0]}/{key[2]} is left out: "
                        f"{'; '.join(reasons)}", err=True)
-    where: dict[str, list[str]] = {}
+    where: dict[str, list[str]] = {}  # route rules only: what the explanation names
     for r in result.resources:
-        if r.is_native and r.where:
+        if r.kind == "RouteRule" and r.where:
             where.setdefault(f"{r.namespace}/{r.name}", []).append(r.where)
     for key, source_key in built.compiled.sources.items():
         origin = by_key.get(source_key)
-        if origin is not None and origin.where and origin.key != key:
+        if key[0] == "RouteRule" and origin is not None and origin.where and origin.key != key:
             where.setdefault(f"{key[1]}/{key[2]}", []).append(
                 f"{origin.where} ({origin.kind.split('.')[0]} {origin.name})")
     # two sources compiling to one name (a native rule and a VirtualService): say both

@@ -52,9 +52,10 @@ from meshtool.controlplane.synctable import ProxySync
 from meshtool.controlplane.window import ByteWindow
 from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.discovery.protocol import (ACCEPT_DELTA, ACCEPT_ZLIB, ACK, CLOSE_PROTOCOL_ERROR,
-                                         CONFIG_DUMP_PATH, GRAPH_PATH, NACK, RESYNC, RULES_PATH,
+                                         CONFIG_DUMP_PATH, CSR, GRAPH_PATH, NACK, RESYNC, RULES_PATH,
                                          STREAM_PATH, SYNCZ_PATH, Identity, parse_accept,
-                                         parse_held, parse_hello, parse_reply)
+                                         parse_csr, parse_held, parse_hello, parse_reply,
+                                         certificate_message)
 from meshtool.discovery.snapshot import rule_id, service_id
 from meshtool.model import native, scope as scoping
 from meshtool.model.compile import Compiled, compile_resources
@@ -175,7 +176,8 @@ class ControlPlane:
                  endpoint_max_delay: float = 1.0, grace: float = 2.0, heartbeat: float = 30.0,
                  workloads: WorkloadSource | None = None, registrations: str | None = None,
                  warmup: float = 10.0, reporter: Reporter | None = None,
-                 window: int = WINDOW_BYTES, stall: float = STALL):
+                 window: int = WINDOW_BYTES, stall: float = STALL,
+                 ca=None, cert_ttl: float = 24 * 3600.0, token_reviewer=None):
         self._open_store = open_store
         self.workloads = workloads  # None: connected sidecars are the endpoints (local mode)
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
@@ -187,6 +189,11 @@ class ControlPlane:
         self._rules_pending = False
         self.heartbeat = heartbeat
         self.registry = WorkloadRegistry(self._endpoints_changed, grace=grace)
+        self.ca = ca  # a meshtool.security.ca.MeshCA: sidecars' CSRs are signed (None: refused)
+        self.cert_ttl = cert_ttl
+        self.token_reviewer = token_reviewer  # Kubernetes mode: CSRs carry a token to review
+        if ca is not None:
+            self.registry.trust_domain = ca.trust_domain
         self.registrations = registrations  # the shared registrations file (local mode)
         self.warmup = warmup
         self._shared: SharedRegistrations | None = None
@@ -228,7 +235,8 @@ class ControlPlane:
         self._send_frame = hasattr(web.WebSocketResponse, "send_frame")  # aiohttp >= 3.11
         # Messages a proxy may send after its hello, by type (other issues add theirs here).
         self.handlers: dict[str, Callable[[Session, dict], Awaitable[None] | None]] = {
-            ACK: self._on_reply, NACK: self._on_reply, RESYNC: self._on_resync}
+            ACK: self._on_reply, NACK: self._on_reply, RESYNC: self._on_resync,
+            CSR: self._on_csr}
         from meshtool.controlplane.scrape import Scraper
         self.scraper = Scraper(self._scrape_targets)
 
@@ -611,6 +619,53 @@ class ControlPlane:
         self._due.add(session)
         if self._timer is None:
             self._schedule(self.debounce)
+
+    async def _on_csr(self, session: Session, message: dict) -> None:
+        answer = await self._issue(session, parse_csr(message))
+        await session.ws.send_str(json.dumps(answer))
+
+    async def _issue(self, session: Session, request) -> dict:
+        """The answer to a CSR: a certificate for the identity the proxy registered with. In
+        local mode the registration is the authentication (the stream is on loopback); in
+        Kubernetes mode the CSR carries the pod's service account token, which the API server
+        reviews, and the certificate names that service account."""
+        ident = session.identity
+        if self.ca is None:
+            return certificate_message(request.id, error="this control plane has no CA "
+                                                         "(start it with --ca-dir DIR)")
+        from meshtool.controlplane.registry import workload_spiffe_id
+        from meshtool.security.spiffe import workload_id
+
+        if self.workloads is not None:
+            if self.token_reviewer is None or not request.token:
+                return certificate_message(request.id, error="in Kubernetes mode a CSR must "
+                                           "carry the pod's service account token")
+            try:
+                namespace, account = await asyncio.to_thread(self.token_reviewer.review,
+                                                             request.token)
+            except ValueError as exc:
+                log.warning("proxy %s: CSR refused: %s", ident.proxy_id, exc)
+                return certificate_message(request.id, error=str(exc))
+            claimed = (ident.namespace, ident.service_account or account)
+            if claimed != (namespace, account):
+                why = (f"the token is for service account {namespace}/{account}, the proxy "
+                       f"registered as {claimed[0]}/{claimed[1]}")
+                log.warning("proxy %s: CSR refused: %s", ident.proxy_id, why)
+                return certificate_message(request.id, error=why)
+            spiffe = str(workload_id(namespace, account, self.ca.trust_domain))
+        else:
+            spiffe = workload_spiffe_id(ident, self.ca.trust_domain)
+        self.ca = self.ca.reloaded()  # the CA's files changed: a root rotation step
+        try:
+            issued = self.ca.sign(request.csr, spiffe, self.cert_ttl)
+        except ValueError as exc:
+            log.warning("proxy %s: CSR refused: %s", ident.proxy_id, exc)
+            return certificate_message(request.id, error=str(exc))
+        session.sync.certificate = {"spiffeId": spiffe, "serial": format(issued.serial, "x"),
+                                    "notAfter": issued.not_after}
+        log.info("issued a certificate to proxy %s: %s, serial %x, valid %.0fs",
+                 ident.proxy_id, spiffe, issued.serial, issued.not_after - time.time())
+        return certificate_message(request.id, issued.chain, issued.roots)
 
     def _detach(self, session: Session) -> None:
         session.closed = True

@@ -26,9 +26,11 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 
 from meshtool.conventions import DEFAULT_NAMESPACE
-from meshtool.discovery.protocol import (ACCEPT_DELTA, ACCEPT_ZLIB, CLOSE_PROTOCOL_ERROR, DELTA,
-                                         SNAPSHOT, Identity, Reply, ack, nack, parse_delta,
-                                         parse_snapshot, resync, stream_url)
+from meshtool.discovery.protocol import (ACCEPT_DELTA, ACCEPT_ZLIB, CERTIFICATE,
+                                         CLOSE_PROTOCOL_ERROR, DELTA, SNAPSHOT,
+                                         CertificateMessage, Identity, Reply, ack, csr_message,
+                                         nack, parse_certificate, parse_delta, parse_snapshot,
+                                         resync, stream_url)
 from meshtool.discovery.snapshot import Held
 from meshtool.discovery.wire import decode_message
 
@@ -117,6 +119,10 @@ class DiscoveryClient:
         self.last_reply: Reply | None = None
         self.last_error: str | None = None  # why the stream last broke
         self.changed = asyncio.Event()  # set whenever a reply is sent or the connection changes
+        # Certificates (optional): `csr_source()` gives the CSR to send after each hello (None:
+        # none wanted), `on_certificate(msg)` takes each answer (docs/protocol.md).
+        self.csr_source: Callable[[], tuple[str, str, str | None] | None] | None = None
+        self.on_certificate: Callable[[CertificateMessage], Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> asyncio.Task:
@@ -177,6 +183,9 @@ class DiscoveryClient:
                 self._notify()
                 log.info("connected to control plane %s as %s", self.address,
                          self.identity.proxy_id)
+                wanted = self.csr_source() if self.csr_source is not None else None
+                if wanted is not None:
+                    await ws.send_str(json.dumps(csr_message(*wanted)))
                 async for msg in ws:
                     if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                         try:
@@ -206,6 +215,25 @@ class DiscoveryClient:
                 self.connected = False
                 self._notify()
         return got_snapshot
+
+    async def send_csr(self, request_id: str, csr_pem: str, token: str | None = None) -> bool:
+        """Send a CSR now; False when not connected (csr_source sends one at the next hello)."""
+        ws = self._ws
+        if ws is None or ws.closed:
+            return False
+        try:
+            await ws.send_str(json.dumps(csr_message(request_id, csr_pem, token)))
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    def _certificate(self, msg: CertificateMessage) -> None:
+        if self.on_certificate is None:
+            return
+        try:
+            self.on_certificate(msg)
+        except Exception:  # noqa: BLE001 - a bad certificate must not break the stream
+            log.exception("handling the certificate %s failed", msg.id)
 
     def _hello(self) -> dict[str, Any]:
         hello = self.identity.hello()
@@ -243,6 +271,9 @@ class DiscoveryClient:
                 self.held = held
                 self.deltas += 1
             return reply
+        if kind == CERTIFICATE:
+            self._certificate(parse_certificate(message))
+            return None
         if not isinstance(kind, str):
             raise ValueError("a message must be a JSON object with a type")
         log.debug("ignoring a message of type %r", kind)  # a newer control plane's extension

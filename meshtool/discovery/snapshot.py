@@ -4,7 +4,7 @@ are defined nowhere else.
 
     {"version": "<store revision>.<content hash>", "nonce": "...",
      "services": [{"name", "namespace", "ports": [N | {port, protocol}], "addresses",
-                   "endpoints": [{address, port, labels}]}],
+                   "endpoints": [{address, port, labels, identity (SPIFFE ID, mesh CA on)}]}],
      "rules": [native manifests, compiled from every API by the control plane],
      "complete": false (only while the control plane is warming)}
 """
@@ -28,6 +28,7 @@ class Endpoint:
     port: int
     labels: dict[str, str]
     key: str  # "address:port"
+    identity: str | None = None  # the SPIFFE ID its sidecar's certificate names (mesh CA on)
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,8 +185,12 @@ def parse_service(at: str, doc: Any, problem: Callable[[str, str], None]) -> Ser
         if not isinstance(labels, dict):
             problem(where, "labels: must be a mapping")
             continue
+        identity = ep.get("identity")
+        if identity is not None and not isinstance(identity, str):
+            problem(where, "identity: must be a SPIFFE ID string")
+            continue
         eps.append(Endpoint(ep["address"], port, {str(k): str(v) for k, v in labels.items()},
-                            f"{ep['address']}:{port}"))
+                            f"{ep['address']}:{port}", identity))
     ports, protocols = [], {}
     for j, p in enumerate(doc.get("ports") or []):
         number = p.get("port") if isinstance(p, dict) else p

@@ -110,6 +110,9 @@ def rbac(settings: Settings) -> list[dict]:
             {"apiGroups": [API_GROUP], "resources": sorted(f"{p}/status" for p in PLURALS.values()),
              "verbs": ["get", "patch"]},
             {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+            # Workload certificates: the service account token a sidecar's CSR carries.
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"],
+             "verbs": ["create"]},
             # The address of the ingress gateway, in the status of the Ingresses it serves.
             {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"],
              "verbs": ["get", "patch"]},

@@ -65,6 +65,12 @@ def _created(timestamp: str | None) -> float | None:
 
 def plural(kind: str) -> str:
     foreign = FOREIGN_BY_KEY.get(kind)
+    if foreign is None and kind not in PLURALS:
+        from meshtool.errors import UsageError
+
+        raise UsageError(f"{kind} is kept in the local store only (no CRD yet); on Kubernetes "
+                         f"write it as Istio's PeerAuthentication / AuthorizationPolicy or "
+                         f"Kuma's kinds")
     return foreign.plural if foreign else PLURALS[kind]
 
 

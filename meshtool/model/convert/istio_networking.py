@@ -457,6 +457,15 @@ def _traffic_policy(policy: Any, path: FieldPath, out: Conversion) -> dict:
                 _cb_fields(fields, path + (key, proto), _CB_FIELDS.get((key, proto)), cb, out)
         elif key == "outlierDetection":
             _cb_fields(value, path + (key,), _CB_FIELDS[(key,)], cb, out)
+        elif key == "tls" and isinstance(value, dict):
+            for tkey in value:
+                if tkey != "mode":
+                    out.unsupported(path + (key, tkey))
+            if value.get("mode") in ("ISTIO_MUTUAL", "DISABLE"):
+                result["tls"] = {"mode": value["mode"]}
+            else:
+                out.unsupported(path + (key, "mode"), "meshtool originates ISTIO_MUTUAL or "
+                                                      "DISABLE between sidecars only")
         else:
             out.unsupported(path + (key,))
     if cb:

@@ -8,6 +8,7 @@ refusal, meshtool.denied.
 
 from __future__ import annotations
 
+from mitmproxy.proxy.mode_specs import ReverseMode
 from mitmproxy import http, tls
 
 from meshtool.model.hosts import host_matches
@@ -59,7 +60,9 @@ class Egress:
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         # We never terminate TLS: tunnels that got this far were allowed, pass them through.
-        data.ignore_connection = True
+        # (On the inbound port a ClientHello is a peer sidecar's mTLS: MutualTLS terminates it.)
+        if not isinstance(data.context.client.proxy_mode, ReverseMode):
+            data.ignore_connection = True
 
     def _deny(self, flow: http.HTTPFlow, host: str, port: int) -> None:
         flow.metadata["meshtool.denied"] = host

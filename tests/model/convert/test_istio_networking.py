@@ -187,7 +187,8 @@ def test_destination_rule_traffic_policies_become_destination_policies():
 
 
 @pytest.mark.parametrize("policy,field", [
-    ({"tls": {"mode": "ISTIO_MUTUAL"}}, "spec.trafficPolicy.tls"),
+    ({"tls": {"mode": "SIMPLE"}}, "spec.trafficPolicy.tls.mode"),
+    ({"tls": {"mode": "ISTIO_MUTUAL", "sni": "x"}}, "spec.trafficPolicy.tls.sni"),
     ({"loadBalancer": {"consistentHash": {}}}, "spec.trafficPolicy.loadBalancer.consistentHash"),
     ({"connectionPool": {"tcp": {"connectTimeout": "1s"}}},
      "spec.trafficPolicy.connectionPool.tcp.connectTimeout"),
