@@ -23,6 +23,12 @@ TWINS = [
     (["egress/istio-v1alpha2/route-svcb-100-v0.2.yaml"], "egress/rules/route-svcb-100-v0.2.yaml"),
     (["helloworld/istio/virtualservice.yaml", "helloworld/istio/destinationrule.yaml"],
      "helloworld/rules/route-all-v2.yaml"),
+    (["mtls/istio/peer-authentication-strict.yaml"], "mtls/rules/strict.yaml"),
+    (["mtls/istio/deny-magnanimo.yaml"], "mtls/rules/deny-magnanimo.yaml"),
+    (["mtls/istio/allow-magnanimo.yaml"], "mtls/rules/allow-magnanimo.yaml"),
+    (["mtls/kuma/mesh.yaml"], "mtls/rules/mesh-strict.yaml"),
+    (["mtls/kuma/traffic-permission.yaml"], "mtls/rules/magnanimo-to-benigno.yaml"),
+    (["mtls/kuma/mesh-traffic-permission.yaml"], "mtls/rules/benigno-callers.yaml"),
 ]
 
 
@@ -47,7 +53,7 @@ def test_all_samples_validate():
     assert result.findings == []
     scenarios = [str(SAMPLES / s) for s in ("canary", "egress", "helloworld")]
     result = load_rules(read_sources(scenarios))
-    assert {r.kind for r in result.resources} == {"RouteRule", "EgressRule"}
+    assert {r.kind for r in result.resources} == {"RouteRule", "EgressRule", "DestinationPolicy"}
     assert {why.split("/")[0] for _, why in result.skipped} == {"Service", "Deployment", "LocalMesh"}
 
 

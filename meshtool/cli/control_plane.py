@@ -44,11 +44,21 @@ from meshtool.cli.serving import log_level_option, serve_until_signal, setup_log
                    "clusters that remote secrets register (label multicluster.meshtool.io/"
                    "cluster=true, in $POD_NAMESPACE, else meshtool-system); endpoints are "
                    "labelled topology.meshtool.io/cluster.")
+@click.option("--ca-dir", default=None, metavar="DIR",
+              help="Run the mesh CA from DIR (Istio's cacerts layout: ca-cert.pem, ca-key.pem, "
+                   "root-cert.pem, cert-chain.pem); a self-signed root is made there when it "
+                   "holds none. Sidecars then get SPIFFE certificates and speak mTLS.")
+@click.option("--trust-domain", default="cluster.local", show_default=True, metavar="NAME",
+              help="With --ca-dir: spiffe://NAME/ns/NS/sa/SA.")
+@click.option("--cert-ttl", default="24h", show_default=True, callback=seconds,
+              metavar="DURATION", help="With --ca-dir: how long workload certificates are "
+                                       "valid (sidecars renew them at half that).")
 def control_plane(store: str | None, listen: str, grace: float, debounce: float,
                   endpoint_debounce: float, endpoint_max_delay: float, warmup: float,
                   dashboard: str | None, instance: str | None,
                   log_level: str, workloads: str | None, kubeconfig: str | None,
-                  context: str | None, namespace: str | None, cluster_name: str | None) -> int:
+                  context: str | None, namespace: str | None, cluster_name: str | None,
+                  ca_dir: str | None, trust_domain: str, cert_ttl: float) -> int:
     """Run the control plane: follow the store, push snapshots to the sidecars.
 
     \b
@@ -67,6 +77,7 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
       meshtool control-plane
       meshtool control-plane --store ./mesh.db --listen 127.0.0.1:15011
       meshtool control-plane --store ./mesh.db --dashboard 127.0.0.1:5681
+      meshtool control-plane --store ./mesh.db --ca-dir ./cacerts --cert-ttl 1h
       meshtool control-plane --store kubernetes --listen 0.0.0.0:15010
       meshtool control-plane --store ./mesh.db --workloads kubernetes --context kind-dev -n shop
       curl -s http://127.0.0.1:15010/debug/syncz
@@ -122,6 +133,25 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
         raise UsageError("--cluster-name watches clusters: it needs --workloads kubernetes "
                          "(or --store kubernetes)")
 
+    ca = None
+    if ca_dir:
+        from meshtool.errors import DataError
+        from meshtool.security.ca import CAError, MeshCA
+
+        if cert_ttl <= 0:
+            raise UsageError("--cert-ttl: must be longer than 0s")
+        try:
+            ca = MeshCA.load_or_create(ca_dir, trust_domain)
+        except CAError as exc:
+            raise DataError(str(exc)) from None
+
+    reviewer = None
+    if ca is not None and workloads == "kubernetes":  # CSRs carry service account tokens
+        from meshtool.controlplane.tokenreview import TokenReviewer
+        from meshtool.kube.client import connect
+
+        reviewer = TokenReviewer(connect(kubeconfig, context).api_client)
+
     reporter = None
     if kube_store:  # invalid rules get a status condition and an Event in the cluster
         from meshtool.controlplane.kubestatus import KubeStatusReporter
@@ -134,6 +164,7 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
                            endpoint_debounce=endpoint_debounce,
                            endpoint_max_delay=endpoint_max_delay, grace=grace, workloads=source,
                            registrations=registrations, warmup=warmup, reporter=reporter,
-                           dashboard=board),
+                           dashboard=board, ca=ca, cert_ttl=cert_ttl,
+                           token_reviewer=reviewer),
         listen)
     return 0

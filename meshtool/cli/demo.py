@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-SCENARIO_NAMES = ("canary", "egress", "helloworld", "ingress")
+SCENARIO_NAMES = ("canary", "egress", "helloworld", "ingress", "mtls")
 
 
 @click.command()
@@ -30,6 +30,8 @@ def demo(scenario: str, state_dir: Path | None, timeout: float) -> int:
                   sending everything to v2
       ingress     from outside through the ingress gateway: the Kong Mesh walkthrough's
                   Ingress /route1 (strip-path) to magnanimo, then benigno's 90/10 split
+      mtls        magnanimo -> benigno over mTLS: plaintext accepted (PERMISSIVE), then
+                  refused (STRICT); a permission denies, then allows magnanimo (audited)
 
     Exit status 0 when every stage observed exactly what its rules promise, 1 otherwise.
 

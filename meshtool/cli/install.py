@@ -67,9 +67,14 @@ def _cluster(kubeconfig, context):
 @click.option("--injection-ca", default=None, type=click.Path(exists=True, dir_okay=False),
               metavar="FILE", help="With --remote: PEM CA of the primary webhook's certificate "
                                    "(default: the API server's own trust roots).")
+@click.option("--gateway", is_flag=True,
+              help="Also install the ingress gateway: a Deployment running `meshtool gateway "
+                   "run`, its Service (LoadBalancer, port 80) and ServiceAccount, and the default "
+                   "IngressClass meshtool (docs/gateway.md).")
 @click.option("-q", "--quiet", is_flag=True, help="No report lines on stderr.")
 def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_policy, addons,
-            cluster_name, remote, control_plane, injection_url, injection_ca, quiet) -> int:
+            cluster_name, remote, control_plane, injection_url, injection_ca, gateway,
+            quiet) -> int:
     """Install meshtool in a cluster: CRDs, control plane, injection and validating webhooks.
 
     \b
@@ -90,6 +95,7 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
       meshtool install --dry-run > meshtool.yaml && kubectl apply --server-side -f meshtool.yaml
       meshtool install -n mesh --image registry.example/meshtool:0.1.0
       meshtool install --addons prometheus --dry-run > meshtool.yaml
+      meshtool install --gateway --dry-run > meshtool.yaml
       kubectl label namespace default meshtool-injection=enabled
       meshtool install --cluster-name cluster1 --context cluster1
       meshtool install --remote --cluster-name cluster2 --control-plane 10.0.0.5:15010 \
@@ -98,7 +104,8 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
     from meshtool.kube import install as lib
 
     settings = lib.Settings(namespace=namespace, image=image or lib.IMAGE, failure_policy=failure_policy,
-                            addons=tuple(dict.fromkeys(addons)), cluster_name=cluster_name)
+                            addons=tuple(dict.fromkeys(addons)), cluster_name=cluster_name,
+                            gateway=gateway)
     items = _remote_items(settings, remote, control_plane, cluster_name, injection_url,
                           injection_ca, check_only or bool(addons))
     if check_only:

@@ -9,6 +9,8 @@ import click
 
 from meshtool.errors import DataError, UsageError
 
+POD_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
     out = {}
@@ -43,6 +45,13 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
                    "transparent).")
 @click.option("--service", envvar="MESHTOOL_SERVICE", default="",
               help="The service this sidecar speaks for (default $MESHTOOL_SERVICE).")
+@click.option("--service-account", envvar="MESHTOOL_SERVICE_ACCOUNT", default=None, metavar="NAME",
+              help="The workload's identity: spiffe://TRUST-DOMAIN/ns/NS/sa/NAME in its "
+                   "certificate when the control plane runs a CA (default: the service).")
+@click.option("--token-file", envvar="MESHTOOL_TOKEN_FILE", default=None, metavar="PATH",
+              help="A Kubernetes service account token sent with the certificate request, which "
+                   "the control plane checks with a TokenReview (default: the pod's token, "
+                   "when it exists).")
 @click.option("--label", "labels", multiple=True, metavar="K=V",
               help="A label of this workload, e.g. version=v1 (default version=$MESHTOOL_VERSION).")
 @click.option("--cluster", envvar="MESHTOOL_CLUSTER", default=None, metavar="NAME",
@@ -82,8 +91,9 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
               help="Worker processes sharing the ports with SO_REUSEPORT (admin on the first).")
 @click.option("-v", "--verbose", is_flag=True, help="Log proxy events on stderr.")
 def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, app_ports,
-        listen_host, service, labels, cluster, proxy_id, control_plane, resolve, retry_buffer,
-        zipkin, otlp, trace_sampling, header_timeout, idle_timeout, max_connections, access_log, workers,
+        listen_host, service, service_account, token_file, labels, cluster, proxy_id,
+        control_plane, resolve, retry_buffer, zipkin, otlp, trace_sampling, header_timeout,
+        idle_timeout, max_connections, access_log, workers,
         verbose) -> int:
     """Run the sidecar proxy beside one workload.
 
@@ -147,9 +157,12 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, ap
         health_port=health_port if health_port is not None else
         (HEALTH_PORT if mode == "transparent" else None),
         app_ports=list(app_ports), listen_host=listen_host,
-        identity=Identity(service=service, labels=label_map, proxy_id=proxy_id), snapshot_file=snapshot,
+        identity=Identity(service=service, labels=label_map, proxy_id=proxy_id,
+                          namespace=os.environ.get("POD_NAMESPACE") or "default",
+                          service_account=service_account), snapshot_file=snapshot,
         control_plane=control_plane, access_log=access_log, probes=probes,
         resolve=resolve_map, reuse_port=workers > 1, retry_buffer=retry_buffer.lower(),
         tracing=TracingConfig(zipkin=zipkin or None, otlp=otlp or None, sampling=sampling),
-        header_timeout=header_timeout, idle_timeout=idle_timeout, max_connections=max_connections)
+        header_timeout=header_timeout, idle_timeout=idle_timeout, max_connections=max_connections,
+        token_file=token_file or (POD_TOKEN if os.path.exists(POD_TOKEN) else None))
     return run_sidecar(config, workers=workers, verbose=verbose)

@@ -121,7 +121,8 @@ def simulate(ctx: click.Context, method: str, url: str, files: tuple[str, ...],
     except ValueError as exc:
         raise DataError(f"{snapshot_file or ', '.join(files) or proxy}: the sidecar would refuse "
                         f"this snapshot: {exc}") from None
-    answer = _simulate(snap, method.upper(), url, header_list, count, where)
+    answer = _simulate(snap, method.upper(), url, header_list, count, where,
+                       scope=identity.get("scope") if identity else None)
     if output == "json":
         from meshtool.cli.render import dump_json
 
@@ -145,7 +146,8 @@ def _live(ctx: click.Context, address: str, proxy: str) -> tuple[dict, dict]:
     entry = find_proxy(fetch_sync_table(address), proxy)
     intended = fetch_intended(address, entry["proxyId"])
     identity = {"service": entry.get("service") or "", "namespace": entry.get("namespace")
-                or DEFAULT_NAMESPACE, "labels": entry.get("labels") or {}}
+                or DEFAULT_NAMESPACE, "labels": entry.get("labels") or {},
+                "scope": intended.get("scope")}  # what the control plane sends this proxy
     return identity, intended["snapshot"]
 
 
@@ -179,13 +181,13 @@ def _offline(files: tuple[str, ...]) -> tuple[dict, dict[str, str]]:
             origin = by_key[key]
             click.echo(f"warning: {origin.where}: {key[0].split('.')[0]}/{key[2]} is left out: "
                        f"{'; '.join(reasons)}", err=True)
-    where: dict[str, list[str]] = {}
+    where: dict[str, list[str]] = {}  # route rules only: what the explanation names
     for r in result.resources:
-        if r.is_native and r.where:
+        if r.kind == "RouteRule" and r.where:
             where.setdefault(f"{r.namespace}/{r.name}", []).append(r.where)
     for key, source_key in built.compiled.sources.items():
         origin = by_key.get(source_key)
-        if origin is not None and origin.where and origin.key != key:
+        if key[0] == "RouteRule" and origin is not None and origin.where and origin.key != key:
             where.setdefault(f"{key[1]}/{key[2]}", []).append(
                 f"{origin.where} ({origin.kind.split('.')[0]} {origin.name})")
     # two sources compiling to one name (a native rule and a VirtualService): say both
@@ -210,7 +212,7 @@ def _flow(method: str, url: str, headers: list[tuple[str, str]]):
 
 
 def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count: int,
-              where: dict[str, str] | None = None) -> dict:
+              where: dict[str, str] | None = None, scope: dict | None = None) -> dict:
     from meshtool.sidecar.addons.egress import allowing_rule
     from meshtool.sidecar.addons.routing import Routing
 
@@ -223,6 +225,8 @@ def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count
         host, port = md["meshtool.external"]
         allow = allowing_rule(snap.egress, host, port)
         answer["destination"] = {"external": f"{host}:{port}"}
+        if scope:  # a live proxy: the host may be a mesh service outside what it receives
+            answer["destination"]["scope"] = scope_sentence(scope)
         answer["egress"] = ({"allowed": True, "rule": allow.name} if allow is not None
                             else {"allowed": False, "reason": "no EgressRule allows it: the "
                                   "sidecar answers 403"})
@@ -286,6 +290,15 @@ def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count
     return answer
 
 
+def scope_sentence(scope: dict) -> str:
+    """What a proxy receives, in words (the scope the control plane reports for it)."""
+    hosts = ", ".join(scope.get("hosts") or [])
+    by = (f"Sidecar {scope['sidecar']}" if scope.get("sidecar")
+          else f"the default: its namespace {scope.get('namespace')}")
+    return (f"this proxy receives the services matching {hosts} ({by}) and those its rules "
+            f"name; any other host is treated as external")
+
+
 def _matcher_name(name: str) -> str:
     return f"query parameter {name[1:]}" if name.startswith("?") else name
 
@@ -298,7 +311,10 @@ def _text(a: dict) -> str:
     lines = [f"request      {a['request']} (snapshot {a['snapshot']})"]
     dest = a["destination"]
     if "external" in dest:
-        lines.append(f"destination  {dest['external']}: outside the mesh")
+        lines.append(f"destination  {dest['external']}: outside the mesh"
+                     + (" or this proxy's scope" if dest.get("scope") else ""))
+        if dest.get("scope"):
+            lines.append(f"scope        {dest['scope']}")
         eg = a["egress"]
         lines.append(f"egress       allowed by EgressRule {eg['rule']}" if eg["allowed"]
                      else f"egress       denied: {eg['reason']}")

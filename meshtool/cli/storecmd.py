@@ -43,7 +43,23 @@ def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = F
         raise DataError(f"no rules found in {', '.join(names)}")
     if unique:
         _refuse_duplicates(result.resources)
+    _refuse_compiled_only(result.resources)
     return result.resources
+
+
+def _refuse_compiled_only(resources: list[Resource]) -> None:
+    """A store that keeps only native kinds (Kubernetes) has no CRD for a gateway route: the
+    Ingress or Gateway it came from belongs in the API server as written, where the control
+    plane reads it."""
+    from meshtool.model.kinds import GATEWAY_ROUTE
+
+    found = [Finding(f"{res.kind}/{res.name} is a route of the ingress gateway: create the "
+                     f"Ingress (or Gateway API / Istio Gateway route) it comes from with kubectl "
+                     f"apply; the control plane reads it from the API server", res.file, res.line,
+                     None, f"{res.kind}/{res.name}")
+             for res in resources if res.kind == GATEWAY_ROUTE]
+    if found:
+        raise DataError(findings=found)
 
 
 def _refuse_duplicates(resources: list[Resource]) -> None:

@@ -35,6 +35,7 @@ class KubeStatusReporter:
     def __init__(self, api_client):
         self._api_client = api_client
         self._queue: queue.Queue = queue.Queue()
+        self._ingresses: dict = {}  # Ingress key -> the last verdict queued for it
         self._thread = threading.Thread(target=self._run, name="kube-status", daemon=True)
         self._thread.start()
 
@@ -45,6 +46,16 @@ class KubeStatusReporter:
     def cleared(self, key: Key, resource: Resource | None) -> None:
         if resource is not None:  # deleted objects have no status left to correct
             self._queue.put(("accepted", key, None))
+
+    def compiled(self, rules, compiled, services: list[dict]) -> None:
+        """After each snapshot: the gateway's address for the Ingresses it serves, an Event
+        for those it cannot (meshtool.controlplane.ingressstatus); each verdict written once."""
+        from meshtool.controlplane.ingressstatus import verdicts
+
+        for verdict in verdicts(rules, compiled, services):
+            if self._ingresses.get(verdict.key) != verdict:
+                self._ingresses[verdict.key] = verdict
+                self._queue.put(("ingress", verdict.key, verdict))
 
     def stop(self) -> None:
         self._queue.put(None)
@@ -61,7 +72,10 @@ class KubeStatusReporter:
                 if job is None:
                     return
                 verdict, key, message = job
-                self._write(key, message if verdict == "rejected" else None)
+                if verdict == "ingress":
+                    self._write_ingress(message)
+                else:
+                    self._write(key, message if verdict == "rejected" else None)
             except Exception as exc:  # noqa: BLE001 - reporting must never stop serving
                 log.warning("cannot report %s/%s/%s in the cluster: %s", *job[1], exc)
             finally:
@@ -101,18 +115,43 @@ class KubeStatusReporter:
         if problem:
             self._event(namespace, kind, name, meta, problem)
 
-    def _event(self, namespace: str, kind: str, name: str, meta: dict, message: str) -> None:
+    def _write_ingress(self, verdict) -> None:
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        from meshtool.controlplane.ingressstatus import status_patch
+
+        _, namespace, name = verdict.key
+        net = client.NetworkingV1Api(self._api_client)
+        try:
+            if verdict.problem is not None:
+                meta = net.read_namespaced_ingress(name, namespace).metadata
+                self._event(namespace, "Ingress", name, {"uid": meta.uid,
+                            "resourceVersion": meta.resource_version},
+                            f"not served by the meshtool gateway: {verdict.problem}",
+                            api_version="networking.k8s.io/v1", prefix="")
+            elif verdict.address is not None:
+                net.patch_namespaced_ingress_status(name, namespace,
+                                                    status_patch(verdict.address),
+                                                    field_manager=FIELD_MANAGER)
+        except ApiException as exc:
+            if exc.status != 404:  # deleted meanwhile: nothing to say
+                raise
+
+    def _event(self, namespace: str, kind: str, name: str, meta: dict, message: str,
+               api_version: str = NATIVE_API_VERSION,
+               prefix: str = "left out of every snapshot: ") -> None:
         from kubernetes import client
 
         now = _now()
         event = {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"generateName": f"{name}.", "namespace": namespace},
-            "involvedObject": {"apiVersion": NATIVE_API_VERSION, "kind": kind, "name": name,
+            "involvedObject": {"apiVersion": api_version, "kind": kind, "name": name,
                                "namespace": namespace, "uid": meta.get("uid"),
                                "resourceVersion": meta.get("resourceVersion")},
             "reason": "Invalid", "type": "Warning",
-            "message": f"left out of every snapshot: {message}"[:1024],
+            "message": f"{prefix}{message}"[:1024],
             "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }

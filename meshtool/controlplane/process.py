@@ -111,7 +111,8 @@ class SimulatedFleet(_Child):
 
     def __init__(self, address: str, count: int, *, prefix: str = "sim", services: int = 10,
                  inbound_base: int = 20000, nack_rule: str | None = None,
-                 admin_base: int | str | None = None, log: str | os.PathLike | None = None):
+                 admin_base: int | str | None = None, log: str | os.PathLike | None = None,
+                 sotw: bool = False):
         self.address = address
         self.count = count
         self.argv = [sys.executable, "-P", "-m", "meshtool.testing.simulate", "--control-plane",
@@ -121,6 +122,8 @@ class SimulatedFleet(_Child):
             self.argv += ["--nack-rule", nack_rule]
         if admin_base:
             self.argv += ["--admin-base", str(admin_base)]
+        if sotw:  # the old protocol: whole snapshots
+            self.argv.append("--sotw")
         self.log = Path(log) if log else None
 
     def start(self, timeout: float = 60.0, wait: bool = True) -> "SimulatedFleet":

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from meshtool.discovery.protocol import Identity, split_address
+from meshtool.security.spiffe import workload_id
 
 if TYPE_CHECKING:
     from meshtool.controlplane.registrations import SharedRegistrations, View
@@ -54,6 +55,9 @@ class WorkloadRegistry:
         self.ready = True  # False until the shared file has been read once
         self.warming = 0  # registrations of a previous run not back yet (shared file)
         self.replicas: list[dict] = []  # the live replicas sharing the file
+        # With a mesh CA: each endpoint carries the SPIFFE ID its certificate names, so that
+        # callers originate mTLS to it and verify that identity.
+        self.trust_domain: str | None = None
 
     def share(self, shared: SharedRegistrations) -> None:
         """Write registrations to `shared` and count those of other replicas; until its first
@@ -129,6 +133,8 @@ class WorkloadRegistry:
             svc["ports"].update(ident.ports)
             ep = w.endpoint
             if ep is not None:
+                if self.trust_domain:
+                    ep["identity"] = workload_spiffe_id(ident, self.trust_domain)
                 svc["endpoints"].append(ep)
         out = []
         for key in sorted(by_key):
@@ -138,3 +144,9 @@ class WorkloadRegistry:
             out.append(svc)
         self._services = (self.generation, out)
         return out
+
+
+def workload_spiffe_id(identity: Identity, trust_domain: str) -> str:
+    """The SPIFFE ID of a registered workload: its service account, by default its service."""
+    return str(workload_id(identity.namespace, identity.service_account or identity.service,
+                           trust_domain))

@@ -40,6 +40,7 @@ class ProxySync:
     nack_nonce: str | None = None
     nack_error: str | None = None
     nack_at: float | None = None
+    certificate: dict | None = None  # the last one issued: spiffeId, serial, notAfter
 
     def sent(self, version: str, nonce: str) -> None:
         self.sent_version, self.sent_nonce, self.sent_at = version, nonce, time.time()
@@ -86,6 +87,7 @@ class ProxySync:
                         "error": self.nack_error}),
             "lastPush": self.sent_at,
             "pushes": self.pushes,
+            **({"certificate": self.certificate} if self.certificate else {}),
         }
 
 

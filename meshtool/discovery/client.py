@@ -26,8 +26,13 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 
 from meshtool.conventions import DEFAULT_NAMESPACE
-from meshtool.discovery.protocol import (CLOSE_PROTOCOL_ERROR, Identity, Reply, ack, nack,
-                                         parse_snapshot, stream_url)
+from meshtool.discovery.protocol import (ACCEPT_DELTA, ACCEPT_ZLIB, CERTIFICATE,
+                                         CLOSE_PROTOCOL_ERROR, DELTA, SNAPSHOT,
+                                         CertificateMessage, Identity, Reply, ack, csr_message,
+                                         nack, parse_certificate, parse_delta, parse_snapshot,
+                                         resync, stream_url)
+from meshtool.discovery.snapshot import Held
+from meshtool.discovery.wire import decode_message
 
 log = logging.getLogger("meshtool.discovery")
 
@@ -83,7 +88,8 @@ class DiscoveryClient:
                  backoff_initial: float = 0.1, backoff_cap: float = 1.0,
                  heartbeat: float | None = 10.0, seed: int | None = None,
                  session: aiohttp.ClientSession | None = None,
-                 decode: Callable[[str], Any] = json.loads):
+                 decode: Callable[[str | bytes], Any] = decode_message,
+                 accept: tuple[str, ...] = (ACCEPT_DELTA, ACCEPT_ZLIB)):
         self.addresses = parse_addresses(address)
         self._index = 0
         self.address = self.addresses[0]  # the one in use (or tried last)
@@ -96,6 +102,11 @@ class DiscoveryClient:
         self._rng = random.Random(seed)
         self._session = session
         self._decode = decode  # simulated fleets share the decoding of identical snapshots
+        self.accept = tuple(accept)  # () : an old sidecar, full snapshots only
+        # The control plane's state as last ACKed, resource by resource (deltas apply to it).
+        self.held = Held()
+        self.deltas = 0  # deltas applied, for tests
+        self.resyncs = 0  # full states asked for
         self._task: asyncio.Task | None = None
         self._stopping = False
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -108,6 +119,10 @@ class DiscoveryClient:
         self.last_reply: Reply | None = None
         self.last_error: str | None = None  # why the stream last broke
         self.changed = asyncio.Event()  # set whenever a reply is sent or the connection changes
+        # Certificates (optional): `csr_source()` gives the CSR to send after each hello (None:
+        # none wanted), `on_certificate(msg)` takes each answer (docs/protocol.md).
+        self.csr_source: Callable[[], tuple[str, str, str | None] | None] | None = None
+        self.on_certificate: Callable[[CertificateMessage], Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> asyncio.Task:
@@ -161,24 +176,29 @@ class DiscoveryClient:
             async with session.ws_connect(self.url, heartbeat=self.heartbeat, autoclose=True,
                                           max_msg_size=MAX_MESSAGE) as ws:
                 self._ws = ws
-                await ws.send_str(json.dumps(self.identity.hello()))
+                await ws.send_str(json.dumps(self._hello()))
                 self.connected = True
                 self.connects += 1
                 self.last_error = None
                 self._notify()
                 log.info("connected to control plane %s as %s", self.address,
                          self.identity.proxy_id)
+                wanted = self.csr_source() if self.csr_source is not None else None
+                if wanted is not None:
+                    await ws.send_str(json.dumps(csr_message(*wanted)))
                 async for msg in ws:
-                    if msg.type == aiohttp.WSMsgType.TEXT:
+                    if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                         try:
-                            snap = parse_snapshot(self._decode(msg.data))
+                            message = self._decode(msg.data)
+                            reply = await self._handle(ws, message)
                         except ValueError as exc:  # JSONDecodeError is a ValueError too
                             self.last_error = f"malformed message: {exc}"
                             await ws.close(code=CLOSE_PROTOCOL_ERROR,
                                            message=str(exc)[:120].encode())
                             break
+                        if reply is None:
+                            continue
                         got_snapshot = True
-                        reply = await self._answer(snap.version, snap.nonce, snap.snapshot)
                         await ws.send_str(json.dumps(reply.to_dict()))
                         self.last_reply = reply
                         self._notify()
@@ -195,6 +215,69 @@ class DiscoveryClient:
                 self.connected = False
                 self._notify()
         return got_snapshot
+
+    async def send_csr(self, request_id: str, csr_pem: str, token: str | None = None) -> bool:
+        """Send a CSR now; False when not connected (csr_source sends one at the next hello)."""
+        ws = self._ws
+        if ws is None or ws.closed:
+            return False
+        try:
+            await ws.send_str(json.dumps(csr_message(request_id, csr_pem, token)))
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    def _certificate(self, msg: CertificateMessage) -> None:
+        if self.on_certificate is None:
+            return
+        try:
+            self.on_certificate(msg)
+        except Exception:  # noqa: BLE001 - a bad certificate must not break the stream
+            log.exception("handling the certificate %s failed", msg.id)
+
+    def _hello(self) -> dict[str, Any]:
+        hello = self.identity.hello()
+        if self.accept:
+            hello["accept"] = list(self.accept)
+            if self.held.version is not None:  # a delta from it may be enough
+                hello["version"] = self.held.version
+        return hello
+
+    async def _handle(self, ws: aiohttp.ClientWebSocketResponse, message: Any) -> Reply | None:
+        """One message from the control plane; the reply to send, if any. ValueError: the
+        message is malformed (the stream closes)."""
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == SNAPSHOT:
+            snap = parse_snapshot(message)
+            reply = await self._answer(snap.version, snap.nonce, snap.snapshot)
+            if reply.ok:
+                self.held = Held.of_document(snap.version, snap.snapshot)
+            return reply
+        if kind == DELTA:
+            delta = parse_delta(message)
+            if delta.base is not None and delta.base != self.held.version:
+                # Not the state this proxy holds (it NACKed or lost it): ask for the whole.
+                log.info("delta %s applies to %s, this proxy holds %s: asking for the full "
+                         "state", delta.version, delta.base, self.held.version)
+                self.resyncs += 1
+                await ws.send_str(json.dumps(resync()))
+                return None
+            try:
+                held = self.held.updated(delta.version, delta.update, full=delta.base is None)
+            except ValueError as exc:
+                return nack(delta.version, delta.nonce, str(exc))
+            reply = await self._answer(delta.version, delta.nonce, held.document())
+            if reply.ok:
+                self.held = held
+                self.deltas += 1
+            return reply
+        if kind == CERTIFICATE:
+            self._certificate(parse_certificate(message))
+            return None
+        if not isinstance(kind, str):
+            raise ValueError("a message must be a JSON object with a type")
+        log.debug("ignoring a message of type %r", kind)  # a newer control plane's extension
+        return None
 
     async def _answer(self, version: str, nonce: str, snapshot: dict) -> Reply:
         if version == self.version and self.snapshot is not None and not self._kept:

@@ -21,9 +21,18 @@ GRAPH_PATH = "/debug/graph"  # the service graph (meshtool graph, the dashboard)
 RULES_PATH = "/debug/rules"  # the rules in force, as authored (the dashboard)
 
 HELLO = "hello"
-SNAPSHOT = "snapshot"
+SNAPSHOT = "snapshot"  # the whole state (state of the world): old sidecars get only these
+DELTA = "delta"  # changed and removed resources against a base version (docs/protocol.md)
+RESYNC = "resync"  # sidecar -> control plane: "send me the full state"
 ACK = "ack"
 NACK = "nack"
+CSR = "csr"  # sidecar -> control plane: a certificate signing request for its workload key
+CERTIFICATE = "certificate"  # control plane -> sidecar: the signed chain (or why not)
+
+# What a sidecar accepts, said in its hello's `accept` list; the control plane sends nothing
+# else. Unknown capabilities are ignored, so either side can add some.
+ACCEPT_DELTA = "delta"
+ACCEPT_ZLIB = "zlib"  # large payloads in binary frames, zlib-compressed (see meshtool.discovery.wire)
 
 PROXY_KINDS = ("sidecar", "gateway")
 
@@ -83,6 +92,7 @@ class Identity:
     inbound_address: str | None = None  # "host:port" other sidecars reach it at
     ports: tuple[int, ...] = ()  # the service ports clients address
     admin_address: str | None = None  # "host:port" of its admin listener
+    service_account: str | None = None  # the workload's identity (SPIFFE .../sa/NAME)
     kind: str = "sidecar"  # sidecar | gateway (the edge proxy)
 
     @property
@@ -98,6 +108,8 @@ class Identity:
             msg["ports"] = list(self.ports)
         if self.admin_address:
             msg["adminAddress"] = self.admin_address
+        if self.service_account:
+            msg["serviceAccount"] = self.service_account
         if self.kind != "sidecar":
             msg["kind"] = self.kind
         return msg
@@ -138,7 +150,21 @@ def parse_hello(msg: Any) -> Identity:
     return Identity(proxy_id=_string(msg, "proxyId"), service=_string(msg, "service"), kind=kind,
                     namespace=_string(msg, "namespace", required=False) or DEFAULT_NAMESPACE,
                     labels=dict(labels), inbound_address=inbound, ports=tuple(ports),
-                    admin_address=_string(msg, "adminAddress", required=False))
+                    admin_address=_string(msg, "adminAddress", required=False),
+                    service_account=_string(msg, "serviceAccount", required=False))
+
+
+def parse_accept(msg: dict) -> frozenset[str]:
+    """The capabilities of a hello (an absent list: an old sidecar, full snapshots only)."""
+    accept = msg.get("accept") or []
+    if not isinstance(accept, list) or not all(isinstance(a, str) for a in accept):
+        raise ValueError("hello: accept must be a list of strings")
+    return frozenset(accept)
+
+
+def parse_held(msg: dict) -> str | None:
+    """The version a reconnecting sidecar still holds (hello `version`), if any."""
+    return _string(msg, "version", required=False)
 
 
 def _snapshot_head(version: str, nonce: str) -> str:
@@ -173,6 +199,26 @@ def parse_snapshot(msg: Any) -> SnapshotMessage:
 
 
 @dataclass(frozen=True)
+class DeltaMessage:
+    """A delta: apply `update` on top of the state of version `base` (None: on top of nothing,
+    the full state) to get the state of `version`."""
+
+    version: str
+    nonce: str
+    base: str | None
+    update: dict
+
+
+def parse_delta(msg: Any) -> DeltaMessage:
+    msg = _object(msg, "message")
+    if msg.get("type") != DELTA:
+        raise ValueError(f"expected a delta, got type {msg.get('type')!r}")
+    return DeltaMessage(version=_string(msg, "version"), nonce=_string(msg, "nonce"),
+                        base=_string(msg, "base", required=False),
+                        update=_object(msg.get("update"), "delta: update"))
+
+
+@dataclass(frozen=True)
 class Reply:
     """A sidecar's answer to one snapshot."""
 
@@ -200,6 +246,10 @@ def nack(version: str, nonce: str, error: str) -> Reply:
     return Reply(NACK, version, nonce, error or "rejected")
 
 
+def resync() -> dict[str, Any]:
+    return {"type": RESYNC}
+
+
 def parse_reply(msg: Any) -> Reply:
     msg = _object(msg, "reply")
     kind = msg.get("type")
@@ -211,3 +261,59 @@ def parse_reply(msg: Any) -> Reply:
         if not isinstance(error, str):
             raise ValueError("nack: error must be a string")
     return Reply(kind, _string(msg, "version"), _string(msg, "nonce"), error)
+
+
+# -- certificates (docs/protocol.md, "csr / certificate") ----------------------------------
+
+@dataclass(frozen=True)
+class CsrMessage:
+    id: str  # echoed in the answer
+    csr: str  # PEM; the identity comes from the hello, never from the CSR
+    token: str | None = None  # Kubernetes: the pod's service account token (TokenReview)
+
+
+def csr_message(request_id: str, csr_pem: str, token: str | None = None) -> dict[str, Any]:
+    msg = {"type": CSR, "id": request_id, "csr": csr_pem}
+    if token:
+        msg["token"] = token
+    return msg
+
+
+def parse_csr(msg: Any) -> CsrMessage:
+    msg = _object(msg, "csr")
+    if msg.get("type") != CSR:
+        raise ValueError(f"expected a csr, got type {msg.get('type')!r}")
+    return CsrMessage(id=_string(msg, "id"), csr=_string(msg, "csr"),
+                      token=_string(msg, "token", required=False))
+
+
+@dataclass(frozen=True)
+class CertificateMessage:
+    id: str
+    chain: tuple[str, ...] = ()  # PEM, the leaf first
+    roots: tuple[str, ...] = ()  # PEM trust anchors
+    error: str | None = None  # why no certificate was issued
+
+
+def certificate_message(request_id: str, chain: list[str] | None = None,
+                        roots: list[str] | None = None, error: str | None = None) -> dict:
+    if error is not None:
+        return {"type": CERTIFICATE, "id": request_id, "error": error}
+    return {"type": CERTIFICATE, "id": request_id, "certChain": list(chain or ()),
+            "rootCerts": list(roots or ())}
+
+
+def parse_certificate(msg: Any) -> CertificateMessage:
+    msg = _object(msg, "certificate")
+    if msg.get("type") != CERTIFICATE:
+        raise ValueError(f"expected a certificate, got type {msg.get('type')!r}")
+    error = msg.get("error")
+    if error is not None:
+        if not isinstance(error, str):
+            raise ValueError("certificate: error must be a string")
+        return CertificateMessage(id=_string(msg, "id"), error=error)
+    chain, roots = msg.get("certChain"), msg.get("rootCerts")
+    for name, value in (("certChain", chain), ("rootCerts", roots)):
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"certificate: {name} must be a non-empty list of PEM strings")
+    return CertificateMessage(id=_string(msg, "id"), chain=tuple(chain), roots=tuple(roots))

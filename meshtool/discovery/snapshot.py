@@ -4,7 +4,7 @@ are defined nowhere else.
 
     {"version": "<store revision>.<content hash>", "nonce": "...",
      "services": [{"name", "namespace", "ports": [N | {port, protocol}], "addresses",
-                   "endpoints": [{address, port, labels}]}],
+                   "endpoints": [{address, port, labels, identity (SPIFFE ID, mesh CA on)}]}],
      "rules": [native manifests, compiled from every API by the control plane],
      "complete": false (only while the control plane is warming)}
 """
@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 from meshtool.conventions import DEFAULT_NAMESPACE
 
@@ -27,6 +28,7 @@ class Endpoint:
     port: int
     labels: dict[str, str]
     key: str  # "address:port"
+    identity: str | None = None  # the SPIFFE ID its sidecar's certificate names (mesh CA on)
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +96,76 @@ def encode(revision: int, services: list[dict], rules: list[dict],
     return version, f'{{"version":{json.dumps(version)},{body_json[1:]}'
 
 
+# -- resources: the units a delta adds, replaces and removes ----------------------------------
+# A snapshot is made of resources, each named by an id: a service by "namespace/name", a rule
+# by "Kind/namespace/name". A document lists them sorted by id, so the same resources always
+# make the same document, however they arrived (whole, or delta by delta).
+
+def service_id(svc: dict) -> str:
+    return f"{svc.get('namespace') or DEFAULT_NAMESPACE}/{svc.get('name')}"
+
+
+def rule_id(rule: dict) -> str:
+    meta = rule.get("metadata") or {}
+    return f"{rule.get('kind')}/{meta.get('namespace') or DEFAULT_NAMESPACE}/{meta.get('name')}"
+
+
+def document(version: str, services: Mapping[str, Any], rules: Mapping[str, Any],
+             complete: bool = True) -> dict[str, Any]:
+    """The snapshot document of these resources (values in id order)."""
+    doc: dict[str, Any] = {"version": version,
+                           "services": [services[k] for k in sorted(services)],
+                           "rules": [rules[k] for k in sorted(rules)]}
+    if not complete:
+        doc["complete"] = False
+    return doc
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, eq=False)
+class Held:
+    """The control plane's state as a sidecar holds it, resource by resource: what a delta
+    applies to. Immutable: `updated` returns a new one, so a rejected delta leaves it as is."""
+
+    version: str | None = None
+    services: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    rules: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    complete: bool = True
+
+    def updated(self, version: str, update: dict, *, full: bool) -> "Held":
+        """Apply a delta's `update` (`full`: on top of nothing). ValueError when malformed."""
+        services = {} if full else dict(self.services)
+        rules = {} if full else dict(self.rules)
+        for name, into in (("services", services), ("rules", rules)):
+            part = update.get(name) or {}
+            if not isinstance(part, dict):
+                raise ValueError(f"delta: update.{name} must be an object")
+            put, remove = part.get("set") or {}, part.get("remove") or []
+            if not isinstance(put, dict) or not isinstance(remove, list):
+                raise ValueError(f"delta: update.{name}: set must map ids to resources and "
+                                 f"remove list ids")
+            for rid in remove:
+                into.pop(rid, None)
+            into.update(put)
+        complete = update.get("complete", True)
+        if not isinstance(complete, bool):
+            raise ValueError("delta: update.complete must be true or false")
+        return Held(version, MappingProxyType(services), MappingProxyType(rules), complete)
+
+    @classmethod
+    def of_document(cls, version: str, doc: dict) -> "Held":
+        """The resources of a whole snapshot document (one sent in full)."""
+        services = {service_id(s): s for s in doc.get("services") or [] if isinstance(s, dict)}
+        rules = {rule_id(r): r for r in doc.get("rules") or [] if isinstance(r, dict)}
+        return cls(version, MappingProxyType(services), MappingProxyType(rules),
+                   doc.get("complete", True) is not False)
+
+    def document(self) -> dict[str, Any]:
+        return document(self.version or "", self.services, self.rules, self.complete)
+
+
 def parse_service(at: str, doc: Any, problem: Callable[[str, str], None]) -> ServiceEntry | None:
     """One entry of `services`; every problem reported through `problem(where, message)`."""
     if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not doc["name"]:
@@ -113,8 +185,12 @@ def parse_service(at: str, doc: Any, problem: Callable[[str, str], None]) -> Ser
         if not isinstance(labels, dict):
             problem(where, "labels: must be a mapping")
             continue
+        identity = ep.get("identity")
+        if identity is not None and not isinstance(identity, str):
+            problem(where, "identity: must be a SPIFFE ID string")
+            continue
         eps.append(Endpoint(ep["address"], port, {str(k): str(v) for k, v in labels.items()},
-                            f"{ep['address']}:{port}"))
+                            f"{ep['address']}:{port}", identity))
     ports, protocols = [], {}
     for j, p in enumerate(doc.get("ports") or []):
         number = p.get("port") if isinstance(p, dict) else p

@@ -47,6 +47,7 @@ class Settings:
     failure_policy: str = DEFAULT_FAILURE_POLICY
     addons: tuple[str, ...] = ()  # meshtool.kube.addons.ADDONS
     cluster_name: str | None = None  # multi-cluster: this cluster's name (--cluster-name)
+    gateway: bool = False  # also the ingress gateway (meshtool.kube.gateway)
 
     @property
     def control_plane_address(self) -> str:
@@ -109,6 +110,12 @@ def rbac(settings: Settings) -> list[dict]:
             {"apiGroups": [API_GROUP], "resources": sorted(f"{p}/status" for p in PLURALS.values()),
              "verbs": ["get", "patch"]},
             {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+            # Workload certificates: the service account token a sidecar's CSR carries.
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"],
+             "verbs": ["create"]},
+            # The address of the ingress gateway, in the status of the Ingresses it serves.
+            {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"],
+             "verbs": ["get", "patch"]},
         ],
     }
     binding = {
@@ -279,6 +286,11 @@ def manifests(settings: Settings, certs: WebhookCerts) -> list[dict]:
     if "prometheus" in settings.addons:
         from meshtool.kube.addons import prometheus_manifests
         extras = prometheus_manifests(settings.namespace, labels(settings, "prometheus"))
+    if settings.gateway:
+        from meshtool.kube.gateway import gateway_manifests
+        extras += gateway_manifests(
+            settings.namespace, settings.image, settings.control_plane_address,
+            lambda name, component, namespaced=True: _meta(name, settings, component, namespaced))
     return [*crds(settings), namespace, account, *rbac(settings), secret(settings, certs),
             service(settings), deployment(settings), *extras,
             webhook_configuration(settings, certs.ca_pem),
@@ -398,7 +410,15 @@ def uninstall(api_client, settings: Settings, *, keep_crds: bool = False,
     (other labels, another namespace's install) are left alone. Idempotent."""
     placeholder = WebhookCerts(b"", b"", b"")
     done = Removal()
-    for obj in reversed(items if items is not None else manifests(settings, placeholder)):
+    written = items if items is not None else manifests(settings, placeholder)
+    if items is None and not settings.gateway:  # with --gateway or not: its objects go if there
+        from dataclasses import replace
+        gateway = manifests(replace(settings, gateway=True), placeholder)
+        names = {(o["kind"], o["metadata"]["name"]) for o in written}
+        extra = [o for o in gateway if (o["kind"], o["metadata"]["name"]) not in names]
+        written += [o for o in extra if objects.get(api_client, o["kind"], o["metadata"]["name"],
+                                                    o["metadata"].get("namespace")) is not None]
+    for obj in reversed(written):
         meta, kind = obj["metadata"], obj["kind"]
         shown = display(obj)
         if keep_crds and kind == "CustomResourceDefinition":

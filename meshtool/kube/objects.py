@@ -25,6 +25,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
     "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
     "Deployment": ("/apis/apps/v1", "deployments", True),
+    "IngressClass": ("/apis/networking.k8s.io/v1", "ingressclasses", False),
     "MutatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1",
                                      "mutatingwebhookconfigurations", False),
     "ValidatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1",

@@ -134,26 +134,50 @@ def wait_synced(state: MeshState, revision: int, proxies: int, timeout: float) -
 
 def drive(scenario: Scenario, stage: Stage, state: MeshState, reporter: Reporter) -> StageResult:
     """Send the stage's requests to the entry service through its sidecar (or to the entry
-    gateway, from outside the mesh), one at a time."""
-    proxy = state.find(scenario.entry, scenario.via)
+    gateway, from outside the mesh), one at a time; with `stage.direct`, straight to that
+    instance's sidecar in plaintext, as a client outside the mesh would."""
+    target = stage.direct or scenario.entry
+    via = "sidecar" if stage.direct else scenario.via
+    proxy = state.find(target, via)
     if proxy is None:
-        raise MeshtoolError(f"scenario {scenario.name}: no {scenario.via} {scenario.entry}")
-    port = proxy.ports["inbound" if scenario.via == "sidecar" else "http"]
+        raise MeshtoolError(f"scenario {scenario.name}: no {via} {target}")
+    port = proxy.ports["inbound" if via == "sidecar" else "http"]
     result = StageResult(stage)
+    before = _counter(state, stage.counter) if stage.counter else 0
+    path = "/" if stage.direct else scenario.path
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
     try:
         for _ in range(stage.requests):
             try:
-                conn.request("GET", scenario.path)
+                conn.request("GET", path)
                 resp = conn.getresponse()
                 body = resp.read().decode(errors="replace")
                 tags = scenario.classify(resp.status, body)
             except (OSError, http.client.HTTPException):
                 conn.close()
-                tags = {"error"}
+                tags = {"refused"} if stage.direct else {"error"}
             result.counts.update(tags)
             reporter.request_done(tags)
     finally:
         conn.close()
     result.problems = check(stage, result.counts, stage.requests)
+    if stage.counter:
+        grown = _counter(state, stage.counter) - before
+        if grown != stage.requests:
+            result.problems.append(f"{stage.counter[1]} on {stage.counter[0]}: expected "
+                                   f"+{stage.requests}, observed +{grown}")
     return result
+
+
+def _counter(state: MeshState, counter: tuple[str, str]) -> float:
+    """The sum of a counter's series on an instance's sidecar (its admin port)."""
+    import urllib.request
+
+    instance, name = counter
+    sidecar = state.find(instance, "sidecar")
+    if sidecar is None:
+        raise MeshtoolError(f"no sidecar for {instance}")
+    url = f"http://127.0.0.1:{sidecar.ports['admin']}/stats/prometheus"
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith((name + "{", name + " ")))

@@ -78,6 +78,7 @@ class MeshSpec:
     workloads: tuple[Workload, ...]
     path: Path | None = None
     gateways: tuple[GatewaySpec, ...] = ()
+    mtls: bool = False  # the control plane runs a CA: sidecars get certificates, speak mTLS
 
     @property
     def directory(self) -> Path:
@@ -116,7 +117,13 @@ def parse_meshfile(src: Source) -> MeshSpec:
     spec = data.get("spec")
     if not isinstance(spec, dict):
         _fail(doc, ("spec",), "missing or not a mapping: spec.services lists the services")
-    _only(doc, ("spec",), spec, {"services", "external", "gateways"})
+    _only(doc, ("spec",), spec, {"services", "external", "gateways", "mtls"})
+    mtls = spec.get("mtls") or {}
+    if not isinstance(mtls, dict):
+        _fail(doc, ("spec", "mtls"), "must be a mapping: {enabled: true}")
+    _only(doc, ("spec", "mtls"), mtls, {"enabled"})
+    if not isinstance(mtls.get("enabled", False), bool):
+        _fail(doc, ("spec", "mtls", "enabled"), "must be true or false")
     workloads: list[Workload] = []
     for section, in_mesh in (("services", True), ("external", False)):
         items = spec.get(section) or []
@@ -140,7 +147,8 @@ def parse_meshfile(src: Source) -> MeshSpec:
         if g.name in seen:
             _fail(doc, ("spec", "gateways", i, "name"), f"duplicate instance {g.name!r}")
         seen.add(g.name)
-    return MeshSpec(name, tuple(workloads), src.path, tuple(parsed))
+    return MeshSpec(name, tuple(workloads), src.path, tuple(parsed),
+                    mtls=bool(mtls.get("enabled")))
 
 
 def _gateway(doc: Document, path: tuple, item: object) -> GatewaySpec:

@@ -23,6 +23,11 @@ class Stage:
     apply: tuple[str, ...] = ()  # rule files (relative to the scenario directory), loaded together
     expect: dict[str, float] = field(default_factory=dict)  # tag -> exact share of requests
     requests: int = 100
+    # Call this instance's sidecar inbound directly, in plaintext, as a client outside the
+    # mesh would (a refused connection is tagged "refused", not "error").
+    direct: str | None = None
+    # (instance, counter): the counter on that sidecar must grow by exactly `requests`.
+    counter: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,14 @@ def _ingress(status: int, body: str) -> set[str]:
     return _canary(status, body)
 
 
+def _mtls(status: int, body: str) -> set[str]:
+    if status == 200 and "Hello World, Benigno" in body:
+        return {"served"}
+    if status == 403 and "RBAC: access denied" in body:
+        return {"denied"}
+    return {"error"}
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario(
         "canary", "magnanimo calls benigno; a canary release shifts traffic from v1 to v2 by weight",
@@ -128,5 +141,25 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
                   ("ingress.yaml",), {"no route": 0.0}),
             Stage("90/10 split by version, seen from outside", ("route-90-10.yaml",),
                   {"v1": 0.9, "v2": 0.1}),
+        )),
+    Scenario(
+        "mtls", "magnanimo calls benigno over mTLS: plaintext accepted under PERMISSIVE, refused "
+                "under STRICT; a traffic permission denies, then allows magnanimo, audited",
+        entry="magnanimo-v1", path="/hw2", tags=("served", "refused", "denied"), classify=_mtls,
+        stages=(
+            Stage("PERMISSIVE (the default): magnanimo -> benigno over mTLS", (),
+                  {"served": 1.0}, 20),
+            Stage("PERMISSIVE: a client without a sidecar reaches benigno in plaintext", (),
+                  {"served": 1.0}, 10, direct="benigno-v1"),
+            Stage("STRICT (Istio PeerAuthentication): plaintext refused",
+                  ("istio/peer-authentication-strict.yaml",), {"refused": 1.0}, 10,
+                  direct="benigno-v1"),
+            Stage("STRICT: magnanimo's sidecar still gets through, with its certificate", (),
+                  {"served": 1.0}, 20),
+            Stage("AuthorizationPolicy DENY for magnanimo's identity",
+                  ("istio/deny-magnanimo.yaml",), {"denied": 1.0}, 20),
+            Stage("ALLOW magnanimo; an AUDIT policy counts its calls (dry run, never denies)",
+                  ("istio/allow-magnanimo.yaml",), {"served": 1.0}, 20,
+                  counter=("benigno-v1", "meshtool_permission_audited_total")),
         )),
 )}

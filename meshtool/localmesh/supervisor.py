@@ -142,9 +142,10 @@ def up(spec: MeshSpec, state_dir: Path | None = None, *, store: str | None = Non
     cp_addr = ",".join(cp_addrs)
     state = MeshState(spec.name, str(spec.path) if spec.path else None, store, cp_addr, time.time())
     try:
+        ca_dir = state_dir / "ca" if spec.mtls else None  # made on first start, key 0600
         for i, addr in enumerate(cp_addrs):
             _start_control_plane(state, logs, store, addr, notify, timeout,
-                                 "control-plane" if i == 0 else f"control-plane-{i + 1}")
+                                 "control-plane" if i == 0 else f"control-plane-{i + 1}", ca_dir)
         _write_state(state_dir, state)
         resolve = _external_ports(spec)
         for k, w in enumerate(spec.workloads):  # replicas: each sidecar starts on another one
@@ -178,10 +179,13 @@ def meshtool_command(*args: str) -> list[str]:
 
 
 def _start_control_plane(state: MeshState, logs: Path, store: str | None, addr: str,
-                         notify: Listener, timeout: float, instance: str = "control-plane") -> None:
+                         notify: Listener, timeout: float, instance: str = "control-plane",
+                         ca_dir: Path | None = None) -> None:
     cmd = meshtool_command("control-plane", "--listen", addr)
     if store:
         cmd += ["--store", store]
+    if ca_dir is not None:
+        cmd += ["--ca-dir", str(ca_dir)]
     notify(instance, "control-plane", "starting")
     rec = spawn("control-plane", instance, cmd, logs / f"{instance}.log",
                 ports={"discovery": int(addr.rsplit(":", 1)[1])})

@@ -94,7 +94,7 @@ def compile_resources(resources: Iterable[Resource],
             continue
         clashes = [f"it compiles to {rule.kind} {rule.namespace}/{rule.name}, which "
                    f"{taken[rule.key]} already defines: rename one of them"
-                   for rule in compiled if rule.key in taken]
+                   for rule in compiled if rule.key in taken and rule.kind == "RouteRule"]
         if clashes:
             out.invalid[res.key] = clashes
             continue

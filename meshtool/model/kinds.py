@@ -13,6 +13,12 @@ ROUTE_RULE = "RouteRule"
 EGRESS_RULE = "EgressRule"
 DESTINATION_POLICY = "DestinationPolicy"
 RULE_KINDS = (ROUTE_RULE, EGRESS_RULE, DESTINATION_POLICY)
+# The security kinds of the one model: what PeerAuthentication, AuthorizationPolicy, Kuma's
+# Mesh mtls, TrafficPermission and MeshTrafficPermission compile to (docs/mtls.md).
+MTLS_POLICY = "MTLSPolicy"
+ACCESS_POLICY = "AccessPolicy"
+SECURITY_KINDS = (MTLS_POLICY, ACCESS_POLICY)
+MESH_NAMESPACES = ("meshtool-system", "istio-system", "kuma-system")  # policies here: whole mesh
 # Compiled only, never stored: what Ingress, Gateway API and Istio gateway routes become (the
 # gateway's routing table). Users write those APIs; `convert` prints this kind.
 GATEWAY_ROUTE = "GatewayRoute"
@@ -58,7 +64,16 @@ FOREIGN_KINDS = (
     ForeignKind("networking.istio.io", "VirtualService", _ISTIO_NET, "virtualservices", ("vs",)),
     ForeignKind("networking.istio.io", "DestinationRule", _ISTIO_NET, "destinationrules", ("dr",)),
     ForeignKind("networking.istio.io", "ServiceEntry", _ISTIO_NET, "serviceentries", ("se",)),
+    ForeignKind("networking.istio.io", "Sidecar", _ISTIO_NET, "sidecars"),  # a scope, no rule
     ForeignKind("kuma.io", "TrafficRoute", ("v1alpha1",), "trafficroutes"),
+    ForeignKind("security.istio.io", "PeerAuthentication", ("v1beta1", "v1"),
+                "peerauthentications", ("pa",)),
+    ForeignKind("security.istio.io", "AuthorizationPolicy", ("v1beta1", "v1"),
+                "authorizationpolicies"),
+    ForeignKind("kuma.io", "Mesh", ("v1alpha1",), "meshes"),
+    ForeignKind("kuma.io", "TrafficPermission", ("v1alpha1",), "trafficpermissions"),
+    ForeignKind("kuma.io", "MeshTrafficPermission", ("v1alpha1",), "meshtrafficpermissions",
+                ("mtp",)),
     ForeignKind("kuma.io", "HealthCheck", ("v1alpha1",), "healthchecks"),
     ForeignKind("gateway.networking.k8s.io", "HTTPRoute", ("v1beta1", "v1"), "httproutes"),
     ForeignKind("gateway.networking.k8s.io", "GRPCRoute", ("v1alpha2", "v1"), "grpcroutes"),

@@ -17,7 +17,8 @@ from typing import Any
 from meshtool.model import types as t
 from meshtool.model.durations import parse_duration
 from meshtool.model.hosts import is_ip_pattern
-from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, GATEWAY_ROUTE, ROUTE_RULE
+from meshtool.model.kinds import (ACCESS_POLICY, DESTINATION_POLICY, EGRESS_RULE, GATEWAY_ROUTE,
+                                  MTLS_POLICY, ROUTE_RULE)
 from meshtool.model.paths import FieldPath, Problem
 
 SPEC: FieldPath = ("spec",)
@@ -58,6 +59,21 @@ class _Reader:
             self.add(path, "must be a mapping")
             return {}
         return value
+
+    def list(self, value: Any, path: FieldPath) -> list:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.add(path, "must be a list")
+            return []
+        return value
+
+    def strings(self, value: Any, path: FieldPath) -> tuple[str, ...]:
+        items = self.list(value, path)
+        if not all(isinstance(v, str) for v in items):
+            self.add(path, "must be a list of strings")
+            return ()
+        return tuple(items)
 
     def labels(self, value: Any, path: FieldPath) -> dict[str, str]:
         out = {}
@@ -120,8 +136,9 @@ def parse(kind: str, namespace: str, name: str, spec: Any) -> Parsed:
     reader = _Reader()
     parser = _PARSERS.get(kind)
     if parser is None:
-        return Parsed(None, [(("kind",), f"must be {ROUTE_RULE}, {EGRESS_RULE} or "
-                                         f"{DESTINATION_POLICY}")])
+        return Parsed(None, [(("kind",), f"must be {ROUTE_RULE}, {EGRESS_RULE}, "
+                                         f"{DESTINATION_POLICY}, {MTLS_POLICY} or "
+                                         f"{ACCESS_POLICY}")])
     if not isinstance(spec, dict):
         return Parsed(None, [(SPEC, "must be a mapping")])
     try:
@@ -405,10 +422,14 @@ def _policy(r: _Reader, namespace: str, name: str, spec: dict) -> t.Policy | Non
             else:
                 values[known[0]] = r.integer(value, path + (key,))
         breaker = t.CircuitBreaker(**values)
+    tls = r.mapping(spec.get("tls"), ("tls",)).get("mode")
+    if tls is not None and tls not in t.CLIENT_TLS_MODES:
+        r.add(("tls", "mode"), f"must be one of {', '.join(t.CLIENT_TLS_MODES)}")
     if destination is None:
         return None
     health = _health_check(r, spec.get("healthCheck"), ("healthCheck",))
-    return t.Policy(namespace, name, destination, labels, source, lb, breaker, locality, health)
+    return t.Policy(namespace, name, destination, labels, source, lb, breaker, locality, health,
+                    tls)
 
 
 _HEALTH_FIELDS = ("interval", "timeout", "unhealthyThreshold", "healthyThreshold", "http", "tcp")
@@ -483,6 +504,80 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _mtls_policy(r: _Reader, namespace: str, name: str, spec: dict) -> t.PeerAuth | None:
+    selector = _selector(r, spec)
+    mode = spec.get("mode")
+    if mode is not None and mode not in t.PEER_MODES:
+        r.add(("mode",), f"must be one of {', '.join(t.PEER_MODES)}")
+    ports: dict[int, str] = {}
+    for i, entry in enumerate(r.list(spec.get("ports"), ("ports",))):
+        entry = r.mapping(entry, ("ports", i))
+        port, pmode = entry.get("port"), entry.get("mode")
+        if not _is_int(port) or not 0 < port < 65536:
+            r.add(("ports", i, "port"), "must be a port number (1..65535)")
+        elif pmode not in t.PEER_MODES:
+            r.add(("ports", i, "mode"), f"must be one of {', '.join(t.PEER_MODES)}")
+        else:
+            ports[port] = pmode
+    return t.PeerAuth(namespace, name, selector, mode, ports)
+
+
+def _access_policy(r: _Reader, namespace: str, name: str, spec: dict) -> t.Access | None:
+    selector = _selector(r, spec)
+    action = spec.get("action", "ALLOW")
+    if action not in t.ACCESS_ACTIONS:
+        r.add(("action",), f"must be one of {', '.join(t.ACCESS_ACTIONS)}")
+    rules = []
+    for i, rule in enumerate(r.list(spec.get("rules"), ("rules",))):
+        path = ("rules", i)
+        rule = r.mapping(rule, path)
+        sources = tuple(t.AccessSource(**{
+            attr: r.strings(src.get(key), path + ("from", j, key))
+            for key, attr in (("principals", "principals"), ("notPrincipals", "not_principals"),
+                              ("namespaces", "namespaces"), ("notNamespaces", "not_namespaces"))})
+            for j, src in ((j, r.mapping(s, path + ("from", j)))
+                           for j, s in enumerate(r.list(rule.get("from"), path + ("from",)))))
+        operations = []
+        for j, op in enumerate(r.list(rule.get("to"), path + ("to",))):
+            op = r.mapping(op, path + ("to", j))
+            values = {attr: r.strings(op.get(key), path + ("to", j, key)) for key, attr in (
+                ("methods", "methods"), ("notMethods", "not_methods"), ("paths", "paths"),
+                ("notPaths", "not_paths"))}
+            for key, attr in (("ports", "ports"), ("notPorts", "not_ports")):
+                ports = r.list(op.get(key), path + ("to", j, key))
+                if not all(_is_int(p) and 0 < p < 65536 for p in ports):
+                    r.add(path + ("to", j, key), "must be a list of port numbers")
+                    ports = []
+                values[attr] = tuple(ports)
+            operations.append(t.AccessOperation(**values))
+        conditions = []
+        for j, cond in enumerate(r.list(rule.get("when"), path + ("when",))):
+            cond = r.mapping(cond, path + ("when", j))
+            header = cond.get("header")
+            if not isinstance(header, str) or not header:
+                r.add(path + ("when", j, "header"), "a header name is required")
+                continue
+            conditions.append(t.HeaderCondition(
+                header.lower(), r.strings(cond.get("values"), path + ("when", j, "values")),
+                r.strings(cond.get("notValues"), path + ("when", j, "notValues"))))
+        rules.append(t.AccessRule(sources, tuple(operations), tuple(conditions)))
+    return t.Access(namespace, name, selector, action, tuple(rules))
+
+
+def _selector(r: _Reader, spec: dict) -> t.WorkloadSelector | None:
+    if spec.get("destination") is None:
+        return None
+    dest = r.mapping(spec.get("destination"), ("destination",))
+    name = dest.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        r.add(("destination", "name"), "must be a service name")
+        name = None
+    labels = r.labels(dest.get("labels"), ("destination", "labels"))
+    return t.WorkloadSelector(name, labels or {})
+
+
+
+
 # --- GatewayRoute (compiled from Ingress, Gateway API and Istio gateway routes) -----------
 
 def _gateway_route(r: _Reader, namespace: str, name: str, spec: dict) -> t.GatewayRoute | None:
@@ -529,4 +624,5 @@ def _gateway_route(r: _Reader, namespace: str, name: str, spec: dict) -> t.Gatew
 
 
 _PARSERS = {ROUTE_RULE: _route, EGRESS_RULE: _egress, DESTINATION_POLICY: _policy,
-            GATEWAY_ROUTE: _gateway_route}
+            GATEWAY_ROUTE: _gateway_route, MTLS_POLICY: _mtls_policy,
+            ACCESS_POLICY: _access_policy}

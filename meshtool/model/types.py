@@ -193,6 +193,7 @@ class Policy:
     breaker: CircuitBreaker | None = None
     locality: tuple[str, ...] = ()  # failover priority labels; empty: no locality preference
     health_check: HealthCheck | None = None
+    tls: str | None = None  # ISTIO_MUTUAL | DISABLE; None: mTLS when the endpoint has an identity
 
     @property
     def full_name(self) -> str:
@@ -228,3 +229,86 @@ class GatewayRoute:
 
 
 Rule = Route | Egress | Policy | GatewayRoute
+
+
+# -- security (mTLS modes, traffic permissions) ---------------------------------------------
+
+PEER_MODES = ("STRICT", "PERMISSIVE", "DISABLE")
+CLIENT_TLS_MODES = ("ISTIO_MUTUAL", "DISABLE")
+ACCESS_ACTIONS = ("ALLOW", "DENY", "AUDIT")
+
+
+@dataclass(frozen=True)
+class WorkloadSelector:
+    """Which workloads a security policy applies to; None fields: any."""
+
+    name: str | None = None  # the service
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def matches(self, service: str, labels: Mapping[str, str]) -> bool:
+        if self.name is not None and self.name != service:
+            return False
+        return all(labels.get(k) == v for k, v in self.labels.items())
+
+
+@dataclass(frozen=True)
+class PeerAuth:
+    """An MTLSPolicy: what an inbound sidecar accepts (PERMISSIVE, STRICT, DISABLE)."""
+
+    namespace: str
+    name: str
+    selector: WorkloadSelector | None  # None: every workload of the namespace
+    mode: str | None  # None: inherited from the namespace, then the mesh
+    ports: Mapping[int, str] = field(default_factory=dict)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class AccessSource:
+    principals: tuple[str, ...] = ()
+    not_principals: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    not_namespaces: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessOperation:
+    methods: tuple[str, ...] = ()
+    not_methods: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    not_paths: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
+    not_ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeaderCondition:
+    header: str  # lower case
+    values: tuple[str, ...] = ()
+    not_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    sources: tuple[AccessSource, ...] = ()  # any of them (none: any source)
+    operations: tuple[AccessOperation, ...] = ()  # any of them (none: any operation)
+    conditions: tuple[HeaderCondition, ...] = ()  # all of them
+
+
+@dataclass(frozen=True)
+class Access:
+    """An AccessPolicy: ALLOW, DENY or AUDIT requests to a workload by who sends them (the
+    peer's verified SPIFFE ID) and what they ask."""
+
+    namespace: str
+    name: str
+    selector: WorkloadSelector | None
+    action: str = "ALLOW"
+    rules: tuple[AccessRule, ...] = ()  # none: matches no request
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"

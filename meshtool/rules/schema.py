@@ -16,14 +16,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, GATEWAY_ROUTE, ROUTE_RULE
+from meshtool.model.kinds import (ACCESS_POLICY, DESTINATION_POLICY, EGRESS_RULE, GATEWAY_ROUTE,
+                                  MTLS_POLICY, ROUTE_RULE)
 
 FieldPath = tuple[str | int, ...]
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 SCHEMA_FILES = {ROUTE_RULE: "routerule.json", EGRESS_RULE: "egressrule.json",
                 GATEWAY_ROUTE: "gatewayroute.json",
-                DESTINATION_POLICY: "destinationpolicy.json"}
+                DESTINATION_POLICY: "destinationpolicy.json", MTLS_POLICY: "mtlspolicy.json",
+                ACCESS_POLICY: "accesspolicy.json"}
 
 _JSON_TYPES = {"object": "a mapping", "array": "a list", "string": "a string",
                "integer": "an integer", "number": "a number", "boolean": "true or false",

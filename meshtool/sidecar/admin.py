@@ -71,7 +71,8 @@ class AdminServer:
             st = self.state
             if st.ready:
                 return 200, "text/plain", f"ready: snapshot {st.version}\n".encode()
-            why = "not listening yet" if not st.listening else "no valid snapshot yet"
+            why = ("not listening yet" if not st.listening else "no valid snapshot yet"
+                   if st.snapshot is None else "waiting for the workload certificate")
             return 503, "text/plain", f"not ready: {why}\n".encode()
         if path in self.probes:
             status, text = await run_probe(self.probes[path])
@@ -82,10 +83,14 @@ class AdminServer:
             return 404, "text/plain", (b"not found: the health port serves /ready, /app-health/ "
                                        b"and /stats/prometheus only (the admin port is on "
                                        b"loopback)\n")
+        if path == "/certs":  # chain, SPIFFE ID, serial, expiry: never the key
+            certs = self.state.certs
+            doc = certs.describe() if certs is not None else {"state": "off"}
+            return 200, "application/json", (json.dumps(doc, indent=2) + "\n").encode()
         if path == "/config_dump":
             return 200, "application/json", (json.dumps(self.state.config_dump(), indent=2,
                                                         default=str) + "\n").encode()
-        return 404, "text/plain", b"not found: try /ready, /stats/prometheus, /config_dump\n"
+        return 404, "text/plain", b"not found: try /ready, /stats/prometheus, /config_dump, /certs\n"
 
 
 async def _read_request(conn: h11.Connection, reader: asyncio.StreamReader):

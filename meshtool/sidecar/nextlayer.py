@@ -22,7 +22,9 @@ import logging
 from mitmproxy.addons import next_layer
 from mitmproxy.proxy import commands, events, layer, layers
 from mitmproxy.proxy.layers import modes
+from mitmproxy.net.tls import starts_like_tls_record
 from mitmproxy.proxy.layers.tls import ServerTLSLayer
+from mitmproxy.proxy.mode_specs import ReverseMode
 
 from meshtool.sidecar.addons.egress import allowing_rule
 
@@ -48,6 +50,9 @@ class MeshNextLayer(next_layer.NextLayer):
         """Synchronous for explicit and reverse modes; a coroutine for transparent ones."""
         ctx = nextlayer.context
         if nextlayer.layer or not isinstance(ctx.client.proxy_mode, _transparent_modes()):
+            if not nextlayer.layer and self._is_inbound_reverse(ctx) and \
+                    self._inbound_refused(nextlayer):
+                return None
             super().next_layer(nextlayer)
             _prior_knowledge(nextlayer)
             return None
@@ -80,6 +85,33 @@ class MeshNextLayer(next_layer.NextLayer):
             return
         if not self._tcp_allowed(ctx):
             nextlayer.layer = self._deny(ctx, "tcp", None)
+
+    # -- inbound: PERMISSIVE / STRICT ---------------------------------------------------------
+
+    def _is_inbound_reverse(self, ctx) -> bool:
+        mode = ctx.client.proxy_mode
+        return (isinstance(mode, ReverseMode) and not ctx.client.tls
+                and mode.listen_port() == self.inbound_port)
+
+    def _inbound_refused(self, nextlayer: layer.NextLayer) -> bool:
+        """A TLS ClientHello goes on to the mTLS termination; plaintext is counted by source and,
+        under STRICT, refused (the connection is closed before a byte reaches the app)."""
+        data = nextlayer.data_client()
+        if len(data) < 3:
+            return False  # mitmproxy asks again when more bytes arrive
+        ctx = nextlayer.context
+        if starts_like_tls_record(data):
+            return False
+        mode = self.state.inbound_mode(self.inbound_port)
+        source = ctx.client.peername[0] if ctx.client.peername else "unknown"
+        security = "refused" if mode == "STRICT" else "plaintext"
+        counts = self.state.inbound_connections
+        counts[(security, source)] = counts.get((security, source), 0) + 1
+        if mode != "STRICT":
+            return False
+        log.info("inbound plaintext connection from %s refused: mTLS is STRICT", source)
+        nextlayer.layer = _Refuse(ctx)
+        return True
 
     # -- policy -----------------------------------------------------------------------------
 

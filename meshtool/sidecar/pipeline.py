@@ -22,7 +22,9 @@ HOOKS = {"requestheaders": "request", "request": "request_complete",
          "http_connect": "http_connect", "tls_clienthello": "tls_clienthello",
          "next_layer": "next_layer", "tcp_start": "tcp_start", "server_connect": "server_connect",
          "tls_start_server": "tls_start_server", "client_connected": "client_connected",
-         "client_disconnected": "client_disconnected", "tcp_message": "tcp_message"}
+         "client_disconnected": "client_disconnected", "tcp_message": "tcp_message",
+         "tls_start_client": "tls_start_client", "tls_established_client": "tls_established_client",
+         "tls_failed_client": "tls_failed_client"}
 
 
 class Pipeline:

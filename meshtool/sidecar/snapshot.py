@@ -17,6 +17,7 @@ from meshtool.model import native
 from meshtool.model import types as t
 from meshtool.model.hosts import specificity
 from meshtool.model.paths import format_path
+from meshtool.sidecar import security
 from meshtool.sidecar.balancer import EndpointPicker, LocalityPicker
 from meshtool.sidecar.gatewayroutes import GatewayTable
 from meshtool.sidecar.rules import CompiledRule, Problems, compile_route
@@ -44,6 +45,7 @@ class Subset:
     picker: EndpointPicker | LocalityPicker
     breaker: t.CircuitBreaker | None
     breaker_key: str  # policy identity, so that limits are shared by the subsets one policy covers
+    tls: str | None = None  # the policy's tls mode: ISTIO_MUTUAL, DISABLE, None (auto mTLS)
 
     @property
     def version(self) -> str:
@@ -68,6 +70,8 @@ class Snapshot:
     egress: list[EgressAllow]
     default_subsets: dict[tuple[str, str], Subset]
     addresses: list[tuple[str, Service]] = field(default_factory=list)  # virtual (cluster) IPs
+    peer_modes: Any = None  # security.PeerModes: the inbound mTLS mode (None: PERMISSIVE)
+    access: Any = None  # security.AccessTable: traffic permissions (None: no policy applies)
     gateway: GatewayTable | None = None  # routes entering the mesh (used by gateways only)
     # endpoint key -> (how to probe it, the endpoint): the active health checks policies ask for
     health_checks: dict[str, tuple[t.HealthCheck, Endpoint]] = field(default_factory=dict)
@@ -142,7 +146,8 @@ class _Builder:
                   if chosen and chosen.locality else EndpointPicker(eps, lb, self.active))
         return Subset(service, dict(labels), picker,
                       chosen.breaker if chosen else None,
-                      chosen.full_name if chosen else f"{ns}/{name}")
+                      chosen.full_name if chosen else f"{ns}/{name}",
+                      chosen.tls if chosen else None)
 
 
 def compile_snapshot(doc: Any, identity: Identity | None = None,
@@ -178,6 +183,8 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
     manifests = _list(b.problems, "rules", doc.get("rules"))
     routes: list[t.Route] = []
     egress: list[t.Egress] = []
+    peer_auths: list[t.PeerAuth] = []
+    accesses: list[t.Access] = []
     gateway_routes: list[t.GatewayRoute] = []
     for i, m in enumerate(manifests):
         if not isinstance(m, dict) or not isinstance(m.get("spec"), dict):
@@ -195,6 +202,10 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
             routes.append(parsed.value)
         elif isinstance(parsed.value, t.Egress):
             egress.append(parsed.value)
+        elif isinstance(parsed.value, t.PeerAuth):
+            peer_auths.append(parsed.value)
+        elif isinstance(parsed.value, t.Access):
+            accesses.append(parsed.value)
         elif isinstance(parsed.value, t.GatewayRoute):
             gateway_routes.append(parsed.value)
     rules: dict[tuple[str, str], list[CompiledRule]] = {}
@@ -207,7 +218,10 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
         lst.sort(key=lambda r: (-r.precedence, r.name))
     if b.problems:
         raise ValueError(str(b.problems))
+    me = (identity.service, identity.namespace, identity.labels)
     return Snapshot(
+        peer_modes=security.peer_modes(peer_auths, *me) if peer_auths else None,
+        access=security.access_table(accesses, *me) if accesses else None,
         version=str(version), nonce=str(doc.get("nonce") or ""), doc=doc, services=b.services,
         by_host=previous.by_host if same_services else _host_table(b.services, b.addresses),
         rules=rules, addresses=b.addresses, health_checks=b.health_checks(),

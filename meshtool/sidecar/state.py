@@ -23,6 +23,11 @@ class SidecarState:
         self.tls_names: dict[tuple, str] = {}  # (address, port) -> host name, for TLS origination
         self.unhealthy: set[str] = set()  # endpoint keys failing active health checks
         self.h2_upstreams: set[tuple] = set()  # (address, port) that speak h2c (gRPC seen there)
+        self.certs = None  # meshtool.sidecar.certs.CertificateManager, following a control plane
+        self.mesh_peers: dict[tuple, str] = {}  # (address, port) of a mesh endpoint -> SPIFFE ID
+        # inbound connections by (security: mutual_tls | plaintext | refused | tls_failed, source)
+        self.inbound_connections: dict[tuple[str, str], int] = {}
+        self.audited: dict[tuple[str, str], int] = {}  # (AUDIT policy, source) -> requests
         self.snapshot: Snapshot | None = None
         self.applied_at: float | None = None
         self.applied_total = 0
@@ -55,7 +60,17 @@ class SidecarState:
 
     @property
     def ready(self) -> bool:
-        return self.listening and self.snapshot is not None
+        """Listening with a snapshot, and with the first answer to its CSR when it asked for a
+        certificate (callers would otherwise reach it before it can speak mTLS)."""
+        certs_settled = self.certs is None or self.certs.answered.is_set()
+        return self.listening and self.snapshot is not None and certs_settled
+
+    def inbound_mode(self, port: int | None = None) -> str:
+        """PERMISSIVE (plaintext and mTLS), STRICT (mTLS only) or DISABLE, for this workload."""
+        snap = self.snapshot
+        if snap is None or snap.peer_modes is None:
+            return "PERMISSIVE"
+        return snap.peer_modes.mode(port)
 
     @property
     def version(self) -> str | None:

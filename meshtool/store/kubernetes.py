@@ -65,6 +65,12 @@ def _created(timestamp: str | None) -> float | None:
 
 def plural(kind: str) -> str:
     foreign = FOREIGN_BY_KEY.get(kind)
+    if foreign is None and kind not in PLURALS:
+        from meshtool.errors import UsageError
+
+        raise UsageError(f"{kind} is kept in the local store only (no CRD yet); on Kubernetes "
+                         f"write it as Istio's PeerAuthentication / AuthorizationPolicy or "
+                         f"Kuma's kinds")
     return foreign.plural if foreign else PLURALS[kind]
 
 
@@ -201,10 +207,18 @@ class KubernetesStore(Store):
 
     def _list(self, kind: str, namespace: str | None, **kwargs) -> dict[str, Any]:
         if namespace is None:
-            return self._call("list_cluster_custom_object", *self.group_version(kind), plural(kind),
-                              **kwargs)
-        return self._call("list_namespaced_custom_object", *self.group_version(kind), namespace,
-                          plural(kind), **kwargs)
+            listed = self._call("list_cluster_custom_object", *self.group_version(kind),
+                                plural(kind), **kwargs)
+        else:
+            listed = self._call("list_namespaced_custom_object", *self.group_version(kind),
+                                namespace, plural(kind), **kwargs)
+        # Items of a built-in kind's list (Ingress) carry no kind and apiVersion; a CRD's do.
+        group, version = self.group_version(kind)
+        for item in listed.get("items") or []:
+            if isinstance(item, dict):
+                item.setdefault("kind", bare_kind(kind))
+                item.setdefault("apiVersion", f"{group}/{version}")
+        return listed
 
     def _refusal(self, error, res: Resource | None, key: Key) -> MeshtoolError:
         """An ApiException of a write, as the store's error for that object."""

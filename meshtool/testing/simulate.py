@@ -19,44 +19,66 @@ import json
 import re
 import signal
 import sys
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Callable
 
 from meshtool.conventions import DEFAULT_NAMESPACE
-from meshtool.discovery.client import DiscoveryClient
-from meshtool.discovery.protocol import Identity
+from meshtool.discovery.protocol import ACCEPT_DELTA, ACCEPT_ZLIB, DELTA, SNAPSHOT, Identity
+from meshtool.discovery.wire import inflate, split_binary
+
+if TYPE_CHECKING:  # aiohttp loads in run_fleet: the program answers SIGTERM while it imports
+    import aiohttp
+
+    from meshtool.discovery.client import DiscoveryClient
 
 
 class SharedDecoder:
-    """json.loads for many simulated proxies in one process: the snapshot part of a message is
-    decoded once per version and shared (the control plane sends every proxy the same bytes,
-    apart from the nonce). In a real mesh each sidecar decodes its own copy on its own CPU, in
-    parallel; one simulator process decoding a thousand copies one after another would measure
-    itself, not the control plane. Anything not shaped as expected is decoded in full."""
+    """Frame decoding for many simulated proxies in one process: the payload of an update
+    (a snapshot, or a delta's update, plain or compressed) is decoded once per version and
+    shared (the control plane sends every proxy the same bytes, apart from the envelope with
+    the nonce). In a real mesh each sidecar decodes its own copy on its own CPU, in parallel;
+    one simulator process decoding a thousand copies one after another would measure itself,
+    not the control plane. Anything not shaped as expected is decoded in full."""
 
-    _envelope = re.compile(r'\{"type":"snapshot","version":("(?:[^"\\]|\\.)*"),'
-                           r'"nonce":("(?:[^"\\]|\\.)*"),"snapshot":')
+    _envelope = re.compile(r'\{"type":"(snapshot|delta)","version":("(?:[^"\\]|\\.)*"),'
+                           r'"nonce":("(?:[^"\\]|\\.)*"),(?:"base":(null|"(?:[^"\\]|\\.)*"),)?'
+                           r'"(snapshot|update)":')
 
-    def __init__(self, keep: int = 4):
+    def __init__(self, keep: int = 8):
         self.keep = keep
-        self._cache: dict[tuple[str, int], dict] = {}
+        self._cache: dict[tuple, Any] = {}
         self.decoded = 0  # full decodes, for tests
 
-    def __call__(self, text: str):
-        m = self._envelope.match(text)
-        if m is None or not text.endswith("}"):
+    def _shared(self, key: tuple, decode: Callable[[], Any]) -> Any:
+        value = self._cache.get(key)
+        if value is None:
             self.decoded += 1
-            return json.loads(text)
-        version, nonce = json.loads(m.group(1)), json.loads(m.group(2))
-        key = (version, len(text) - m.end())
-        snapshot = self._cache.get(key)
-        if snapshot is None:
-            self.decoded += 1
-            snapshot = json.loads(text[m.end():-1])
+            value = decode()
             if len(self._cache) >= self.keep:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = snapshot
-        return {"type": "snapshot", "version": version, "nonce": nonce, "snapshot": snapshot}
+            self._cache[key] = value
+        return value
+
+    def __call__(self, data: str | bytes):
+        if isinstance(data, bytes):
+            env, body = split_binary(data)
+            key = (env["type"], env.get("version"), env.get("base"), len(body))
+            payload = self._shared(key, lambda: json.loads(inflate(body)))
+            out = {k: v for k, v in env.items() if k != "encoding"}
+            out["snapshot" if env["type"] == SNAPSHOT else "update"] = payload
+            return out
+        m = self._envelope.match(data)
+        if m is None or not data.endswith("}"):
+            self.decoded += 1
+            return json.loads(data)
+        kind, field = m.group(1), m.group(5)
+        version, nonce = json.loads(m.group(2)), json.loads(m.group(3))
+        base = json.loads(m.group(4)) if m.group(4) else None
+        key = (kind, version, base, len(data) - m.end())
+        payload = self._shared(key, lambda: json.loads(data[m.end():-1]))
+        out = {"type": kind, "version": version, "nonce": nonce, field: payload}
+        if kind == DELTA:
+            out["base"] = base
+        return out
 
 
 def simulated_apply(nack_rule: str | None = None):
@@ -113,12 +135,18 @@ async def serve_admin(client: DiscoveryClient) -> "aiohttp.web.AppRunner":
 
 async def run_fleet(address: str, identities: list[Identity], *, nack_rule: str | None = None,
                     stop: asyncio.Event, ready: asyncio.Event | None = None,
-                    backoff_cap: float = 2.0) -> list[DiscoveryClient]:
+                    backoff_cap: float = 2.0, sotw: bool = False) -> list[DiscoveryClient]:
+    """`sotw`: the proxies speak the old protocol (whole snapshots, uncompressed)."""
+    import aiohttp
+
+    from meshtool.discovery.client import DiscoveryClient
+
     connector = aiohttp.TCPConnector(limit=0)  # the default caps a session at 100 connections
     async with aiohttp.ClientSession(connector=connector) as session:
         decode = SharedDecoder()
         clients = [DiscoveryClient(address, ident, simulated_apply(nack_rule), session=session,
-                                   backoff_cap=backoff_cap, decode=decode)
+                                   backoff_cap=backoff_cap, decode=decode,
+                                   accept=() if sotw else (ACCEPT_DELTA, ACCEPT_ZLIB))
                    for ident in identities]
         admins = [await serve_admin(c) for c in clients if c.identity.admin_address]
         for c in clients:
@@ -142,6 +170,10 @@ async def run_fleet(address: str, identities: list[Identity], *, nack_rule: str 
     return clients
 
 
+def _exit_now(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m meshtool.testing.simulate",
                                  description="Simulated proxies speaking the push protocol.")
@@ -156,7 +188,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="proxy i serves /config_dump on 127.0.0.1:(base+i); 'auto': on a port "
                          "the kernel picks; 0: no admin port")
     ap.add_argument("--nack-rule", default=None, metavar="NAME")
+    ap.add_argument("--sotw", action="store_true",
+                    help="speak the old protocol: whole snapshots on every change, no deltas, "
+                         "no compression (the reference mode of the benchmarks)")
     args = ap.parse_args(argv)
+
+    # Until the loop's handlers are in place (imports take a while on a busy machine), a
+    # SIGTERM or SIGINT is a clean exit too.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_now)
+    from meshtool.controlplane.fdlimit import raise_fd_limit
+
+    raise_fd_limit()  # one stream per simulated proxy
 
     async def run() -> None:
         stop, ready = asyncio.Event(), asyncio.Event()
@@ -174,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
 
         announcer = asyncio.ensure_future(announce())
         await run_fleet(args.control_plane, idents, nack_rule=args.nack_rule, stop=stop,
-                        ready=ready)
+                        ready=ready, sotw=args.sotw)
         announcer.cancel()
 
     asyncio.run(run())

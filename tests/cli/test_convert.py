@@ -25,7 +25,9 @@ def test_several_rules_as_a_yaml_stream_or_a_json_list(run_cli):
     assert [d["kind"] for d in docs] == ["EgressRule", "RouteRule"]
     r = run_cli("convert", "-f", "samples/helloworld/istio/", "-o", "json")
     assert r.code == 0
-    assert json.loads(r.out)["spec"]["route"] == [{"labels": {"version": "v2"}}]
+    items = {d["kind"]: d for d in json.loads(r.out)["items"]}
+    assert items["RouteRule"]["spec"]["route"] == [{"labels": {"version": "v2"}}]
+    assert items["DestinationPolicy"]["spec"]["tls"] == {"mode": "ISTIO_MUTUAL"}
     r = run_cli("convert", "-f", "samples/egress/istio-v1alpha2/egress-msgd.yaml",
                 "-f", "samples/canary/kuma", "-o", "json")
     assert json.loads(r.out)["kind"] == "List"

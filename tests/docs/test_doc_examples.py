@@ -304,6 +304,7 @@ HELP_SETUP = {
     "proxy-status": [CONTROL_PLANE, PROXY], "version": [CONTROL_PLANE],
     "graph": [CONTROL_PLANE, PROXY], "dashboard": [CONTROL_PLANE],
     "simulate": [CONTROL_PLANE, PROXY],
+    "proxy-config": ["meshtool control-plane --ca-dir ./cacerts &", PROXY],
 }
 
 

@@ -360,8 +360,8 @@ def kube_namespace(kube_cluster, request) -> Iterator[str]:
 
 
 def _delete_rules(api_client, namespace: str) -> None:
-    """What the namespace controller would do (none runs here): remove the meshtool rules left in
-    the namespace, so that a later test's control plane, which reads every namespace, starts clean."""
+    """What the namespace controller would do (none runs here): remove the meshtool rules (and
+    Ingresses) left in the namespace, so that a later test's control plane, which reads every namespace, starts clean."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
@@ -374,6 +374,8 @@ def _delete_rules(api_client, namespace: str) -> None:
         except ApiException as e:
             if e.status != 404:  # 404: the CRDs are not installed (or were uninstalled)
                 raise
+    # Ingresses are rules too (the gateway's): a control plane reads them in every namespace
+    client.NetworkingV1Api(api_client).delete_collection_namespaced_ingress(namespace)
 
 
 @pytest.fixture(scope="session")

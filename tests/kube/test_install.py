@@ -30,19 +30,25 @@ def test_everything_is_labelled_for_uninstall(items):
         assert obj["metadata"].get("namespace") in (None, "mesh")
 
 
-def test_the_control_plane_reads_and_writes_only_rule_status_and_events(items):
+def test_the_control_plane_reads_and_writes_only_rule_status_events_and_token_reviews(items):
     role = items[("ClusterRole", lib.NAME)]
     writes = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"]
               for r in rule["resources"] for v in rule["verbs"] if v not in ("get", "list", "watch")}
     assert writes == {("config.meshtool.io", "routerules/status", "patch"),
                       ("config.meshtool.io", "egressrules/status", "patch"),
                       ("config.meshtool.io", "destinationpolicies/status", "patch"),
-                      ("", "events", "create")}
+                      ("", "events", "create"),
+                      ("authentication.k8s.io", "tokenreviews", "create"),  # CSRs' tokens
+                      # the gateway's address in the status of the Ingresses it serves
+                      ("networking.k8s.io", "ingresses/status", "patch")}
     read = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
             if "list" in rule["verbs"]}
     foreign = {("config.istio.io", p) for p in ("routerules", "egressrules", "destinationpolicies")}
     foreign |= {("networking.istio.io", p) for p in ("virtualservices", "destinationrules",
-                                                      "serviceentries")}
+                                                      "serviceentries", "sidecars")}
+    foreign |= {("security.istio.io", "peerauthentications"),
+                ("security.istio.io", "authorizationpolicies"), ("kuma.io", "meshes"),
+                ("kuma.io", "trafficpermissions"), ("kuma.io", "meshtrafficpermissions")}
     foreign |= {("kuma.io", "trafficroutes"), ("kuma.io", "healthchecks"), ("gateway.networking.k8s.io", "httproutes"),
                 ("gateway.networking.k8s.io", "grpcroutes")}
     # the gateway's inputs: Ingress, and the Gateway API's and Istio's Gateways

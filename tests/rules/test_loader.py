@@ -71,14 +71,14 @@ def test_clean_documents_take_the_fast_path(monkeypatch):
 def test_non_rules_are_skipped_with_a_reason():
     text = ("apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\n---\n"
             "just: data\n---\n- a list\n---\n"
-            "apiVersion: networking.istio.io/v1alpha3\nkind: Gateway\nmetadata: {name: gw}\n")
+            "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: gw}\n")
     result = load_rules([src(text)])
     assert result.findings == [] and result.resources == []
     assert result.skipped == [
         ("rules.yaml:1", "Service/reviews is not a rule"),
         ("rules.yaml:5", "not a Kubernetes object (no apiVersion, kind)"),
         ("rules.yaml:7", "not a Kubernetes object (not a mapping)"),
-        ("rules.yaml:9", "Gateway/gw (networking.istio.io/v1alpha3) is not converted: meshtool "
+        ("rules.yaml:9", "EnvoyFilter/gw (networking.istio.io/v1alpha3) is not converted: meshtool "
                          "has no equivalent"),
     ]
 

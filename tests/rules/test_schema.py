@@ -282,6 +282,9 @@ CASES = [
      "required field is missing"),
     (DP, "spec.circuitBreaker.simpleCb", "spec.circuitBreaker.simpleCb", {"maxConnections": 100},
      {}, "set at least one of maxConnections"),
+    (DP, "spec.tls", "spec.tls", {"mode": "DISABLE"}, {}, "required field is missing"),
+    (DP, "spec.tls.mode", "spec.tls.mode", "ISTIO_MUTUAL", "SIMPLE",
+     "must be one of ISTIO_MUTUAL, DISABLE"),
 ] + [
     (DP, f"spec.circuitBreaker.simpleCb.{f}", f"spec.circuitBreaker.simpleCb.{f}", good, bad, msg)
     for f, good, bad, msg in [

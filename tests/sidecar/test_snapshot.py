@@ -38,7 +38,7 @@ def test_rules_sorted_by_precedence(canary, make_rule):
         match={"request": {"headers": {"uri": {"regex": "(["}}}}), "invalid regular expression"),
     (lambda d: d["services"][0]["endpoints"][0].update(port=70000), "port: must be 1..65535"),
     (lambda d: d["rules"].append({"kind": "Gateway", "metadata": {"name": "g"}, "spec": {}}),
-     "kind: must be RouteRule, EgressRule or DestinationPolicy"),
+     "kind: must be RouteRule, EgressRule, DestinationPolicy, MTLSPolicy or AccessPolicy"),
     (lambda d: d.update(extra=1), "unknown top-level field"),
 ])
 def test_invalid_snapshots_name_the_problem(canary, mutate, message):

@@ -43,16 +43,31 @@ def test_fleet_identities_are_unique_and_spread():
 
 def test_fleet_stops_on_sigterm_even_before_it_is_ready():
     import signal
+    import socket
     import subprocess
     import sys
-    import time
 
-    from meshtool.controlplane.process import free_port
+    from meshtool.testing.wait import wait_for
 
-    proc = subprocess.Popen([sys.executable, "-m", "meshtool.testing.simulate",
-                             "--control-plane", f"127.0.0.1:{free_port()}", "--count", "3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(1.5)  # nobody listens there: the proxies are retrying
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=10)
+    # A listener that hangs up at once: the proxies keep retrying, never ready.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(0.2)
+        port = listener.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "meshtool.testing.simulate",
+                                 "--control-plane", f"127.0.0.1:{port}", "--count", "3"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        tries = []
+
+        def retrying() -> bool:
+            try:
+                conn, _ = listener.accept()
+            except (TimeoutError, socket.timeout):
+                return False
+            conn.close()
+            tries.append(1)
+            return len(tries) >= 2  # connected, failed, came back: its loop is running
+
+        assert wait_for(retrying, 60)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and b"ready" not in out and b"Traceback" not in err

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Callable
 
 from meshtool.model.convert.base import Context, Conversion, Converted
-from meshtool.model.convert import (gateway_api, gateway_api_ingress, ingress, istio_v1alpha2,
-                                    istio_networking, kuma, kuma_healthcheck)
+from meshtool.model.convert import (gateway_api, gateway_api_ingress, ingress, istio_gateway,
+                                    istio_networking, istio_security, istio_v1alpha2, kuma,
+                                    kuma_healthcheck, kuma_security)
 
 Converter = Callable[[dict, Context], Conversion]
 
@@ -26,17 +27,27 @@ CONVERTERS: dict[tuple[str, str], Converter] = {
        for api in istio_networking.API_VERSIONS},
     **{(api, "ServiceEntry"): istio_networking.convert_service_entry
        for api in istio_networking.API_VERSIONS},
+    **{(api, "Sidecar"): istio_networking.convert_sidecar for api in istio_networking.API_VERSIONS},
     (kuma.API_VERSION, "TrafficRoute"): kuma.convert,
+    **{(api, "PeerAuthentication"): istio_security.convert_peer_authentication
+       for api in istio_security.API_VERSIONS},
+    **{(api, "AuthorizationPolicy"): istio_security.convert_authorization_policy
+       for api in istio_security.API_VERSIONS},
+    (kuma.API_VERSION, "Mesh"): kuma_security.convert_mesh,
+    (kuma.API_VERSION, "TrafficPermission"): kuma_security.convert_traffic_permission,
+    (kuma.API_VERSION, "MeshTrafficPermission"): kuma_security.convert_mesh_traffic_permission,
     (kuma.API_VERSION, "HealthCheck"): kuma_healthcheck.convert,
     **{(api, "HTTPRoute"): gateway_api.convert_http_route for api in gateway_api.HTTP_API_VERSIONS},
     **{(api, "GRPCRoute"): gateway_api.convert_grpc_route for api in gateway_api.GRPC_API_VERSIONS},
     **{(api, "Ingress"): ingress.convert for api in ingress.API_VERSIONS},
     **{(api, "Gateway"): gateway_api_ingress.convert_gateway
        for api in gateway_api_ingress.GATEWAY_API_VERSIONS},
+    **{(api, "Gateway"): istio_gateway.convert_gateway for api in istio_gateway.API_VERSIONS},
 }
 
 # API groups whose other kinds are known but have no native equivalent (skipped with a note)
-FOREIGN_GROUPS = ("config.istio.io", "networking.istio.io", "kuma.io", "gateway.networking.k8s.io")
+FOREIGN_GROUPS = ("config.istio.io", "networking.istio.io", "security.istio.io", "kuma.io",
+                  "gateway.networking.k8s.io")
 
 
 def converter_for(api_version: str, kind: str) -> Converter | None:

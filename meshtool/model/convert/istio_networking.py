@@ -15,12 +15,39 @@ from typing import Any
 from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPath,
                                          convert_metadata, kube_service, native_manifest,
                                          object_name, object_namespace, service_ref)
+from meshtool.model.convert.istio_gateway import bound_gateways, gateway_routes
 from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, ROUTE_RULE
+from meshtool.model.scope import parse_sidecar
 
 API_VERSIONS = ("networking.istio.io/v1alpha3", "networking.istio.io/v1beta1",
                 "networking.istio.io/v1")
 _REQUEST_FIELDS = ("uri", "scheme", "method", "authority")
 _BASE_ORIGIN = {(): (), ("metadata",): ("metadata",)}
+
+
+def _export_to(value: Any, out: Conversion) -> None:
+    """exportTo scopes which namespaces' proxies receive the resource (meshtool.model.scope)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        out.problem(("spec", "exportTo"), "must be a list of namespaces, '.', '~' or '*'")
+
+
+# --- Sidecar ---------------------------------------------------------------------------
+
+def convert_sidecar(doc: dict, context: Context) -> Conversion:
+    """A Sidecar compiles into no rule: it scopes what proxies receive (model.scope). Checked
+    here, so that a broken one is refused when written, never at push time."""
+    out = Conversion()
+    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    spec = doc.get("spec")
+    if isinstance(spec, dict):
+        for key in spec:
+            if key not in ("workloadSelector", "egress"):
+                out.unsupported(("spec", key), "meshtool scopes outbound services only")
+    _, problems = parse_sidecar(meta.get("namespace") or "default", meta.get("name") or "",
+                                spec)
+    for path, message in problems:
+        out.problem(path, message)
+    return out
 
 
 # --- VirtualService --------------------------------------------------------------------
@@ -31,10 +58,17 @@ def convert_virtual_service(doc: dict, context: Context) -> Conversion:
     if not isinstance(spec, dict):
         out.problem(("spec",), "must be a mapping")
         return out
+    gateways = spec.get("gateways")
+    if isinstance(gateways, list) and bound_gateways(spec):
+        gateway_routes(doc, spec, context, out)  # ingress: GatewayRoutes for the gateway
+        if "mesh" not in gateways:
+            return out
     for key in spec:
-        if key in ("gateways", "exportTo"):
-            if spec[key] not in (["mesh"], ["*"]):
-                out.unsupported(("spec", key), "meshtool routes traffic between its sidecars")
+        if key == "exportTo":
+            _export_to(spec[key], out)
+        elif key == "gateways":
+            if not isinstance(spec[key], list) or not all(isinstance(g, str) for g in spec[key]):
+                out.problem(("spec", key), "must be a list of Gateway names (or mesh)")
         elif key in ("tcp", "tls"):
             out.unsupported(("spec", key), "only HTTP routes convert")
         elif key not in ("hosts", "http"):
@@ -362,9 +396,9 @@ def convert_destination_rule(doc: dict, context: Context) -> Conversion:
         out.problem(("spec",), "must be a mapping")
         return out
     for key in spec:
-        if key == "exportTo" and spec[key] == ["*"]:
-            continue
-        if key not in ("host", "trafficPolicy", "subsets"):
+        if key == "exportTo":
+            _export_to(spec[key], out)
+        elif key not in ("host", "trafficPolicy", "subsets"):
             out.unsupported(("spec", key))
     svc = kube_service(spec.get("host"))
     if svc is None:
@@ -423,6 +457,15 @@ def _traffic_policy(policy: Any, path: FieldPath, out: Conversion) -> dict:
                 _cb_fields(fields, path + (key, proto), _CB_FIELDS.get((key, proto)), cb, out)
         elif key == "outlierDetection":
             _cb_fields(value, path + (key,), _CB_FIELDS[(key,)], cb, out)
+        elif key == "tls" and isinstance(value, dict):
+            for tkey in value:
+                if tkey != "mode":
+                    out.unsupported(path + (key, tkey))
+            if value.get("mode") in ("ISTIO_MUTUAL", "DISABLE"):
+                result["tls"] = {"mode": value["mode"]}
+            else:
+                out.unsupported(path + (key, "mode"), "meshtool originates ISTIO_MUTUAL or "
+                                                      "DISABLE between sidecars only")
         else:
             out.unsupported(path + (key,))
     if cb:
@@ -474,8 +517,8 @@ def convert_service_entry(doc: dict, context: Context) -> Conversion:
             out.unsupported(("spec", key), "services inside the mesh need no egress rule")
         elif key == "resolution" and value == "STATIC":
             out.unsupported(("spec", key), "meshtool resolves external hosts by DNS")
-        elif key == "exportTo" and value == ["*"]:
-            continue
+        elif key == "exportTo":
+            _export_to(value, out)
         elif key not in ("hosts", "ports", "location", "resolution"):
             out.unsupported(("spec", key))
     hosts = spec.get("hosts")

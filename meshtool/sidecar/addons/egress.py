@@ -8,6 +8,7 @@ refusal, meshtool.denied.
 
 from __future__ import annotations
 
+from mitmproxy.proxy.mode_specs import ReverseMode
 from mitmproxy import http, tls
 
 from meshtool.model.hosts import host_matches
@@ -59,13 +60,20 @@ class Egress:
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         # We never terminate TLS: tunnels that got this far were allowed, pass them through.
-        data.ignore_connection = True
+        # (On the inbound port a ClientHello is a peer sidecar's mTLS: MutualTLS terminates it.)
+        if not isinstance(data.context.client.proxy_mode, ReverseMode):
+            data.ignore_connection = True
 
     def _deny(self, flow: http.HTTPFlow, host: str, port: int) -> None:
         flow.metadata["meshtool.denied"] = host
         needed = needed_rule(host, port)
+        ns = self.state.identity.namespace
         body = (f"egress to {host}:{port} denied: it is not a mesh service and no EgressRule "
-                f"allows it\nto allow it, apply an {needed}\n")
+                f"allows it\nto allow it, apply an {needed}\n"
+                f"if {host} is a mesh service, it is outside this proxy's scope: a proxy "
+                f"receives the services of its namespace ({ns}), those its rules name and those "
+                f"a Sidecar resource exports to it; `meshtool simulate --proxy ID URL` shows "
+                f"the scope\n")
         flow.response = http.Response.make(403, body.encode(), {
             "content-type": "text/plain",
             "x-meshtool-egress-denied": f"{host}:{port}",

@@ -15,20 +15,44 @@ calls that arrived over HTTP/2; otherwise HTTP/1.1.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from mitmproxy import http
+
+log = logging.getLogger("meshtool.sidecar")
 
 
 class Forward:
     def __init__(self, state, client=None, transparent_inbound: bool = False):
         self.state = state
+        self._warned = False
         self.transparent_inbound = transparent_inbound
 
     def _targets(self, flow: http.HTTPFlow) -> list[tuple[str, int, bool, str | None]]:
         md = flow.metadata
         if eps := md.get("meshtool.endpoints"):
-            return [(e.address, e.port, False, e.key) for e in eps]
+            subset = md.get("meshtool.subset")
+            mode = subset.tls if subset is not None else None
+            certs = self.state.certs
+            if certs is None or certs.contexts is None:
+                if mode == "ISTIO_MUTUAL" and not self._warned:
+                    self._warned = True  # no CA in this mesh: mTLS is off, say so once
+                    log.warning("%s asks for ISTIO_MUTUAL, but this sidecar has no workload "
+                                "certificate (the control plane runs no CA): plaintext",
+                                subset.breaker_key)
+                return [(e.address, e.port, False, e.key) for e in eps]
+            if mode == "DISABLE":
+                return [(e.address, e.port, False, e.key) for e in eps]
+            # auto mTLS to every endpoint whose sidecar has an identity; ISTIO_MUTUAL: to all
+            out = []
+            for e in eps:
+                tls = e.identity is not None or mode == "ISTIO_MUTUAL"
+                if tls:
+                    self.state.mesh_peers[(e.address, e.port)] = e.identity or ""
+                out.append((e.address, e.port, tls, e.key))
+            md["meshtool.mtls"] = out[0][2]
+            return out
         if up := md.get("meshtool.upstream"):
             return [(up[0], up[1], bool(md.get("meshtool.tls")), None)]
         req = flow.request

@@ -226,7 +226,14 @@ class Metrics:
                 ("meshtool_tcp_received_bytes_total", "Bytes received from clients on TCP "
                  "(non-HTTP) streams.", self.received, TCP_LABELS),
                 ("meshtool_tcp_sent_bytes_total", "Bytes sent to clients on TCP (non-HTTP) "
-                 "streams.", self.sent, TCP_LABELS)):
+                 "streams.", self.sent, TCP_LABELS),
+                ("meshtool_inbound_connections_total", "Inbound connections by security "
+                 "(mutual_tls, plaintext, refused under STRICT, tls_failed) and source (the "
+                 "peer's SPIFFE ID over mTLS, else its address): when no plaintext is left, "
+                 "STRICT is safe.", self.state.inbound_connections, ("security", "source")),
+                ("meshtool_permission_audited_total", "Inbound requests an AUDIT policy matched "
+                 "(dry run: counted and logged, not denied).", self.state.audited,
+                 ("policy", "source"))):
             out += [f"# HELP {name} {text}", f"# TYPE {name} counter"]
             out += [f"{name}{{{labels(names, k if isinstance(k, tuple) else (k,))}}} {v}"
                     for k, v in sorted(table.items())]

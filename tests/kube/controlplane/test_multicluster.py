@@ -69,7 +69,8 @@ def test_a_remote_secret_adds_and_removes_the_endpoints_of_another_cluster(
         async def main():
             cp = ControlPlane(None, workloads=source)
             await cp.start("127.0.0.1", 0)
-            sleep = DiscoveryClient(cp.address, Identity("sleep.default", "sleep"),
+            # in helloworld's namespace: a proxy receives its own namespace's services
+            sleep = DiscoveryClient(cp.address, Identity(f"sleep.{ns}", "sleep", namespace=ns),
                                     lambda s: None)
             sleep.start()
             try:

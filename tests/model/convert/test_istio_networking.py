@@ -126,8 +126,8 @@ def test_fully_qualified_hosts_give_a_namespace():
     (vs([{"route": [to("v1")]}], hosts=["www.example.com"]), [], "spec.hosts[0]",
      "is not a service of the mesh"),
     (vs([{"route": [to("v1")]}], tcp=[{}]), [SUBSETS], "spec.tcp", "only HTTP routes convert"),
-    (vs([{"route": [to("v1")]}], gateways=["ingress"]), [SUBSETS], "spec.gateways",
-     "gateways cannot be converted"),
+    (vs([{"route": [to("v1")]}], gateways=["ingress"]), [SUBSETS],
+     "spec.http[0].route[0].destination.subset", "behind the gateway"),
     (vs([{"route": [to("v1")], "retries": {"attempts": 2, "retryOn": "5xx"}}]), [SUBSETS],
      "spec.http[0].retries.retryOn", "retryOn cannot be converted"),
     (vs([{"route": [to("v1")], "mirrorPercentage": {"value": 5}}]), [SUBSETS],
@@ -187,7 +187,8 @@ def test_destination_rule_traffic_policies_become_destination_policies():
 
 
 @pytest.mark.parametrize("policy,field", [
-    ({"tls": {"mode": "ISTIO_MUTUAL"}}, "spec.trafficPolicy.tls"),
+    ({"tls": {"mode": "SIMPLE"}}, "spec.trafficPolicy.tls.mode"),
+    ({"tls": {"mode": "ISTIO_MUTUAL", "sni": "x"}}, "spec.trafficPolicy.tls.sni"),
     ({"loadBalancer": {"consistentHash": {}}}, "spec.trafficPolicy.loadBalancer.consistentHash"),
     ({"connectionPool": {"tcp": {"connectTimeout": "1s"}}},
      "spec.trafficPolicy.connectionPool.tcp.connectTimeout"),

@@ -1,0 +1,72 @@
+"""The ingress gateway's manifests for `meshtool install --gateway`.
+
+A Deployment running `meshtool gateway run` (HTTP on 8080, its routes pushed by the control
+plane), its Service (type LoadBalancer: ports 80 and 443 outside, 8080 and 8443 inside), a
+ServiceAccount with no permissions (the gateway reads nothing from the API server), and the
+IngressClass `meshtool`, marked as the cluster's default: an Ingress naming no class is served
+by the gateway, as the converter reads it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from meshtool.conventions import ADMIN_PORT, GATEWAY_CLASS, GATEWAY_HTTP_PORT, GATEWAY_SERVICE
+
+CONTROLLER = "meshtool.io/gateway"
+DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
+
+
+def gateway_manifests(namespace: str, image: str, control_plane: str,
+                      meta: Callable[..., dict]) -> list[dict]:
+    """`meta(name, component, namespaced=True)` gives the install's metadata (its labels)."""
+    selector = {"app.kubernetes.io/name": "meshtool", "app.kubernetes.io/component": "gateway"}
+    hardened = {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+    container = {
+        "name": "gateway", "image": image, "imagePullPolicy": "IfNotPresent",
+        "args": ["gateway", "run", "--control-plane", control_plane, "--listen-host", "0.0.0.0",
+                 "--http-port", str(GATEWAY_HTTP_PORT), "--admin-port", str(ADMIN_PORT)],
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "POD_NAMESPACE",
+                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+        "ports": [{"name": "http", "containerPort": GATEWAY_HTTP_PORT, "protocol": "TCP"}],
+        # /ready is on the admin port, loopback only: the probe checks that the port listens
+        "readinessProbe": {"tcpSocket": {"port": GATEWAY_HTTP_PORT}, "periodSeconds": 5},
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                      "limits": {"cpu": "2", "memory": "512Mi"}},
+        "securityContext": hardened,
+    }
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": meta(GATEWAY_SERVICE, "gateway"),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": {**selector, "app.kubernetes.io/part-of": "meshtool",
+                                        "sidecar.meshtool.io/inject": "false"}},
+                "spec": {"serviceAccountName": GATEWAY_SERVICE,
+                         "automountServiceAccountToken": False,
+                         "securityContext": {"runAsNonRoot": True,
+                                             "seccompProfile": {"type": "RuntimeDefault"}},
+                         "containers": [container]},
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": meta(GATEWAY_SERVICE, "gateway"),
+        "spec": {"type": "LoadBalancer", "selector": selector, "ports": [
+            {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP",
+             "appProtocol": "http"}]},
+    }
+    account = {"apiVersion": "v1", "kind": "ServiceAccount",
+               "metadata": meta(GATEWAY_SERVICE, "gateway")}
+    ingress_class = {
+        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+        "metadata": {**meta(GATEWAY_CLASS, "gateway", namespaced=False),
+                     "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+        "spec": {"controller": CONTROLLER},
+    }
+    return [account, deployment, service, ingress_class]
