@@ -148,7 +148,7 @@ def test_active_health_checks_take_a_failing_endpoint_out_before_calls_hit_it(pr
             # locality in the native form, the probes as Kuma writes them: both apply
             s.create([Resource("DestinationPolicy", "helloworld", "default", {
                 "destination": {"name": "helloworld"}, "loadBalancing": {"locality": {}}}),
-                Resource("HealthCheck.kuma.io", "helloworld", "default", {
+                Resource("HealthCheck.kuma.io", "helloworld-probe", "default", {
                     "sources": [{"match": {"kuma.io/service": "*"}}],
                     "destinations": [{"match": {"kuma.io/service": "helloworld_default_svc_5000"}}],
                     "conf": {"interval": "100ms", "timeout": "1s", "unhealthyThreshold": 2,
