@@ -20,6 +20,10 @@ HEALTH_PORT = 15021
 DISCOVERY_PORT = 15010
 WEBHOOK_PORT = 15017
 DASHBOARD_PORT = 5681
+GATEWAY_HTTP_PORT = 8080
+GATEWAY_HTTPS_PORT = 8443
+GATEWAY_SERVICE = "meshtool-gateway"  # the service name a gateway says in its hello
+GATEWAY_CLASS = "meshtool"  # the IngressClass / GatewayClass meshtool's gateway serves
 
 TRUST_DOMAIN = "cluster.local"
 DEFAULT_NAMESPACE = "default"

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 from meshtool.analysis.items import FILE, Item
 from meshtool.errors import DataError, Finding
 from meshtool.rules.loader import load_rules
-from meshtool.model.convert import FOREIGN_GROUPS
+from meshtool.model.convert import FOREIGN_GROUPS, ingress
 from meshtool.model.convert.kuma import is_universal
 from meshtool.model.kinds import API_GROUP, list_items
 from meshtool.model.resource import DEFAULT_NAMESPACE
@@ -19,6 +19,9 @@ from meshtool.rules.sources import Source
 from meshtool.rules.yamlio import Document, RawDocument, load_documents, split_documents
 
 RULE_GROUPS = frozenset((API_GROUP, *FOREIGN_GROUPS))
+# Kubernetes kinds that are rules for meshtool's gateway, in groups that also hold workloads
+_GATEWAY_INPUTS = frozenset((api, "Ingress") for api in ingress.API_VERSIONS)
+_SHARED_GROUPS = frozenset(api.rpartition("/")[0] for api, _ in _GATEWAY_INPUTS)
 UNREADABLE = ("invalid YAML", "invalid JSON")  # the loader's findings for text it cannot read
 
 _API_VERSION = re.compile(r"^apiVersion:[ \t]*[\"']?([^\"'\s#]+)", re.MULTILINE)
@@ -45,7 +48,8 @@ def _is_rule(data: Any) -> bool:
     if is_universal(data):
         return True
     api = data.get("apiVersion")
-    return isinstance(api, str) and api.rpartition("/")[0] in RULE_GROUPS
+    return isinstance(api, str) and (api.rpartition("/")[0] in RULE_GROUPS
+                                     or (api, str(data.get("kind"))) in _GATEWAY_INPUTS)
 
 
 def _entries(doc: Document) -> list[tuple[Any, Any, int]]:
@@ -108,7 +112,10 @@ def _guess(text: str) -> str | None:
     match = _API_VERSION.search(text)
     if match is None:
         return None
-    return "rule" if match.group(1).rpartition("/")[0] in RULE_GROUPS else "kube"
+    group = match.group(1).rpartition("/")[0]
+    if group in _SHARED_GROUPS:
+        return None  # an Ingress is a rule, a Deployment of that group a workload: both look
+    return "rule" if group in RULE_GROUPS else "kube"
 
 
 def _blank(text: str) -> str:

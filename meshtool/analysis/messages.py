@@ -76,6 +76,10 @@ _TABLE = [
      "policy for subset {subset} of {service} has no effect: no RouteRule routes to that "
      "subset; add a route to it or remove the policy",
      "A DestinationPolicy targets a subset that the route rules of its service never send to."),
+    ("MT0105", "GatewayBackendNotFound", Level.ERROR,
+     "backend service {service} not found in namespace {namespace}: the gateway would answer "
+     "503; fix the Ingress backend or add the Service",
+     "An Ingress (or another gateway route) sends requests to a Service that does not exist."),
     # --- MT02xx: egress -------------------------------------------------------------------
     ("MT0200", "DuplicateEgressRule", Level.WARNING,
      "duplicates EgressRule {other} ({host} port {port}): delete one of them",

@@ -11,6 +11,7 @@ from meshtool.analysis.analyzer import Analyzer
 MODULES = (
     "schema_error",
     "destination_not_found",
+    "gateway_backend_not_found",
     "subset_no_workload",
     "precedence_conflict",
     "shadowed_match",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-SCENARIO_NAMES = ("canary", "egress", "helloworld")
+SCENARIO_NAMES = ("canary", "egress", "helloworld", "ingress")
 
 
 @click.command()
@@ -18,7 +18,7 @@ SCENARIO_NAMES = ("canary", "egress", "helloworld")
               help="Seconds each process may take to start, and rules to reach every sidecar.")
 def demo(scenario: str, state_dir: Path | None, timeout: float) -> int:
     """Run a scenario end to end: start a local mesh, apply its rules stage by stage,
-    drive traffic through the sidecars, check that what happened is exactly what the
+    drive traffic through the sidecars (or the gateway), check that what happened is exactly what the
     rules promise, show proxy-status, and stop the mesh.
 
     \b
@@ -28,6 +28,8 @@ def demo(scenario: str, state_dir: Path | None, timeout: float) -> int:
                   svcb v0.1 -> v0.2 50/50 and 100%
       helloworld  sleep -> helloworld v1/v2: an Istio VirtualService + DestinationRule
                   sending everything to v2
+      ingress     from outside through the ingress gateway: the Kong Mesh walkthrough's
+                  Ingress /route1 (strip-path) to magnanimo, then benigno's 90/10 split
 
     Exit status 0 when every stage observed exactly what its rules promise, 1 otherwise.
 

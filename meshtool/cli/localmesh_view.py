@@ -18,6 +18,8 @@ class StartupTable:
                 self.rows[(w.instance, "sidecar")] = "waiting"
             else:
                 self.rows[(w.instance, "external")] = "waiting"
+        for g in spec.gateways:
+            self.rows[(g.name, "gateway")] = "waiting"
         self.live = None
 
     def _render(self):

@@ -43,6 +43,7 @@ SECTIONS: dict[str, Registry] = {
         "graph": ("meshtool.cli.graph", "graph", "The service graph: rates, errors, latency per edge"),
         "dashboard": ("meshtool.cli.dashboard", "dashboard", "Open the web dashboard (:5681/gui)"),
         "proxy": ("meshtool.cli.proxy", "proxy", "Sidecar commands: init (traffic redirect), run (the proxy)"),
+        "gateway": ("meshtool.cli.gateway", "gateway", "Ingress gateway commands: run (the edge proxy)"),
     },
     "Kubernetes": {
         "install": ("meshtool.cli.install", "install", "Install the CRDs, control plane and webhook"),

@@ -38,12 +38,15 @@ def sync_table_view(table: dict):
     # a mesh of one cluster keeps its narrow table: CLUSTER only when some proxy names one
     shown = [i for i, c in enumerate(COLUMNS)
              if c != "CLUSTER" or any(r[i] != "-" for r in table_rows)]
-    for i in shown:
-        t.add_column(COLUMNS[i], no_wrap=COLUMNS[i] != "STATUS")
+    name_width = max((len(r[0]) for r in table_rows), default=4)
+    for i in shown:  # names stay whole on a narrow terminal; the other columns give way
+        t.add_column(COLUMNS[i], no_wrap=COLUMNS[i] != "STATUS",
+                     min_width=name_width if COLUMNS[i] == "NAME" else None)
+    at = COLUMNS.index("STATUS")
     for r in table_rows:
-        status = r[7].split(":", 1)[0]
-        cells = [*r[:7], f"[{colour.get(status, '')}]{r[7]}[/]" if status in colour else r[7],
-                 r[8]]
+        status = r[at].split(":", 1)[0]
+        cells = [*r[:at], f"[{colour.get(status, '')}]{r[at]}[/]" if status in colour else r[at],
+                 *r[at + 1:]]
         t.add_row(*(cells[i] for i in shown))
     return t
 

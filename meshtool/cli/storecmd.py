@@ -36,6 +36,8 @@ def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = F
         raise DataError(findings=result.findings)
     for where, what in result.skipped:
         report(f"{where}: {what} (skipped)", quiet)
+    for where, what in result.warnings:
+        report(f"{where}: warning: {what}", quiet)
     if not result.resources:
         names = (STDIN_NAME if f == "-" else f for f in files)
         raise DataError(f"no rules found in {', '.join(names)}")

@@ -53,6 +53,11 @@ def up(meshfile: str, state_dir: Path | None, store: str | None, control_plane_p
             p = rec.ports
             click.echo(f"  {rec.instance}: send requests to 127.0.0.1:{p['inbound']} (its sidecar), "
                        f"admin 127.0.0.1:{p['admin']}", err=True)
+        elif rec.role == "gateway":
+            p = rec.ports
+            https = f", https://127.0.0.1:{p['https']}" if p.get("https") else ""
+            click.echo(f"  {rec.instance}: ingress gateway on http://127.0.0.1:{p['http']}{https}, "
+                       f"admin 127.0.0.1:{p['admin']}", err=True)
         elif rec.role == "external":
             click.echo(f"  {rec.instance}: outside the mesh, on 127.0.0.1:{rec.ports['app']}", err=True)
     return 0

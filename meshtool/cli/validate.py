@@ -50,12 +50,15 @@ def validate(files: tuple[str, ...], paths: tuple[str, ...], namespace: str | No
                            "file": r.file, "line": r.line} for r in result.resources],
             "findings": [f.to_dict() for f in result.findings],
             "skipped": [{"where": w, "reason": why} for w, why in result.skipped],
+            "warnings": [{"where": w, "warning": what} for w, what in result.warnings],
         }), nl=False)
     else:
         for finding in result.findings:
             click.echo(str(finding))
         for where, why in result.skipped:
             report(f"{where}: {why} (skipped)", quiet)
+        for where, what in result.warnings:
+            report(f"{where}: warning: {what}", quiet)
     report(summary(result), quiet)
     if result.findings:
         return int(ExitCode.DATAERR)

@@ -168,8 +168,8 @@ def diff_snapshots(intended: dict | None, actual: dict | None, proxy: str) -> li
 
 # -- rows for the table ----------------------------------------------------------------------
 
-COLUMNS = ("NAME", "SERVICE", "VERSION", "CLUSTER", "CONTROL PLANE", "SENT", "ACKED", "STATUS",
-           "LAST PUSH")
+COLUMNS = ("NAME", "KIND", "SERVICE", "VERSION", "CLUSTER", "CONTROL PLANE", "SENT", "ACKED",
+           "STATUS", "LAST PUSH")
 
 
 def age(then: float | None, now: float | None = None) -> str:
@@ -192,8 +192,8 @@ def status_text(p: dict) -> str:
 
 
 def row(p: dict, now: float | None = None) -> tuple[str, ...]:
-    return (p["proxyId"], p.get("service") or "-", p.get("version") or "-",
-            p.get("cluster") or "-", p.get("controlPlane") or "-",
+    return (p["proxyId"], p.get("kind") or "sidecar", p.get("service") or "-",
+            p.get("version") or "-", p.get("cluster") or "-", p.get("controlPlane") or "-",
             (p.get("sent") or {}).get("version") or "-",
             (p.get("acked") or {}).get("version") or "-",
             status_text(p), age(p.get("lastPush"), now))

@@ -67,6 +67,7 @@ class ProxySync:
         ident = self.identity
         return {
             "proxyId": ident.proxy_id,
+            "kind": ident.kind,
             "service": ident.service,
             "namespace": ident.namespace,
             "labels": ident.labels,

@@ -25,6 +25,8 @@ SNAPSHOT = "snapshot"
 ACK = "ack"
 NACK = "nack"
 
+PROXY_KINDS = ("sidecar", "gateway")
+
 # The stream closes with this code (WebSocket "unsupported data") on a malformed message.
 CLOSE_PROTOCOL_ERROR = 1003
 
@@ -81,6 +83,7 @@ class Identity:
     inbound_address: str | None = None  # "host:port" other sidecars reach it at
     ports: tuple[int, ...] = ()  # the service ports clients address
     admin_address: str | None = None  # "host:port" of its admin listener
+    kind: str = "sidecar"  # sidecar | gateway (the edge proxy)
 
     @property
     def version(self) -> str | None:
@@ -95,6 +98,8 @@ class Identity:
             msg["ports"] = list(self.ports)
         if self.admin_address:
             msg["adminAddress"] = self.admin_address
+        if self.kind != "sidecar":
+            msg["kind"] = self.kind
         return msg
 
 
@@ -127,7 +132,10 @@ def parse_hello(msg: Any) -> Identity:
     ports = msg.get("ports") or []
     if not isinstance(ports, list) or not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
         raise ValueError("hello: ports must be a list of port numbers")
-    return Identity(proxy_id=_string(msg, "proxyId"), service=_string(msg, "service"),
+    kind = msg.get("kind", "sidecar")
+    if kind not in PROXY_KINDS:
+        raise ValueError(f"hello: kind must be one of {', '.join(PROXY_KINDS)}, got {kind!r}")
+    return Identity(proxy_id=_string(msg, "proxyId"), service=_string(msg, "service"), kind=kind,
                     namespace=_string(msg, "namespace", required=False) or DEFAULT_NAMESPACE,
                     labels=dict(labels), inbound_address=inbound, ports=tuple(ports),
                     admin_address=_string(msg, "adminAddress", required=False))

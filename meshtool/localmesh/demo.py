@@ -9,7 +9,7 @@ from __future__ import annotations
 import http.client
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -57,6 +57,9 @@ def check(stage: Stage, counts: Counter, total: int) -> list[str]:
 def run(scenario: Scenario, reporter: Reporter, state_dir: Path, *, timeout: float = 30.0) -> bool:
     """True when every stage saw what its rules promise. The mesh is always taken down."""
     spec = load_meshfile(scenario.meshfile)
+    # gateways on free ports, as the control plane: a demo never collides with a mesh that is up
+    spec = replace(spec, gateways=tuple(replace(g, port=None, https_port=None)
+                                        for g in spec.gateways))
     store_path = str(state_dir / "store.db")
     Path(store_path).unlink(missing_ok=True)  # each demo starts from no rules
     listener = reporter.mesh_starting(scenario, spec)
@@ -74,7 +77,7 @@ def run(scenario: Scenario, reporter: Reporter, state_dir: Path, *, timeout: flo
                     files = [str(scenario.directory / f) for f in stage.apply]
                     t0 = time.monotonic()
                     messages, revision = apply_files(store, files)
-                    wait_synced(state, revision, len(state.sidecars()), timeout)
+                    wait_synced(state, revision, len(state.proxies()), timeout)
                     reporter.rules_applied(files, messages, time.monotonic() - t0)
                 result = drive(scenario, stage, state, reporter)
                 reporter.stage_finished(result)
@@ -90,10 +93,16 @@ def run(scenario: Scenario, reporter: Reporter, state_dir: Path, *, timeout: flo
 
 def apply_files(store, files: list[str]) -> tuple[list[str], int]:
     """Create the rules that are new and replace the ones that exist, as one write each."""
-    from meshtool.rules.loader import load_rules_strict
+    from meshtool.errors import DataError
+    from meshtool.rules.loader import load_rules
     from meshtool.rules.sources import read_sources
 
-    resources = load_rules_strict(read_sources(files))
+    # As `meshtool create` writes to a local store: as authored (an Ingress stays one), and
+    # the control plane compiles it
+    loaded = load_rules(read_sources(files), authored=True)
+    if loaded.findings:
+        raise DataError(findings=loaded.findings)
+    resources = loaded.resources
     existing = {r.key for r in store.list()}
     new = [r for r in resources if r.key not in existing]
     old = [r for r in resources if r.key in existing]
@@ -124,12 +133,14 @@ def wait_synced(state: MeshState, revision: int, proxies: int, timeout: float) -
 
 
 def drive(scenario: Scenario, stage: Stage, state: MeshState, reporter: Reporter) -> StageResult:
-    """Send the stage's requests to the entry service through its sidecar, one at a time."""
-    sidecar = state.find(scenario.entry, "sidecar")
-    if sidecar is None:
-        raise MeshtoolError(f"scenario {scenario.name}: no sidecar for entry {scenario.entry}")
+    """Send the stage's requests to the entry service through its sidecar (or to the entry
+    gateway, from outside the mesh), one at a time."""
+    proxy = state.find(scenario.entry, scenario.via)
+    if proxy is None:
+        raise MeshtoolError(f"scenario {scenario.name}: no {scenario.via} {scenario.entry}")
+    port = proxy.ports["inbound" if scenario.via == "sidecar" else "http"]
     result = StageResult(stage)
-    conn = http.client.HTTPConnection("127.0.0.1", sidecar.ports["inbound"], timeout=15)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
     try:
         for _ in range(stage.requests):
             try:

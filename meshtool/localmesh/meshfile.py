@@ -17,6 +17,12 @@
         - name: msgd.example.com     # the host name the sidecars resolve to this process
           port: 9997
           command: [...]
+      gateways:                      # ingress gateways (meshtool gateway run): traffic entering
+        - name: ingress              # the mesh, routed by Ingress / Gateway API / Istio Gateway
+          port: 8080                 # its HTTP port (optional: a free one, shown by `up`)
+          tls:                       # optional: HTTPS on httpsPort (optional too), SNI picks
+            - {cert: certs/a.pem, key: certs/a-key.pem}   # paths relative to the mesh file
+          httpsPort: 8443
 
 Placeholders in command and env values: {port} (the port the process must listen on, chosen free
 at start), {python} (this interpreter), {dir} (the directory of the mesh file).
@@ -59,10 +65,19 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class GatewaySpec:
+    name: str
+    port: int | None = None  # None: a free port, chosen at start
+    https_port: int | None = None
+    tls: tuple[tuple[str, str], ...] = ()  # (cert, key) paths, relative to the mesh file
+
+
+@dataclass(frozen=True)
 class MeshSpec:
     name: str
     workloads: tuple[Workload, ...]
     path: Path | None = None
+    gateways: tuple[GatewaySpec, ...] = ()
 
     @property
     def directory(self) -> Path:
@@ -101,7 +116,7 @@ def parse_meshfile(src: Source) -> MeshSpec:
     spec = data.get("spec")
     if not isinstance(spec, dict):
         _fail(doc, ("spec",), "missing or not a mapping: spec.services lists the services")
-    _only(doc, ("spec",), spec, {"services", "external"})
+    _only(doc, ("spec",), spec, {"services", "external", "gateways"})
     workloads: list[Workload] = []
     for section, in_mesh in (("services", True), ("external", False)):
         items = spec.get(section) or []
@@ -117,7 +132,43 @@ def parse_meshfile(src: Source) -> MeshSpec:
             _fail(doc, path, f"duplicate instance {w.instance!r}: give each instance of a service "
                              f"its own version label")
         seen.add(w.instance)
-    return MeshSpec(name, tuple(workloads), src.path)
+    gateways = spec.get("gateways") or []
+    if not isinstance(gateways, list):
+        _fail(doc, ("spec", "gateways"), "must be a list")
+    parsed = [_gateway(doc, ("spec", "gateways", i), g) for i, g in enumerate(gateways)]
+    for i, g in enumerate(parsed):
+        if g.name in seen:
+            _fail(doc, ("spec", "gateways", i, "name"), f"duplicate instance {g.name!r}")
+        seen.add(g.name)
+    return MeshSpec(name, tuple(workloads), src.path, tuple(parsed))
+
+
+def _gateway(doc: Document, path: tuple, item: object) -> GatewaySpec:
+    if not isinstance(item, dict):
+        _fail(doc, path, "must be a mapping with a name")
+    _only(doc, path, item, {"name", "port", "httpsPort", "tls"})
+    name = item.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        _fail(doc, path + ("name",), f"invalid gateway name {name!r}: lowercase letters, digits, '-'")
+    ports = []
+    for key in ("port", "httpsPort"):
+        port = item.get(key)
+        if port is not None and (not isinstance(port, int) or isinstance(port, bool)
+                                 or not 1 <= port <= 65535):
+            _fail(doc, path + (key,), f"{key} must be a number from 1 to 65535, got {port!r}")
+        ports.append(port)
+    tls = item.get("tls") or []
+    if not isinstance(tls, list):
+        _fail(doc, path + ("tls",), "must be a list of {cert, key}")
+    pairs = []
+    for i, pair in enumerate(tls):
+        if not isinstance(pair, dict) or set(pair) != {"cert", "key"} \
+                or not all(isinstance(v, str) and v for v in pair.values()):
+            _fail(doc, path + ("tls", i), "must be {cert: FILE, key: FILE}")
+        pairs.append((pair["cert"], pair["key"]))
+    if ports[1] is not None and not pairs:
+        _fail(doc, path + ("httpsPort",), "HTTPS needs at least one certificate under tls")
+    return GatewaySpec(name, ports[0], ports[1], tuple(pairs))
 
 
 def _paths(spec: dict) -> list[tuple]:

@@ -34,6 +34,7 @@ class Scenario:
     tags: tuple[str, ...]  # display order of the tags
     classify: Classifier
     stages: tuple[Stage, ...]
+    via: str = "sidecar"  # sidecar: requests enter at the entry's sidecar; gateway: at the gateway
 
     @property
     def directory(self) -> Path:
@@ -75,6 +76,14 @@ def _helloworld(status: int, body: str) -> set[str]:
     return {found[0]} if status == 200 and found else {"error"}
 
 
+def _ingress(status: int, body: str) -> set[str]:
+    if status == 404 and body.startswith("no route"):
+        return {"no route"}
+    if "Magnanimo" in body:  # magnanimo answered its own greeting: /route1 was not stripped
+        return {"error"}
+    return _canary(status, body)
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario(
         "canary", "magnanimo calls benigno; a canary release shifts traffic from v1 to v2 by weight",
@@ -106,5 +115,18 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
             Stage("No rule yet: requests spread over v1 and v2"),
             Stage("VirtualService + DestinationRule (Istio v1alpha3, converted): all to v2",
                   ("istio/destinationrule.yaml", "istio/virtualservice.yaml"), {"v2": 1.0}),
+        )),
+    Scenario(
+        "ingress", "the end of the Kong Mesh walkthrough: from outside the mesh, through the "
+                   "ingress gateway, an Ingress with strip-path exposes magnanimo at /route1; "
+                   "magnanimo's calls to benigno follow the canary split",
+        entry="ingress", via="gateway", path="/route1/hw2", tags=("no route", "v1", "v2"),
+        classify=_ingress,
+        stages=(
+            Stage("No Ingress yet: the gateway answers 404", (), {"no route": 1.0}, 20),
+            Stage("Ingress route1 (konghq.com/strip-path): /route1/hw2 reaches magnanimo as /hw2",
+                  ("ingress.yaml",), {"no route": 0.0}),
+            Stage("90/10 split by version, seen from outside", ("route-90-10.yaml",),
+                  {"v1": 0.9, "v2": 0.1}),
         )),
 )}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from meshtool.errors import MeshtoolError
-from meshtool.localmesh.meshfile import MeshSpec, Workload
+from meshtool.localmesh.meshfile import GatewaySpec, MeshSpec, Workload
 from meshtool.localmesh.processes import ProcessRecord, port_in_use, spawn, stop, tail
 from meshtool.ports import free_port, free_ports
 
@@ -80,6 +80,13 @@ class MeshState:
 
     def sidecars(self) -> list[ProcessRecord]:
         return [p for p in self.processes if p.role == "sidecar"]
+
+    def gateways(self) -> list[ProcessRecord]:
+        return [p for p in self.processes if p.role == "gateway"]
+
+    def proxies(self) -> list[ProcessRecord]:
+        """Every process holding a push stream: sidecars and gateways."""
+        return self.sidecars() + self.gateways()
 
     def find(self, instance: str, role: str) -> ProcessRecord | None:
         return next((p for p in self.processes if p.instance == instance and p.role == role), None)
@@ -143,6 +150,9 @@ def up(spec: MeshSpec, state_dir: Path | None = None, *, store: str | None = Non
         for k, w in enumerate(spec.workloads):  # replicas: each sidecar starts on another one
             mine = ",".join(cp_addrs[k % len(cp_addrs):] + cp_addrs[:k % len(cp_addrs)])
             _start_workload(state, spec, w, logs, mine, resolve, notify, timeout)
+            _write_state(state_dir, state)
+        for g in spec.gateways:
+            _start_gateway(state, spec, g, logs, cp_addr, notify, timeout)
             _write_state(state_dir, state)
     except BaseException:
         stop(list(reversed(state.processes)))
@@ -208,6 +218,29 @@ def _start_workload(state: MeshState, spec: MeshSpec, w: Workload, logs: Path, c
                  ports={"inbound": inbound, "outbound": outbound, "admin": admin, "service": w.port})
     state.processes.append(side)
     _wait(side, lambda: _http_ok(f"http://127.0.0.1:{admin}/ready"), timeout, notify)
+
+
+def _start_gateway(state: MeshState, spec: MeshSpec, g: GatewaySpec, logs: Path, cp_addr: str,
+                   notify: Listener, timeout: float) -> None:
+    """`meshtool gateway run` on the gateway's port (a free one when the mesh file names none)."""
+    for port in (g.port, g.https_port):
+        if port is not None and port_in_use(port):
+            raise MeshtoolError(f"gateway {g.name}: port {port} is in use; free it or change "
+                                f"the mesh file")
+    http, admin = g.port or free_port(), free_port()
+    cmd = meshtool_command("gateway", "run", "--http-port", str(http), "--admin-port", str(admin),
+                           "--proxy-id", f"{g.name}.{spec.name}", "--control-plane", cp_addr)
+    ports = {"http": http, "admin": admin}
+    if g.tls:
+        https = g.https_port or free_port()
+        cmd += ["--https-port", str(https)]
+        for cert, key in g.tls:
+            cmd += ["--tls-cert", f"{spec.directory / cert},{spec.directory / key}"]
+        ports["https"] = https
+    notify(g.name, "gateway", "starting")
+    rec = spawn("gateway", g.name, cmd, logs / f"{g.name}.gateway.log", ports=ports)
+    state.processes.append(rec)
+    _wait(rec, lambda: _http_ok(f"http://127.0.0.1:{admin}/ready"), timeout, notify)
 
 
 def _start_app(state: MeshState, spec: MeshSpec, w: Workload, role: str, port: int,

@@ -15,7 +15,7 @@ from typing import Iterable
 
 from meshtool.model import convert, native
 from meshtool.model.convert.gateway_api import GROUP as GATEWAY_GROUP
-from meshtool.model.kinds import bare_kind
+from meshtool.model.kinds import GATEWAY_ROUTE, bare_kind
 from meshtool.model.paths import format_path
 from meshtool.model.resource import Resource
 
@@ -96,11 +96,22 @@ def compile_resources(resources: Iterable[Resource],
 
 def _missing_services(res: Resource, compiled: list[Resource],
                       services: set[tuple[str, str]] | None) -> list[str]:
-    """The Services a Gateway API route's parentRefs and backendRefs name that do not exist."""
-    if services is None or not res.kind.endswith("." + GATEWAY_GROUP):
+    """The Services a Gateway API route's parentRefs and backendRefs, or a gateway route's
+    backends (any API), name that do not exist."""
+    if services is None:
         return []
     missing: dict[tuple[str, str], str] = {}
     for rule in compiled:
+        if rule.kind == GATEWAY_ROUTE:
+            for b in rule.spec.get("backends") or []:
+                ref = b.get("service") or {}
+                key = (ref.get("namespace") or rule.namespace, ref.get("name"))
+                if key not in services:
+                    missing.setdefault(key, f"backend Service {key[1]!r} (namespace {key[0]!r}) "
+                                            f"not found")
+            continue
+        if not res.kind.endswith("." + GATEWAY_GROUP):
+            continue
         refs = [("parentRef", rule.spec.get("destination") or {})]
         refs += [("backendRef", r["destination"]) for r in rule.spec.get("route") or []
                  if isinstance(r, dict) and "destination" in r]

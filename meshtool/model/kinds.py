@@ -13,6 +13,9 @@ ROUTE_RULE = "RouteRule"
 EGRESS_RULE = "EgressRule"
 DESTINATION_POLICY = "DestinationPolicy"
 RULE_KINDS = (ROUTE_RULE, EGRESS_RULE, DESTINATION_POLICY)
+# Compiled only, never stored: what Ingress, Gateway API and Istio gateway routes become (the
+# gateway's routing table). Users write those APIs; `convert` prints this kind.
+GATEWAY_ROUTE = "GatewayRoute"
 
 # kind -> the slug used in messages ("Created config route-rule/default/x") and plural for CRDs
 SLUGS = {ROUTE_RULE: "route-rule", EGRESS_RULE: "egress-rule", DESTINATION_POLICY: "destination-policy"}
@@ -35,6 +38,7 @@ class ForeignKind:
     versions: tuple[str, ...]  # accepted, oldest first
     plural: str
     short_names: tuple[str, ...] = ()
+    bare_names: bool = True  # also known by its bare kind and plural ("ingress", "ingresses")
 
     @property
     def key(self) -> str:
@@ -57,15 +61,24 @@ FOREIGN_KINDS = (
     ForeignKind("kuma.io", "TrafficRoute", ("v1alpha1",), "trafficroutes"),
     ForeignKind("gateway.networking.k8s.io", "HTTPRoute", ("v1beta1", "v1"), "httproutes"),
     ForeignKind("gateway.networking.k8s.io", "GRPCRoute", ("v1alpha2", "v1"), "grpcroutes"),
+    ForeignKind("gateway.networking.k8s.io", "Gateway", ("v1beta1", "v1"), "gateways"),
+    ForeignKind("networking.istio.io", "Gateway", _ISTIO_NET, "gateways", ("gw",),
+                bare_names=False),  # "gateway" names the Gateway API's
+    ForeignKind("networking.k8s.io", "Ingress", ("v1beta1", "v1"), "ingresses", ("ing",)),
 )
+# Legacy apiVersions of a kind: read, stored as authored, converted with a warning.
+LEGACY_API_VERSIONS = {("extensions/v1beta1", "Ingress"): "Ingress.networking.k8s.io"}
 FOREIGN_BY_KEY = {fk.key: fk for fk in FOREIGN_KINDS}
 _FOREIGN_BY_API = {(api, fk.kind): fk for fk in FOREIGN_KINDS for api in fk.api_versions}
+_FOREIGN_BY_API.update({k: FOREIGN_BY_KEY[key] for k, key in LEGACY_API_VERSIONS.items()})
 STORED_KINDS = RULE_KINDS + tuple(fk.key for fk in FOREIGN_KINDS)
 
 for _fk in FOREIGN_KINDS:
     names = (_fk.key.lower(), f"{_fk.plural}.{_fk.group}")
     if _fk.group != "config.istio.io":  # the Istio 0.x kinds share their short names with ours
-        names += (_fk.kind.lower(), _fk.plural) + _fk.short_names
+        names += _fk.short_names
+        if _fk.bare_names:
+            names += (_fk.kind.lower(), _fk.plural)
     _ALIASES[_fk.key] = names
 _BY_ALIAS = {alias: kind for kind, aliases in _ALIASES.items() for alias in aliases}
 

@@ -17,7 +17,7 @@ from typing import Any
 from meshtool.model import types as t
 from meshtool.model.durations import parse_duration
 from meshtool.model.hosts import is_ip_pattern
-from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, ROUTE_RULE
+from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, GATEWAY_ROUTE, ROUTE_RULE
 from meshtool.model.paths import FieldPath, Problem
 
 SPEC: FieldPath = ("spec",)
@@ -384,9 +384,11 @@ def _policy(r: _Reader, namespace: str, name: str, spec: dict) -> t.Policy | Non
     labels = r.labels(r.mapping(spec.get("destination"), ("destination",)).get("labels"),
                       ("destination", "labels"))
     source = r.source(spec.get("source"), ("source",))
-    lb = r.mapping(spec.get("loadBalancing"), ("loadBalancing",)).get("name", "ROUND_ROBIN")
+    balancing = r.mapping(spec.get("loadBalancing"), ("loadBalancing",))
+    lb = balancing.get("name", "ROUND_ROBIN")
     if lb not in t.LB_METHODS:
         r.add(("loadBalancing", "name"), f"must be one of {', '.join(t.LB_METHODS)}")
+    locality = _locality(r, balancing.get("locality"), ("loadBalancing", "locality"))
     breaker = None
     path = ("circuitBreaker", "simpleCb")
     cb = r.mapping(spec.get("circuitBreaker"), ("circuitBreaker",))
@@ -405,7 +407,25 @@ def _policy(r: _Reader, namespace: str, name: str, spec: dict) -> t.Policy | Non
         breaker = t.CircuitBreaker(**values)
     if destination is None:
         return None
-    return t.Policy(namespace, name, destination, labels, source, lb, breaker)
+    return t.Policy(namespace, name, destination, labels, source, lb, breaker, locality)
+
+
+def _locality(r: _Reader, value: Any, path: FieldPath) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    setting = r.mapping(value, path)
+    for key in setting:
+        if key not in ("enabled", "failoverPriority"):
+            r.add(path + (key,), "unknown field")
+    enabled = setting.get("enabled", True)
+    if not isinstance(enabled, bool):
+        r.add(path + ("enabled",), "must be true or false")
+    labels = setting.get("failoverPriority", list(t.DEFAULT_FAILOVER_PRIORITY))
+    if not isinstance(labels, list) or not labels or not all(
+            isinstance(lbl, str) and lbl for lbl in labels):
+        r.add(path + ("failoverPriority",), "must be a non-empty list of label names")
+        return ()
+    return tuple(labels) if enabled is True else ()
 
 
 def _is_number(value: Any) -> bool:
@@ -416,4 +436,50 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-_PARSERS = {ROUTE_RULE: _route, EGRESS_RULE: _egress, DESTINATION_POLICY: _policy}
+# --- GatewayRoute (compiled from Ingress, Gateway API and Istio gateway routes) -----------
+
+def _gateway_route(r: _Reader, namespace: str, name: str, spec: dict) -> t.GatewayRoute | None:
+    hosts = spec.get("hosts") or []
+    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+        r.add(("hosts",), "must be a list of host names")
+        hosts = []
+    for i, host in enumerate(hosts):
+        if host == "*" or not valid_host_pattern(host):
+            r.add(("hosts", i), f"{host!r} is not a host name (exact or *.domain)")
+    path = None
+    if "path" in spec:
+        found = _headers(r, {"uri": spec["path"]}, ())
+        path = found[0] if found else None
+        if path is not None and path.kind != t.REGEX and not path.value.startswith("/"):
+            r.add(("path", path.kind), f"{path.value!r} must start with /")
+    rewrite = r.mapping(spec.get("rewrite"), ("rewrite",)).get("prefix")
+    if rewrite is not None and (not isinstance(rewrite, str) or not rewrite.startswith("/")):
+        r.add(("rewrite", "prefix"), "must be a path starting with /")
+    if rewrite is not None and (path is None or path.kind == t.REGEX):
+        r.add(("rewrite", "prefix"), "needs an exact or prefix path to replace")
+    backends = spec.get("backends")
+    if not isinstance(backends, list) or not backends:
+        r.add(("backends",), "needs at least one backend service")
+        return None
+    out, total = [], 0
+    for i, b in enumerate(backends):
+        b = r.mapping(b, ("backends", i))
+        ref = r.service(b.get("service"), ("backends", i, "service"), namespace)
+        port = r.integer(b["port"], ("backends", i, "port"), 1, 65535) if "port" in b else None
+        weight = r.integer(b.get("weight", 100 if len(backends) == 1 else None),
+                           ("backends", i, "weight"), 0, 100) or 0
+        total += weight
+        if ref is not None:
+            out.append(t.GatewayBackend(ref, port, weight))
+    if total != 100:
+        r.add(("backends",), f"weights sum to {total}, must be 100")
+    redirect = spec.get("httpsRedirect", False)
+    if not isinstance(redirect, bool):
+        r.add(("httpsRedirect",), "must be true or false")
+    precedence = r.integer(spec.get("precedence", 0), ("precedence",), -(2**31), 2**31 - 1) or 0
+    return t.GatewayRoute(namespace, name, tuple(out), tuple(h.lower() for h in hosts), path,
+                          rewrite, redirect is True, precedence)
+
+
+_PARSERS = {ROUTE_RULE: _route, EGRESS_RULE: _egress, DESTINATION_POLICY: _policy,
+            GATEWAY_ROUTE: _gateway_route}

@@ -17,6 +17,10 @@ REQUEST_PARTS = ("uri", "scheme", "method", "authority")
 QUERY = "?"  # HeaderMatch.name "?lang" is the query parameter lang: never a header name
 
 LB_METHODS = ("ROUND_ROBIN", "LEAST_CONN", "RANDOM")
+# Locality-aware balancing: the labels compared between caller and endpoint, most important
+# first, when a policy turns it on without naming them (own cluster, then region, then zone).
+DEFAULT_FAILOVER_PRIORITY = ("topology.meshtool.io/cluster", "topology.kubernetes.io/region",
+                             "topology.kubernetes.io/zone")
 TCP_PROTOCOLS = ("tcp", "mongo")
 
 
@@ -172,10 +176,39 @@ class Policy:
     source: SourceMatch | None = None
     lb: str = "ROUND_ROBIN"
     breaker: CircuitBreaker | None = None
+    locality: tuple[str, ...] = ()  # failover priority labels; empty: no locality preference
 
     @property
     def full_name(self) -> str:
         return f"{self.namespace}/{self.name}"
 
 
-Rule = Route | Egress | Policy
+@dataclass(frozen=True)
+class GatewayBackend:
+    service: ServiceRef
+    port: int | None = None  # the Service port named by the source API (None: by name or unset)
+    weight: int = 100  # 0..100; a route's weights total 100
+
+
+@dataclass(frozen=True)
+class GatewayRoute:
+    """Traffic entering the mesh at a gateway: requests for `hosts` (exact names or *.suffix;
+    empty: any host) whose path matches go to one of `backends`, where the backend service's
+    own RouteRules then apply as for any caller. Prefix paths match whole segments (/a matches
+    /a and /a/b, never /ab). Compiled from Ingress, Gateway API and Istio Gateway routes."""
+
+    namespace: str
+    name: str
+    backends: tuple[GatewayBackend, ...]
+    hosts: tuple[str, ...] = ()
+    path: HeaderMatch | None = None  # name "uri"; None: every path
+    rewrite_prefix: str | None = None  # the matched prefix replaced by this ("/": strip-path)
+    https_redirect: bool = False  # plain HTTP requests are redirected to https
+    precedence: int = 0  # higher first among routes of the same host and path specificity
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+Rule = Route | Egress | Policy | GatewayRoute

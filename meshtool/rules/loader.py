@@ -36,6 +36,7 @@ class LoadResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # ("file:line", why)
     documents: int = 0  # documents read (List items counted one by one)
     converted: list[tuple[str, str]] = field(default_factory=list)  # ("file:line", what)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # ("file:line", what)
 
     @property
     def ok(self) -> bool:
@@ -237,6 +238,9 @@ def _load_foreign(entry: _Entry, converter: convert.Converter, context: convert.
                   namespace: str | None, fill: str | None, result: LoadResult,
                   authored: bool = False) -> list[Resource]:
     conversion = converter(entry.data, context)
+    for path, message in conversion.warnings:
+        result.warnings.append((f"{entry.doc.source.name}:{entry.line_of(path)}",
+                                f"{entry.label}: {message}"))
     if not authored:
         conversion.problems.extend(conversion.unresolved)
     findings = [entry.finding(path, msg) for path, msg in conversion.problems]

@@ -16,12 +16,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, ROUTE_RULE
+from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, GATEWAY_ROUTE, ROUTE_RULE
 
 FieldPath = tuple[str | int, ...]
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 SCHEMA_FILES = {ROUTE_RULE: "routerule.json", EGRESS_RULE: "egressrule.json",
+                GATEWAY_ROUTE: "gatewayroute.json",
                 DESTINATION_POLICY: "destinationpolicy.json"}
 
 _JSON_TYPES = {"object": "a mapping", "array": "a list", "string": "a string",

@@ -80,3 +80,36 @@ class EndpointPicker:
             first = self.next
             self.next = (self.next + 1) % n
         return eps[first:] + eps[:first]
+
+
+def locality_tiers(endpoints: Sequence, caller: dict[str, str],
+                   priority: Sequence[str]) -> list[list]:
+    """Endpoints grouped by how many of the `priority` labels, in order, they share with the
+    caller (Istio's failoverPriority): the best-matching group first, empty groups left out."""
+    groups: dict[int, list] = {}
+    for ep in endpoints:
+        level = 0
+        for label in priority:
+            value = caller.get(label)
+            if value is None or ep.labels.get(label) != value:
+                break
+            level += 1
+        groups.setdefault(level, []).append(ep)
+    return [groups[level] for level in sorted(groups, reverse=True)]
+
+
+class LocalityPicker:
+    """Locality-aware ordering: the nearest tier's load-balancing order first, then each
+    farther tier's, so that the endpoints left after ejection or failed health checks (and a
+    retry) fail over to the next-nearest ones. Each tier balances with its own picker."""
+
+    def __init__(self, endpoints: Sequence, caller: dict[str, str], priority: Sequence[str],
+                 method: str, active: dict[str, int]):
+        self.endpoints = list(endpoints)
+        self.tiers = [EndpointPicker(tier, method, active)
+                      for tier in locality_tiers(endpoints, caller, priority)]
+
+    def order(self) -> list:
+        if len(self.tiers) == 1:
+            return self.tiers[0].order()
+        return [ep for tier in self.tiers for ep in tier.order()]

@@ -45,11 +45,16 @@ class SidecarConfig:
     idle_timeout: float = 300.0  # seconds a connection may stay without traffic
     max_connections: int = 10_000  # client connections; beyond, requests get a fast 503
     backlog: int = 4096  # listen backlog of the proxy ports
+    kind: str = "sidecar"  # sidecar | gateway: what the hello and proxy-status say
 
     @property
     def host(self) -> str:
         """Where the proxy listeners and the health port listen."""
         return self.listen_host or ("0.0.0.0" if self.mode == "transparent" else "127.0.0.1")
+
+    def listeners(self) -> list[str]:
+        """The listeners as the start-up line shows them."""
+        return self.modes()
 
     def modes(self) -> list[str]:
         host = self.host
@@ -217,7 +222,7 @@ class Sidecar:
         if cfg.tracing.enabled:  # the OpenTelemetry SDK loads only now
             from meshtool.sidecar.tracing import SpanRecorder
             self.recorder = SpanRecorder(cfg.tracing, cfg.identity.service, cfg.identity.proxy_id)
-        pipeline = Pipeline(build_addons(self.state, cfg, self.recorder))
+        pipeline = Pipeline(self.build_addons())
         self.metrics = pipeline.find(Metrics)
         from meshtool.sidecar import stream
 
@@ -228,7 +233,7 @@ class Sidecar:
             ask_on_start()
         core = [_proxyserver(proxyserver, cfg.inbound_port),
                 MeshNextLayer(self.state, cfg.outbound_port, cfg.inbound_port,
-                              denied=self.metrics.denied)]
+                              denied=self.metrics.denied), *self.core_addons()]
         self.master.addons.add(*core, pipeline)
         _dispatch_hooks_directly([*core, pipeline], self.limits)
         opts.update(mode=cfg.modes(), connection_strategy="lazy", keep_host_header=True,
@@ -253,6 +258,14 @@ class Sidecar:
         elif cfg.control_plane:
             self._follow_control_plane()
 
+    def build_addons(self) -> list:
+        """The policy addons, in order (a gateway puts its own routing in front)."""
+        return build_addons(self.state, self.config, self.recorder)
+
+    def core_addons(self) -> list:
+        """Connection-level addons beside mitmproxy's (a gateway adds TLS termination)."""
+        return []
+
     def _follow_control_plane(self) -> None:
         """Receive snapshots over the push stream (docs/protocol.md); a snapshot that does not
         compile is NACKed with the reason and the one in force keeps serving."""
@@ -272,7 +285,8 @@ class Sidecar:
                       namespace=os.environ.get("POD_NAMESPACE") or DEFAULT_NAMESPACE,
                       labels=dict(ident.labels), inbound_address=None if worker else inbound,
                       ports=tuple(cfg.app_ports),
-                      admin_address=f"127.0.0.1:{cfg.admin_port}" if cfg.admin_port else None)
+                      admin_address=f"127.0.0.1:{cfg.admin_port}" if cfg.admin_port else None,
+                      kind=cfg.kind)
         self.discovery = DiscoveryClient(
             cfg.control_plane, hello,
             lambda doc: self.state.apply_snapshot(doc, source="control-plane"),

@@ -28,7 +28,8 @@ def _process_age() -> float:
 _T0 = time.monotonic()
 
 
-def run_sidecar(config: SidecarConfig, workers: int = 1, verbose: bool = False) -> int:
+def run_sidecar(config: SidecarConfig, workers: int = 1, verbose: bool = False,
+                proxy_class: type[Sidecar] = Sidecar) -> int:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if not verbose:
@@ -42,15 +43,16 @@ def run_sidecar(config: SidecarConfig, workers: int = 1, verbose: bool = False) 
                 _die_with_parent()
                 config.admin_port = None
                 try:
-                    asyncio.run(Sidecar(config).run())
+                    asyncio.run(proxy_class(config).run())
                 finally:
                     os._exit(0)
             children.append(pid)
     try:
-        sidecar = Sidecar(config)
+        sidecar = proxy_class(config)
         asyncio.run(sidecar.run(on_ready=lambda: _report_ready(sidecar, workers)))
     except OSError as exc:
-        raise MeshtoolError(f"proxy run: {exc}") from exc
+        raise MeshtoolError(f"{'proxy' if config.kind == 'sidecar' else config.kind} run: "
+                            f"{exc}") from exc
     finally:
         for pid in children:
             try:
@@ -72,8 +74,9 @@ def _die_with_parent() -> None:
 
 def _report_ready(sidecar: Sidecar, workers: int) -> None:
     config, st = sidecar.config, sidecar.state
-    print(f"meshtool proxy {config.identity.proxy_id}: ready in "
-          f"{_process_age():.2f}s; listeners {', '.join(config.modes())}; "
+    what = "proxy" if config.kind == "sidecar" else config.kind
+    print(f"meshtool {what} {config.identity.proxy_id}: ready in "
+          f"{_process_age():.2f}s; listeners {', '.join(config.listeners())}; "
           f"{f'health {sidecar.health.address}; ' if sidecar.health else ''}"
           f"admin {sidecar.admin.address if sidecar.admin else 'off'}; "
           f"snapshot {st.version or 'none yet'}"

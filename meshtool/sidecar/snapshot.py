@@ -17,7 +17,8 @@ from meshtool.model import native
 from meshtool.model import types as t
 from meshtool.model.hosts import specificity
 from meshtool.model.paths import format_path
-from meshtool.sidecar.balancer import EndpointPicker
+from meshtool.sidecar.balancer import EndpointPicker, LocalityPicker
+from meshtool.sidecar.gatewayroutes import GatewayTable
 from meshtool.sidecar.rules import CompiledRule, Problems, compile_route
 
 
@@ -40,7 +41,7 @@ class Subset:
 
     service: Service
     labels: dict[str, str]
-    picker: EndpointPicker
+    picker: EndpointPicker | LocalityPicker
     breaker: t.CircuitBreaker | None
     breaker_key: str  # policy identity, so that limits are shared by the subsets one policy covers
 
@@ -67,6 +68,7 @@ class Snapshot:
     egress: list[EgressAllow]
     default_subsets: dict[tuple[str, str], Subset]
     addresses: list[tuple[str, Service]] = field(default_factory=list)  # virtual (cluster) IPs
+    gateway: GatewayTable | None = None  # routes entering the mesh (used by gateways only)
 
 
 def _labels_match(want: dict[str, str], have: dict[str, str]) -> bool:
@@ -111,7 +113,9 @@ class _Builder:
                         key=lambda p: (p.source is not None, len(p.labels)), reverse=True)
         chosen = next((p for p in ranked if _labels_match(p.labels, labels)), None)
         lb = chosen.lb if chosen else "ROUND_ROBIN"
-        return Subset(service, dict(labels), EndpointPicker(eps, lb, self.active),
+        picker = (LocalityPicker(eps, self.identity.labels, chosen.locality, lb, self.active)
+                  if chosen and chosen.locality else EndpointPicker(eps, lb, self.active))
+        return Subset(service, dict(labels), picker,
                       chosen.breaker if chosen else None,
                       chosen.full_name if chosen else f"{ns}/{name}")
 
@@ -149,6 +153,7 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
     manifests = _list(b.problems, "rules", doc.get("rules"))
     routes: list[t.Route] = []
     egress: list[t.Egress] = []
+    gateway_routes: list[t.GatewayRoute] = []
     for i, m in enumerate(manifests):
         if not isinstance(m, dict) or not isinstance(m.get("spec"), dict):
             b.problems.add(f"rules[{i}]", "a manifest with kind, metadata and spec is required")
@@ -165,6 +170,8 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
             routes.append(parsed.value)
         elif isinstance(parsed.value, t.Egress):
             egress.append(parsed.value)
+        elif isinstance(parsed.value, t.GatewayRoute):
+            gateway_routes.append(parsed.value)
     rules: dict[tuple[str, str], list[CompiledRule]] = {}
     for route in routes:
         if b.source_matches(route.source):
@@ -179,6 +186,7 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
         version=str(version), nonce=str(doc.get("nonce") or ""), doc=doc, services=b.services,
         by_host=previous.by_host if same_services else _host_table(b.services, b.addresses),
         rules=rules, addresses=b.addresses,
+        gateway=GatewayTable(gateway_routes) if gateway_routes else None,
         egress=sorted((EgressAllow(e.full_name, e.pattern, e.port_protocols) for e in egress),
                       key=lambda e: specificity(e.pattern), reverse=True),
         default_subsets={k: b.subset(s, k[0], k[1], {}) for k, s in b.services.items()})

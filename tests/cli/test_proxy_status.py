@@ -43,15 +43,16 @@ def test_table_has_the_columns_and_one_row_per_proxy(mesh):
     r = meshtool("proxy-status", "--control-plane", cp.address)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "SERVICE", "VERSION", "CLUSTER", "CONTROL", "PLANE",
+    assert lines[0].split() == ["NAME", "KIND", "SERVICE", "VERSION", "CLUSTER", "CONTROL", "PLANE",
                                 "SENT", "ACKED", "STATUS", "LAST", "PUSH"]
     version = cp.sync_table()["version"]
     rows = [line.split() for line in lines[1:]]
     assert [row[0] for row in rows] == ["ps-0.default", "ps-1.default"]
-    assert [row[2] for row in rows] == ["v1", "v2"]
+    assert [row[1] for row in rows] == ["sidecar", "sidecar"]
+    assert [row[3] for row in rows] == ["v1", "v2"]
     for row in rows:
-        assert row[3] == "-"  # the simulated proxies name no cluster
-        assert row[5:8] == [version, version, "SYNCED"]
+        assert row[4] == "-"  # the simulated proxies name no cluster
+        assert row[6:9] == [version, version, "SYNCED"]
         assert row[-1] == "ago"
 
 

@@ -68,8 +68,8 @@ def test_replicas_on_one_store_push_every_sidecar_and_every_rule(tmp_path):
         assert status.returncode == 0, status.stderr
         lines = status.stdout.splitlines()
         assert "CONTROL PLANE" in lines[0] and len(lines) == 3
-        assert lines[1].split()[:5] == ["a.default", "a", "v1", "-", "cp-a"]  # no cluster
-        assert lines[2].split()[:5] == ["b.default", "b", "v1", "-", "cp-b"]
+        assert lines[1].split()[:6] == ["a.default", "sidecar", "a", "v1", "-", "cp-a"]  # no cluster
+        assert lines[2].split()[:6] == ["b.default", "sidecar", "b", "v1", "-", "cp-b"]
         assert all("SYNCED" in line for line in lines[1:])
         table = cp1.sync_table()
         assert sorted(r["address"] for r in table["replicas"]) == sorted([cp1.address, cp2.address])

@@ -119,7 +119,7 @@ def scratch(tmp_path):
 
 
 _SERVERS = {"meshtool control-plane": ("15010",), "meshtool proxy run": ("15020",),
-            "meshtool dashboard": ("5681",)}
+            "meshtool dashboard": ("5681",), "meshtool gateway run": ("8080",)}
 
 
 def server_ports(text: str) -> list[str] | None:
@@ -128,7 +128,7 @@ def server_ports(text: str) -> list[str] | None:
     default = next((ports for prefix, ports in _SERVERS.items() if line.startswith(prefix)), None)
     if not line.endswith("&") and default is None and not re.search(r"(--watch|\s-w)\b", line):
         return None
-    named = re.findall(r"--(?:listen\s+\S*:|port\s+|admin-port\s+)(\d+)", line)
+    named = re.findall(r"--(?:listen\s+\S*:|(?:http-|https-)?port\s+|admin-port\s+)(\d+)", line)
     if line.startswith("meshtool proxy run") and "--admin-port" not in line:
         named.append("15020")
     return named or list(default or ())

@@ -45,6 +45,9 @@ def test_the_control_plane_reads_and_writes_only_rule_status_and_events(items):
                                                       "serviceentries")}
     foreign |= {("kuma.io", "trafficroutes"), ("gateway.networking.k8s.io", "httproutes"),
                 ("gateway.networking.k8s.io", "grpcroutes")}
+    # the gateway's inputs: Ingress, and the Gateway API's and Istio's Gateways
+    foreign |= {("networking.k8s.io", "ingresses"), ("gateway.networking.k8s.io", "gateways"),
+                ("networking.istio.io", "gateways")}
     assert read == {("config.meshtool.io", "routerules"), ("config.meshtool.io", "egressrules"),
                     ("config.meshtool.io", "destinationpolicies"), ("", "services"), ("", "pods"),
                     ("", "namespaces"), ("", "nodes")} | foreign  # other meshes' APIs: read where installed

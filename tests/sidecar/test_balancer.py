@@ -58,3 +58,30 @@ def test_random_uses_the_generator():
     eps = [Ep("a"), Ep("b"), Ep("c")]
     p = EndpointPicker(eps, "RANDOM", {}, rng=lambda n: 2)
     assert p.order()[0].key == "c"
+
+
+def test_locality_prefers_the_callers_cluster_then_zone_and_keeps_the_rest_for_failover():
+    from meshtool.discovery.snapshot import Endpoint
+    from meshtool.sidecar.balancer import LocalityPicker, locality_tiers
+
+    def ep(addr, cluster, zone):
+        return Endpoint(addr, 80, {"topology.meshtool.io/cluster": cluster,
+                                   "topology.kubernetes.io/zone": zone}, f"{addr}:80")
+
+    same_zone, other_zone = ep("10.0.0.1", "c1", "z1"), ep("10.0.0.2", "c1", "z2")
+    remote_a, remote_b = ep("10.1.0.1", "c2", "z1"), ep("10.1.0.2", "c2", "z3")
+    priority = ("topology.meshtool.io/cluster", "topology.kubernetes.io/zone")
+    caller = {"topology.meshtool.io/cluster": "c1", "topology.kubernetes.io/zone": "z1"}
+    eps = [remote_a, other_zone, remote_b, same_zone]
+    # a remote endpoint in the caller's zone is no nearer: the cluster weighs first
+    assert locality_tiers(eps, caller, priority) == [[same_zone], [other_zone],
+                                                     [remote_a, remote_b]]
+    picker = LocalityPicker(eps, caller, priority, "ROUND_ROBIN", {})
+    orders = [picker.order() for _ in range(2)]
+    assert [o[0] for o in orders] == [same_zone, same_zone]
+    assert [o[2:] for o in orders] == [[remote_a, remote_b], [remote_b, remote_a]]  # rotating
+    # the local cluster gone: the remote ones share the traffic
+    only_remote = LocalityPicker([remote_a, remote_b], caller, priority, "ROUND_ROBIN", {})
+    assert {only_remote.order()[0].address for _ in range(2)} == {"10.1.0.1", "10.1.0.2"}
+    # a caller that names no cluster has no preference
+    assert locality_tiers(eps, {}, priority) == [eps]

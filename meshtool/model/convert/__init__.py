@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from meshtool.model.convert.base import Context, Conversion, Converted
-from meshtool.model.convert import gateway_api, istio_v1alpha2, istio_networking, kuma
+from meshtool.model.convert import gateway_api, gateway_api_ingress, ingress, istio_v1alpha2, istio_networking, kuma
 
 Converter = Callable[[dict, Context], Conversion]
 
@@ -28,6 +28,9 @@ CONVERTERS: dict[tuple[str, str], Converter] = {
     (kuma.API_VERSION, "TrafficRoute"): kuma.convert,
     **{(api, "HTTPRoute"): gateway_api.convert_http_route for api in gateway_api.HTTP_API_VERSIONS},
     **{(api, "GRPCRoute"): gateway_api.convert_grpc_route for api in gateway_api.GRPC_API_VERSIONS},
+    **{(api, "Ingress"): ingress.convert for api in ingress.API_VERSIONS},
+    **{(api, "Gateway"): gateway_api_ingress.convert_gateway
+       for api in gateway_api_ingress.GATEWAY_API_VERSIONS},
 }
 
 # API groups whose other kinds are known but have no native equivalent (skipped with a note)

@@ -42,6 +42,11 @@ class Conversion:
     # References to other resources not found in the input set (a VirtualService's subset
     # whose DestinationRule is not there): the document itself is fine, its compiled form waits.
     unresolved: list[Problem] = field(default_factory=list)
+    # Accepted, but worth telling the author (a legacy apiVersion read as the current one).
+    warnings: list[Problem] = field(default_factory=list)
+
+    def warn(self, path: FieldPath, message: str) -> None:
+        self.warnings.append((tuple(path), message))
 
     def problem(self, path: FieldPath, message: str) -> None:
         self.problems.append((tuple(path), message))

@@ -3,7 +3,8 @@ pattern) -> RouteRules.
 
 - Each Service parentRef is a destination; each match of each rule one RouteRule (OR across
   matches, AND within), named `NAME-0`, `NAME-1`, ... with precedence in the route's order
-  (one rule with at most one match keeps NAME). Gateway parents (ingress) are not mesh routes.
+  (one rule with at most one match keeps NAME). Gateway parents (ingress) make GatewayRoutes
+  (meshtool.model.convert.gateway_api_ingress).
 - Matches: path Exact / PathPrefix / RegularExpression, headers and queryParams Exact /
   RegularExpression, method; GRPCRoute method service/method becomes the path /SERVICE/METHOD. A PathPrefix
   matches whole segments, so it becomes two rules (exact /p and prefix /p/) or a regex.
@@ -27,6 +28,7 @@ from typing import Any
 from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPath,
                                          convert_metadata, native_manifest, object_name,
                                          object_namespace)
+from meshtool.model.convert.gateway_api_ingress import gateway_parent, routes_for_gateways
 from meshtool.model.convert.kuma import normalise_weights
 from meshtool.model.kinds import ROUTE_RULE
 
@@ -40,14 +42,14 @@ _QUERY = "?queryParams"  # _match's query conditions, beside the headers it retu
 
 
 def convert_http_route(doc: dict, context: Context) -> Conversion:
-    return _convert(doc, grpc=False)
+    return _convert(doc, context, grpc=False)
 
 
 def convert_grpc_route(doc: dict, context: Context) -> Conversion:
-    return _convert(doc, grpc=True)
+    return _convert(doc, context, grpc=True)
 
 
-def _convert(doc: dict, *, grpc: bool) -> Conversion:
+def _convert(doc: dict, context: Context, *, grpc: bool) -> Conversion:
     out = Conversion()
     spec = doc.get("spec")
     if not isinstance(spec, dict):
@@ -57,7 +59,8 @@ def _convert(doc: dict, *, grpc: bool) -> Conversion:
         if key not in ("parentRefs", "hostnames", "rules"):
             out.unsupported(("spec", key))
     namespace = object_namespace(doc)
-    parents = _parents(spec.get("parentRefs"), namespace, out)
+    gateways: list[tuple[dict, FieldPath]] = []
+    parents = _parents(spec.get("parentRefs"), namespace, out, gateways)
     rules = spec.get("rules")
     if not isinstance(rules, list) or not rules:
         out.problem(("spec", "rules"), "needs at least one rule")
@@ -111,6 +114,10 @@ def _convert(doc: dict, *, grpc: bool) -> Conversion:
         if isinstance(name, str) and len(produced) > 1:
             meta["name"] = f"{name}-{n}"
         out.converted.append(Converted(native_manifest(ROUTE_RULE, meta, rspec), origin))
+    if gateways and not grpc:
+        routes_for_gateways(doc, spec, gateways, context, out)
+    elif gateways:
+        out.unsupported(gateways[0][1], "GRPCRoutes attach to Services")
     return out
 
 
@@ -150,10 +157,12 @@ def _fit_prefix_rewrite(rspec: dict, variant: dict[str, dict]) -> None:
         rewrite["uri"] = stem or "/"
 
 
-def _parents(value: Any, namespace: str | None, out: Conversion) -> list[tuple[dict, FieldPath]]:
+def _parents(value: Any, namespace: str | None, out: Conversion,
+             gateways: list[tuple[dict, FieldPath]]) -> list[tuple[dict, FieldPath]]:
+    """The Service parents; Gateway parents (ingress) go to `gateways`."""
     path: FieldPath = ("spec", "parentRefs")
     if not isinstance(value, list) or not value:
-        out.problem(path, "needs a parentRef of kind Service (the mesh's GAMMA pattern)")
+        out.problem(path, "needs a parentRef: a Service (the mesh's GAMMA pattern) or a Gateway")
         return []
     parents = []
     for i, ref in enumerate(value):
@@ -161,9 +170,11 @@ def _parents(value: Any, namespace: str | None, out: Conversion) -> list[tuple[d
         if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
             out.problem(at, "must be a mapping with name")
             continue
+        if gateway_parent(ref):
+            gateways.append((ref, at))
+            continue
         if ref.get("kind", "Gateway") != "Service" or ref.get("group", "") not in _SERVICE_GROUPS:
-            out.problem(at + ("kind",), "only Service parents are mesh routes (a Gateway parent "
-                                        "is ingress, which meshtool's sidecars do not serve)")
+            out.problem(at + ("kind",), "parents are Services (mesh routes) or Gateways (ingress)")
             continue
         for key in ref:
             if key not in ("group", "kind", "name", "namespace", "port"):

@@ -412,7 +412,10 @@ def _traffic_policy(policy: Any, path: FieldPath, out: Conversion) -> dict:
         if key == "loadBalancer" and isinstance(value, dict):
             for lkey, lvalue in value.items():
                 if lkey == "simple" and lvalue in _LB:
-                    result["loadBalancing"] = {"name": _LB[lvalue]}
+                    result.setdefault("loadBalancing", {})["name"] = _LB[lvalue]
+                elif lkey == "localityLbSetting" and isinstance(lvalue, dict):
+                    locality = _locality(lvalue, path + (key, lkey), out)
+                    result.setdefault("loadBalancing", {})["locality"] = locality
                 else:
                     out.unsupported(path + (key, lkey))
         elif key == "connectionPool" and isinstance(value, dict):
@@ -425,6 +428,25 @@ def _traffic_policy(policy: Any, path: FieldPath, out: Conversion) -> dict:
     if cb:
         result["circuitBreaker"] = {"simpleCb": cb}
     return result
+
+
+# Istio's cluster label names the same thing as ours
+_LOCALITY_LABELS = {"topology.istio.io/cluster": "topology.meshtool.io/cluster"}
+
+
+def _locality(setting: dict, path: FieldPath, out: Conversion) -> dict:
+    """localityLbSetting -> the native loadBalancing.locality (enabled, failoverPriority);
+    `failover` (region pairs) and `distribute` (weights) have no native form yet."""
+    locality: dict[str, Any] = {}
+    for key, value in setting.items():
+        if key == "enabled":
+            locality["enabled"] = value
+        elif key == "failoverPriority" and isinstance(value, list):
+            locality["failoverPriority"] = [_LOCALITY_LABELS.get(v, v) if isinstance(v, str)
+                                            else v for v in value]
+        else:
+            out.unsupported(path + (key,))
+    return locality
 
 
 def _cb_fields(fields: Any, path: FieldPath, table: dict | None, cb: dict,

@@ -40,7 +40,8 @@ class Routing:
         req = flow.request
         authority = req.host_header or ""
         name = _split_host(authority).lower().rstrip(".") if authority else req.host
-        svc = (snap.by_host.get(name) or snap.by_host.get(f"{req.host}:{req.port}")
+        svc = (md.get("meshtool.service")  # chosen by a gateway's route
+               or snap.by_host.get(name) or snap.by_host.get(f"{req.host}:{req.port}")
                or snap.by_host.get(req.host))
         if svc is None:
             md["meshtool.external"] = (name or req.host, req.port)

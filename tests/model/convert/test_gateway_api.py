@@ -124,8 +124,8 @@ def test_grpc_method_match_is_the_path():
 
 
 @pytest.mark.parametrize("doc,field,message", [
-    (route([{"backendRefs": [{"name": "b"}]}], parents=[{"name": "gw"}]), "spec.parentRefs[0].kind",
-     "only Service parents are mesh routes"),
+    (route([{"backendRefs": [{"name": "b"}]}], parents=[{"kind": "Deployment", "name": "gw"}]),
+     "spec.parentRefs[0].kind", "parents are Services (mesh routes) or Gateways (ingress)"),
     (route([{"matches": [{"queryParams": [{"name": "a", "type": "Prefix", "value": "1"}]}]}]),
      "spec.rules[0].matches[0].queryParams[0].type", "must be Exact or RegularExpression"),
     (route([{"filters": [{"type": "ExtensionRef"}]}]), "spec.rules[0].filters[0].type",
@@ -200,3 +200,52 @@ def test_query_params_match_in_the_sidecar():
         flow.request = http.Request.make("GET", f"http://benigno:5000/hw?{query}")
         Routing(State()).request(flow)
         assert (flow.metadata.get("meshtool.rule") is not None) == matches, query
+
+
+GATEWAY = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+           "metadata": {"name": "edge"},
+           "spec": {"gatewayClassName": "meshtool", "listeners": [
+               {"name": "web", "port": 8080, "protocol": "HTTP", "hostname": "shop.example.com"},
+               {"name": "tls", "port": 8443, "protocol": "HTTPS", "hostname": "shop.example.com",
+                "tls": {"certificateRefs": [{"name": "shop-cert"}]}}]}}
+
+
+def test_a_gateway_parent_makes_gateway_routes_with_the_listener_hostnames():
+    doc = route([{"matches": [{"path": {"type": "PathPrefix", "value": "/shop"}}],
+                  "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
+                      "type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}],
+                  "backendRefs": [{"name": "magnanimo", "port": 4000, "weight": 3},
+                                  {"name": "other", "port": 80, "weight": 1}]}],
+                parents=[{"name": "edge"}])
+    out = converter_for(doc["apiVersion"], "HTTPRoute")(doc, Context([doc, GATEWAY]))
+    assert out.problems == [] and out.unresolved == []
+    [item] = out.converted
+    assert item.manifest["kind"] == "GatewayRoute"
+    assert item.manifest["spec"] == {
+        "path": {"prefix": "/shop"}, "rewrite": {"prefix": "/"}, "hosts": ["shop.example.com"],
+        "backends": [{"service": {"name": "magnanimo"}, "port": 4000, "weight": 75},
+                     {"service": {"name": "other"}, "port": 80, "weight": 25}]}
+    parsed = native.parse("GatewayRoute", "default", "canary-gw", item.manifest["spec"])
+    assert parsed.problems == []
+
+
+def test_a_missing_parent_gateway_leaves_the_route_unresolved_and_another_class_is_skipped():
+    doc = route([{"backendRefs": [{"name": "b"}]}], parents=[{"name": "edge"}])
+    out = converter_for(doc["apiVersion"], "HTTPRoute")(doc, Context([doc]))
+    assert [(format_path(p), m) for p, m in out.unresolved] == [
+        ("spec.parentRefs[0]", "parentRef Gateway 'edge' not found")]
+    theirs = {**GATEWAY, "spec": {**GATEWAY["spec"], "gatewayClassName": "istio"}}
+    out = converter_for(doc["apiVersion"], "HTTPRoute")(doc, Context([doc, theirs]))
+    assert out.problems == out.unresolved == out.converted == []
+
+
+@pytest.mark.parametrize("listener, field, message", [
+    ({"name": "x", "port": 53, "protocol": "UDP"}, "spec.listeners[0].protocol",
+     "protocol 'UDP' is not supported: HTTP or HTTPS"),
+    ({"name": "x", "port": 443, "protocol": "HTTPS"}, "spec.listeners[0].tls.certificateRefs",
+     "an HTTPS listener needs certificateRefs to Secrets"),
+])
+def test_a_bad_gateway_listener_is_refused(listener, field, message):
+    gw = {**GATEWAY, "spec": {"gatewayClassName": "meshtool", "listeners": [listener]}}
+    out = converter_for(gw["apiVersion"], "Gateway")(gw, Context([gw]))
+    assert {format_path(p): m for p, m in out.problems} == {field: message}

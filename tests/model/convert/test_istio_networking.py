@@ -232,3 +232,16 @@ def test_service_entry_problems(spec, field, message):
     problems = {format_path(p): m for p, m in out.problems}
     assert field in problems, problems
     assert message in problems[field]
+
+
+def test_locality_lb_setting_becomes_the_native_locality():
+    doc = dr(trafficPolicy={"loadBalancer": {"localityLbSetting": {
+        "enabled": True, "failoverPriority": ["topology.istio.io/cluster",
+                                              "topology.kubernetes.io/zone"],
+        "distribute": [{"from": "r1/*", "to": {"r2/*": 100}}]}}})
+    out = net.convert_destination_rule(doc, Context([doc]))
+    assert out.converted[0].manifest["spec"]["loadBalancing"] == {"locality": {
+        "enabled": True,
+        "failoverPriority": ["topology.meshtool.io/cluster", "topology.kubernetes.io/zone"]}}
+    assert "spec.trafficPolicy.loadBalancer.localityLbSetting.distribute" in {
+        format_path(p) for p, _ in out.problems}

@@ -1,0 +1,96 @@
+"""`meshtool gateway run`: the ingress gateway."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from meshtool.conventions import ADMIN_PORT, GATEWAY_HTTP_PORT, GATEWAY_HTTPS_PORT, GATEWAY_SERVICE
+from meshtool.errors import DataError, UsageError
+
+
+def _pair(value: str):
+    from meshtool.sidecar.tlsterm import CertificatePair
+
+    chain, sep, key = value.partition(",")
+    if not sep or not chain or not key:
+        raise UsageError(f"--tls-cert {value!r}: expected CERT.pem,KEY.pem")
+    for path in (chain, key):
+        if not os.path.isfile(path):
+            raise DataError(f"{path}: no such file (--tls-cert)")
+    return CertificatePair(chain, key)
+
+
+@click.command("run")
+@click.option("--control-plane", envvar="MESHTOOL_CONTROL_PLANE", default=None, metavar="HOST:PORT",
+              help="Control plane to receive routes from (push stream), e.g. 127.0.0.1:15010.")
+@click.option("--snapshot", metavar="FILE", type=click.Path(dir_okay=False),
+              help="A snapshot file instead of a control plane (docs/snapshot.md); reloaded when "
+                   "it changes.")
+@click.option("--http-port", type=int, default=GATEWAY_HTTP_PORT, show_default=True,
+              help="Plain HTTP listener.")
+@click.option("--https-port", type=int, default=None,
+              help=f"HTTPS listener (TLS terminated here). Default {GATEWAY_HTTPS_PORT} when "
+                   f"--tls-cert is given.")
+@click.option("--tls-cert", "tls_certs", multiple=True, metavar="CERT.pem,KEY.pem",
+              help="A certificate chain and its key; the client's SNI picks among several "
+                   "(by the certificates' DNS names, the first is the default). Repeatable.")
+@click.option("--listen-host", default=None,
+              help="Address of the listeners (default 127.0.0.1; 0.0.0.0 in a pod).")
+@click.option("--admin-port", type=int, default=ADMIN_PORT, show_default=True,
+              help="Admin port on 127.0.0.1: /ready, /stats/prometheus, /config_dump.")
+@click.option("--proxy-id", default=None,
+              help="Default: $POD_NAME.$POD_NAMESPACE, else meshtool-gateway-PID.")
+@click.option("--resolve", "resolve", multiple=True, metavar="HOST[:PORT]=ADDR[:PORT]",
+              help="Connect to ADDR[:PORT] for calls to HOST[:PORT] (tests). Repeatable.")
+@click.option("--access-log", is_flag=True, help="Print one JSON line per request on stdout.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes sharing the ports with SO_REUSEPORT (admin on the first).")
+@click.option("-v", "--verbose", is_flag=True, help="Log proxy events on stderr.")
+def run(control_plane, snapshot, http_port, https_port, tls_certs, listen_host, admin_port,
+        proxy_id, resolve, access_log, workers, verbose) -> int:
+    """Run the ingress gateway: requests from outside the mesh, routed by host and path to
+    mesh Services by the Ingress, Gateway API and Istio Gateway routes the control plane
+    pushes; an unknown host or path gets 404. After the gateway's route, the Service's own
+    RouteRules (weights, matches, retries, timeouts) apply as for any caller.
+
+    HTTPS: --tls-cert CERT.pem,KEY.pem once per certificate; the client's SNI picks
+    one, ALPN offers h2 (docs/gateway.md shows it with a generated certificate).
+
+    \b
+    Example:
+      meshtool gateway run --control-plane 127.0.0.1:15010 --http-port 8080 --admin-port 15220
+    """
+    from meshtool.cli.proxy_run import _pairs
+    from meshtool.sidecar.gateway import Gateway, GatewayConfig
+    from meshtool.sidecar.resolve import Resolver
+    from meshtool.sidecar.runner import run_sidecar
+    from meshtool.sidecar.snapshot import Identity
+
+    if not control_plane and not snapshot:
+        raise UsageError("gateway run needs --control-plane HOST:PORT or --snapshot FILE")
+    if snapshot and not os.path.exists(snapshot):
+        raise DataError(f"{snapshot}: no such snapshot file")
+    pairs = [_pair(v) for v in tls_certs]
+    if pairs and https_port is None:
+        https_port = GATEWAY_HTTPS_PORT
+    if https_port is not None and not pairs:
+        raise UsageError("--https-port needs at least one --tls-cert CERT.pem,KEY.pem")
+    if proxy_id is None:
+        pod, ns = os.environ.get("POD_NAME"), os.environ.get("POD_NAMESPACE")
+        proxy_id = f"{pod}.{ns}" if pod and ns else f"{GATEWAY_SERVICE}-{os.getpid()}"
+    resolve_map = _pairs(resolve, "--resolve")
+    try:
+        Resolver(resolve_map)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    config = GatewayConfig(
+        http_port=http_port, https_port=https_port, certificates=pairs, admin_port=admin_port,
+        listen_host=listen_host, snapshot_file=snapshot, control_plane=control_plane,
+        identity=Identity(service=GATEWAY_SERVICE, proxy_id=proxy_id, kind="gateway"),
+        resolve=resolve_map, access_log=access_log, reuse_port=workers > 1)
+    try:
+        return run_sidecar(config, workers=workers, verbose=verbose, proxy_class=Gateway)
+    except ValueError as exc:  # a certificate that does not load
+        raise DataError(str(exc)) from None
