@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from meshtool.cli.options import kube_options, output_option, store_option
+from meshtool.cli.options import (default_control_plane, kube_options, output_option,
+                                  store_option)
 from meshtool.cli.storecmd import complete_args
 
 
@@ -54,7 +55,7 @@ def describe(ctx: click.Context, args: tuple[str, ...], namespace: str | None, a
     with open_store(store, kubeconfig=kubeconfig, context=context) as st:
         resource = st.get(kind, ns, name)
         everything = st.list() if not resource.is_native else None
-    target = _local_address(ctx, address)
+    target = default_control_plane(ctx, address)
     report = describing.describe(resource, everything, target)
     if output == "text":
         click.echo(describing.as_text(report), nl=False)
@@ -67,13 +68,3 @@ def describe(ctx: click.Context, args: tuple[str, ...], namespace: str | None, a
 
         click.echo(dump_yaml(report), nl=False)
     return 0
-
-
-def _local_address(ctx: click.Context, address: str) -> str:
-    from click.core import ParameterSource
-
-    if ctx.get_parameter_source("address") == ParameterSource.DEFAULT:
-        from meshtool.localmesh.supervisor import local_control_plane
-
-        return local_control_plane() or address
-    return address

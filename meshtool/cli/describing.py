@@ -55,15 +55,11 @@ def _accepted(resource: Resource, table: dict | None) -> dict:
     return {"type": "Accepted", "status": "True", "reason": "Valid", "message": source}
 
 
-def _revision_of(version: str | None) -> int | None:
-    """Snapshot versions are '<store revision>.<content hash>' (meshtool.discovery.snapshot)."""
-    head = (version or "").partition(".")[0]
-    return int(head) if head.isdigit() else None
-
-
 def _proxy(entry: dict, resource: Resource, accepted: bool, latest: str | None) -> dict:
     acked = (entry.get("acked") or {}).get("version")
-    acked_rev = _revision_of(acked)
+    from meshtool.discovery.snapshot import revision_of
+
+    acked_rev = revision_of(acked)
     if not accepted or acked is None:
         holds = False
     elif resource.revision is not None and acked_rev is not None:

@@ -58,3 +58,15 @@ def seconds(ctx, param, value):
         return parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def default_control_plane(ctx: click.Context, address: str, param: str = "address") -> str:
+    """`address` as given, or, when the option was left at its default, the control plane of
+    the local mesh `meshtool up` started (if one runs)."""
+    from click.core import ParameterSource
+
+    if ctx.get_parameter_source(param) != ParameterSource.DEFAULT:
+        return address
+    from meshtool.localmesh.supervisor import local_control_plane
+
+    return local_control_plane() or address

@@ -106,10 +106,9 @@ def _target(ctx: click.Context, address: str, kubernetes: bool, namespace: str |
     from meshtool.errors import UsageError
 
     if not kubernetes:
-        if ctx.get_parameter_source("address") == ParameterSource.DEFAULT:
-            from meshtool.localmesh.supervisor import local_control_plane
+        from meshtool.cli.options import default_control_plane
 
-            address = local_control_plane() or address
+        address = default_control_plane(ctx, address)
         if namespace or context or ctx.get_parameter_source("kubeconfig") == \
                 ParameterSource.COMMANDLINE:
             raise UsageError("-n, --context and --kubeconfig go with --kubernetes")

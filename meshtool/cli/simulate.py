@@ -134,15 +134,11 @@ def simulate(ctx: click.Context, method: str, url: str, files: tuple[str, ...],
 
 def _live(ctx: click.Context, address: str, proxy: str) -> tuple[dict, dict]:
     """(the proxy's identity, the snapshot the control plane intends for it)."""
-    from click.core import ParameterSource
-
+    from meshtool.cli.options import default_control_plane
     from meshtool.conventions import DEFAULT_NAMESPACE
     from meshtool.controlplane.inspect import fetch_intended, fetch_sync_table, find_proxy
 
-    if ctx.get_parameter_source("address") == ParameterSource.DEFAULT:
-        from meshtool.localmesh.supervisor import local_control_plane
-
-        address = local_control_plane() or address
+    address = default_control_plane(ctx, address)
     entry = find_proxy(fetch_sync_table(address), proxy)
     intended = fetch_intended(address, entry["proxyId"])
     identity = {"service": entry.get("service") or "", "namespace": entry.get("namespace")
@@ -300,7 +296,9 @@ def scope_sentence(scope: dict) -> str:
 
 
 def _matcher_name(name: str) -> str:
-    return f"query parameter {name[1:]}" if name.startswith("?") else name
+    from meshtool.model.types import QUERY
+
+    return f"query parameter {name[1:]}" if name.startswith(QUERY) else name
 
 
 def _label(labels: dict) -> str:

@@ -96,6 +96,12 @@ def encode(revision: int, services: list[dict], rules: list[dict],
     return version, f'{{"version":{json.dumps(version)},{body_json[1:]}'
 
 
+def revision_of(version: str | None) -> int | None:
+    """The store revision a version was built from ('<revision>.<content hash>'), if any."""
+    head = (version or "").partition(".")[0]
+    return int(head) if head.isdigit() else None
+
+
 # -- resources: the units a delta adds, replaces and removes ----------------------------------
 # A snapshot is made of resources, each named by an id: a service by "namespace/name", a rule
 # by "Kind/namespace/name". A document lists them sorted by id, so the same resources always

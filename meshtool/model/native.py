@@ -158,8 +158,7 @@ def _route(r: _Reader, namespace: str, name: str, spec: dict) -> t.Route | None:
     match = r.mapping(spec.get("match"), ("match",))
     source = r.source(match.get("source"), ("match", "source"))
     request = r.mapping(match.get("request"), ("match", "request"))
-    headers = _headers(r, request.get("headers"), ("match", "request", "headers")) + \
-        _query(r, request.get("queryParams"), ("match", "request", "queryParams"))
+    headers = _request_conditions(r, request, ("match", "request"))
     split = _split(r, spec.get("route"), namespace)
     if "redirect" in spec:
         for other, why in (("route", "route and redirect are exclusive: a redirected request is "
@@ -252,8 +251,7 @@ def request_match(spec: Any) -> tuple[t.SourceMatch | None, tuple[t.HeaderMatch,
     match = r.mapping(spec.get("match") if isinstance(spec, dict) else None, ("match",))
     request = r.mapping(match.get("request"), ("match", "request"))
     return (r.source(match.get("source"), ("match", "source")),
-            _headers(r, request.get("headers"), ("match", "request", "headers"))
-            + _query(r, request.get("queryParams"), ("match", "request", "queryParams")))
+            _request_conditions(r, request, ("match", "request")))
 
 
 def _cors(r: _Reader, value: Any) -> t.Cors:
@@ -271,25 +269,21 @@ def _cors(r: _Reader, value: Any) -> t.Cors:
                   lists["exposeHeaders"], max_age, policy.get("allowCredentials") is True)
 
 
+def _request_conditions(r: _Reader, request: dict, path: FieldPath) -> tuple[t.HeaderMatch, ...]:
+    """match.request: header conditions, then query parameter ones."""
+    return (_headers(r, request.get("headers"), path + ("headers",))
+            + _query(r, request.get("queryParams"), path + ("queryParams",)))
+
+
 def _headers(r: _Reader, value: Any, path: FieldPath) -> tuple[t.HeaderMatch, ...]:
     out = []
     for header, cond in r.mapping(value, path).items():
         at = path + (header,)
         if isinstance(header, str) and header != header.lower():
             r.add(at, f"header name {header!r} must be lowercase ({header.lower()!r})")
-        if not isinstance(cond, dict) or len(cond) != 1 or next(iter(cond)) not in t.MATCH_KINDS:
-            r.add(at, "must have exactly one of exact, prefix, regex")
-            continue
-        kind, text = next(iter(cond.items()))
-        if not isinstance(text, str):
-            r.add(at + (kind,), "must be a string")
-            continue
-        if kind == t.REGEX:
-            try:
-                re.compile(text)
-            except re.error as exc:
-                r.add(at + (kind,), f"invalid regular expression {text!r}: {exc}")
-        out.append(t.HeaderMatch(str(header).lower(), kind, text))
+        found = _condition(r, cond, at, t.MATCH_KINDS)
+        if found is not None:
+            out.append(t.HeaderMatch(str(header).lower(), *found))
     return tuple(out)
 
 
@@ -297,22 +291,28 @@ def _query(r: _Reader, value: Any, path: FieldPath) -> tuple[t.HeaderMatch, ...]
     """Query parameter conditions (exact or regex), as HeaderMatch named QUERY + parameter."""
     out = []
     for name, cond in r.mapping(value, path).items():
-        at = path + (name,)
-        if not isinstance(cond, dict) or len(cond) != 1 or next(iter(cond)) not in (t.EXACT,
-                                                                                    t.REGEX):
-            r.add(at, "must have exactly one of exact, regex")
-            continue
-        kind, text = next(iter(cond.items()))
-        if not isinstance(text, str):
-            r.add(at + (kind,), "must be a string")
-            continue
-        if kind == t.REGEX:
-            try:
-                re.compile(text)
-            except re.error as exc:
-                r.add(at + (kind,), f"invalid regular expression {text!r}: {exc}")
-        out.append(t.HeaderMatch(t.QUERY + str(name), kind, text))
+        found = _condition(r, cond, path + (name,), (t.EXACT, t.REGEX))
+        if found is not None:
+            out.append(t.HeaderMatch(t.QUERY + str(name), *found))
     return tuple(out)
+
+
+def _condition(r: _Reader, cond: Any, at: FieldPath,
+               kinds: tuple[str, ...]) -> tuple[str, str] | None:
+    """{kind: text} with exactly one of `kinds`, a regex compiled to check it; None if bad."""
+    if not isinstance(cond, dict) or len(cond) != 1 or next(iter(cond)) not in kinds:
+        r.add(at, f"must have exactly one of {', '.join(kinds)}")
+        return None
+    kind, text = next(iter(cond.items()))
+    if not isinstance(text, str):
+        r.add(at + (kind,), "must be a string")
+        return None
+    if kind == t.REGEX:
+        try:
+            re.compile(text)
+        except re.error as exc:
+            r.add(at + (kind,), f"invalid regular expression {text!r}: {exc}")
+    return kind, text
 
 
 def _split(r: _Reader, routes: Any, namespace: str) -> tuple[t.WeightedSubset, ...]:

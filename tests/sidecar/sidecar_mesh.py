@@ -11,8 +11,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 from meshtool.ports import free_port  # noqa: F401 - tests import it from here
 
@@ -36,6 +40,18 @@ def canary_doc(v1: int = 90, v2: int = 10, version: str = "1", extra_rules=(), v
     }
 
 
+
+
+@contextmanager
+def serving(handler) -> Iterator[int]:
+    """A threaded HTTP server in this process on a free loopback port (yields the port)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
 
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,12 +5,11 @@ whose responses are streamed (chunked, in several writes) as well as sized."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from sidecar_mesh import ProxyClient, rule
+from sidecar_mesh import ProxyClient, rule, serving
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -42,10 +41,8 @@ class Echo(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def upstream():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with serving(Echo) as port:
+        yield port
 
 
 def _doc(version, port, spec):

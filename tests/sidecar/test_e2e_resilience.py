@@ -7,11 +7,11 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from sidecar_mesh import ProxyClient, rule
+from sidecar_mesh import ProxyClient, rule, serving
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -47,10 +47,8 @@ class Scripted(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def upstream():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with serving(Scripted) as port:
+        yield port
 
 
 def _doc(version, port, spec=None, policy=None):

@@ -15,11 +15,11 @@ import statistics
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from sidecar_mesh import free_port, rule
+from sidecar_mesh import free_port, rule, serving
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -105,11 +105,8 @@ class Upstream(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def upstream():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with serving(Upstream) as port:
+        yield port
 
 
 def _doc(version, port, spec=None, mirror_port=None):

@@ -1,10 +1,11 @@
 """Active health checks: real probes against real sockets; thresholds and forgetting."""
 
 import asyncio
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-import threading
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+
+from sidecar_mesh import serving
 
 from meshtool.discovery.snapshot import Endpoint
 from meshtool.model.types import HealthCheck
@@ -25,10 +26,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd.server_address[1]
-    httpd.shutdown()
+    with serving(Handler) as port:
+        yield port
 
 
 def test_probes_over_real_sockets(server):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from mitmproxy import http
 
+from meshtool.model.types import QUERY
+
 
 def _split_host(authority: str) -> str:
     if authority.startswith("["):
@@ -103,7 +105,7 @@ class Routing:
                     text = req.scheme
                 elif m.name == "authority":
                     text = req.host_header or req.host
-                elif m.name[0] == "?":  # a query parameter (model.types.QUERY), its first value
+                elif m.name[0] == QUERY:  # a query parameter, by its first value
                     text = req.query.get(m.name[1:])
                 else:
                     text = req.headers.get(m.name)
