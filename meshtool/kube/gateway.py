@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from meshtool.conventions import ADMIN_PORT, GATEWAY_CLASS, GATEWAY_HTTP_PORT, GATEWAY_SERVICE
+from meshtool.kube.objects import pod_identity_env
 
 CONTROLLER = "meshtool.io/gateway"
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
@@ -27,9 +28,7 @@ def gateway_manifests(namespace: str, image: str, control_plane: str,
         "name": "gateway", "image": image, "imagePullPolicy": "IfNotPresent",
         "args": ["gateway", "run", "--control-plane", control_plane, "--listen-host", "0.0.0.0",
                  "--http-port", str(GATEWAY_HTTP_PORT), "--admin-port", str(ADMIN_PORT)],
-        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                {"name": "POD_NAMESPACE",
-                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+        "env": pod_identity_env(),
         "ports": [{"name": "http", "containerPort": GATEWAY_HTTP_PORT, "protocol": "TCP"}],
         # /ready is on the admin port, loopback only: the probe checks that the port listens
         "readinessProbe": {"tcpSocket": {"port": GATEWAY_HTTP_PORT}, "periodSeconds": 5},

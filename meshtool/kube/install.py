@@ -151,10 +151,7 @@ def deployment(settings: Settings) -> dict:
         "args": ["control-plane", "--store", "kubernetes", "--listen", f"0.0.0.0:{DISCOVERY_PORT}",
                  "--id", "$(POD_NAME)",
                  *(["--cluster-name", settings.cluster_name] if settings.cluster_name else [])],
-        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                # where the remote secrets are
-                {"name": "POD_NAMESPACE",
-                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+        "env": objects.pod_identity_env(),  # POD_NAMESPACE: where the remote secrets are
         "ports": [{"name": "discovery", "containerPort": DISCOVERY_PORT, "protocol": "TCP"}],
         "readinessProbe": {"tcpSocket": {"port": DISCOVERY_PORT}, "periodSeconds": 5},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},

@@ -112,3 +112,10 @@ def list_labelled(api_client, kind: str, selector: str, namespace: str | None = 
     prefix, plural, namespaced = KINDS[kind]
     url = path(kind, namespace) if namespaced and namespace else f"{prefix}/{plural}"
     return call(api_client, "GET", url, query={"labelSelector": selector}).get("items", [])
+
+
+def pod_identity_env() -> list[dict]:
+    """Container env POD_NAME and POD_NAMESPACE from the downward API (a proxy's id, and the
+    namespace its pod runs in)."""
+    return [{"name": name, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.{field}"}}}
+            for name, field in (("POD_NAME", "name"), ("POD_NAMESPACE", "namespace"))]

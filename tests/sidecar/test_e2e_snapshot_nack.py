@@ -4,7 +4,6 @@ a later valid version is applied. Real sidecar process, real files."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest

@@ -122,3 +122,24 @@ def kube_service(host: Any) -> tuple[str, str | None] | None:
 
 def service_ref(name: str, namespace: str | None) -> dict:
     return {"name": name, "namespace": namespace} if namespace else {"name": name}
+
+
+def find_object(context: Context, api_versions: tuple[str, ...], kind: str, name: Any,
+                namespace: str | None) -> dict | None:
+    """The object of that kind named `name` in `namespace` among the input set, if any."""
+    for obj in context.of_kind(api_versions, kind):
+        if object_name(obj) == name and (object_namespace(obj) or namespace) == namespace:
+            return obj
+    return None
+
+
+def emit_gateway_routes(out: Conversion, doc: dict, metadata: dict,
+                        produced: list[tuple[dict, FieldPath]], kind: str) -> None:
+    """The gateway routes one route resource made, named NAME-gw (or NAME-gw-0, -1, ...)."""
+    name = object_name(doc)
+    for k, (rspec, base) in enumerate(produced):
+        meta = dict(metadata)
+        if isinstance(name, str):
+            meta["name"] = f"{name}-gw-{k}" if len(produced) > 1 else f"{name}-gw"
+        out.converted.append(Converted(native_manifest(kind, meta, rspec),
+                                       {(): (), ("metadata",): ("metadata",), ("spec",): base}))

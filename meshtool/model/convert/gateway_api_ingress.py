@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from meshtool.conventions import GATEWAY_CLASS
-from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPath,
-                                         convert_metadata, native_manifest, object_name,
-                                         object_namespace, service_ref)
+from meshtool.model.convert.base import (Context, Conversion, FieldPath, convert_metadata,
+                                         emit_gateway_routes, find_object, object_namespace,
+                                         service_ref)
 from meshtool.model.convert.kuma import normalise_weights
 from meshtool.model.kinds import GATEWAY_ROUTE
 
@@ -83,7 +83,8 @@ def routes_for_gateways(doc: dict, spec: dict, parents: list[tuple[dict, FieldPa
     hosts: list[str] = []
     ours = False
     for ref, at in parents:
-        gw = _find_gateway(context, ref.get("name"), ref.get("namespace") or namespace)
+        gw = find_object(context, GATEWAY_API_VERSIONS, "Gateway", ref.get("name"),
+                         ref.get("namespace") or namespace)
         if gw is None:
             out.unresolved_reference(at, f"parentRef Gateway {ref.get('name')!r} not found")
             continue
@@ -113,20 +114,7 @@ def routes_for_gateways(doc: dict, spec: dict, parents: list[tuple[dict, FieldPa
                 if hosts:
                     rspec["hosts"] = sorted(set(hosts))
                 specs.append((rspec, base))
-    name = object_name(doc)
-    for k, (rspec, base) in enumerate(specs):
-        meta = dict(metadata)
-        if isinstance(name, str):
-            meta["name"] = f"{name}-gw-{k}" if len(specs) > 1 else f"{name}-gw"
-        out.converted.append(Converted(native_manifest(GATEWAY_ROUTE, meta, rspec),
-                                       {(): (), ("metadata",): ("metadata",), ("spec",): base}))
-
-
-def _find_gateway(context: Context, name: Any, namespace: str | None) -> dict | None:
-    for gw in context.of_kind(GATEWAY_API_VERSIONS, "Gateway"):
-        if object_name(gw) == name and (object_namespace(gw) or namespace) == namespace:
-            return gw
-    return None
+    emit_gateway_routes(out, doc, metadata, specs, GATEWAY_ROUTE)
 
 
 def _route(rule: dict, match: Any, base: FieldPath, at: FieldPath, namespace: str | None,

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPath,
-                                         convert_metadata, kube_service, native_manifest,
-                                         object_name, object_namespace, service_ref)
+from meshtool.model.convert.base import (Context, Conversion, FieldPath, convert_metadata,
+                                         emit_gateway_routes, find_object, kube_service,
+                                         object_namespace, service_ref)
 from meshtool.model.kinds import GATEWAY_ROUTE
 
 API_VERSIONS = ("networking.istio.io/v1alpha3", "networking.istio.io/v1beta1",
@@ -73,7 +73,7 @@ def gateway_routes(doc: dict, spec: dict, context: Context, out: Conversion) -> 
     redirect_hosts: list[str] = []
     for i, name in enumerate(bound_gateways(spec)):
         ns, _, short = name.rpartition("/")
-        gw = _find(context, short, ns or namespace)
+        gw = find_object(context, API_VERSIONS, "Gateway", short, ns or namespace)
         if gw is None:
             out.unresolved_reference(("spec", "gateways", i), f"Gateway {name!r} not found")
             continue
@@ -97,20 +97,7 @@ def gateway_routes(doc: dict, spec: dict, context: Context, out: Conversion) -> 
             if any(h == "*" or h in hosts for h in redirect_hosts):
                 rspec["httpsRedirect"] = True
             produced.append((rspec, base))
-    name = object_name(doc)
-    for k, (rspec, base) in enumerate(produced):
-        meta = dict(metadata)
-        if isinstance(name, str):
-            meta["name"] = f"{name}-gw-{k}" if len(produced) > 1 else f"{name}-gw"
-        out.converted.append(Converted(native_manifest(GATEWAY_ROUTE, meta, rspec),
-                                       {(): (), ("metadata",): ("metadata",), ("spec",): base}))
-
-
-def _find(context: Context, name: str, namespace: str | None) -> dict | None:
-    for gw in context.of_kind(API_VERSIONS, "Gateway"):
-        if object_name(gw) == name and (object_namespace(gw) or namespace) == namespace:
-            return gw
-    return None
+    emit_gateway_routes(out, doc, metadata, produced, GATEWAY_ROUTE)
 
 
 def _route(route: dict, match: Any, base: FieldPath, at: FieldPath, namespace: str | None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable
 
 from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPath,
                                          convert_metadata, native_manifest, service_ref)
@@ -110,9 +110,17 @@ def convert(doc: dict, context: Context) -> Conversion:
 
 
 def _destination(value: Any, path: FieldPath, out: Conversion) -> tuple | None:
+    return destination_service(
+        value, path, out, several="needs exactly one destination: a RouteRule has one "
+        "destination service (write one TrafficRoute per service)", bad_tag=_bad_tag)
+
+
+def destination_service(value: Any, path: FieldPath, out: Conversion, *, several: str,
+                        bad_tag: Callable[[Any], str]) -> tuple | None:
+    """The one service a Kuma policy's `destinations` selects by its service tag, or None
+    with the problem reported (`several`: why one only; `bad_tag`: a tag that names none)."""
     if not isinstance(value, list) or len(value) != 1:
-        out.problem(path, "needs exactly one destination: a RouteRule has one destination "
-                          "service (write one TrafficRoute per service)")
+        out.problem(path, several)
         return None
     match = value[0].get("match") if isinstance(value[0], dict) else None
     if not isinstance(match, dict):
@@ -123,7 +131,7 @@ def _destination(value: Any, path: FieldPath, out: Conversion) -> tuple | None:
             out.unsupported(path + (0, "match", key), "destinations select by service only")
     svc = parse_service(match.get(SERVICE_TAG))
     if svc is None:
-        out.problem(path + (0, "match", SERVICE_TAG), _bad_tag(match.get(SERVICE_TAG)))
+        out.problem(path + (0, "match", SERVICE_TAG), bad_tag(match.get(SERVICE_TAG)))
     return svc
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPath,
                                          convert_metadata, native_manifest, service_ref)
-from meshtool.model.convert.kuma import SERVICE_TAG, _source, parse_service
+from meshtool.model.convert.kuma import _source, destination_service
 from meshtool.model.kinds import DESTINATION_POLICY
 
 _CONF = ("interval", "timeout", "unhealthyThreshold", "healthyThreshold")
@@ -54,23 +54,10 @@ def convert(doc: dict, context: Context) -> Conversion:
 
 
 def _destination(value: Any, path: FieldPath, out: Conversion) -> tuple | None:
-    if not isinstance(value, list) or len(value) != 1:
-        out.problem(path, "needs exactly one destination service (write one HealthCheck per "
-                          "service)")
-        return None
-    match = value[0].get("match") if isinstance(value[0], dict) else None
-    if not isinstance(match, dict):
-        out.problem(path + (0, "match"), f"must be a mapping with {SERVICE_TAG}")
-        return None
-    for key in match:
-        if key != SERVICE_TAG:
-            out.unsupported(path + (0, "match", key), "destinations select by service only")
-    svc = parse_service(match.get(SERVICE_TAG))
-    if svc is None:
-        out.problem(path + (0, "match", SERVICE_TAG),
-                    f"{match.get(SERVICE_TAG)!r} is not one service tag: NAME_NAMESPACE_svc_PORT "
-                    "or a lowercase service name")
-    return svc
+    return destination_service(
+        value, path, out, bad_tag=lambda tag: f"{tag!r} is not one service tag: "
+        "NAME_NAMESPACE_svc_PORT or a lowercase service name",
+        several="needs exactly one destination service (write one HealthCheck per service)")
 
 
 def _check(conf: dict, path: FieldPath, out: Conversion) -> dict:
