@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench completions clean kube-binaries gateway-api-crds system-deps zipkin
+.PHONY: setup demo test fuzz bench completions clean kube-binaries gateway-api-crds system-deps zipkin
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ zipkin:
 
 test: setup system-deps kube-binaries gateway-api-crds zipkin
 	$(BIN)/python -m pytest
+
+# New random draws for the property tests (the suite itself replays fixed ones).
+fuzz: setup
+	MESHTOOL_HYPOTHESIS=fuzz MESHTOOL_FUZZ=5000 $(BIN)/python -m pytest -q tests/test_samples.py tests/cli/test_fuzz_inputs.py tests/rules tests/model
 
 bench: setup system-deps
 	$(BIN)/python -m bench

@@ -6,9 +6,18 @@ import io
 import sys
 from dataclasses import dataclass
 
+import os
+
 import pytest
+from hypothesis import settings
 
 from meshtool.cli.main import main
+
+# The suite draws the same examples on every machine, so a change lands or fails on its own
+# merits, not on a draw nobody has seen; `make fuzz` explores new draws (and finds new bugs).
+settings.register_profile("suite", derandomize=True)
+settings.register_profile("fuzz", derandomize=False)
+settings.load_profile(os.environ.get("MESHTOOL_HYPOTHESIS", "suite"))
 
 
 @dataclass

@@ -54,6 +54,15 @@ class Conversion:
     def unresolved_reference(self, path: FieldPath, message: str) -> None:
         self.unresolved.append((tuple(path), message))
 
+    def items(self, value: Any, path: FieldPath) -> list:
+        """A list field's entries; absent is empty, anything else a problem (and empty)."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.problem(path, "must be a list")
+            return []
+        return value
+
     def unsupported(self, path: FieldPath, what: str = "") -> None:
         name = path[-1] if path else "document"
         self.problem(path, f"{name!s} cannot be converted: meshtool has no equivalent"
@@ -69,6 +78,12 @@ class Context:
     def of_kind(self, api_versions: tuple[str, ...], kind: str) -> list[dict]:
         return [d for d in self.documents if isinstance(d, dict) and d.get("kind") == kind
                 and d.get("apiVersion") in api_versions]
+
+
+def listed(value: Any) -> list:
+    """A list field of another document the input refers to: its own errors are reported
+    where it is loaded, so here a malformed one simply lists nothing."""
+    return value if isinstance(value, list) else []
 
 
 def native_manifest(kind: str, metadata: dict, spec: dict) -> dict:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshtool.conventions import GATEWAY_CLASS
-from meshtool.model.convert.base import (Context, Conversion, FieldPath, convert_metadata,
+from meshtool.model.convert.base import (Context, Conversion, FieldPath, convert_metadata, listed,
                                          emit_gateway_routes, find_object, object_namespace,
                                          service_ref)
 from meshtool.model.convert.kuma import normalise_weights
@@ -91,7 +91,7 @@ def routes_for_gateways(doc: dict, spec: dict, parents: list[tuple[dict, FieldPa
         if (gw.get("spec") or {}).get("gatewayClassName") != GATEWAY_CLASS:
             continue  # another controller's Gateway
         ours = True
-        for listener in (gw.get("spec") or {}).get("listeners") or []:
+        for listener in listed((gw.get("spec") or {}).get("listeners")):
             if isinstance(listener, dict) and (ref.get("sectionName") in (None, listener.get(
                     "name"))) and isinstance(listener.get("hostname"), str):
                 hosts.append(listener["hostname"])
@@ -162,7 +162,7 @@ def _route(rule: dict, match: Any, base: FieldPath, at: FieldPath, namespace: st
         return None
     rspec["backends"] = [dict(b, weight=w) for b, w in zip(refs, normalise_weights(weights))
                          if w]
-    for i, f in enumerate(rule.get("filters") or []):
+    for i, f in enumerate(out.items(rule.get("filters"), base + ("filters",))):
         f_at = base + ("filters", i)
         kind = f.get("type") if isinstance(f, dict) else None
         path = ((f.get("urlRewrite") or {}).get("path") or {}) if kind == "URLRewrite" else {}

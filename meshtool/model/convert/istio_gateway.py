@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshtool.model.convert.base import (Context, Conversion, FieldPath, convert_metadata,
+from meshtool.model.convert.base import (Context, Conversion, FieldPath, convert_metadata, listed,
                                          emit_gateway_routes, find_object, kube_service,
                                          object_namespace, service_ref)
 from meshtool.model.kinds import GATEWAY_ROUTE
@@ -77,13 +77,15 @@ def gateway_routes(doc: dict, spec: dict, context: Context, out: Conversion) -> 
         if gw is None:
             out.unresolved_reference(("spec", "gateways", i), f"Gateway {name!r} not found")
             continue
-        for server in (gw.get("spec") or {}).get("servers") or []:
+        for server in listed((gw.get("spec") or {}).get("servers")):
             if isinstance(server, dict) and (server.get("tls") or {}).get("httpsRedirect") is True:
-                redirect_hosts += [h.rpartition("/")[2] for h in server.get("hosts") or []]
-    hosts = [h for h in spec.get("hosts") or [] if isinstance(h, str)]
+                redirect_hosts += [h.rpartition("/")[2] for h in listed(server.get("hosts"))
+                                   if isinstance(h, str)]
+    hosts = [h for h in listed(spec.get("hosts")) if isinstance(h, str)]
     metadata = convert_metadata(doc, Conversion())
     produced: list[tuple[dict, FieldPath]] = []
-    for i, route in enumerate(spec.get("http") or []):
+    # The mesh half of the conversion reports malformed fields; this half skips them.
+    for i, route in enumerate(listed(spec.get("http"))):
         base: FieldPath = ("spec", "http", i)
         if not isinstance(route, dict):
             continue

@@ -149,7 +149,7 @@ def convert_authorization_policy(doc: dict, context: Context) -> Conversion:
         if tos:
             converted["to"] = [_ports_as_numbers(t, path + ("to",), out) for t in tos]
         when = []
-        for j, cond in enumerate(rule.get("when") or []):
+        for j, cond in enumerate(out.items(rule.get("when"), path + ("when",))):
             where = path + ("when", j)
             if not isinstance(cond, dict):
                 out.problem(where, "must be a mapping")

@@ -112,7 +112,7 @@ def convert_traffic_permission(doc: dict, context: Context) -> Conversion:
             out.unsupported(("spec", key))
     ns = object_namespace(doc)
     principals = []
-    for i, src in enumerate(spec.get("sources") or []):
+    for i, src in enumerate(out.items(spec.get("sources"), ("spec", "sources"))):
         match = src.get("match") if isinstance(src, dict) else None
         if not isinstance(match, dict):
             out.problem(("spec", "sources", i, "match"), "must be a mapping of tags")
@@ -124,7 +124,7 @@ def convert_traffic_permission(doc: dict, context: Context) -> Conversion:
         if p:
             principals.append(p)
     metadata = convert_metadata(doc, out)
-    dests = spec.get("destinations") or []
+    dests = out.items(spec.get("destinations"), ("spec", "destinations"))
     for i, dst in enumerate(dests):
         match = dst.get("match") if isinstance(dst, dict) else None
         if not isinstance(match, dict):
@@ -145,7 +145,7 @@ def convert_traffic_permission(doc: dict, context: Context) -> Conversion:
         if dest_ns:  # the policy lives with the workload it protects
             meta["namespace"] = dest_ns
         out.converted.append(Converted(native_manifest(ACCESS_POLICY, meta, native), _ORIGIN))
-    if not dests:
+    if not dests and isinstance(spec.get("destinations") or [], list):
         out.problem(("spec", "destinations"), "at least one destination is required")
     return out
 
@@ -180,7 +180,7 @@ def convert_mesh_traffic_permission(doc: dict, context: Context) -> Conversion:
     ns = object_namespace(doc)
     target = _target(spec.get("targetRef", {"kind": "Mesh"}), ("spec", "targetRef"), ns, out)
     by_action: dict[str, list[str]] = {}
-    for i, entry in enumerate(spec.get("from") or []):
+    for i, entry in enumerate(out.items(spec.get("from"), ("spec", "from"))):
         path = ("spec", "from", i)
         if not isinstance(entry, dict):
             out.problem(path, "must be a mapping")
@@ -188,7 +188,7 @@ def convert_mesh_traffic_permission(doc: dict, context: Context) -> Conversion:
         source = _target(entry.get("targetRef"), path + ("targetRef",), ns, out)
         action = (entry.get("default") or {}).get("action") if isinstance(
             entry.get("default"), dict) else None
-        if action not in _ACTIONS:
+        if not isinstance(action, str) or action not in _ACTIONS:
             out.problem(path + ("default", "action"),
                         "must be Allow, Deny or AllowWithShadowDeny")
             continue

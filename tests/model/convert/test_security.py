@@ -92,3 +92,17 @@ def test_kuma_traffic_permission_one_policy_per_destination():
             for m in out] == [("tp-0", "prod", {"name": "a"}),
                               ("tp-1", None, {"name": "b", "labels": {"version": "v2"}})]
     assert out[0]["spec"]["rules"] == [{"from": [{"principals": ["*"]}]}]
+
+
+def test_kuma_permissions_of_the_wrong_shape_are_findings_not_crashes():
+    # Found by the sample fuzzer: a list field holding a scalar, an action holding a list.
+    conv, out = convert({"apiVersion": "kuma.io/v1alpha1", "kind": "TrafficPermission",
+                         "metadata": {"name": "tp"},
+                         "spec": {"sources": True, "destinations": 3}})
+    assert out == [] and problems(conv) == {"spec.sources": "must be a list",
+                                            "spec.destinations": "must be a list"}
+    conv, out = convert({"apiVersion": "kuma.io/v1alpha1", "kind": "MeshTrafficPermission",
+                         "metadata": {"name": "p", "namespace": "default"},
+                         "spec": {"targetRef": {"kind": "Mesh"}, "from": [
+                             {"targetRef": {"kind": "Mesh"}, "default": {"action": []}}]}})
+    assert out == [] and set(problems(conv)) == {"spec.from[0].default.action"}
