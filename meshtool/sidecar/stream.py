@@ -3,7 +3,7 @@
 mitmproxy parses both sides (h11/h2) and owns the upstream connections; this subclass of its
 HttpStream only adds what a mesh proxy needs on top:
 
-- the endpoints to try come from flow.metadata["meshtool.targets"] (set by the Forward addon),
+- the endpoints to try come from flow.metadata[flowkeys.TARGETS] (set by the Forward addon),
   a failed connect moves on to the next one;
 - a per-try timeout and a total deadline run until the response headers arrive;
 - a 5xx, a reset before the headers or a per-try timeout is retried when the request body
@@ -36,6 +36,8 @@ from mitmproxy.proxy.layers.http._http1 import Http1Client
 from mitmproxy.proxy.layers.http._http2 import Http2Client
 from mitmproxy.proxy.layers.http._hooks import HttpResponseHeadersHook
 from mitmproxy.proxy.utils import expect
+
+from meshtool.sidecar import flowkeys
 
 WEBSOCKET_SCHEMES = {"ws": "http", "wss": "https"}  # absolute-form targets of upgrade requests
 _dead_ids = itertools.count(-1, -1)  # stream ids nobody listens to: stale events go there
@@ -70,7 +72,7 @@ class MeshStream(HttpStream):
 
     def _next_target(self) -> bool:
         """Point the request at the next endpoint; False when there is nothing to point at."""
-        targets = self.flow.metadata.get("meshtool.targets")
+        targets = self.flow.metadata.get(flowkeys.TARGETS)
         if not targets:
             return False
         host, port, tls, key = targets[self.tries % len(targets)]
@@ -81,14 +83,14 @@ class MeshStream(HttpStream):
 
     def _record(self, status: int | None) -> None:
         md = self.flow.metadata
-        log = md.setdefault("meshtool.attempt_log", [])
+        log = md.setdefault(flowkeys.ATTEMPT_LOG, [])
         log.append((self.target_key, status))
-        md["meshtool.attempts"] = len(log)
+        md[flowkeys.ATTEMPTS] = len(log)
         self._end_try()
 
     def _start_try(self) -> None:
         self.tries += 1
-        active = self.flow.metadata.get("meshtool.active")
+        active = self.flow.metadata.get(flowkeys.ACTIVE)
         if self.target_key and active is not None:
             active[self.target_key] = active.get(self.target_key, 0) + 1
             self.outstanding = True
@@ -96,14 +98,14 @@ class MeshStream(HttpStream):
     def _end_try(self) -> None:
         if self.outstanding:
             self.outstanding = False
-            active = self.flow.metadata["meshtool.active"]
+            active = self.flow.metadata[flowkeys.ACTIVE]
             active[self.target_key] = active.get(self.target_key, 1) - 1
 
     def _budget(self) -> tuple[int, float | None, float | None]:
         """(retries, per-try timeout, deadline) from the Forward addon's metadata."""
         md = self.flow.metadata
-        retries, per_try = md.get("meshtool.retry") or (0, None)
-        return retries, per_try, md.get("meshtool.deadline")
+        retries, per_try = md.get(flowkeys.RETRY) or (0, None)
+        return retries, per_try, md.get(flowkeys.DEADLINE)
 
     def _may_retry(self) -> bool:
         retries, _, deadline = self._budget()
@@ -179,7 +181,7 @@ class MeshStream(HttpStream):
         if status >= 500 and self._may_retry() and self._next_target():
             yield from self._retry()
             return
-        if "meshtool.targets" in self.flow.metadata:
+        if flowkeys.TARGETS in self.flow.metadata:
             event.response.headers["x-meshtool-attempts"] = str(self.tries)
         yield from super().state_wait_for_response_headers(event)
 
@@ -247,7 +249,7 @@ class MeshStream(HttpStream):
         """Answer the client ourselves: every try failed before a response arrived."""
         self.flow.response = http.Response.make(status, f"{error}\n".encode(), {
             "x-meshtool-error": error, "x-meshtool-attempts": str(self.tries)})
-        self.flow.metadata["meshtool.error"] = error
+        self.flow.metadata[flowkeys.ERROR] = error
         self.answered = True
         self.server_state = self.state_wait_for_response_headers  # not errored: we answer
         if self.client_state not in (self.state_done, self.state_errored):
