@@ -23,6 +23,7 @@ MODULES = (
     "proxy_uid",
     "sidecar_annotations",
     "foreign_mesh",
+    "mtls_plaintext",
 )
 
 
