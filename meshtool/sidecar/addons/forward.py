@@ -58,6 +58,10 @@ class Forward:
         if up := md.get(flowkeys.UPSTREAM):
             return [(up[0], up[1], bool(md.get(flowkeys.TLS)), None)]
         req = flow.request
+        if self.transparent_inbound and md.get(flowkeys.DIRECTION) == "inbound":
+            # to the app on this pod's loopback, in plaintext: an https scheme here is the
+            # caller's mTLS, which this sidecar terminated
+            return [("127.0.0.1", req.port, False, None)]
         host = "127.0.0.1" if self.transparent_inbound else req.host
         return [(host, req.port, req.scheme == "https", None)]
 
