@@ -51,7 +51,7 @@ from meshtool.controlplane.registry import WorkloadRegistry
 from meshtool.controlplane.resources import Kind, Updates, View, full_snapshot, make_view
 from meshtool.controlplane.synctable import ProxySync
 from meshtool.controlplane.window import ByteWindow
-from meshtool.conventions import DEFAULT_NAMESPACE
+from meshtool.conventions import CLUSTER_LABEL, DEFAULT_NAMESPACE
 from meshtool.discovery.protocol import (ACCEPT_DELTA, ACCEPT_ZLIB, ACK, CLOSE_PROTOCOL_ERROR,
                                          CONFIG_DUMP_PATH, CSR, GRAPH_PATH, NACK, RESYNC, RULES_PATH,
                                          STREAM_PATH, SYNCZ_PATH, Identity, parse_accept,
@@ -664,8 +664,8 @@ class ControlPlane:
                 return certificate_message(request.id, error="in Kubernetes mode a CSR must "
                                            "carry the pod's service account token")
             try:
-                namespace, account = await asyncio.to_thread(self.token_reviewer.review,
-                                                             request.token)
+                namespace, account = await asyncio.to_thread(
+                    self.token_reviewer.review, request.token, ident.labels.get(CLUSTER_LABEL))
             except ValueError as exc:
                 log.warning("proxy %s: CSR refused: %s", ident.proxy_id, exc)
                 return certificate_message(request.id, error=str(exc))
