@@ -2,9 +2,9 @@
 
 A code never changes meaning once released; retire it rather than reuse it. Codes are
 grouped by what they look at: MT00xx the input itself, MT01xx routing rules, MT02xx
-egress rules, MT03xx Kubernetes workloads and services, MT04xx mTLS and permissions. Templates are `str.format`
-strings filled from the keyword arguments an analyzer passes to `Context.report`, and
-each one ends by saying what to do.
+egress rules, MT03xx Kubernetes workloads and services, MT04xx mTLS and permissions.
+Templates are `str.format` strings filled from the keyword arguments an analyzer passes to
+`Context.report`, and each one ends by saying what to do.
 """
 
 from __future__ import annotations
