@@ -265,7 +265,7 @@ def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count
         if chosen.timeout:
             policies["timeout"] = f"{chosen.timeout:g}s"
         if chosen.retry:
-            policies["retries"] = str(chosen.retry)
+            policies["retries"] = chosen.retry.describe()
         if chosen.delay:
             policies["fault delay"] = f"{chosen.delay.seconds:g}s on {chosen.delay.rate.percent:g}%"
         if chosen.abort:

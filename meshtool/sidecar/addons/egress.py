@@ -32,8 +32,9 @@ def needed_rule(host: str, port: int) -> str:
 
 
 class Egress:
-    def __init__(self, state):
+    def __init__(self, state, inbound_port: int | None = None):
         self.state = state
+        self.inbound_port = inbound_port
 
     def request(self, flow: http.HTTPFlow) -> None:
         md = flow.metadata
@@ -62,7 +63,8 @@ class Egress:
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         # We never terminate TLS: tunnels that got this far were allowed, pass them through.
         # (On the inbound port a ClientHello is a peer sidecar's mTLS: MutualTLS terminates it.)
-        if not isinstance(data.context.client.proxy_mode, ReverseMode):
+        mode = data.context.client.proxy_mode
+        if not isinstance(mode, ReverseMode) and mode.listen_port() != self.inbound_port:
             data.ignore_connection = True
 
     def _deny(self, flow: http.HTTPFlow, host: str, port: int) -> None:

@@ -2,7 +2,7 @@
 
 Sets meshtool.targets ([(host, port, tls, endpoint key)]: the endpoints in meshtool.endpoints
 order, or meshtool.upstream for an allowed external host, or the app for inbound requests),
-meshtool.retry ((retries, per-try timeout) from httpReqRetries) and meshtool.deadline (from
+meshtool.retry (the route's model Retry, from httpReqRetries) and meshtool.deadline (from
 httpReqTimeout). The exchange itself is mitmproxy's, with retries and timeouts added by
 meshtool.sidecar.stream. Bodies stream both ways, except a request body that may have to be
 replayed: mitmproxy keeps it up to `stream_large_bodies` (the retry buffer) and streams a larger
@@ -58,6 +58,10 @@ class Forward:
         if up := md.get(flowkeys.UPSTREAM):
             return [(up[0], up[1], bool(md.get(flowkeys.TLS)), None)]
         req = flow.request
+        if self.transparent_inbound and md.get(flowkeys.DIRECTION) == "inbound":
+            # to the app on this pod's loopback, in plaintext: an https scheme here is the
+            # caller's mTLS, which this sidecar terminated
+            return [("127.0.0.1", req.port, False, None)]
         host = "127.0.0.1" if self.transparent_inbound else req.host
         return [(host, req.port, req.scheme == "https", None)]
 
@@ -78,8 +82,8 @@ class Forward:
         if targets[0][2]:
             req.data.scheme = b"https"
         rule = md.get(flowkeys.RULE)
-        retry = rule.retry if rule is not None and rule.retry else None
-        if retry and retry[0]:
+        retry = rule.retry if rule is not None else None
+        if retry is not None and retry.attempts:
             md[flowkeys.RETRY] = retry
         if rule is not None and rule.timeout:
             md[flowkeys.DEADLINE] = time.monotonic() + rule.timeout

@@ -35,8 +35,9 @@ class MutualTLS:
     def tls_start_client(self, data: tls.TlsData) -> None:
         from OpenSSL import SSL
 
-        if data.ssl_conn is not None:
-            return
+        if data.ssl_conn is not None or \
+                data.context.client.proxy_mode.listen_port() != self.inbound_port:
+            return  # only inbound connections carry mTLS from a sidecar
         contexts = self._contexts()
         if contexts is None:
             log.warning("inbound TLS from %s refused: this sidecar has no workload certificate",
