@@ -45,6 +45,7 @@ from aiohttp import WSMsgType, web
 from meshtool import __version__
 from meshtool.controlplane.follower import StoreFollower
 from meshtool.controlplane.isolation import Isolation, Reporter
+from meshtool.controlplane.mtlsstate import mtls_state
 from meshtool.controlplane.registrations import SharedRegistrations, View
 from meshtool.controlplane.registry import WorkloadRegistry
 from meshtool.controlplane.resources import Kind, Updates, View, full_snapshot, make_view
@@ -60,6 +61,7 @@ from meshtool.discovery.snapshot import rule_id, service_id
 from meshtool.model import native, scope as scoping
 from meshtool.model.compile import Compiled, compile_resources
 from meshtool.model.resource import Resource
+from meshtool.model.types import PeerAuth
 from meshtool.store.base import Key, Store
 
 log = logging.getLogger("meshtool.controlplane")
@@ -218,6 +220,7 @@ class ControlPlane:
         self._sidecars: list[scoping.Sidecar] = []
         self._sidecar_generation = 0
         self._rule_scope: dict[str, tuple[str, object, frozenset]] = {}  # id -> (ns, exportTo, services)
+        self._peer_auths: list[PeerAuth] = []  # the MTLSPolicies, compiled
         # Every proxy of one scope shares one Scope object (`_scopes`), so that the views are
         # found by its id, not by hashing the scope's host patterns ten thousand times a round.
         self._scopes: dict[scoping.Scope, scoping.Scope] = {}
@@ -440,14 +443,18 @@ class ControlPlane:
             self._sidecars = sidecars
             self._sidecar_generation += 1
         rule_scope = {}
+        peer_auths = []
         for rule in self.compiled.rules:
             source = self.rules.get(self.compiled.sources.get(rule.key, rule.key))
             export_to = (source.spec or {}).get("exportTo") if source is not None else None
             parsed = native.parse(rule.kind, rule.namespace, rule.name, rule.spec).value
+            if isinstance(parsed, PeerAuth):
+                peer_auths.append(parsed)
             rule_scope[rule_id(rule.to_manifest())] = (
                 source.namespace if source is not None else rule.namespace, export_to,
                 frozenset(scoping.rule_services(parsed)))
         self._rule_scope = rule_scope
+        self._peer_auths = peer_auths  # proxy-status's MTLS column
         self._scoped.clear()
         self._scoped_generation += 1
 
@@ -715,6 +722,8 @@ class ControlPlane:
         latest = self.view.version if self.view else None
         proxies = [s.sync.to_dict(self._intended(s), self.instance)
                    for _, s in sorted(self.sessions.items())]
+        for p in proxies:
+            p["mtls"] = mtls_state(self._peer_auths, p, self.ca is not None)
         return {"controlPlane": self.instance, "meshtoolVersion": __version__,
                 "address": self.address, "started": self.started, "storeRevision": self.revision, "storeLoaded": self.loaded, "version": latest,
                 "workloads": "sidecars" if self.workloads is None else "kubernetes",
