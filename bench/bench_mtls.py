@@ -58,7 +58,7 @@ def run(quick: bool = False) -> list[Figure]:
     if missing:
         return [Figure("mTLS benchmark skipped", 0, "", notes=f"missing: {', '.join(missing)} "
                        "(scripts/system-deps.sh installs them)")]
-    from meshtool.controlplane.process import ControlPlaneProcess
+    from meshtool.testing.processes import ControlPlaneProcess
     from meshtool.model.resource import Resource
     from meshtool.store import open_store
     from meshtool.testing.wait import wait_for

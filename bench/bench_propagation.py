@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench.harness import Figure, rss_kib
-from meshtool.controlplane.process import ControlPlaneProcess, SimulatedFleet
+from meshtool.testing.processes import ControlPlaneProcess, SimulatedFleet
 from meshtool.model.resource import Resource
 from meshtool.store import open_store
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from bench.bench_propagation import _rule, percentile
 from bench.harness import Figure
-from meshtool.controlplane.process import ControlPlaneProcess, SimulatedFleet
+from meshtool.testing.processes import ControlPlaneProcess, SimulatedFleet
 from meshtool.store import open_store
 
 MODES = ("delta", "sotw")

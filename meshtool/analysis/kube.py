@@ -21,8 +21,11 @@ _READS = (
 
 
 def read_cluster(*, kubeconfig: str | None = None, context: str | None = None,
-                 namespace: str | None = None) -> list[Item]:
-    """Every object of the kinds above (in `namespace`, or in all namespaces), as Items."""
+                 namespace: str | None = None,
+                 remote_secrets_namespace: str | None = None) -> list[Item]:
+    """Every object of the kinds above (in `namespace`, or in all namespaces), as Items; with
+    `remote_secrets_namespace`, also the remote clusters its remote secrets name
+    (meshtool.analysis.remote)."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
@@ -51,6 +54,11 @@ def read_cluster(*, kubeconfig: str | None = None, context: str | None = None,
                 api = getattr(client, api_name)(api_client)
                 found = getattr(api, one_ns)(namespace) if namespace else getattr(api, all_ns)()
                 items.extend(_item(api_client, obj, kind) for obj in found.items)
+            if remote_secrets_namespace:
+                from meshtool.analysis.remote import read_remote_clusters
+
+                items.extend(read_remote_clusters(api_client, remote_secrets_namespace,
+                                                  namespace))
         except ApiException as exc:
             if exc.status in (0, None, 401, 403):
                 raise  # api_errors words these

@@ -130,6 +130,21 @@ _TABLE = [
      "{what} {key} belongs to {mesh} and meshtool ignores it: use {instead}",
      "Labels and annotations of another mesh (Istio, Kuma, Linkerd) with the meshtool "
      "equivalent."),
+    ("MT0320", "RemoteClusterUnreachable", Level.ERROR,
+     "remote cluster {cluster} (remote secret {secret}) cannot be read at {server}: {error}: "
+     "its endpoints are missing from every snapshot; fix the address or run "
+     "`meshtool create-remote-secret` again for a fresh token",
+     "A remote secret whose kubeconfig cannot list the remote cluster's Services and Pods."),
+    ("MT0321", "ClusterPortsDiffer", Level.WARNING,
+     "service {service} has ports {ports} here but {other_ports} in cluster {cluster}: its "
+     "endpoints are merged across clusters, so callers may reach a port that does not exist "
+     "there; give the Service the same ports in every cluster",
+     "The same Service (namespace and name) with different ports in two clusters."),
+    ("MT0322", "EndpointsOnlyInRemoteCluster", Level.WARNING,
+     "service {service} has no pods here, only in cluster {clusters}: every call crosses "
+     "clusters; deploy it here too, or state the fallback with locality failover "
+     "(DestinationPolicy loadBalancing.locality or DestinationRule localityLbSetting)",
+     "A Service whose workloads run only in other clusters, without a locality policy."),
 ]
 
 MESSAGES: dict[str, MessageType] = {

@@ -23,6 +23,9 @@ MODULES = (
     "proxy_uid",
     "sidecar_annotations",
     "foreign_mesh",
+    "remote_cluster_unreachable",
+    "cluster_ports_differ",
+    "endpoints_only_remote",
 )
 
 

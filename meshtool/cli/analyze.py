@@ -37,9 +37,12 @@ LEVELS = click.Choice(["Info", "Warning", "Error"], case_sensitive=False)
 @click.option("--allow-empty", is_flag=True,
               help="Succeed when the inputs hold no object (by default that fails with 65: a CI "
                    "gate that checked nothing must not pass).")
+@click.option("--control-plane-namespace", default="meshtool-system", show_default=True,
+              metavar="NS", help="With --use-kube: where the remote secrets of a multi-cluster "
+                                 "mesh are; their clusters are read and checked too.")
 def analyze(files, paths, namespace, use_store, store, use_kube, kubeconfig, context, output,
             failure_threshold, output_threshold, suppress, list_analyzers, quiet,
-            allow_empty) -> int:
+            allow_empty, control_plane_namespace) -> int:
     """Check how rules, Services and workloads fit together.
 
     Reads rules and ordinary Kubernetes manifests together (-f FILE|DIR|- or
@@ -96,7 +99,8 @@ def analyze(files, paths, namespace, use_store, store, use_kube, kubeconfig, con
     if use_kube:
         from meshtool.analysis.kube import read_cluster
 
-        layers.append(read_cluster(kubeconfig=kubeconfig, context=context, namespace=namespace))
+        layers.append(read_cluster(kubeconfig=kubeconfig, context=context, namespace=namespace,
+                                   remote_secrets_namespace=control_plane_namespace))
     inputs = Inputs(merge(*layers), load_findings)
 
     report = run_analysis(inputs, suppressions=suppressions)

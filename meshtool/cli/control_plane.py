@@ -150,7 +150,9 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
         from meshtool.controlplane.tokenreview import TokenReviewer
         from meshtool.kube.client import connect
 
-        reviewer = TokenReviewer(connect(kubeconfig, context).api_client)
+        # A sidecar of a remote cluster is reviewed by its own cluster's API server.
+        reviewer = TokenReviewer(connect(kubeconfig, context).api_client, cluster=cluster_name,
+                                 remote=getattr(source, "api_client_of", None))
 
     reporter = None
     if kube_store:  # invalid rules get a status condition and an Event in the cluster

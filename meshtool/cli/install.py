@@ -67,14 +67,18 @@ def _cluster(kubeconfig, context):
 @click.option("--injection-ca", default=None, type=click.Path(exists=True, dir_okay=False),
               metavar="FILE", help="With --remote: PEM CA of the primary webhook's certificate "
                                    "(default: the API server's own trust roots).")
+@click.option("--webhook-address", "webhook_addresses", multiple=True, metavar="ADDRESS",
+              help="Multi-cluster: an IP address or DNS name at which remote clusters' API "
+                   "servers reach this cluster's webhook (its LoadBalancer); the webhook "
+                   "certificate then names it too. Repeatable.")
 @click.option("--gateway", is_flag=True,
               help="Also install the ingress gateway: a Deployment running `meshtool gateway "
                    "run`, its Service (LoadBalancer, port 80) and ServiceAccount, and the default "
                    "IngressClass meshtool (docs/gateway.md).")
 @click.option("-q", "--quiet", is_flag=True, help="No report lines on stderr.")
 def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_policy, addons,
-            cluster_name, remote, control_plane, injection_url, injection_ca, gateway,
-            quiet) -> int:
+            cluster_name, remote, control_plane, injection_url, injection_ca, webhook_addresses,
+            gateway, quiet) -> int:
     """Install meshtool in a cluster: CRDs, control plane, injection and validating webhooks.
 
     \b
@@ -97,7 +101,7 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
       meshtool install --addons prometheus --dry-run > meshtool.yaml
       meshtool install --gateway --dry-run > meshtool.yaml
       kubectl label namespace default meshtool-injection=enabled
-      meshtool install --cluster-name cluster1 --context cluster1
+      meshtool install --cluster-name cluster1 --webhook-address 10.0.0.5 --context cluster1
       meshtool install --remote --cluster-name cluster2 --control-plane 10.0.0.5:15010 \
           --injection-ca webhook-ca.pem --context cluster2 --dry-run
     """
@@ -105,7 +109,12 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
 
     settings = lib.Settings(namespace=namespace, image=image or lib.IMAGE, failure_policy=failure_policy,
                             addons=tuple(dict.fromkeys(addons)), cluster_name=cluster_name,
-                            gateway=gateway)
+                            gateway=gateway, webhook_addresses=tuple(webhook_addresses))
+    if remote and webhook_addresses:
+        from meshtool.errors import UsageError
+
+        raise UsageError("--webhook-address goes with the primary's install (its webhook "
+                         "serves the remote clusters)")
     items = _remote_items(settings, remote, control_plane, cluster_name, injection_url,
                           injection_ca, check_only or bool(addons))
     if check_only:

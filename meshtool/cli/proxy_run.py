@@ -57,7 +57,9 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--cluster", envvar="MESHTOOL_CLUSTER", default=None, metavar="NAME",
               help="The cluster this workload runs in (its label topology.meshtool.io/cluster, "
                    "default $MESHTOOL_CLUSTER): proxy-status shows it, and locality-aware "
-                   "balancing prefers endpoints of the same cluster.")
+                   "balancing prefers endpoints of the same cluster. In a pod, the cluster, "
+                   "region and zone not given as labels are those of the pod's own endpoint "
+                   "(found by $INSTANCE_IP), as the control plane read them from its node.")
 @click.option("--proxy-id", default=None, help="Default: $POD_NAME.$POD_NAMESPACE, else the "
                                                "service and process id.")
 @click.option("--control-plane", envvar="MESHTOOL_CONTROL_PLANE", default=None, metavar="HOST:PORT",
@@ -159,7 +161,8 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, ap
         app_ports=list(app_ports), listen_host=listen_host,
         identity=Identity(service=service, labels=label_map, proxy_id=proxy_id,
                           namespace=os.environ.get("POD_NAMESPACE") or "default",
-                          service_account=service_account), snapshot_file=snapshot,
+                          service_account=service_account,
+                          address=os.environ.get("INSTANCE_IP") or None), snapshot_file=snapshot,
         control_plane=control_plane, access_log=access_log, probes=probes,
         resolve=resolve_map, reuse_port=workers > 1, retry_buffer=retry_buffer.lower(),
         tracing=TracingConfig(zipkin=zipkin or None, otlp=otlp or None, sampling=sampling),

@@ -209,6 +209,7 @@ def _flow(method: str, url: str, headers: list[tuple[str, str]]):
 
 def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count: int,
               where: dict[str, str] | None = None, scope: dict | None = None) -> dict:
+    from meshtool.sidecar import flowkeys
     from meshtool.sidecar.addons.egress import allowing_rule
     from meshtool.sidecar.addons.routing import Routing
 
@@ -217,8 +218,8 @@ def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count
     routing.request(flow)
     md = flow.metadata
     answer: dict = {"request": f"{method} {url}", "snapshot": snap.version}
-    if "meshtool.external" in md:
-        host, port = md["meshtool.external"]
+    if flowkeys.EXTERNAL in md:
+        host, port = md[flowkeys.EXTERNAL]
         allow = allowing_rule(snap.egress, host, port)
         answer["destination"] = {"external": f"{host}:{port}"}
         if scope:  # a live proxy: the host may be a mesh service outside what it receives
@@ -227,9 +228,9 @@ def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count
                             else {"allowed": False, "reason": "no EgressRule allows it: the "
                                   "sidecar answers 403"})
         return answer
-    svc = md["meshtool.service"]
+    svc = md[flowkeys.SERVICE]
     answer["destination"] = {"service": f"{svc.name}.{svc.namespace}"}
-    chosen = md.get("meshtool.rule")
+    chosen = md.get(flowkeys.RULE)
     considered = []
     for rule in snap.rules.get((svc.namespace, svc.name), ()):
         probe = _flow(method, url, headers)
@@ -252,19 +253,19 @@ def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count
                               "why": flow.response.headers.get("x-meshtool-error")
                               or flow.response.headers.get("location", "")}
         return answer
-    subset = md["meshtool.subset"]
+    subset = md[flowkeys.SUBSET]
     if chosen is not None and chosen.split.items:
         total = chosen.split.total
         answer["split"] = [{"labels": s.labels, "weight": w * 100 // total if total else 0}
                            for s, w in chosen.split.items]
     answer["subset"] = {"labels": subset.labels}
-    answer["endpoints"] = [f"{e.address}:{e.port}" for e in md.get("meshtool.endpoints", [])]
+    answer["endpoints"] = [f"{e.address}:{e.port}" for e in md.get(flowkeys.ENDPOINTS, [])]
     policies = {}
     if chosen is not None:
         if chosen.timeout:
             policies["timeout"] = f"{chosen.timeout:g}s"
         if chosen.retry:
-            policies["retries"] = str(chosen.retry)
+            policies["retries"] = chosen.retry.describe()
         if chosen.delay:
             policies["fault delay"] = f"{chosen.delay.seconds:g}s on {chosen.delay.rate.percent:g}%"
         if chosen.abort:
@@ -280,7 +281,7 @@ def _simulate(snap, method: str, url: str, headers: list[tuple[str, str]], count
         for _ in range(count - 1):
             f = _flow(method, url, headers)
             routing.request(f)
-            sub = f.metadata.get("meshtool.subset")
+            sub = f.metadata.get(flowkeys.SUBSET)
             tally[_label(sub.labels) if sub is not None else "(no route)"] += 1
         answer["distribution"] = dict(sorted(tally.items()))
     return answer

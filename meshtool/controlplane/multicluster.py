@@ -92,6 +92,11 @@ class MultiCluster:
         self.primary.start(loop, on_change)
         self._thread.start()
 
+    def api_client_of(self, cluster: str) -> Any:
+        """The API client of a remote cluster a remote secret names; None if none does."""
+        entry = self.remotes.get(cluster)
+        return entry[1].api_client if entry is not None else None
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=self.interval + 5)

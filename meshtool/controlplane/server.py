@@ -50,7 +50,7 @@ from meshtool.controlplane.registry import WorkloadRegistry
 from meshtool.controlplane.resources import Kind, Updates, View, full_snapshot, make_view
 from meshtool.controlplane.synctable import ProxySync
 from meshtool.controlplane.window import ByteWindow
-from meshtool.conventions import DEFAULT_NAMESPACE
+from meshtool.conventions import CLUSTER_LABEL, DEFAULT_NAMESPACE
 from meshtool.discovery.protocol import (ACCEPT_DELTA, ACCEPT_ZLIB, ACK, CLOSE_PROTOCOL_ERROR,
                                          CONFIG_DUMP_PATH, CSR, GRAPH_PATH, NACK, RESYNC, RULES_PATH,
                                          STREAM_PATH, SYNCZ_PATH, Identity, parse_accept,
@@ -107,6 +107,7 @@ class Session:
     nacked: str | None = None  # the version it rejected: not sent again until something changes
     scope: scoping.Scope | None = None  # what it receives (meshtool.model.scope)
     scope_generation: int = -1  # of the Sidecars it was computed from
+    view: tuple | None = None  # (state, scopes generation, its view of that state): the last asked
     sending: bool = False  # a sender task is running for this session
     closed: bool = False
 
@@ -211,7 +212,11 @@ class ControlPlane:
         self._sidecars: list[scoping.Sidecar] = []
         self._sidecar_generation = 0
         self._rule_scope: dict[str, tuple[str, object, frozenset]] = {}  # id -> (ns, exportTo, services)
-        self._scoped: dict[tuple[str, scoping.Scope], View] = {}  # (state version, scope) -> view
+        # Every proxy of one scope shares one Scope object (`_scopes`), so that the views are
+        # found by its id, not by hashing the scope's host patterns ten thousand times a round.
+        self._scopes: dict[scoping.Scope, scoping.Scope] = {}
+        self._scoped: dict[tuple[str, int], View] = {}  # (state version, id(scope)) -> view
+        self._scoped_generation = 0  # moves whenever _scoped is emptied
         self._last_scoped: dict[scoping.Scope, View] = {}
         self._recent: dict[str, View] = {}  # version -> view, the newest RECENT_VIEWS
         self.updates = Updates()
@@ -432,11 +437,17 @@ class ControlPlane:
                 frozenset(scoping.rule_services(parsed)))
         self._rule_scope = rule_scope
         self._scoped.clear()
+        self._scoped_generation += 1
 
     def scope_of(self, session: Session) -> scoping.Scope:
         ident = session.identity
         if session.scope is None or session.scope_generation != self._sidecar_generation:
-            session.scope = scoping.scope_for(ident.namespace, ident.labels, self._sidecars)
+            if len(self._scopes) > 4096:  # old Sidecars' scopes: start again
+                self._scopes.clear()
+                self._scoped.clear()
+                self._scoped_generation += 1
+            scope = scoping.scope_for(ident.namespace, ident.labels, self._sidecars)
+            session.scope = self._scopes.setdefault(scope, scope)
             session.scope_generation = self._sidecar_generation
         return session.scope
 
@@ -447,11 +458,16 @@ class ControlPlane:
         state = state if state is not None else self.view
         if state is None:
             return None
+        cached = session.view
+        if (cached is not None and cached[0] is state and cached[1] == self._scoped_generation
+                and session.scope_generation == self._sidecar_generation):
+            return cached[2]
         scope = self.scope_of(session)
-        key = (state.version, scope)
+        key = (state.version, id(scope))
         view = self._scoped.get(key)
         if view is None:
             view = self._scoped[key] = self._scope_view(state, scope)
+        session.view = (state, self._scoped_generation, view)
         return view
 
     def _scope_view(self, state: View, scope: scoping.Scope) -> View:
@@ -641,8 +657,8 @@ class ControlPlane:
                 return certificate_message(request.id, error="in Kubernetes mode a CSR must "
                                            "carry the pod's service account token")
             try:
-                namespace, account = await asyncio.to_thread(self.token_reviewer.review,
-                                                             request.token)
+                namespace, account = await asyncio.to_thread(
+                    self.token_reviewer.review, request.token, ident.labels.get(CLUSTER_LABEL))
             except ValueError as exc:
                 log.warning("proxy %s: CSR refused: %s", ident.proxy_id, exc)
                 return certificate_message(request.id, error=str(exc))

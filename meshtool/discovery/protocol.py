@@ -94,6 +94,9 @@ class Identity:
     admin_address: str | None = None  # "host:port" of its admin listener
     service_account: str | None = None  # the workload's identity (SPIFFE .../sa/NAME)
     kind: str = "sidecar"  # sidecar | gateway (the edge proxy)
+    # The pod's own IP ($INSTANCE_IP): its endpoint in the snapshot tells the sidecar its
+    # cluster, region and zone when its labels do not (a pod cannot read its node's labels).
+    address: str | None = None
 
     @property
     def version(self) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -48,6 +49,16 @@ class Settings:
     addons: tuple[str, ...] = ()  # meshtool.kube.addons.ADDONS
     cluster_name: str | None = None  # multi-cluster: this cluster's name (--cluster-name)
     gateway: bool = False  # also the ingress gateway (meshtool.kube.gateway)
+    # Multi-cluster: addresses (IPs or DNS names) other clusters' API servers reach the webhook
+    # at; the webhook certificate names them besides the Service's in-cluster names.
+    webhook_addresses: tuple[str, ...] = ()
+
+    def webhook_names(self) -> tuple[list[str], list[str]]:
+        """(DNS names, IP addresses) the webhook certificate must hold."""
+        ips = [a for a in self.webhook_addresses if _is_ip(a)]
+        dns = service_names(NAME, self.namespace) + [a for a in self.webhook_addresses
+                                                     if not _is_ip(a)]
+        return dns, ips
 
     @property
     def control_plane_address(self) -> str:
@@ -294,8 +305,16 @@ def manifests(settings: Settings, certs: WebhookCerts) -> list[dict]:
             validating_webhook_configuration(settings, certs.ca_pem)]
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def new_certs(settings: Settings) -> WebhookCerts:
-    return generate(service_names(NAME, settings.namespace))
+    return generate(*settings.webhook_names())
 
 
 def usable_certs(data: dict | None, settings: Settings) -> WebhookCerts | None:
@@ -310,10 +329,13 @@ def usable_certs(data: dict | None, settings: Settings) -> WebhookCerts | None:
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (KeyError, TypeError, ValueError, x509.ExtensionNotFound):
         return None
-    wanted = set(service_names(NAME, settings.namespace))
+    dns, ips = settings.webhook_names()
     soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=CERT_RENEW_DAYS)
-    if not wanted <= set(names.get_values_for_type(x509.DNSName)) or cert.not_valid_after_utc < soon:
-        return None
+    has_ips = {str(a) for a in names.get_values_for_type(x509.IPAddress)}
+    if (not set(dns) <= set(names.get_values_for_type(x509.DNSName))
+            or not {str(ipaddress.ip_address(a)) for a in ips} <= has_ips
+            or cert.not_valid_after_utc < soon):
+        return None  # expiring, or an address was added: a new certificate
     if not signed_by(pems["tls.crt"], pems["ca.crt"]):
         return None
     return WebhookCerts(ca_pem=pems["ca.crt"], cert_pem=pems["tls.crt"], key_pem=pems["tls.key"])

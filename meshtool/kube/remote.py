@@ -19,7 +19,10 @@ READER = "meshtool-reader"
 NAMESPACE = "meshtool-system"
 TOKEN_SECONDS = 365 * 24 * 3600
 RULES = [{"apiGroups": [""], "resources": ["services", "pods", "namespaces", "nodes"],
-          "verbs": ["get", "list", "watch"]}]
+          "verbs": ["get", "list", "watch"]},
+         # the primary's CA reviews the tokens of this cluster's sidecars here (their identity)
+         {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"],
+          "verbs": ["create"]}]
 
 
 def _ensure(create, *args) -> None:

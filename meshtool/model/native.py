@@ -184,7 +184,13 @@ def _route(r: _Reader, namespace: str, name: str, spec: dict) -> t.Route | None:
         attempts = r.integer(simple.get("attempts", 1), path + ("attempts",)) or 0
         per_try = (r.duration(simple["perTryTimeout"], path + ("perTryTimeout",))
                    if "perTryTimeout" in simple else None)
-        retry = t.Retry(attempts, per_try)
+        codes = None
+        if "codes" in simple:
+            codes = frozenset(c for i, c in enumerate(r.list(simple["codes"], path + ("codes",)))
+                              if r.integer(c, path + ("codes", i), 400, 599) is not None)
+        backoff = (r.duration(simple["backoff"], path + ("backoff",))
+                   if "backoff" in simple else None)
+        retry = t.Retry(attempts, per_try, codes, backoff or None)
     fault = r.mapping(spec.get("httpFault"), ("httpFault",))
     delay = abort = None
     if fault.get("delay"):

@@ -68,6 +68,20 @@ class HeaderOps:
 class Retry(NamedTuple):
     attempts: int
     per_try_timeout: float | None  # seconds
+    # Response statuses retried; None is every 5xx. Connect failures, resets before the
+    # response and per-try timeouts are always retried.
+    codes: frozenset[int] | None = None
+    backoff: float | None = None  # seconds before the first retry, doubling up to 10x
+
+    def describe(self) -> str:
+        parts = [f"{self.attempts} retries"]
+        if self.per_try_timeout is not None:
+            parts.append(f"{self.per_try_timeout:g}s per try")
+        parts.append("on " + ("5xx" if self.codes is None else
+                              ", ".join(map(str, sorted(self.codes))) or "connect failures only"))
+        if self.backoff:
+            parts.append(f"backoff {self.backoff:g}s")
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)

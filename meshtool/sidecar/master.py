@@ -96,7 +96,7 @@ def build_addons(state: SidecarState, config: SidecarConfig, recorder=None) -> l
         Routing(state, config.inbound_port),
         Authz(state, config.app_ports[0] if config.app_ports else None),
         Trace(source_value(me), peer_value(me), recorder),
-        Egress(state),
+        Egress(state, config.inbound_port),
         Cors(),
         Fault(),
         CircuitBreaker(),
@@ -239,7 +239,8 @@ class Sidecar:
             ask_on_start()
         core = [_proxyserver(proxyserver, cfg.inbound_port),
                 MeshNextLayer(self.state, cfg.outbound_port, cfg.inbound_port,
-                              denied=self.metrics.denied), *self.core_addons()]
+                              denied=self.metrics.denied,
+                              app_port=cfg.app_ports[0] if cfg.app_ports else None), *self.core_addons()]
         from meshtool.sidecar.addons.healthcheck import HealthChecks
 
         # not a request policy: a background prober, started and stopped with the proxy
@@ -300,9 +301,7 @@ class Sidecar:
             cfg.control_plane, hello,
             lambda doc: self.state.apply_snapshot(doc, source="control-plane"),
             decode=self._decode_pushed)
-        if cfg.mtls and cfg.mode != "transparent":
-            # transparent mode does not terminate inbound mTLS yet (docs/mtls.md): no certificate,
-            # so callers and this sidecar keep to plaintext rather than break
+        if cfg.mtls:
             from meshtool.sidecar.certs import CertificateManager
 
             self.state.certs = CertificateManager(token_file=cfg.token_file)

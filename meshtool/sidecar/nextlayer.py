@@ -11,6 +11,10 @@ In transparent mode the sidecar adds, for connections captured on the outbound p
   by its SNI against EgressRules whose port speaks https; raw TCP by the original destination
   address against IP/CIDR EgressRules. Allowed TLS passes through untouched (no interception).
   Plain HTTP is left to the HTTP layer, where the Egress addon answers 403 with the reason.
+
+On the inbound port (either mode) a connection opening with a TLS ClientHello is a peer
+sidecar's mTLS, terminated by the MutualTLS addon; plaintext (and, in transparent mode, a client
+that says nothing first) is counted by source and, under STRICT, closed.
 """
 
 from __future__ import annotations
@@ -39,11 +43,12 @@ class MeshNextLayer(next_layer.NextLayer):
     name = "nextlayer"  # stands in for mitmproxy's addon of that name
 
     def __init__(self, state, outbound_port: int | None, inbound_port: int | None,
-                 denied: dict[str, int] | None = None):
+                 denied: dict[str, int] | None = None, app_port: int | None = None):
         super().__init__()
         self.state = state
         self.outbound_port = outbound_port
         self.inbound_port = inbound_port
+        self.app_port = app_port  # explicit mode: where the inbound port leads (port-level modes)
         self.denied = denied if denied is not None else {}
 
     def next_layer(self, nextlayer: layer.NextLayer):
@@ -65,9 +70,21 @@ class MeshNextLayer(next_layer.NextLayer):
                 return  # asked again once its bytes are processed
             if self._is_outbound(ctx) and not self._tcp_allowed(ctx):
                 nextlayer.layer = self._deny(ctx, "tcp", None)
+            elif self._is_inbound(ctx) and not ctx.client.tls and \
+                    self._refuse_plaintext(nextlayer, _original_port(ctx)):
+                return  # a silent client is no mesh client: those open with a ClientHello
             else:  # server-first: relay now so the greeting reaches the client
                 nextlayer.layer = layers.TCPLayer(ctx)
             return
+        if self._is_inbound(ctx) and not ctx.client.tls:
+            data = nextlayer.data_client()
+            if starts_like_tls_record(data):  # mTLS from a sidecar: terminated here
+                nextlayer.layer = layers.ClientTLSLayer(ctx)
+                return
+            if len(data) < 3 and not nextlayer.data_server():
+                return  # mitmproxy asks again when more bytes arrive
+            if self._refuse_plaintext(nextlayer, _original_port(ctx)):
+                return
         super().next_layer(nextlayer)
         _prior_knowledge(nextlayer)
         chosen = nextlayer.layer
@@ -93,16 +110,24 @@ class MeshNextLayer(next_layer.NextLayer):
         return (isinstance(mode, ReverseMode) and not ctx.client.tls
                 and mode.listen_port() == self.inbound_port)
 
+    def _is_inbound(self, ctx) -> bool:
+        return ctx.client.proxy_mode.listen_port() == self.inbound_port
+
     def _inbound_refused(self, nextlayer: layer.NextLayer) -> bool:
         """A TLS ClientHello goes on to the mTLS termination; plaintext is counted by source and,
         under STRICT, refused (the connection is closed before a byte reaches the app)."""
         data = nextlayer.data_client()
         if len(data) < 3:
             return False  # mitmproxy asks again when more bytes arrive
-        ctx = nextlayer.context
         if starts_like_tls_record(data):
             return False
-        mode = self.state.inbound_mode(self.inbound_port)
+        return self._refuse_plaintext(nextlayer, self.app_port)
+
+    def _refuse_plaintext(self, nextlayer: layer.NextLayer, port: int | None) -> bool:
+        """Count a plaintext inbound connection by source; under STRICT, refuse it. `port`: the
+        app port whose mode applies (port-level policies)."""
+        ctx = nextlayer.context
+        mode = self.state.inbound_mode(port)
         source = ctx.client.peername[0] if ctx.client.peername else "unknown"
         security = "refused" if mode == "STRICT" else "plaintext"
         counts = self.state.inbound_connections
@@ -160,6 +185,11 @@ class MeshNextLayer(next_layer.NextLayer):
                     "EgressRule allows it; to allow it, apply an %s", kind.upper(), host, port,
                     f" (SNI {sni})" if sni else "", needed)
         return _Refuse(ctx)
+
+
+def _original_port(ctx) -> int | None:
+    """The port a transparently captured connection was dialled to: the app's."""
+    return ctx.server.address[1] if ctx.server.address else None
 
 
 def _prior_knowledge(nextlayer: layer.NextLayer) -> None:

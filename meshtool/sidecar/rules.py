@@ -68,7 +68,7 @@ class CompiledRule:
         self.redirect = route.redirect
         self.rewrite = route.rewrite
         self.timeout = route.timeout
-        self.retry = route.retry  # (attempts, per-try timeout), named
+        self.retry = route.retry  # model Retry: attempts, per-try timeout, codes, backoff
         self.cors = route.cors
         self.append_headers = route.append_headers
         self.request_headers = route.request_headers

@@ -96,6 +96,7 @@ class _Builder:
         self.services: dict[tuple[str, str], Service] = {}
         self.policies: dict[tuple[str, str], list[t.Policy]] = {}
         self.addresses: list[tuple[str, Service]] = []  # virtual (cluster) IPs
+        self._caller: dict[str, str] | None = None  # caller_locality(), once services are read
 
     def service(self, i: int, doc: Any) -> None:
         entry = document.parse_service(f"services[{i}]", doc, self.problems.add)
@@ -125,6 +126,21 @@ class _Builder:
                         checks.setdefault(ep.key, (policy.health_check, ep))
         return checks
 
+    def caller_locality(self) -> dict[str, str]:
+        """The labels locality-aware balancing compares with the endpoints': the identity's,
+        with the topology labels it lacks taken from its own endpoint (found by the pod's IP)."""
+        if self._caller is None:
+            labels = self.identity.labels
+            missing = [k for k in t.DEFAULT_FAILOVER_PRIORITY if k not in labels]
+            self._caller = labels
+            if missing and self.identity.address:
+                own = next((ep for svc in self.services.values() for ep in svc.endpoints
+                            if ep.address == self.identity.address), None)
+                if own is not None:
+                    self._caller = {**labels, **{k: own.labels[k] for k in missing
+                                                 if k in own.labels}}
+        return self._caller
+
     def source_matches(self, source: t.SourceMatch | None) -> bool:
         if source is None:
             return True
@@ -142,7 +158,7 @@ class _Builder:
         chosen = next((p for p in ranked if _labels_match(p.labels, labels)
                        and not _only_health_check(p)), None)
         lb = chosen.lb if chosen else "ROUND_ROBIN"
-        picker = (LocalityPicker(eps, self.identity.labels, chosen.locality, lb, self.active)
+        picker = (LocalityPicker(eps, self.caller_locality(), chosen.locality, lb, self.active)
                   if chosen and chosen.locality else EndpointPicker(eps, lb, self.active))
         return Subset(service, dict(labels), picker,
                       chosen.breaker if chosen else None,

@@ -3,12 +3,15 @@
 mitmproxy parses both sides (h11/h2) and owns the upstream connections; this subclass of its
 HttpStream only adds what a mesh proxy needs on top:
 
-- the endpoints to try come from flow.metadata["meshtool.targets"] (set by the Forward addon),
+- the endpoints to try come from flow.metadata[flowkeys.TARGETS] (set by the Forward addon),
   a failed connect moves on to the next one;
 - a per-try timeout and a total deadline run until the response headers arrive;
-- a 5xx, a reset before the headers or a per-try timeout is retried when the request body
-  was kept (mitmproxy buffers it up to `stream_large_bodies`, 64 KiB by default; a larger
-  body is streamed to the endpoint and sent once, never retried);
+- a 5xx (or the route's retry codes), a failed connect, a reset before the headers or a
+  per-try timeout is retried when the request body was kept (mitmproxy buffers it up to
+  `stream_large_bodies`, 64 KiB by default; a larger body is streamed to the endpoint and
+  sent once, never retried);
+- a route's backoff waits before each retry (a wakeup, so the proxy never blocks):
+  backoff, then doubling up to 10x, each plus up to half again at random;
 - response bodies are never held: once headers are accepted they stream to the client.
 
 Leaves meshtool.attempts and meshtool.attempt_log ([(endpoint key, status or None)]) in
@@ -18,6 +21,7 @@ flow.metadata and x-meshtool-attempts on the response.
 from __future__ import annotations
 
 import itertools
+import random
 import time
 
 from mitmproxy import http
@@ -37,8 +41,12 @@ from mitmproxy.proxy.layers.http._http2 import Http2Client
 from mitmproxy.proxy.layers.http._hooks import HttpResponseHeadersHook
 from mitmproxy.proxy.utils import expect
 
+from meshtool.model.types import Retry
+from meshtool.sidecar import flowkeys
+
 WEBSOCKET_SCHEMES = {"ws": "http", "wss": "https"}  # absolute-form targets of upgrade requests
 _dead_ids = itertools.count(-1, -1)  # stream ids nobody listens to: stale events go there
+_NO_RETRY = Retry(0, None)
 
 
 class MeshStream(HttpStream):
@@ -46,6 +54,7 @@ class MeshStream(HttpStream):
 
     tries = 0
     timer: commands.RequestWakeup | None = None
+    backoff: commands.RequestWakeup | None = None  # waiting before a retry
     target_key: str | None = None
     outstanding = False  # a try is counted in meshtool.active
     answered = False  # we answered the client ourselves
@@ -54,6 +63,9 @@ class MeshStream(HttpStream):
         if isinstance(event, events.Wakeup):
             if event.command is self.timer:
                 yield from self._on_timeout()
+            elif event.command is self.backoff:
+                self.backoff = None
+                yield from self._resend()
             return
         yield from super()._handle_event(event)
 
@@ -70,7 +82,7 @@ class MeshStream(HttpStream):
 
     def _next_target(self) -> bool:
         """Point the request at the next endpoint; False when there is nothing to point at."""
-        targets = self.flow.metadata.get("meshtool.targets")
+        targets = self.flow.metadata.get(flowkeys.TARGETS)
         if not targets:
             return False
         host, port, tls, key = targets[self.tries % len(targets)]
@@ -81,14 +93,14 @@ class MeshStream(HttpStream):
 
     def _record(self, status: int | None) -> None:
         md = self.flow.metadata
-        log = md.setdefault("meshtool.attempt_log", [])
+        log = md.setdefault(flowkeys.ATTEMPT_LOG, [])
         log.append((self.target_key, status))
-        md["meshtool.attempts"] = len(log)
+        md[flowkeys.ATTEMPTS] = len(log)
         self._end_try()
 
     def _start_try(self) -> None:
         self.tries += 1
-        active = self.flow.metadata.get("meshtool.active")
+        active = self.flow.metadata.get(flowkeys.ACTIVE)
         if self.target_key and active is not None:
             active[self.target_key] = active.get(self.target_key, 0) + 1
             self.outstanding = True
@@ -96,18 +108,29 @@ class MeshStream(HttpStream):
     def _end_try(self) -> None:
         if self.outstanding:
             self.outstanding = False
-            active = self.flow.metadata["meshtool.active"]
+            active = self.flow.metadata[flowkeys.ACTIVE]
             active[self.target_key] = active.get(self.target_key, 1) - 1
 
-    def _budget(self) -> tuple[int, float | None, float | None]:
-        """(retries, per-try timeout, deadline) from the Forward addon's metadata."""
+    def _budget(self) -> tuple[Retry, float | None]:
+        """(the route's retry policy, the deadline) from the Forward addon's metadata."""
         md = self.flow.metadata
-        retries, per_try = md.get("meshtool.retry") or (0, None)
-        return retries, per_try, md.get("meshtool.deadline")
+        return md.get(flowkeys.RETRY) or _NO_RETRY, md.get(flowkeys.DEADLINE)
+
+    def _retried_status(self, status: int) -> bool:
+        codes = self._budget()[0].codes
+        return status >= 500 if codes is None else status in codes
+
+    def _backoff_delay(self) -> float:
+        """Seconds to wait before the next try (0: at once); self.tries tries are done."""
+        base = self._budget()[0].backoff
+        if not base:
+            return 0.0
+        delay = min(base * 2 ** (self.tries - 1), base * 10)
+        return delay * (1 + random.random() / 2)
 
     def _may_retry(self) -> bool:
-        retries, _, deadline = self._budget()
-        return (self.tries <= retries
+        retry, deadline = self._budget()
+        return (self.tries <= retry.attempts
                 and not self.flow.request.stream  # the body was not kept: send once
                 and self.client_state == self.state_done
                 and (deadline is None or time.monotonic() < deadline))
@@ -131,13 +154,18 @@ class MeshStream(HttpStream):
                 return True
             self._record(None)
             if self._may_retry() and self._next_target():
+                if delay := self._backoff_delay():
+                    # Try again after the wait (_resend); meanwhile nothing is sent.
+                    self.backoff = commands.RequestWakeup(delay)
+                    yield self.backoff
+                    return False
                 continue
             yield from self._answer(503, f"upstream connect error or disconnect/reset: {err}")
             return False
 
     def _arm_timer(self) -> None:
-        _, per_try, deadline = self._budget()
-        limit = per_try
+        retry, deadline = self._budget()
+        limit = retry.per_try_timeout
         if deadline is not None:
             left = max(deadline - time.monotonic(), 0.0)
             limit = min(limit, left) if limit else left
@@ -176,10 +204,10 @@ class MeshStream(HttpStream):
         self.timer = None
         status = event.response.status_code
         self._record(status)
-        if status >= 500 and self._may_retry() and self._next_target():
+        if self._retried_status(status) and self._may_retry() and self._next_target():
             yield from self._retry()
             return
-        if "meshtool.targets" in self.flow.metadata:
+        if flowkeys.TARGETS in self.flow.metadata:
             event.response.headers["x-meshtool-attempts"] = str(self.tries)
         yield from super().state_wait_for_response_headers(event)
 
@@ -228,6 +256,16 @@ class MeshStream(HttpStream):
     def _retry(self) -> layer.CommandGenerator[None]:
         yield from self._abandon()
         self.flow.response = None
+        if delay := self._backoff_delay():
+            self.backoff = commands.RequestWakeup(delay)
+            yield self.backoff  # _resend when it fires
+            return
+        yield from self._resend()
+
+    def _resend(self) -> layer.CommandGenerator[None]:
+        """Send the kept request again, to the endpoint _next_target chose."""
+        if self.client_state == self.state_errored:
+            return  # the client went away while we waited
         if not (yield from self.make_server_connection()):
             return
         req = self.flow.request
@@ -247,7 +285,7 @@ class MeshStream(HttpStream):
         """Answer the client ourselves: every try failed before a response arrived."""
         self.flow.response = http.Response.make(status, f"{error}\n".encode(), {
             "x-meshtool-error": error, "x-meshtool-attempts": str(self.tries)})
-        self.flow.metadata["meshtool.error"] = error
+        self.flow.metadata[flowkeys.ERROR] = error
         self.answered = True
         self.server_state = self.state_wait_for_response_headers  # not errored: we answer
         if self.client_state not in (self.state_done, self.state_errored):

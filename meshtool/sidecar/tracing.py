@@ -13,6 +13,8 @@ import os
 import time
 from dataclasses import dataclass
 
+from meshtool.sidecar import flowkeys
+
 log = logging.getLogger("meshtool.sidecar")
 
 
@@ -108,12 +110,12 @@ class SpanRecorder:
         req, resp, md = flow.request, flow.response, flow.metadata
         attrs = {"http.method": req.method, "http.url": req.pretty_url,
                  "meshtool.proxy_id": self.proxy_id,
-                 "meshtool.direction": md.get("meshtool.direction", "outbound")}
-        if rid := md.get("meshtool.request_id"):
+                 flowkeys.DIRECTION: md.get(flowkeys.DIRECTION, "outbound")}
+        if rid := md.get(flowkeys.REQUEST_ID):
             attrs["guid:x-request-id"] = rid.decode("latin-1")
-        if (svc := md.get("meshtool.service")) is not None:
+        if (svc := md.get(flowkeys.SERVICE)) is not None:
             attrs["peer.service"] = svc.name
-        elif ext := md.get("meshtool.external"):
+        elif ext := md.get(flowkeys.EXTERNAL):
             attrs["peer.service"] = ext[0]
         if resp is not None:
             attrs["http.status_code"] = resp.status_code

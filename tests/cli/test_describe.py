@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from meshtool.controlplane.process import ControlPlaneProcess, SimulatedFleet, free_port
+from meshtool.testing.processes import ControlPlaneProcess, SimulatedFleet, free_port
 from meshtool.model.resource import Resource
 from meshtool.store import open_store
 

@@ -233,7 +233,7 @@ def test_a_damaged_store_row_is_named_and_the_rest_still_served(tmp_path):
 
 
 def test_the_control_plane_reports_a_damaged_row_once_and_serves_the_rest(tmp_path):
-    from meshtool.controlplane.process import ControlPlaneProcess
+    from meshtool.testing.processes import ControlPlaneProcess
 
     rules = tmp_path / "rules.yaml"
     rules.write_text("---\n".join(

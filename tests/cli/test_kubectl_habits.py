@@ -174,7 +174,7 @@ def test_version_and_proxy_status_find_the_local_meshs_control_plane(tmp_path, m
     import sys
 
     from meshtool import __version__
-    from meshtool.controlplane.process import ControlPlaneProcess
+    from meshtool.testing.processes import ControlPlaneProcess
     from meshtool.localmesh.processes import ProcessRecord, start_ticks
     from meshtool.localmesh.supervisor import MeshState, _write_state
 

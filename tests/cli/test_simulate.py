@@ -156,7 +156,7 @@ def test_one_source_of_the_snapshot_and_a_caller_are_required(tmp_path):
 
 
 def test_live_answers_from_the_control_planes_snapshot_for_a_proxy(tmp_path):
-    from meshtool.controlplane.process import ControlPlaneProcess, SimulatedFleet
+    from meshtool.testing.processes import ControlPlaneProcess, SimulatedFleet
     from meshtool.model.resource import Resource
     from meshtool.store import open_store
 

@@ -245,7 +245,7 @@ def test_demo_canary_prints_the_dashboard_url(tmp_path):
 def test_control_plane_serves_the_dashboard_with_dashboard_option(tmp_path):
     import urllib.request
 
-    from meshtool.controlplane.process import ControlPlaneProcess
+    from meshtool.testing.processes import ControlPlaneProcess
 
     port = free_port()
     with ControlPlaneProcess(tmp_path / "store.db", args=("--dashboard", f"127.0.0.1:{port}"),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from meshtool.controlplane.process import ControlPlaneProcess, free_port
+from meshtool.testing.processes import ControlPlaneProcess, free_port
 from meshtool.model.resource import Resource
 from meshtool.store import open_store
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import urllib.request
 
-from meshtool.controlplane.process import ControlPlaneProcess
+from meshtool.testing.processes import ControlPlaneProcess
 from meshtool.controlplane.registrations import registrations_path
 from meshtool.discovery.client import DiscoveryClient
 from meshtool.discovery.protocol import Identity

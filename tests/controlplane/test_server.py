@@ -10,7 +10,7 @@ import urllib.request
 import aiohttp
 import pytest
 
-from meshtool.controlplane.process import ControlPlaneProcess, SimulatedFleet, free_port
+from meshtool.testing.processes import ControlPlaneProcess, SimulatedFleet, free_port
 from meshtool.controlplane.server import ControlPlane
 from meshtool.discovery.client import DiscoveryClient
 from meshtool.discovery.protocol import Identity

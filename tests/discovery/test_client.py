@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from meshtool.controlplane.process import ControlPlaneProcess
+from meshtool.testing.processes import ControlPlaneProcess
 from meshtool.discovery.client import DiscoveryClient, backoff_delay
 from meshtool.discovery.protocol import Identity
 

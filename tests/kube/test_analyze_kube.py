@@ -145,3 +145,58 @@ def test_missing_namespace_is_one_clear_error(kube_cluster, capsys):
                              "-n", "no-such-namespace")
     assert code == 1 and out == ""
     assert err == "error: namespace no-such-namespace not found in the cluster\n"
+
+
+def test_use_kube_checks_the_remote_clusters_of_its_remote_secrets(
+        kube_cluster, kube_cluster_2, kube_namespace, capsys):
+    """Two real API servers: helloworld has port 5000 and no pods in the primary, port 5001 and
+    a pod in cluster2 (reached through the Secret `create-remote-secret` printed); a second
+    remote secret points at nothing."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from meshtool.conventions import REMOTE_SECRET_LABEL
+    from meshtool.kube.remote import remote_secret
+
+    from .controlplane.kubeobjects import create_pod, create_service
+
+    ns = kube_namespace
+    core1 = client.CoreV1Api(kube_cluster.api_client)
+    core2 = client.CoreV1Api(kube_cluster_2.api_client)
+    core2.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    core2.create_namespaced_service_account(ns, client.V1ServiceAccount(
+        metadata=client.V1ObjectMeta(name="default")))  # no controller would create it
+    try:
+        create_service(core1, ns, "helloworld", {"app": "helloworld"}, port=5000)
+        create_service(core2, ns, "helloworld", {"app": "helloworld"}, port=5001)
+        create_pod(core2, ns, "helloworld-v2", {"app": "helloworld", "version": "v2"})
+        made = subprocess.run(
+            [sys.executable, "-m", "meshtool", "create-remote-secret", "--context",
+             "meshtool-test", "--name", "cluster2"], capture_output=True, text=True, timeout=60,
+            env={**os.environ, "KUBECONFIG": str(kube_cluster_2.kubeconfig)})
+        assert made.returncode == 0, made.stderr
+        secret = yaml.safe_load(made.stdout)
+        secret["metadata"]["namespace"] = ns  # the test's stand-in for meshtool-system
+        core1.create_namespaced_secret(ns, secret)
+        broken = remote_secret("cluster3", yaml.safe_load(UNREACHABLE), ns)
+        assert broken["metadata"]["labels"] == {REMOTE_SECRET_LABEL: "true"}
+        core1.create_namespaced_secret(ns, broken)
+
+        code, out, err = analyze(capsys, "--use-kube", "--kubeconfig",
+                                 str(kube_cluster.kubeconfig), "-n", ns,
+                                 "--control-plane-namespace", ns, "-o", "json")
+        found = {(m["code"], m["resource"]["name"]): m["message"] for m in json.loads(out)
+                 if m["code"].startswith("MT032")}
+        assert set(found) == {("MT0320", "cluster3"), ("MT0321", "helloworld"),
+                              ("MT0322", "helloworld")}, out + err
+        assert "https://127.0.0.1:1" in found[("MT0320", "cluster3")]
+        assert "5000/TCP" in found[("MT0321", "helloworld")] and \
+            "5001/TCP" in found[("MT0321", "helloworld")]
+        assert "cluster2" in found[("MT0322", "helloworld")]
+        assert code == 79  # MT0320 is an error
+    finally:
+        core2.delete_namespace(ns)

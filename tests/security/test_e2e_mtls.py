@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from meshtool.controlplane.process import ControlPlaneProcess, free_port
+from meshtool.testing.processes import ControlPlaneProcess, free_port
 from meshtool.testing.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from meshtool.controlplane.process import ControlPlaneProcess, free_port  # noqa: E402
+from meshtool.testing.processes import ControlPlaneProcess, free_port  # noqa: E402
 from meshtool.testing.wait import wait_for  # noqa: E402
 
 MESHTOOL = [sys.executable, "-m", "meshtool"]

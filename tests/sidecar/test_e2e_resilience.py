@@ -11,25 +11,29 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from meshtool.ports import free_port
 from sidecar_mesh import ProxyClient, rule, serving
 
 pytestmark = pytest.mark.timeout(120)
 
 
 class Scripted(BaseHTTPRequestHandler):
-    """/flaky fails 2 of every 3 calls, /down always fails, /slow takes 300 ms, else 200."""
+    """/flaky and /backoff fail (503) 2 of every 3 calls, /down always fails (500), /slow takes
+    300 ms, else 200. When each call arrived is kept per path."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     calls: Counter = Counter()
+    arrivals: dict = {}
     lock = threading.Lock()
 
     def do_GET(self):
         with self.lock:
             self.calls[self.path] += 1
             n = self.calls[self.path]
+            self.arrivals.setdefault(self.path, []).append(time.monotonic())
         status = 200
-        if self.path == "/flaky" and n % 3:
+        if self.path in ("/flaky", "/backoff") and n % 3:
             status = 503
         elif self.path == "/down":
             status = 500
@@ -88,6 +92,33 @@ def test_without_retries_the_flaky_upstream_shows(sidecar, upstream):
     client = ProxyClient(sidecar.outbound)
     codes = Counter(client.get("http://flaky/flaky")[0] for _ in range(30))
     assert codes == {503: 20, 200: 10}
+    client.close()
+
+
+def test_only_the_retry_codes_are_retried_and_backoff_spaces_the_tries(sidecar, upstream):
+    sidecar.apply(_doc("codes-backoff", upstream, {"httpReqRetries": {"simpleRetry": {
+        "attempts": 2, "codes": [503], "backoff": "100ms"}}}))
+    client = ProxyClient(sidecar.outbound)
+    status, headers, _ = client.get("http://flaky/down")  # 500 is not in codes
+    assert (status, headers["x-meshtool-attempts"]) == (500, "1")
+    status, headers, _ = client.get("http://flaky/backoff")  # 503, 503, then 200
+    assert (status, headers["x-meshtool-attempts"]) == (200, "3")
+    first, second, third = Scripted.arrivals["/backoff"][-3:]
+    # 100 ms before the first retry, doubled before the second (each plus up to half again)
+    assert second - first >= 0.1 and third - second >= 0.2, (second - first, third - second)
+    client.close()
+
+
+def test_backoff_also_spaces_retries_of_failed_connects(sidecar):
+    dead = free_port()  # nothing listens there: every connect is refused
+    sidecar.apply(_doc("dead-backoff", dead, {"httpReqRetries": {"simpleRetry": {
+        "attempts": 2, "backoff": "100ms"}}}))
+    client = ProxyClient(sidecar.outbound)
+    start = time.monotonic()
+    status, headers, _ = client.get("http://flaky/anything")
+    elapsed = time.monotonic() - start
+    assert (status, headers["x-meshtool-attempts"]) == (503, "3")
+    assert elapsed >= 0.3, elapsed  # 100 ms, then 200 ms
     client.close()
 
 

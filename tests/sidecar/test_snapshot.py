@@ -98,3 +98,33 @@ def test_state_swaps_whole_snapshots_and_keeps_the_old_on_rejection(canary):
     dump = state.config_dump()
     assert dump["version"] == "3" and dump["snapshot"]["version"] == "3"
     assert dump["lastRejected"]["version"] == "2"
+
+
+def test_a_pod_takes_its_zone_from_its_own_endpoint_for_locality_balancing():
+    """The control plane labels endpoints with their node's zone; a pod cannot read its node, so
+    its sidecar finds its own endpoint by the pod IP and prefers helloworld in that zone."""
+    zone, region = "topology.kubernetes.io/zone", "topology.kubernetes.io/region"
+
+    def ep(address, z):
+        return {"address": address, "port": 5000,
+                "labels": {"topology.meshtool.io/cluster": "c1", region: "r1", zone: z}}
+
+    doc = {"version": "1", "services": [
+        {"name": "sleep", "namespace": "default", "endpoints": [ep("10.0.0.9", "z2")]},
+        {"name": "helloworld", "namespace": "default",
+         "endpoints": [ep("10.0.0.1", "z1"), ep("10.0.0.2", "z2"), ep("10.0.0.3", "z1")]}],
+        "rules": [{"apiVersion": "config.meshtool.io/v1alpha1", "kind": "DestinationPolicy",
+                   "metadata": {"name": "helloworld-locality", "namespace": "default"},
+                   "spec": {"destination": {"name": "helloworld"},
+                            "loadBalancing": {"locality": {}}}}]}
+
+    def first_choices(identity):
+        picker = compile_snapshot(doc, identity).default_subsets[("default", "helloworld")].picker
+        return {picker.order()[0].address for _ in range(6)}
+
+    assert first_choices(Identity(service="sleep", address="10.0.0.9")) == {"10.0.0.2"}
+    # its own labels win over its endpoint's
+    assert first_choices(Identity(service="sleep", address="10.0.0.9",
+                                  labels={region: "r1", zone: "z1"})) == {"10.0.0.1", "10.0.0.3"}
+    # no address (outside a pod): no preference, every endpoint comes first in turn
+    assert first_choices(Identity(service="sleep")) == {"10.0.0.1", "10.0.0.2", "10.0.0.3"}

@@ -15,7 +15,7 @@ pattern) -> RouteRules.
 - Filters RequestHeaderModifier and ResponseHeaderModifier (set, add, remove), RequestRedirect
   (hostname, path ReplaceFullPath),
   URLRewrite (hostname, path ReplaceFullPath/ReplacePrefixMatch) and RequestMirror; timeouts
-  request and backendRequest; retry attempts.
+  request and backendRequest; retry attempts, codes and backoff.
 Anything else is refused naming its field, never dropped. Hostnames are accepted and have no
 effect: a mesh route applies to its parent Service, whatever name the caller used for it.
 """
@@ -385,11 +385,11 @@ def _timeouts(rule: dict, base: FieldPath, rspec: dict, out: Conversion) -> None
     if isinstance(retry, dict):
         simple: dict[str, Any] = {}
         for key, value in retry.items():
-            if key == "attempts":
-                simple["attempts"] = value
+            if key in ("attempts", "codes", "backoff"):
+                simple[key] = value  # the same meaning in both APIs
             else:
-                out.unsupported(base + ("retry", key), "meshtool retries on 5xx and connection "
-                                                      "errors, without backoff")
+                out.unsupported(base + ("retry", key))
+        simple.setdefault("attempts", 1)  # the field is optional in the Gateway API
         if isinstance(timeouts, dict) and isinstance(timeouts.get("backendRequest"), str):
             simple["perTryTimeout"] = timeouts["backendRequest"]
         rspec["httpReqRetries"] = {"simpleRetry": simple}

@@ -170,8 +170,7 @@ def _http_route(route: dict, base: FieldPath, rspec: dict, origin: dict, dest: t
             rspec["httpReqTimeout"] = {"simpleTimeout": {"timeout": value}}
             origin[("spec", "httpReqTimeout", "simpleTimeout", "timeout")] = path
         elif key == "retries":
-            rspec["httpReqRetries"] = {"simpleRetry": _only(value, path, ("attempts",
-                                                                          "perTryTimeout"), sink)}
+            rspec["httpReqRetries"] = {"simpleRetry": _retries(value, path, sink)}
             origin[("spec", "httpReqRetries", "simpleRetry")] = path
         elif key == "fault":
             rspec["httpFault"] = _fault(value, path, sink)
@@ -244,6 +243,37 @@ def _only(value: Any, path: FieldPath, keys: tuple[str, ...], out: Conversion) -
         if key not in keys:
             out.unsupported(path + (key,))
     return {k: v for k, v in value.items() if k in keys}
+
+
+# Envoy's retry_on conditions as Istio writes them, in meshtool's terms: response statuses
+# retried (connect failures, resets and per-try timeouts always are).
+_RETRY_ON_STATUSES = {"5xx": range(500, 600), "gateway-error": (502, 503, 504),
+                      "retriable-4xx": (409,)}
+_RETRY_ON_ALWAYS = ("connect-failure", "refused-stream", "reset", "reset-before-request")
+
+
+def _retries(value: Any, path: FieldPath, out: Conversion) -> Any:
+    """retries: attempts and perTryTimeout as they are; retryOn as response statuses."""
+    simple = _only(value, path, ("attempts", "perTryTimeout", "retryOn"), out)
+    if not isinstance(simple, dict) or "retryOn" not in simple:
+        return simple
+    on = simple.pop("retryOn")
+    if not isinstance(on, str):
+        out.problem(path + ("retryOn",), "must be a string of comma-separated conditions")
+        return simple
+    codes: set[int] = set()
+    for cond in filter(None, (c.strip() for c in on.split(","))):
+        if cond.isdigit() and 400 <= int(cond) <= 599:
+            codes.add(int(cond))
+        elif cond in _RETRY_ON_STATUSES:
+            codes.update(_RETRY_ON_STATUSES[cond])
+        elif cond not in _RETRY_ON_ALWAYS:
+            out.problem(path + ("retryOn",), f"{cond!r} cannot be converted: meshtool retries on "
+                        f"status codes, {', '.join(_RETRY_ON_STATUSES)}; connect failures and "
+                        f"resets always")
+    if codes != set(range(500, 600)):  # every 5xx is meshtool's default
+        simple["codes"] = sorted(codes)
+    return simple
 
 
 def _percentage(value: dict, path: FieldPath, out: Conversion) -> Any:

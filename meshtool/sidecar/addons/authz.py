@@ -15,6 +15,7 @@ import logging
 from mitmproxy import http
 
 from meshtool.sidecar.security import Request
+from meshtool.sidecar import flowkeys
 
 log = logging.getLogger("meshtool.sidecar")
 
@@ -28,13 +29,13 @@ class Authz:
 
     def request(self, flow: http.HTTPFlow) -> None:
         md = flow.metadata
-        if flow.response or md.get("meshtool.direction") != "inbound":
+        if flow.response or md.get(flowkeys.DIRECTION) != "inbound":
             return
-        snap = md.get("meshtool.snapshot")
+        snap = md.get(flowkeys.SNAPSHOT)
         table = snap.access if snap is not None else None
         if table is None:
             return
-        principal = md.get("meshtool.principal")
+        principal = md.get(flowkeys.PRINCIPAL)
         req = flow.request
         verdict = table.decide(Request(principal, req.method, req.path, self.app_port,
                                        req.headers.get))
@@ -49,7 +50,7 @@ class Authz:
         why = verdict.policy or "denied"
         if principal is None and table.identity_based:
             why += "; the request came without mTLS, so it has no identity to allow"
-        md["meshtool.forbidden"] = why
+        md[flowkeys.FORBIDDEN] = why
         log.info("RBAC: denied %s %s from %s by %s", req.method, req.path, source, why)
         flow.response = http.Response.make(403, b"RBAC: access denied", {
             "content-type": "text/plain", DENIED_BY: why})

@@ -16,6 +16,8 @@ import weakref
 
 from mitmproxy import http
 
+from meshtool.sidecar import flowkeys
+
 
 class _Limit:
     def __init__(self) -> None:
@@ -56,15 +58,15 @@ class CircuitBreaker:
     def request(self, flow: http.HTTPFlow):
         """None, or a coroutine to await when the request must queue for a slot."""
         md = flow.metadata
-        subset = md.get("meshtool.subset")
+        subset = md.get(flowkeys.SUBSET)
         if flow.response or subset is None or not subset.breaker:
             return None
         cb = subset.breaker
         now = time.monotonic()
-        eps = [e for e in md["meshtool.endpoints"] if self.ejected.get(e.key, 0) <= now]
+        eps = [e for e in md[flowkeys.ENDPOINTS] if self.ejected.get(e.key, 0) <= now]
         if not eps:
             return self._reject(flow, "ejected", "every endpoint is ejected (circuit open)")
-        md["meshtool.endpoints"] = eps
+        md[flowkeys.ENDPOINTS] = eps
         cap = min((v for v in (cb.max_connections, cb.http_max_requests) if v is not None),
                   default=None)
         if cap is None:
@@ -98,27 +100,27 @@ class CircuitBreaker:
 
     @staticmethod
     def _hold(flow: http.HTTPFlow, limit: _Limit) -> None:
-        slot = flow.metadata["meshtool.cb_slot"] = _Slot(limit)
+        slot = flow.metadata[flowkeys.CB_SLOT] = _Slot(limit)
         weakref.finalize(flow, slot.release)
 
     def _reject(self, flow: http.HTTPFlow, limit: str, why: str) -> None:
-        flow.metadata["meshtool.overflow"] = limit
+        flow.metadata[flowkeys.OVERFLOW] = limit
         flow.response = http.Response.make(503, f"circuit breaker: {why}\n".encode(),
                                            {"x-meshtool-overflow": limit})
 
     def _release(self, flow: http.HTTPFlow) -> None:
-        slot = flow.metadata.pop("meshtool.cb_slot", None)
+        slot = flow.metadata.pop(flowkeys.CB_SLOT, None)
         if slot is not None:
             slot.release()
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._release(flow)
-        subset = flow.metadata.get("meshtool.subset")
+        subset = flow.metadata.get(flowkeys.SUBSET)
         if subset is None or not subset.breaker or subset.breaker.http_consecutive_errors is None:
             return
         cb = subset.breaker
         now = time.monotonic()
-        for key, status in flow.metadata.get("meshtool.attempt_log", ()):
+        for key, status in flow.metadata.get(flowkeys.ATTEMPT_LOG, ()):
             if status is not None and status < 500:
                 self.errors[key] = 0
                 continue
@@ -126,7 +128,7 @@ class CircuitBreaker:
             if self.errors[key] >= cb.http_consecutive_errors and self._may_eject(subset, now):
                 self.ejected[key] = now + (30.0 if cb.sleep_window is None else cb.sleep_window)
                 self.errors[key] = 0
-                flow.metadata.setdefault("meshtool.ejected", []).append(key)
+                flow.metadata.setdefault(flowkeys.EJECTED, []).append(key)
 
     def _may_eject(self, subset, now: float) -> bool:
         keys = [e.key for e in subset.picker.endpoints]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from mitmproxy import http
 
 from meshtool.model.types import Cors
+from meshtool.sidecar import flowkeys
 
 
 class Cors:
     @staticmethod
     def _policy(flow: http.HTTPFlow):
-        rule = flow.metadata.get("meshtool.rule")
+        rule = flow.metadata.get(flowkeys.RULE)
         return rule.cors if rule is not None else None
 
     @staticmethod
@@ -36,7 +37,7 @@ class Cors:
             if policy.allow_credentials:
                 headers["access-control-allow-credentials"] = "true"
         flow.response = http.Response.make(200, b"", headers)
-        flow.metadata["meshtool.cors"] = "preflight"
+        flow.metadata[flowkeys.CORS] = "preflight"
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """Before the headers go out: a streamed body follows them at once, so a header set in
@@ -46,9 +47,9 @@ class Cors:
             return
         origin = flow.request.headers.get("origin")
         if (not origin or flow.response is None
-                or flow.metadata.get("meshtool.cors") or not self._allowed(policy, origin)):
+                or flow.metadata.get(flowkeys.CORS) or not self._allowed(policy, origin)):
             return
-        flow.metadata["meshtool.cors"] = "allowed"
+        flow.metadata[flowkeys.CORS] = "allowed"
         h = flow.response.headers
         h["access-control-allow-origin"] = origin
         if policy.expose_headers:

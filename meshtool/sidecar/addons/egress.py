@@ -12,6 +12,7 @@ from mitmproxy.proxy.mode_specs import ReverseMode
 from mitmproxy import http, tls
 
 from meshtool.model.hosts import host_matches
+from meshtool.sidecar import flowkeys
 
 TLS_PROTOCOLS = ("https",)
 
@@ -31,22 +32,23 @@ def needed_rule(host: str, port: int) -> str:
 
 
 class Egress:
-    def __init__(self, state):
+    def __init__(self, state, inbound_port: int | None = None):
         self.state = state
+        self.inbound_port = inbound_port
 
     def request(self, flow: http.HTTPFlow) -> None:
         md = flow.metadata
-        if flow.response or "meshtool.external" not in md:
+        if flow.response or flowkeys.EXTERNAL not in md:
             return
-        host, port = md["meshtool.external"]
-        allow = allowing_rule(md["meshtool.snapshot"].egress, host, port)
+        host, port = md[flowkeys.EXTERNAL]
+        allow = allowing_rule(md[flowkeys.SNAPSHOT].egress, host, port)
         if allow is None:
             self._deny(flow, host, port)
             return
-        md["meshtool.egress_rule"] = allow.name
-        md["meshtool.tls"] = (allow.ports or {}).get(port) in TLS_PROTOCOLS
-        up = md["meshtool.upstream"] = self.state.resolve(host, port)
-        if md["meshtool.tls"]:
+        md[flowkeys.EGRESS_RULE] = allow.name
+        md[flowkeys.TLS] = (allow.ports or {}).get(port) in TLS_PROTOCOLS
+        up = md[flowkeys.UPSTREAM] = self.state.resolve(host, port)
+        if md[flowkeys.TLS]:
             self.state.tls_names[tuple(up)] = host
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
@@ -61,11 +63,12 @@ class Egress:
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         # We never terminate TLS: tunnels that got this far were allowed, pass them through.
         # (On the inbound port a ClientHello is a peer sidecar's mTLS: MutualTLS terminates it.)
-        if not isinstance(data.context.client.proxy_mode, ReverseMode):
+        mode = data.context.client.proxy_mode
+        if not isinstance(mode, ReverseMode) and mode.listen_port() != self.inbound_port:
             data.ignore_connection = True
 
     def _deny(self, flow: http.HTTPFlow, host: str, port: int) -> None:
-        flow.metadata["meshtool.denied"] = host
+        flow.metadata[flowkeys.DENIED] = host
         needed = needed_rule(host, port)
         ns = self.state.identity.namespace
         body = (f"egress to {host}:{port} denied: it is not a mesh service and no EgressRule "

@@ -9,11 +9,13 @@ import asyncio
 
 from mitmproxy import http
 
+from meshtool.sidecar import flowkeys
+
 
 class Fault:
     def request(self, flow: http.HTTPFlow):
         """None, or a coroutine to await when a delay fires (most requests never wait)."""
-        rule = flow.metadata.get("meshtool.rule")
+        rule = flow.metadata.get(flowkeys.RULE)
         if flow.response or rule is None or (rule.delay is None and rule.abort is None):
             return None
         if rule.delay is not None and rule.delay.rate.fire():
@@ -32,11 +34,11 @@ class Fault:
             flow.response = http.Response.make(rule.abort.status, b"fault filter abort\n",
                                                {"x-meshtool-fault": "abort"})
         if faults:
-            flow.metadata["meshtool.fault"] = "+".join(faults)
+            flow.metadata[flowkeys.FAULT] = "+".join(faults)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """Before the headers go out (a streamed body follows them at once)."""
-        if (fault := flow.metadata.get("meshtool.fault")) and flow.response is not None:
+        if (fault := flow.metadata.get(flowkeys.FAULT)) and flow.response is not None:
             flow.response.headers["x-meshtool-fault"] = fault
 
     def response(self, flow: http.HTTPFlow) -> None:

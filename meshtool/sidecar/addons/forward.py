@@ -2,7 +2,7 @@
 
 Sets meshtool.targets ([(host, port, tls, endpoint key)]: the endpoints in meshtool.endpoints
 order, or meshtool.upstream for an allowed external host, or the app for inbound requests),
-meshtool.retry ((retries, per-try timeout) from httpReqRetries) and meshtool.deadline (from
+meshtool.retry (the route's model Retry, from httpReqRetries) and meshtool.deadline (from
 httpReqTimeout). The exchange itself is mitmproxy's, with retries and timeouts added by
 meshtool.sidecar.stream. Bodies stream both ways, except a request body that may have to be
 replayed: mitmproxy keeps it up to `stream_large_bodies` (the retry buffer) and streams a larger
@@ -20,6 +20,8 @@ import time
 
 from mitmproxy import http
 
+from meshtool.sidecar import flowkeys
+
 log = logging.getLogger("meshtool.sidecar")
 
 
@@ -31,8 +33,8 @@ class Forward:
 
     def _targets(self, flow: http.HTTPFlow) -> list[tuple[str, int, bool, str | None]]:
         md = flow.metadata
-        if eps := md.get("meshtool.endpoints"):
-            subset = md.get("meshtool.subset")
+        if eps := md.get(flowkeys.ENDPOINTS):
+            subset = md.get(flowkeys.SUBSET)
             mode = subset.tls if subset is not None else None
             certs = self.state.certs
             if certs is None or certs.contexts is None:
@@ -51,11 +53,15 @@ class Forward:
                 if tls:
                     self.state.mesh_peers[(e.address, e.port)] = e.identity or ""
                 out.append((e.address, e.port, tls, e.key))
-            md["meshtool.mtls"] = out[0][2]
+            md[flowkeys.MTLS] = out[0][2]
             return out
-        if up := md.get("meshtool.upstream"):
-            return [(up[0], up[1], bool(md.get("meshtool.tls")), None)]
+        if up := md.get(flowkeys.UPSTREAM):
+            return [(up[0], up[1], bool(md.get(flowkeys.TLS)), None)]
         req = flow.request
+        if self.transparent_inbound and md.get(flowkeys.DIRECTION) == "inbound":
+            # to the app on this pod's loopback, in plaintext: an https scheme here is the
+            # caller's mTLS, which this sidecar terminated
+            return [("127.0.0.1", req.port, False, None)]
         host = "127.0.0.1" if self.transparent_inbound else req.host
         return [(host, req.port, req.scheme == "https", None)]
 
@@ -63,10 +69,10 @@ class Forward:
         if flow.response:
             return
         md = flow.metadata
-        targets = md["meshtool.targets"] = self._targets(flow)
-        md["meshtool.active"] = self.state.active
+        targets = md[flowkeys.TARGETS] = self._targets(flow)
+        md[flowkeys.ACTIVE] = self.state.active
         req = flow.request
-        svc = md.get("meshtool.service")
+        svc = md.get(flowkeys.SERVICE)
         if ((svc is not None and svc.upstream_http2(req.port))  # the port says grpc/http2
                 or (req.is_http2 and req.headers.get("content-type", "").startswith(
                     "application/grpc"))):  # gRPC needs HTTP/2 end to end
@@ -75,13 +81,13 @@ class Forward:
         req.data.host, req.data.port = targets[0][0], targets[0][1]  # the Host header stays
         if targets[0][2]:
             req.data.scheme = b"https"
-        rule = md.get("meshtool.rule")
-        retry = rule.retry if rule is not None and rule.retry else None
-        if retry and retry[0]:
-            md["meshtool.retry"] = retry
+        rule = md.get(flowkeys.RULE)
+        retry = rule.retry if rule is not None else None
+        if retry is not None and retry.attempts:
+            md[flowkeys.RETRY] = retry
         if rule is not None and rule.timeout:
-            md["meshtool.deadline"] = time.monotonic() + rule.timeout
-        if not md.get("meshtool.retry") and (rule is None or rule.mirror is None):
+            md[flowkeys.DEADLINE] = time.monotonic() + rule.timeout
+        if not md.get(flowkeys.RETRY) and (rule is None or rule.mirror is None):
             req.stream = True  # nothing will replay or copy the body: let it flow
 
     def server_connect(self, data) -> None:

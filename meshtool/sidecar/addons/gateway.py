@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from mitmproxy import http
 
+from meshtool.sidecar import flowkeys
+
 
 def _host(authority: str) -> str:
     if authority.startswith("["):
@@ -43,7 +45,7 @@ class GatewayRouting:
                      f"and path {path!r}\n".encode(),
                 {"content-type": "text/plain; charset=utf-8", "x-meshtool-error": "no route"})
             return
-        flow.metadata["meshtool.gateway_route"] = route
+        flow.metadata[flowkeys.GATEWAY_ROUTE] = route
         secure = flow.client_conn.tls_established
         if route.route.https_redirect and not secure:
             port = "" if self.https_port in (None, 443) else f":{self.https_port}"
@@ -64,4 +66,4 @@ class GatewayRouting:
             req.path = new_path + sep + query
         req.headers["x-forwarded-host"] = authority
         req.headers["x-forwarded-proto"] = "https" if secure else "http"
-        flow.metadata["meshtool.service"] = svc
+        flow.metadata[flowkeys.SERVICE] = svc

@@ -15,6 +15,7 @@ import time
 from mitmproxy import http
 
 from meshtool.sidecar.peer import UNKNOWN, PeerCache, local_peer
+from meshtool.sidecar import flowkeys
 
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                     5.0, 10.0)
@@ -93,21 +94,21 @@ class Metrics:
         md = flow.metadata
         me = self.me
         req, resp = flow.request, flow.response
-        direction = md.get("meshtool.direction", "outbound")
+        direction = md.get(flowkeys.DIRECTION, "outbound")
         if direction == "inbound":
-            src = self.peers.source(md.get("meshtool.source"))
+            src = self.peers.source(md.get(flowkeys.SOURCE))
             head = (direction, src.service, src.workload, src.namespace, src.version,
                     me.service, me.namespace, me.workload, me.version)
         else:
-            svc = md.get("meshtool.service")
+            svc = md.get(flowkeys.SERVICE)
             if svc is not None:
                 service, namespace = svc.name, svc.namespace
                 workload, version = UNKNOWN, _endpoint_version(md)
             else:
-                ext = md.get("meshtool.external")
+                ext = md.get(flowkeys.EXTERNAL)
                 service, namespace = (ext[0] if ext else UNKNOWN), UNKNOWN
                 workload = version = UNKNOWN
-            if (peer := self.peers.destination(md.get("meshtool.peer"))) is not None:
+            if (peer := self.peers.destination(md.get(flowkeys.PEER))) is not None:
                 workload = peer[0]
                 if version == UNKNOWN:
                     version = peer[2]
@@ -120,7 +121,7 @@ class Metrics:
             grpc = _grpc_status(resp)
         else:
             protocol, grpc = "http", ""
-        key = head + (code, grpc, "mutual_tls" if md.get("meshtool.mtls") else "none", protocol)
+        key = head + (code, grpc, "mutual_tls" if md.get(flowkeys.MTLS) else "none", protocol)
         s = self.series.get(key)
         if s is None:
             s = self.series[key] = Series()
@@ -136,16 +137,16 @@ class Metrics:
         s.resp_bytes += n
         s.resp_sizes[bisect.bisect_left(SIZE_BUCKETS, n)] += 1
         dest = (head[5], head[6])
-        if (attempts := md.get("meshtool.attempts", 0)) > 1:
+        if (attempts := md.get(flowkeys.ATTEMPTS, 0)) > 1:
             self.retries[dest] = self.retries.get(dest, 0) + attempts - 1
-        if limit := md.get("meshtool.overflow"):
+        if limit := md.get(flowkeys.OVERFLOW):
             k = dest + (limit,)
             self.overflows[k] = self.overflows.get(k, 0) + 1
-        if ejected := md.get("meshtool.ejected"):
+        if ejected := md.get(flowkeys.EJECTED):
             self.ejections[dest] = self.ejections.get(dest, 0) + len(ejected)
-        if host := md.get("meshtool.denied"):
+        if host := md.get(flowkeys.DENIED):
             self.denied[host] = self.denied.get(host, 0) + 1
-        if md.get("meshtool.forbidden"):
+        if md.get(flowkeys.FORBIDDEN):
             k = (head[1], head[3])
             self.forbidden[k] = self.forbidden.get(k, 0) + 1
 
@@ -269,10 +270,10 @@ class Metrics:
 
 def _endpoint_version(md: dict) -> str:
     """The version label of the endpoint that answered (the last attempt), whatever chose it."""
-    eps = md.get("meshtool.endpoints")
+    eps = md.get(flowkeys.ENDPOINTS)
     if not eps:
         return UNKNOWN
-    log = md.get("meshtool.attempt_log")
+    log = md.get(flowkeys.ATTEMPT_LOG)
     ep = eps[0]
     if log and (key := log[-1][0]) != ep.key:
         ep = next((e for e in eps if e.key == key), ep)

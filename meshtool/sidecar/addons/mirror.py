@@ -12,6 +12,8 @@ import asyncio
 
 from mitmproxy import http
 
+from meshtool.sidecar import flowkeys
+
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
               "trailer", "upgrade", "content-length", "host", "proxy-authorization"}
 
@@ -23,15 +25,15 @@ class Mirror:
         self._session = None
 
     def request(self, flow: http.HTTPFlow) -> None:
-        rule = flow.metadata.get("meshtool.rule")
+        rule = flow.metadata.get(flowkeys.RULE)
         if flow.response or rule is None or rule.mirror is None:
             return
         endpoints = rule.mirror.picker.order()
         if endpoints:
-            flow.metadata["meshtool.mirror_to"] = endpoints[0]
+            flow.metadata[flowkeys.MIRROR_TO] = endpoints[0]
 
     def request_complete(self, flow: http.HTTPFlow) -> None:
-        ep = flow.metadata.get("meshtool.mirror_to")
+        ep = flow.metadata.get(flowkeys.MIRROR_TO)
         req = flow.request
         if ep is None or flow.response or req.stream:
             return

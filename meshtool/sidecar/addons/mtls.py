@@ -3,7 +3,7 @@
 Inbound (tls_start_client): a connection whose first bytes are a TLS ClientHello (the next-layer
 choice, meshtool.sidecar.nextlayer, decided PERMISSIVE/STRICT already) is terminated with the
 workload certificate and must present a client certificate of the mesh; the peer's SPIFFE ID
-is kept per connection and put in flow.metadata["meshtool.principal"] for the traffic
+is kept per connection and put in flow.metadata[flowkeys.PRINCIPAL] for the traffic
 permissions. Outbound (tls_start_server): a connection to a mesh endpoint that has an identity
 (state.mesh_peers, filled by Forward) is opened with TLS, our certificate, and a check that the
 peer's certificate names exactly that endpoint's SPIFFE ID. ALPN offers h2 only when the app
@@ -17,6 +17,7 @@ import logging
 from mitmproxy import http, tls
 
 from meshtool.security import spiffe
+from meshtool.sidecar import flowkeys
 
 log = logging.getLogger("meshtool.sidecar")
 
@@ -34,8 +35,9 @@ class MutualTLS:
     def tls_start_client(self, data: tls.TlsData) -> None:
         from OpenSSL import SSL
 
-        if data.ssl_conn is not None:
-            return
+        if data.ssl_conn is not None or \
+                data.context.client.proxy_mode.listen_port() != self.inbound_port:
+            return  # only inbound connections carry mTLS from a sidecar
         contexts = self._contexts()
         if contexts is None:
             log.warning("inbound TLS from %s refused: this sidecar has no workload certificate",
@@ -85,5 +87,5 @@ class MutualTLS:
         client = flow.client_conn
         principal = self.peers.get(client.id)
         if principal is not None:
-            flow.metadata["meshtool.principal"] = principal
-            flow.metadata["meshtool.mtls"] = True
+            flow.metadata[flowkeys.PRINCIPAL] = principal
+            flow.metadata[flowkeys.MTLS] = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 from mitmproxy import http
 
 from meshtool.model.types import QUERY
+from meshtool.sidecar import flowkeys
 
 
 def _split_host(authority: str) -> str:
@@ -33,25 +34,25 @@ class Routing:
             flow.response = http.Response.make(503, b"no configuration yet\n",
                                                {"x-meshtool-error": "no snapshot"})
             return
-        md["meshtool.snapshot"] = snap
+        md[flowkeys.SNAPSHOT] = snap
         mode = flow.client_conn.proxy_mode
         if self.inbound_port is not None and mode.listen_port() == self.inbound_port:
-            md["meshtool.direction"] = "inbound"
+            md[flowkeys.DIRECTION] = "inbound"
             return
-        md["meshtool.direction"] = "outbound"
+        md[flowkeys.DIRECTION] = "outbound"
         req = flow.request
         authority = req.host_header or ""
         name = _split_host(authority).lower().rstrip(".") if authority else req.host
-        svc = (md.get("meshtool.service")  # chosen by a gateway's route
+        svc = (md.get(flowkeys.SERVICE)  # chosen by a gateway's route
                or snap.by_host.get(name) or snap.by_host.get(f"{req.host}:{req.port}")
                or snap.by_host.get(req.host))
         if svc is None:
-            md["meshtool.external"] = (name or req.host, req.port)
+            md[flowkeys.EXTERNAL] = (name or req.host, req.port)
             return
-        md["meshtool.service"] = svc
+        md[flowkeys.SERVICE] = svc
         rule = self._choose(snap.rules.get((svc.namespace, svc.name), ()), req)
         if rule is not None:
-            md["meshtool.rule"] = rule
+            md[flowkeys.RULE] = rule
             if rule.redirect:
                 self._redirect(flow, rule.redirect)
                 return
@@ -68,7 +69,7 @@ class Routing:
             flow.response = http.Response.make(503, b"no route: every weight is 0\n",
                                                {"x-meshtool-error": "no route"})
             return
-        md["meshtool.subset"] = subset
+        md[flowkeys.SUBSET] = subset
         endpoints = subset.picker.order()
         unhealthy = getattr(self.state, "unhealthy", None)  # simulate and tests pass a bare state
         if unhealthy:  # failing active health checks: out, unless none is left (Envoy's panic)
@@ -78,16 +79,16 @@ class Routing:
                 503, f"no healthy upstream: {svc.name} has no endpoint with labels "
                      f"{subset.labels}\n".encode(), {"x-meshtool-error": "no endpoints"})
             return
-        md["meshtool.endpoints"] = endpoints
+        md[flowkeys.ENDPOINTS] = endpoints
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """The route's response header changes, before the headers go out (a streamed body
         follows them at once)."""
-        rule = flow.metadata.get("meshtool.rule")
+        rule = flow.metadata.get(flowkeys.RULE)
         if rule is None or rule.response_headers is None or flow.response is None \
-                or flow.metadata.get("meshtool.response_headers_done"):
+                or flow.metadata.get(flowkeys.RESPONSE_HEADERS_DONE):
             return
-        flow.metadata["meshtool.response_headers_done"] = True
+        flow.metadata[flowkeys.RESPONSE_HEADERS_DONE] = True
         _change(flow.response.headers, rule.response_headers)
 
     def response(self, flow: http.HTTPFlow) -> None:

@@ -21,6 +21,7 @@ from mitmproxy import http
 
 from meshtool.sidecar.peer import PEER_HEADER, SOURCE_HEADER
 from meshtool.sidecar.speedups import random_uuid
+from meshtool.sidecar import flowkeys
 
 OURS = {b"x-request-id", b"x-b3-traceid", b"x-b3-spanid", b"x-b3-parentspanid", b"x-b3-sampled",
         b"traceparent", SOURCE_HEADER}
@@ -43,7 +44,7 @@ class Trace:
             else:
                 rest.append((name, value))
         md = flow.metadata
-        inbound = md.get("meshtool.direction") == "inbound"
+        inbound = md.get(flowkeys.DIRECTION) == "inbound"
         rid = seen.get(b"x-request-id") or random_uuid().encode()
         trace_id, parent = seen.get(b"x-b3-traceid"), seen.get(b"x-b3-spanid")
         sampled = seen.get(b"x-b3-sampled")
@@ -56,7 +57,7 @@ class Trace:
             span, trace_id, span_id, sampled = self.recorder.start(flow, inbound, trace_id,
                                                                    parent, sampled)
             if span is not None:
-                md["meshtool.span"] = span
+                md[flowkeys.SPAN] = span
         else:
             trace_id = trace_id or b"%032x" % (getrandbits(128) or 1)
             span_id = b"%016x" % (getrandbits(64) or 1)
@@ -70,20 +71,20 @@ class Trace:
         if inbound:
             if source := seen.get(SOURCE_HEADER):
                 rest.append((SOURCE_HEADER, source))
-                md["meshtool.source"] = source
+                md[flowkeys.SOURCE] = source
         elif self.source:
             rest.append((SOURCE_HEADER, self.source))  # the callee's sidecar labels by it
         h.fields = tuple(rest)
-        md["meshtool.request_id"] = rid
+        md[flowkeys.REQUEST_ID] = rid
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """Before the response headers go out (a streamed body follows them at once)."""
         md = flow.metadata
-        rid = md.get("meshtool.request_id")
+        rid = md.get(flowkeys.REQUEST_ID)
         resp = flow.response
-        if rid is None or resp is None or md.get("meshtool.trace_headers_done"):
+        if rid is None or resp is None or md.get(flowkeys.TRACE_HEADERS_DONE):
             return
-        md["meshtool.trace_headers_done"] = True
+        md[flowkeys.TRACE_HEADERS_DONE] = True
         fields = resp.headers.fields
         has_rid, peer, kept = False, None, []
         for name, value in fields:
@@ -93,11 +94,11 @@ class Trace:
                 continue
             has_rid = has_rid or low == b"x-request-id"
             kept.append((name, value))
-        if md.get("meshtool.direction") == "inbound":
+        if md.get(flowkeys.DIRECTION) == "inbound":
             if self.peer:
                 kept.append((PEER_HEADER, self.peer))  # the caller's sidecar labels by it
         elif peer is not None:
-            md["meshtool.peer"] = peer  # for our metrics only: not passed to the app
+            md[flowkeys.PEER] = peer  # for our metrics only: not passed to the app
         if not has_rid:
             kept.append((b"x-request-id", rid))
         if len(kept) != len(fields) or peer is not None:
@@ -105,9 +106,9 @@ class Trace:
 
     def response(self, flow: http.HTTPFlow) -> None:
         self.responseheaders(flow)  # a response made here (no responseheaders event) gets them too
-        if (span := flow.metadata.pop("meshtool.span", None)) is not None:
+        if (span := flow.metadata.pop(flowkeys.SPAN, None)) is not None:
             self.recorder.end(span, flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        if (span := flow.metadata.pop("meshtool.span", None)) is not None:
+        if (span := flow.metadata.pop(flowkeys.SPAN, None)) is not None:
             self.recorder.end(span, flow)  # a response may still come: the span ends once

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from meshtool.controlplane.process import ControlPlaneProcess, free_port
+from meshtool.testing.processes import ControlPlaneProcess, free_port
 
 from .kubeobjects import create_pod, create_service, set_pod_status
 from .test_kube_mode import MESHTOOL, V1, procs, start_app, wait  # noqa: F401 - procs: fixture

@@ -13,7 +13,7 @@ import urllib.request
 
 from kubernetes import client
 
-from meshtool.controlplane.process import ControlPlaneProcess, free_port
+from meshtool.testing.processes import ControlPlaneProcess, free_port
 
 from .kubeobjects import create_pod, create_service, set_pod_status
 from .test_kube_mode import (V1, V2, config_dump, get, proxy_status, route_rule, rule_names,

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from meshtool.controlplane.process import ControlPlaneProcess, free_port
+from meshtool.testing.processes import ControlPlaneProcess, free_port
 
 from .kubeobjects import create_pod, create_service, set_pod_status
 

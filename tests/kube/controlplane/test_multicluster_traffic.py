@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 from kubernetes import client
 
-from meshtool.controlplane.process import ControlPlaneProcess, free_port
+from meshtool.testing.processes import ControlPlaneProcess, free_port
 from meshtool.conventions import CLUSTER_LABEL, ZONE_LABEL
 
 from .kubeobjects import create_service, set_pod_status

@@ -86,6 +86,41 @@ def test_the_primary_control_plane_may_read_its_remote_secrets_and_the_nodes(kub
         lib.uninstall(api, lib.Settings(namespace=ns), keep_crds=True)
 
 
+def test_webhook_addresses_go_into_the_webhook_certificate_and_adding_one_renews_it(
+        kube_cluster, capsys):
+    """Remote API servers call the primary's webhook at an outside address: its certificate
+    must name it, or they refuse the TLS handshake and the remote Pods go uninjected."""
+    from cryptography import x509
+
+    ns = f"mesh-{secrets.token_hex(3)}"
+    api, kubeconfig = kube_cluster.api_client, str(kube_cluster.kubeconfig)
+
+    def installed(*extra):
+        code, _, err = run(capsys, "install", "-n", ns, "--cluster-name", "cluster1",
+                           "--kubeconfig", kubeconfig, "-q", *extra)
+        assert code == 0, err
+        data = objects.get(api, "Secret", lib.SECRET, ns)["data"]
+        cert = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
+        alt = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return (cert.serial_number, set(alt.get_values_for_type(x509.DNSName)),
+                {str(a) for a in alt.get_values_for_type(x509.IPAddress)})
+
+    try:
+        serial, dns, ips = installed("--webhook-address", "192.0.2.15",
+                                     "--webhook-address", "mesh.example.com")
+        assert ips == {"192.0.2.15"} and {"mesh.example.com", f"{lib.NAME}.{ns}.svc"} <= dns
+        assert installed("--webhook-address", "192.0.2.15",
+                         "--webhook-address", "mesh.example.com")[0] == serial  # unchanged
+        renewed, _, ips = installed("--webhook-address", "192.0.2.15",
+                                    "--webhook-address", "192.0.2.16")
+        assert renewed != serial and ips == {"192.0.2.15", "192.0.2.16"}
+    finally:
+        lib.uninstall(api, lib.Settings(namespace=ns), keep_crds=True)
+    code, _, err = run(capsys, "install", "--remote", "--cluster-name", "c2", "--control-plane",
+                       "192.0.2.10:15010", "--webhook-address", "192.0.2.15", "--dry-run")
+    assert code == 64 and "goes with the primary's install" in err
+
+
 def test_install_remote_registers_the_primary_webhook_and_a_reader(kube_cluster_2, tmp_path,
                                                                     capsys):
     api, kubeconfig = kube_cluster_2.api_client, str(kube_cluster_2.kubeconfig)

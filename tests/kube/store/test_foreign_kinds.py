@@ -17,7 +17,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from meshtool.controlplane.process import ControlPlaneProcess
+from meshtool.testing.processes import ControlPlaneProcess
 from meshtool.kube.client import connect
 from meshtool.model.compile import compile_resources
 from meshtool.store.kubernetes import KubernetesStore

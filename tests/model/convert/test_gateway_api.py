@@ -130,13 +130,25 @@ def test_grpc_method_match_is_the_path():
      "spec.rules[0].matches[0].queryParams[0].type", "must be Exact or RegularExpression"),
     (route([{"filters": [{"type": "ExtensionRef"}]}]), "spec.rules[0].filters[0].type",
      "'ExtensionRef' filters do not convert"),
-    (route([{"retry": {"attempts": 2, "codes": [503]}}]), "spec.rules[0].retry.codes",
-     "cannot be converted"),
+    (route([{"retry": {"attempts": 2, "codes": [503], "jitter": True}}]),
+     "spec.rules[0].retry.jitter", "cannot be converted"),
     (route([{"sessionPersistence": {}}]), "spec.rules[0].sessionPersistence", "cannot be converted"),
 ])
 def test_what_does_not_convert_is_refused_naming_the_field(doc, field, message):
     _, problems = convert(doc)
     assert field in problems and message in problems[field], problems
+
+
+def test_retry_codes_and_backoff_reach_the_model():
+    out, problems = convert(route([{
+        "backendRefs": [{"name": "benigno", "port": 5000}],
+        "timeouts": {"backendRequest": "500ms"},
+        "retry": {"attempts": 3, "codes": [502, 503], "backoff": "100ms"}}]))
+    assert problems == {}
+    [spec] = specs(out)
+    parsed = native.parse("RouteRule", "default", "canary", spec)
+    assert parsed.problems == []
+    assert parsed.value.retry == (3, 0.5, frozenset({502, 503}), 0.1)
 
 
 def test_header_modifiers_set_add_and_remove_on_requests_and_responses():

@@ -2,6 +2,7 @@
 
 import pytest
 
+from meshtool.model import native
 from meshtool.model.convert import Context, istio_networking as net
 from meshtool.rules.yamlio import format_path
 
@@ -114,6 +115,23 @@ def test_fully_qualified_hosts_give_a_namespace():
                              "route": [{}]}
 
 
+@pytest.mark.parametrize("retry_on,codes", [
+    ("5xx", None),                                       # meshtool's default: no codes field
+    ("connect-failure,reset", []),                       # only failures before a response
+    ("gateway-error,409", [409, 502, 503, 504]),
+    ("retriable-4xx,5xx", [409] + list(range(500, 600))),
+])
+def test_retry_on_becomes_retried_status_codes(retry_on, codes):
+    out, problems = convert_vs(vs([{"route": [to("v1")], "retries": {
+        "attempts": 2, "perTryTimeout": "1s", "retryOn": retry_on}}]), SUBSETS)
+    assert problems == {}
+    [spec] = specs(out)
+    simple = spec["httpReqRetries"]["simpleRetry"]
+    assert simple.get("codes") == codes and simple["attempts"] == 2
+    retry = native.parse("RouteRule", "default", "r", spec).value.retry
+    assert retry.codes == (None if codes is None else frozenset(codes))
+
+
 @pytest.mark.parametrize("doc,others,field,message", [
     (vs([{"route": [to("v2")]}]), [], "spec.http[0].route[0].destination.subset",
      "needs the DestinationRule of 'reviews' (none found)"),
@@ -128,8 +146,10 @@ def test_fully_qualified_hosts_give_a_namespace():
     (vs([{"route": [to("v1")]}], tcp=[{}]), [SUBSETS], "spec.tcp", "only HTTP routes convert"),
     (vs([{"route": [to("v1")]}], gateways=["ingress"]), [SUBSETS],
      "spec.http[0].route[0].destination.subset", "behind the gateway"),
-    (vs([{"route": [to("v1")], "retries": {"attempts": 2, "retryOn": "5xx"}}]), [SUBSETS],
-     "spec.http[0].retries.retryOn", "retryOn cannot be converted"),
+    (vs([{"route": [to("v1")], "retries": {"attempts": 2, "retryOn": "5xx,cancelled"}}]),
+     [SUBSETS], "spec.http[0].retries.retryOn", "'cancelled' cannot be converted"),
+    (vs([{"route": [to("v1")], "retries": {"attempts": 2, "retryOn": 503}}]), [SUBSETS],
+     "spec.http[0].retries.retryOn", "must be a string"),
     (vs([{"route": [to("v1")], "mirrorPercentage": {"value": 5}}]), [SUBSETS],
      "spec.http[0].mirrorPercentage", "cannot be converted"),
     (vs([{"match": [{"ignoreUriCase": True}], "route": [to("v1")]}]), [SUBSETS],
