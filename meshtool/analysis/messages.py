@@ -2,9 +2,9 @@
 
 A code never changes meaning once released; retire it rather than reuse it. Codes are
 grouped by what they look at: MT00xx the input itself, MT01xx routing rules, MT02xx
-egress rules, MT03xx Kubernetes workloads and services. Templates are `str.format`
-strings filled from the keyword arguments an analyzer passes to `Context.report`, and
-each one ends by saying what to do.
+egress rules, MT03xx Kubernetes workloads and services, MT04xx mTLS and permissions.
+Templates are `str.format` strings filled from the keyword arguments an analyzer passes to
+`Context.report`, and each one ends by saying what to do.
 """
 
 from __future__ import annotations
@@ -145,6 +145,18 @@ _TABLE = [
      "clusters; deploy it here too, or state the fallback with locality failover "
      "(DestinationPolicy loadBalancing.locality or DestinationRule localityLbSetting)",
      "A Service whose workloads run only in other clusters, without a locality policy."),
+    # --- MT04xx: mTLS and permissions ------------------------------------------------------
+    ("MT0400", "TlsDisabledForStrict", Level.ERROR,
+     "tls.mode DISABLE makes every sidecar call {service} in plaintext, but {service} accepts "
+     "mTLS only (STRICT, set by {policy}): every request is refused; remove tls.mode DISABLE "
+     "(or use ISTIO_MUTUAL), or make {service} PERMISSIVE",
+     "A DestinationPolicy (Istio DestinationRule trafficPolicy.tls) turns mTLS off towards a "
+     "service whose MTLSPolicy (PeerAuthentication) is STRICT."),
+    ("MT0401", "PlaintextCallerOfStrict", Level.WARNING,
+     "{kind} {name} runs without a sidecar, so it calls {service} in plaintext ({how}), but "
+     "{service} accepts mTLS only (STRICT, set by {policy}): its requests are refused; inject "
+     "the sidecar into {name}, or keep {service} PERMISSIVE until it has one",
+     "A workload without a sidecar calls a service whose mTLS mode is STRICT."),
 ]
 
 MESSAGES: dict[str, MessageType] = {

@@ -26,6 +26,7 @@ MODULES = (
     "remote_cluster_unreachable",
     "cluster_ports_differ",
     "endpoints_only_remote",
+    "mtls_plaintext",
 )
 
 

@@ -22,7 +22,9 @@ from meshtool.cli.options import output_option, seconds
 def proxy_config(what: str, proxy: str, address: str, admin: str | None, wait: float,
                  output: str) -> int:
     """Show what a sidecar holds: `secret` is its workload certificate chain, SPIFFE ID,
-    serial and expiry (never its private key, which never leaves the sidecar).
+    serial and expiry (never its private key, which never leaves the sidecar), its inbound mTLS
+    mode, and the inbound connections it counted by security (mutual_tls, plaintext, refused,
+    tls_failed) and source: plaintext sources are the callers whose links are unencrypted.
 
     \b
     Examples:
@@ -66,7 +68,9 @@ def proxy_config(what: str, proxy: str, address: str, admin: str | None, wait: f
         return 0
     if doc.get("state") != "active":
         click.echo(f"no workload certificate: {doc.get('state')}"
-                   + (f" ({doc['error']})" if doc.get("error") else ""))
+                   + (f" ({doc['error']})" if doc.get("error") else "")
+                   + ": this proxy sends and receives plaintext only")
+        _inbound(doc.get("inbound"))
         return 1
     left = doc["notAfter"] - time.time()
     click.echo(f"SPIFFE ID   {doc['spiffeId']}")
@@ -78,7 +82,19 @@ def proxy_config(what: str, proxy: str, address: str, admin: str | None, wait: f
         kind = "root" if cert.get("root") else "cert"
         click.echo(f"  {kind}  {cert['subject'] or '(no subject)'}  issuer {cert['issuer']}  "
                    f"serial {cert['serial'][:16]}  sha256 {cert['sha256'][:16]}")
+    _inbound(doc.get("inbound"))
     return 0
+
+
+def _inbound(view: dict | None) -> None:
+    """The inbound mode and who sent what: plaintext sources are the links still unencrypted."""
+    if not view:
+        return
+    ports = "".join(f", port {p} {m}" for p, m in sorted(view.get("ports", {}).items()))
+    click.echo(f"inbound     {view['mode']}{ports}"
+               + (f" (set by {view['policy']})" if view.get("policy") else " (the default)"))
+    for c in view.get("connections") or []:
+        click.echo(f"  {c['security']:<11} {c['count']:>6}  from {c['source']}")
 
 
 def _span(seconds: float) -> str:

@@ -151,7 +151,10 @@ def proxy_status(ctx: click.Context, proxy: str | None, address: str, output: st
     \b
     STATUS is SYNCED (ACKed the latest snapshot), STALE (sent, not ACKed yet, or a newer
     one is due), NOT SENT (nothing sent yet) or ERROR (the proxy rejected the last
-    snapshot; the reason follows).
+    snapshot; the reason follows). MTLS is the inbound mode the proxy enforces (STRICT,
+    PERMISSIVE, DISABLE) with its certificate's time left, or off:no-cert / off:no-CA when
+    it holds no certificate: every link to and from it is plaintext. `meshtool proxy-config
+    secret PROXY` lists the callers that still send it plaintext.
 
     \b
     With PROXY, compare that proxy's own /config_dump with what the control plane intends

@@ -16,6 +16,7 @@ from typing import Any
 from meshtool.discovery.protocol import (CONFIG_DUMP_PATH, GRAPH_PATH, RULES_PATH, SYNCZ_PATH,
                                          http_url)
 from meshtool.errors import MeshtoolError, NotFoundError
+from meshtool.controlplane.mtlsstate import mtls_text
 
 PROXY_CONFIG_DUMP = "/config_dump"  # on the sidecar's admin port
 
@@ -169,7 +170,7 @@ def diff_snapshots(intended: dict | None, actual: dict | None, proxy: str) -> li
 # -- rows for the table ----------------------------------------------------------------------
 
 COLUMNS = ("NAME", "KIND", "SERVICE", "VERSION", "CLUSTER", "CONTROL PLANE", "SENT", "ACKED",
-           "STATUS", "LAST PUSH")
+           "STATUS", "MTLS", "LAST PUSH")
 
 
 def age(then: float | None, now: float | None = None) -> str:
@@ -196,7 +197,7 @@ def row(p: dict, now: float | None = None) -> tuple[str, ...]:
             p.get("version") or "-", p.get("cluster") or "-", p.get("controlPlane") or "-",
             (p.get("sent") or {}).get("version") or "-",
             (p.get("acked") or {}).get("version") or "-",
-            status_text(p), age(p.get("lastPush"), now))
+            status_text(p), mtls_text(p, now), age(p.get("lastPush"), now))
 
 
 def rows(table: dict) -> list[tuple[str, ...]]:

@@ -45,6 +45,7 @@ from aiohttp import WSMsgType, web
 from meshtool import __version__
 from meshtool.controlplane.follower import StoreFollower
 from meshtool.controlplane.isolation import Isolation, Reporter
+from meshtool.controlplane.mtlsstate import mtls_state
 from meshtool.controlplane.registrations import SharedRegistrations, View
 from meshtool.controlplane.registry import WorkloadRegistry
 from meshtool.controlplane.resources import Kind, Updates, View, full_snapshot, make_view
@@ -60,6 +61,7 @@ from meshtool.discovery.snapshot import rule_id, service_id
 from meshtool.model import native, scope as scoping
 from meshtool.model.compile import Compiled, compile_resources
 from meshtool.model.resource import Resource
+from meshtool.model.types import PeerAuth
 from meshtool.store.base import Key, Store
 
 log = logging.getLogger("meshtool.controlplane")
@@ -178,7 +180,8 @@ class ControlPlane:
                  workloads: WorkloadSource | None = None, registrations: str | None = None,
                  warmup: float = 10.0, reporter: Reporter | None = None,
                  window: int = WINDOW_BYTES, stall: float = STALL,
-                 ca=None, cert_ttl: float = 24 * 3600.0, token_reviewer=None):
+                 ca=None, cert_ttl: float = 24 * 3600.0, token_reviewer=None,
+                 credentials=None):
         self._open_store = open_store
         self.workloads = workloads  # None: connected sidecars are the endpoints (local mode)
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
@@ -201,6 +204,11 @@ class ControlPlane:
         self.sessions: dict[str, Session] = {}
         self.rules: dict[Key, Resource] = {}  # the valid ones: what snapshots are made of
         self.isolation = Isolation(reporter=reporter)
+        self.gateway_certs = None  # Kubernetes mode: the Secrets gateway resources name
+        if credentials is not None:  # a source of Secrets (kubesecrets.KubernetesSecrets)
+            from meshtool.controlplane.gatewaycerts import GatewayCertificates
+
+            self.gateway_certs = GatewayCertificates(credentials, reporter)
         self.revision = 0
         self.loaded = open_store is None  # without a store there are no rules to wait for
         self.compiled = Compiled()  # the rules compiled, with what was left out and why
@@ -212,6 +220,7 @@ class ControlPlane:
         self._sidecars: list[scoping.Sidecar] = []
         self._sidecar_generation = 0
         self._rule_scope: dict[str, tuple[str, object, frozenset]] = {}  # id -> (ns, exportTo, services)
+        self._peer_auths: list[PeerAuth] = []  # the MTLSPolicies, compiled
         # Every proxy of one scope shares one Scope object (`_scopes`), so that the views are
         # found by its id, not by hashing the scope's host patterns ten thousand times a round.
         self._scopes: dict[scoping.Scope, scoping.Scope] = {}
@@ -263,6 +272,8 @@ class ControlPlane:
             self._follower.start()
         if self.workloads is not None:
             self.workloads.start(loop, self._endpoints_changed)
+        if self.gateway_certs is not None:  # sent to gateway proxies only, never to sidecars
+            self.gateway_certs.start(loop, lambda: list(self.sessions.values()))
         elif self.registrations is not None:
             self._shared = SharedRegistrations(
                 self.registrations, f"{self.instance}#{secrets.token_hex(3)}", self._view, loop,
@@ -294,6 +305,8 @@ class ControlPlane:
             await asyncio.get_running_loop().run_in_executor(None, self._follower.stop)
         if self.workloads is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.workloads.stop)
+        if self.gateway_certs is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.gateway_certs.stop)
         if self._timer is not None:
             self._timer.cancel()
 
@@ -302,6 +315,8 @@ class ControlPlane:
         first = not self.loaded
         valid = self.isolation.split(rules.values())
         self.rules, self.revision, self.loaded = valid, revision, True
+        if self.gateway_certs is not None:
+            self.gateway_certs.rules_changed(valid)
         left_out = f" ({len(rules) - len(valid)} invalid, left out)" if len(valid) < len(rules) else ""
         if first:
             log.info("store loaded at revision %d: %d rules%s", revision, len(valid), left_out)
@@ -428,14 +443,18 @@ class ControlPlane:
             self._sidecars = sidecars
             self._sidecar_generation += 1
         rule_scope = {}
+        peer_auths = []
         for rule in self.compiled.rules:
             source = self.rules.get(self.compiled.sources.get(rule.key, rule.key))
             export_to = (source.spec or {}).get("exportTo") if source is not None else None
             parsed = native.parse(rule.kind, rule.namespace, rule.name, rule.spec).value
+            if isinstance(parsed, PeerAuth):
+                peer_auths.append(parsed)
             rule_scope[rule_id(rule.to_manifest())] = (
                 source.namespace if source is not None else rule.namespace, export_to,
                 frozenset(scoping.rule_services(parsed)))
         self._rule_scope = rule_scope
+        self._peer_auths = peer_auths  # proxy-status's MTLS column
         self._scoped.clear()
         self._scoped_generation += 1
 
@@ -632,6 +651,8 @@ class ControlPlane:
         session.token = self.registry.register(session.identity)
         log.info("proxy %s connected (%s/%s)", pid, session.identity.namespace,
                  session.identity.service)
+        if self.gateway_certs is not None:
+            self.gateway_certs.attach(session)
         self._due.add(session)
         if self._timer is None:
             self._schedule(self.debounce)
@@ -701,6 +722,8 @@ class ControlPlane:
         latest = self.view.version if self.view else None
         proxies = [s.sync.to_dict(self._intended(s), self.instance)
                    for _, s in sorted(self.sessions.items())]
+        for p in proxies:
+            p["mtls"] = mtls_state(self._peer_auths, p, self.ca is not None)
         return {"controlPlane": self.instance, "meshtoolVersion": __version__,
                 "address": self.address, "started": self.started, "storeRevision": self.revision, "storeLoaded": self.loaded, "version": latest,
                 "workloads": "sidecars" if self.workloads is None else "kubernetes",
@@ -779,8 +802,11 @@ class ControlPlane:
         left_out = json.dumps(self.compiled.report(), separators=(",", ":"))
         scope = (None if pid is None
                  else self.scope_of(self.sessions[pid]).describe())  # what simulate explains
+        tls = (self.gateway_certs.bundle if self.gateway_certs is not None and pid is not None
+               and self.sessions[pid].identity.kind == "gateway" else None)
         body = (f'{{"proxy":{json.dumps(pid)},"version":{json.dumps(view.version)},'
                 f'"scope":{json.dumps(scope)},'
+                f'{_tls_field(tls)}'
                 f'"invalid":{json.dumps(self.isolation.listing())},'
                 f'"leftOut":{left_out},"snapshot":').encode()
         return web.Response(body=body + full_snapshot(view) + b"}",
@@ -801,6 +827,11 @@ class ControlPlane:
                   "revision": r.revision, "manifest": r.to_manifest()}
                  for _, r in sorted(self.rules.items())]
         return web.json_response({"storeRevision": self.revision, "rules": rules})
+
+
+def _tls_field(bundle) -> str:
+    """A gateway's certificates in its config dump: names, hosts, expiry; never a key."""
+    return "" if bundle is None else f'"tls":{json.dumps(bundle.describe())},'
 
 
 async def serve(open_store: Callable[[], Store] | None, host: str, port: int,

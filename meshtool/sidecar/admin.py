@@ -86,6 +86,7 @@ class AdminServer:
         if path == "/certs":  # chain, SPIFFE ID, serial, expiry: never the key
             certs = self.state.certs
             doc = certs.describe() if certs is not None else {"state": "off"}
+            doc["inbound"] = self.state.inbound_view()
             return 200, "application/json", (json.dumps(doc, indent=2) + "\n").encode()
         if path == "/config_dump":
             return 200, "application/json", (json.dumps(self.state.config_dump(), indent=2,

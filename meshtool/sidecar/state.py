@@ -24,6 +24,7 @@ class SidecarState:
         self.unhealthy: set[str] = set()  # endpoint keys failing active health checks
         self.h2_upstreams: set[tuple] = set()  # (address, port) that speak h2c (gRPC seen there)
         self.certs = None  # meshtool.sidecar.certs.CertificateManager, following a control plane
+        self.tls = None  # a gateway's TLS termination (meshtool.sidecar.tlsterm.TlsTerminator)
         self.mesh_peers: dict[tuple, str] = {}  # (address, port) of a mesh endpoint -> SPIFFE ID
         # inbound connections by (security: mutual_tls | plaintext | refused | tls_failed, source)
         self.inbound_connections: dict[tuple[str, str], int] = {}
@@ -72,6 +73,20 @@ class SidecarState:
             return "PERMISSIVE"
         return snap.peer_modes.mode(port)
 
+    def inbound_view(self) -> dict[str, Any]:
+        """What this sidecar accepts and has received: the mode (and the policy that set it) and
+        the inbound connections by security and source, plaintext first (what `proxy-config
+        secret` shows so that a user sees which callers still send plaintext)."""
+        snap = self.snapshot
+        modes = snap.peer_modes if snap is not None else None
+        order = {"plaintext": 0, "refused": 1, "tls_failed": 2, "mutual_tls": 3}
+        return {"mode": modes.default if modes else "PERMISSIVE",
+                "policy": modes.policy if modes else None,
+                "ports": {str(k): v for k, v in modes.ports.items()} if modes else {},
+                "connections": [{"security": sec, "source": src, "count": n} for (sec, src), n in
+                                sorted(self.inbound_connections.items(),
+                                       key=lambda kv: (order.get(kv[0][0], 9), kv[0][1]))]}
+
     @property
     def version(self) -> str | None:
         return self.snapshot.version if self.snapshot else None
@@ -88,4 +103,5 @@ class SidecarState:
             "lastRejected": self.last_rejected,
             "unhealthy": sorted(self.unhealthy),
             "snapshot": snap.doc if snap else None,
+            **({"tls": self.tls.describe()} if self.tls is not None else {}),
         }

@@ -44,7 +44,7 @@ def test_table_has_the_columns_and_one_row_per_proxy(mesh):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["NAME", "KIND", "SERVICE", "VERSION", "CLUSTER", "CONTROL", "PLANE",
-                                "SENT", "ACKED", "STATUS", "LAST", "PUSH"]
+                                "SENT", "ACKED", "STATUS", "MTLS", "LAST", "PUSH"]
     version = cp.sync_table()["version"]
     rows = [line.split() for line in lines[1:]]
     assert [row[0] for row in rows] == ["ps-0.default", "ps-1.default"]
@@ -53,6 +53,7 @@ def test_table_has_the_columns_and_one_row_per_proxy(mesh):
     for row in rows:
         assert row[4] == "-"  # the simulated proxies name no cluster
         assert row[6:9] == [version, version, "SYNCED"]
+        assert row[9] == "off:no-CA"  # this control plane runs no CA: plaintext everywhere
         assert row[-1] == "ago"
 
 

@@ -245,6 +245,23 @@ def test_strict_refuses_plaintext_and_permissions_deny_then_allow(mesh):
     status, body, _ = via_proxy(m["outbound"], "http://benigno:5000/")
     assert (status, body.strip()) == (200, "Hello World, Benigno")  # mTLS still served
 
+    # which links are plaintext: proxy-status's MTLS column, proxy-config's inbound sources
+    r = subprocess.run([*MESHTOOL, "proxy-status", "--control-plane", cp.address],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    mtls = {line.split()[0]: line.split()[9] for line in r.stdout.splitlines()[1:]}
+    assert mtls["benigno.default"].startswith("STRICT("), r.stdout
+    assert mtls["magnanimo.default"].startswith("PERMISSIVE("), r.stdout
+    assert cp.sync_table()["proxies"][0]["mtls"]["policy"] == "default/benigno-strict"
+    r = subprocess.run([*MESHTOOL, "proxy-config", "secret", "benigno", "--control-plane",
+                        cp.address], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "inbound     STRICT (set by default/benigno-strict)" in r.stdout, r.stdout
+    lines = r.stdout.split("inbound     ", 1)[1].splitlines()[1:]
+    assert [ln.split()[0] for ln in lines] == ["plaintext", "refused", "mutual_tls"], r.stdout
+    assert lines[1].split() == ["refused", "1", "from", "127.0.0.1"]
+    assert lines[2].split()[-1] == "spiffe://cluster.local/ns/default/sa/magnanimo"
+
     apply(tmp_path, "deny", DENY_MAGNANIMO)
     wait_for(lambda: via_proxy(m["outbound"], "http://benigno:5000/")[0] == 403, 15,
              what="denied")
