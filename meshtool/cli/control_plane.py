@@ -112,7 +112,7 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
     if workloads == "sidecars" and namespace:
         raise UsageError("-n/--namespace scopes the cluster's workloads: it needs "
                          "--workloads kubernetes (or --store kubernetes)")
-    source = registrations = None
+    source = registrations = secrets = None
     if workloads == "sidecars" and not kube_store:
         from meshtool.controlplane.registrations import registrations_path
 
@@ -123,6 +123,10 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
 
         api_client = connect(kubeconfig, context).api_client
         source = KubernetesWorkloads(api_client, namespace)
+        from meshtool.controlplane.kubesecrets import KubernetesSecrets
+
+        # the certificates Ingresses and Gateways name, for the gateway proxies only
+        secrets = KubernetesSecrets(api_client, namespace)
         if cluster_name:
             from meshtool.controlplane.multicluster import MultiCluster
 
@@ -167,6 +171,6 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
                            endpoint_max_delay=endpoint_max_delay, grace=grace, workloads=source,
                            registrations=registrations, warmup=warmup, reporter=reporter,
                            dashboard=board, ca=ca, cert_ttl=cert_ttl,
-                           token_reviewer=reviewer),
+                           token_reviewer=reviewer, credentials=secrets),
         listen)
     return 0

@@ -32,7 +32,8 @@ def _pair(value: str):
               help="Plain HTTP listener.")
 @click.option("--https-port", type=int, default=None,
               help=f"HTTPS listener (TLS terminated here). Default {GATEWAY_HTTPS_PORT} when "
-                   f"--tls-cert is given.")
+                   f"--tls-cert is given. With --control-plane and no --tls-cert it serves the "
+                   f"Secrets that Ingresses and Gateways name (Kubernetes mode), as they arrive.")
 @click.option("--tls-cert", "tls_certs", multiple=True, metavar="CERT.pem,KEY.pem",
               help="A certificate chain and its key; the client's SNI picks among several "
                    "(by the certificates' DNS names, the first is the default). Repeatable.")
@@ -56,7 +57,9 @@ def run(control_plane, snapshot, http_port, https_port, tls_certs, listen_host, 
     RouteRules (weights, matches, retries, timeouts) apply as for any caller.
 
     HTTPS: --tls-cert CERT.pem,KEY.pem once per certificate; the client's SNI picks
-    one, ALPN offers h2 (docs/gateway.md shows it with a generated certificate).
+    one, ALPN offers h2 (docs/gateway.md shows it with a generated certificate). On
+    Kubernetes, --https-port alone: the control plane pushes the certificates of the
+    Secrets named by Ingress spec.tls, Gateway certificateRefs and Istio credentialName.
 
     \b
     Example:
@@ -75,8 +78,10 @@ def run(control_plane, snapshot, http_port, https_port, tls_certs, listen_host, 
     pairs = [_pair(v) for v in tls_certs]
     if pairs and https_port is None:
         https_port = GATEWAY_HTTPS_PORT
-    if https_port is not None and not pairs:
-        raise UsageError("--https-port needs at least one --tls-cert CERT.pem,KEY.pem")
+    if https_port is not None and not pairs and not control_plane:
+        raise UsageError("--https-port needs --tls-cert CERT.pem,KEY.pem, or --control-plane "
+                         "(which sends the certificates of the Secrets Ingresses and Gateways "
+                         "name)")
     if proxy_id is None:
         pod, ns = os.environ.get("POD_NAME"), os.environ.get("POD_NAMESPACE")
         proxy_id = f"{pod}.{ns}" if pod and ns else f"{GATEWAY_SERVICE}-{os.getpid()}"

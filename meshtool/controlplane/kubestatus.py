@@ -57,6 +57,12 @@ class KubeStatusReporter:
                 self._ingresses[verdict.key] = verdict
                 self._queue.put(("ingress", verdict.key, verdict))
 
+    def certificates(self, problems: list) -> None:
+        """Certificates a gateway resource names and the gateway cannot serve (each problem
+        once: meshtool.controlplane.gatewaycerts): a Warning Event on that resource."""
+        for problem in problems:
+            self._queue.put(("certificate", problem.reference.source, problem))
+
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=5)
@@ -74,6 +80,8 @@ class KubeStatusReporter:
                 verdict, key, message = job
                 if verdict == "ingress":
                     self._write_ingress(message)
+                elif verdict == "certificate":
+                    self._write_certificate(message)
                 else:
                     self._write(key, message if verdict == "rejected" else None)
             except Exception as exc:  # noqa: BLE001 - reporting must never stop serving
@@ -138,9 +146,35 @@ class KubeStatusReporter:
             if exc.status != 404:  # deleted meanwhile: nothing to say
                 raise
 
+    def _write_certificate(self, problem) -> None:
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        ref = problem.reference
+        kind, namespace, name = ref.source
+        bare, _, group = kind.partition(".")
+        try:
+            if bare == "Ingress":
+                api_version = "networking.k8s.io/v1"
+                m = client.NetworkingV1Api(self._api_client).read_namespaced_ingress(
+                    name, namespace).metadata
+                meta = {"uid": m.uid, "resourceVersion": m.resource_version}
+            else:  # a Gateway (Gateway API or Istio): a custom resource
+                api_version = ref.api_version
+                obj = client.CustomObjectsApi(self._api_client).get_namespaced_custom_object(
+                    group, api_version.rpartition("/")[2], namespace, "gateways", name)
+                meta = obj["metadata"]
+        except ApiException as exc:
+            if exc.status == 404:
+                return  # deleted meanwhile
+            raise
+        self._event(namespace, bare, name, meta, f"TLS certificate not served by the meshtool "
+                    f"gateway: {problem.message}", api_version=api_version, prefix="",
+                    reason="CertificateNotServed")
+
     def _event(self, namespace: str, kind: str, name: str, meta: dict, message: str,
                api_version: str = NATIVE_API_VERSION,
-               prefix: str = "left out of every snapshot: ") -> None:
+               prefix: str = "left out of every snapshot: ", reason: str = "Invalid") -> None:
         from kubernetes import client
 
         now = _now()
@@ -150,7 +184,7 @@ class KubeStatusReporter:
             "involvedObject": {"apiVersion": api_version, "kind": kind, "name": name,
                                "namespace": namespace, "uid": meta.get("uid"),
                                "resourceVersion": meta.get("resourceVersion")},
-            "reason": "Invalid", "type": "Warning",
+            "reason": reason, "type": "Warning",
             "message": f"{prefix}{message}"[:1024],
             "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,

@@ -40,9 +40,14 @@ class ResourceFollower:
 
     def __init__(self, api_client: Any, kind: str, namespace: str | None,
                  on_list: Callable[[str, list], None],
-                 on_event: Callable[[str, str, Any], None], *, retry: float = 1.0):
+                 on_event: Callable[[str, str, Any], None], *, retry: float = 1.0,
+                 convert: Callable[[dict], Any] | None = None, optional: str | None = None):
         self.api_client = api_client
         self.kind = kind
+        self.convert = convert or CONVERT[kind]
+        # what is lost without permission to read this kind (a 403 then stops, said once)
+        self.optional = optional or ("endpoints get no zone/region labels" if kind == NODES
+                                     else None)
         self.namespace = namespace
         self.singular = kind[:-1]  # pods -> pod: the client's method names
         self.on_list = on_list
@@ -87,7 +92,7 @@ class ResourceFollower:
                 doc = json.loads(response.data)
             finally:
                 response.release_conn()
-            items.extend(CONVERT[self.kind](obj) for obj in doc.get("items") or ())
+            items.extend(self.convert(obj) for obj in doc.get("items") or ())
             meta = doc.get("metadata") or {}
             token = meta.get("continue")
             if not token:
@@ -121,7 +126,7 @@ class ResourceFollower:
                                                                or DEFAULT_NAMESPACE)
                     self.on_event(self.kind, kind, (namespace, meta.get("name")))
                 elif kind in ("ADDED", "MODIFIED"):
-                    self.on_event(self.kind, kind, CONVERT[self.kind](obj))
+                    self.on_event(self.kind, kind, self.convert(obj))
         finally:
             self._response = None
             response.release_conn()
@@ -144,10 +149,8 @@ class ResourceFollower:
                     log.info("kubernetes %s: resource version gone; listing again", self.kind)
                     version = None
                     continue
-                if self.kind == NODES and exc.status == 403:
-                    # optional: without nodes, endpoints carry no zone/region; say so once
-                    log.warning("kubernetes nodes: %s; endpoints get no zone/region labels",
-                                _reason(exc))
+                if self.optional and exc.status == 403:
+                    log.warning("kubernetes %s: %s; %s", self.kind, _reason(exc), self.optional)
                     return
                 log.error("kubernetes %s: HTTP %s: %s; retrying in %.0fs", self.kind, exc.status,
                           _reason(exc), self.retry)

@@ -180,7 +180,8 @@ class ControlPlane:
                  workloads: WorkloadSource | None = None, registrations: str | None = None,
                  warmup: float = 10.0, reporter: Reporter | None = None,
                  window: int = WINDOW_BYTES, stall: float = STALL,
-                 ca=None, cert_ttl: float = 24 * 3600.0, token_reviewer=None):
+                 ca=None, cert_ttl: float = 24 * 3600.0, token_reviewer=None,
+                 credentials=None):
         self._open_store = open_store
         self.workloads = workloads  # None: connected sidecars are the endpoints (local mode)
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
@@ -203,6 +204,11 @@ class ControlPlane:
         self.sessions: dict[str, Session] = {}
         self.rules: dict[Key, Resource] = {}  # the valid ones: what snapshots are made of
         self.isolation = Isolation(reporter=reporter)
+        self.gateway_certs = None  # Kubernetes mode: the Secrets gateway resources name
+        if credentials is not None:  # a source of Secrets (kubesecrets.KubernetesSecrets)
+            from meshtool.controlplane.gatewaycerts import GatewayCertificates
+
+            self.gateway_certs = GatewayCertificates(credentials, reporter)
         self.revision = 0
         self.loaded = open_store is None  # without a store there are no rules to wait for
         self.compiled = Compiled()  # the rules compiled, with what was left out and why
@@ -266,6 +272,8 @@ class ControlPlane:
             self._follower.start()
         if self.workloads is not None:
             self.workloads.start(loop, self._endpoints_changed)
+        if self.gateway_certs is not None:  # sent to gateway proxies only, never to sidecars
+            self.gateway_certs.start(loop, lambda: list(self.sessions.values()))
         elif self.registrations is not None:
             self._shared = SharedRegistrations(
                 self.registrations, f"{self.instance}#{secrets.token_hex(3)}", self._view, loop,
@@ -297,6 +305,8 @@ class ControlPlane:
             await asyncio.get_running_loop().run_in_executor(None, self._follower.stop)
         if self.workloads is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.workloads.stop)
+        if self.gateway_certs is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.gateway_certs.stop)
         if self._timer is not None:
             self._timer.cancel()
 
@@ -305,6 +315,8 @@ class ControlPlane:
         first = not self.loaded
         valid = self.isolation.split(rules.values())
         self.rules, self.revision, self.loaded = valid, revision, True
+        if self.gateway_certs is not None:
+            self.gateway_certs.rules_changed(valid)
         left_out = f" ({len(rules) - len(valid)} invalid, left out)" if len(valid) < len(rules) else ""
         if first:
             log.info("store loaded at revision %d: %d rules%s", revision, len(valid), left_out)
@@ -530,7 +542,9 @@ class ControlPlane:
                 payload = self.updates.snapshot(target)
             nonce = f"{self._nonce_prefix}-{next(self._nonces)}"
             data, binary = payload.frame(nonce, ACCEPT_ZLIB in session.accept)
-            share = await self.window.acquire(len(data))
+            share = self.window.try_acquire(len(data))
+            if share is None:
+                share = await self.window.acquire(len(data))
             if session.closed:
                 self.window.release(share)
                 return
@@ -639,6 +653,8 @@ class ControlPlane:
         session.token = self.registry.register(session.identity)
         log.info("proxy %s connected (%s/%s)", pid, session.identity.namespace,
                  session.identity.service)
+        if self.gateway_certs is not None:
+            self.gateway_certs.attach(session)
         self._due.add(session)
         if self._timer is None:
             self._schedule(self.debounce)
@@ -788,8 +804,11 @@ class ControlPlane:
         left_out = json.dumps(self.compiled.report(), separators=(",", ":"))
         scope = (None if pid is None
                  else self.scope_of(self.sessions[pid]).describe())  # what simulate explains
+        tls = (self.gateway_certs.bundle if self.gateway_certs is not None and pid is not None
+               and self.sessions[pid].identity.kind == "gateway" else None)
         body = (f'{{"proxy":{json.dumps(pid)},"version":{json.dumps(view.version)},'
                 f'"scope":{json.dumps(scope)},'
+                f'{_tls_field(tls)}'
                 f'"invalid":{json.dumps(self.isolation.listing())},'
                 f'"leftOut":{left_out},"snapshot":').encode()
         return web.Response(body=body + full_snapshot(view) + b"}",
@@ -810,6 +829,11 @@ class ControlPlane:
                   "revision": r.revision, "manifest": r.to_manifest()}
                  for _, r in sorted(self.rules.items())]
         return web.json_response({"storeRevision": self.revision, "rules": rules})
+
+
+def _tls_field(bundle) -> str:
+    """A gateway's certificates in its config dump: names, hosts, expiry; never a key."""
+    return "" if bundle is None else f'"tls":{json.dumps(bundle.describe())},'
 
 
 async def serve(open_store: Callable[[], Store] | None, host: str, port: int,

@@ -41,6 +41,7 @@ class ProxySync:
     nack_error: str | None = None
     nack_at: float | None = None
     certificate: dict | None = None  # the last one issued: spiffeId, serial, notAfter
+    tls: dict = field(default_factory=dict)  # a gateway's served certificates: version, count
 
     def sent(self, version: str, nonce: str) -> None:
         self.sent_version, self.sent_nonce, self.sent_at = version, nonce, time.time()
@@ -88,6 +89,7 @@ class ProxySync:
             "lastPush": self.sent_at,
             "pushes": self.pushes,
             **({"certificate": self.certificate} if self.certificate else {}),
+            **({"tls": self.tls} if self.tls else {}),
         }
 
 

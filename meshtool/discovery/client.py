@@ -123,6 +123,9 @@ class DiscoveryClient:
         # none wanted), `on_certificate(msg)` takes each answer (docs/protocol.md).
         self.csr_source: Callable[[], tuple[str, str, str | None] | None] | None = None
         self.on_certificate: Callable[[CertificateMessage], Any] | None = None
+        # Other messages by type (a gateway's "tls"): each handler takes the decoded message;
+        # what it raises is logged and the stream goes on.
+        self.handlers: dict[str, Callable[[dict], Any]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> asyncio.Task:
@@ -276,6 +279,13 @@ class DiscoveryClient:
             return None
         if not isinstance(kind, str):
             raise ValueError("a message must be a JSON object with a type")
+        handler = self.handlers.get(kind)
+        if handler is not None:
+            try:
+                handler(message)
+            except Exception:  # noqa: BLE001 - a bad extension message must not break the stream
+                log.exception("handling a %r message failed", kind)
+            return None
         log.debug("ignoring a message of type %r", kind)  # a newer control plane's extension
         return None
 

@@ -320,3 +320,47 @@ def parse_certificate(msg: Any) -> CertificateMessage:
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             raise ValueError(f"certificate: {name} must be a non-empty list of PEM strings")
     return CertificateMessage(id=_string(msg, "id"), chain=tuple(chain), roots=tuple(roots))
+
+
+# -- gateway certificates (docs/protocol.md, "tls") ----------------------------------------
+# Control plane -> gateway only: the certificates and keys of the Secrets that gateway
+# resources name (Kubernetes mode). Never sent to a sidecar; sent again whole on every change.
+TLS = "tls"
+
+
+@dataclass(frozen=True)
+class ServedCertificate:
+    name: str  # the Secret, "namespace/name"
+    hosts: tuple[str, ...]  # () : the certificate's own DNS names
+    chain: str  # PEM, the leaf first
+    key: str  # PEM private key
+
+
+@dataclass(frozen=True)
+class TlsMessage:
+    version: str
+    certificates: tuple[ServedCertificate, ...]
+
+
+def tls_message(version: str, certificates: list[ServedCertificate]) -> dict[str, Any]:
+    return {"type": TLS, "version": version,
+            "certificates": [{"name": c.name, "hosts": list(c.hosts), "certChain": c.chain,
+                              "privateKey": c.key} for c in certificates]}
+
+
+def parse_tls(msg: Any) -> TlsMessage:
+    msg = _object(msg, "tls")
+    if msg.get("type") != TLS:
+        raise ValueError(f"expected tls, got type {msg.get('type')!r}")
+    entries = msg.get("certificates")
+    if not isinstance(entries, list):
+        raise ValueError("tls: certificates must be a list")
+    out = []
+    for entry in entries:
+        entry = _object(entry, "tls: a certificate")
+        hosts = entry.get("hosts") or []
+        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+            raise ValueError("tls: hosts must be a list of host names")
+        out.append(ServedCertificate(_string(entry, "name"), tuple(hosts),
+                                     _string(entry, "certChain"), _string(entry, "privateKey")))
+    return TlsMessage(_string(msg, "version"), tuple(out))

@@ -1,6 +1,7 @@
 """The ingress gateway's manifests for `meshtool install --gateway`.
 
-A Deployment running `meshtool gateway run` (HTTP on 8080, its routes pushed by the control
+A Deployment running `meshtool gateway run` (HTTP on 8080, HTTPS on 8443 with the certificates
+of the Secrets that Ingresses and Gateways name, routes and certificates pushed by the control
 plane), its Service (type LoadBalancer: ports 80 and 443 outside, 8080 and 8443 inside), a
 ServiceAccount with no permissions (the gateway reads nothing from the API server), and the
 IngressClass `meshtool`, marked as the cluster's default: an Ingress naming no class is served
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from meshtool.conventions import ADMIN_PORT, GATEWAY_CLASS, GATEWAY_HTTP_PORT, GATEWAY_SERVICE
+from meshtool.conventions import (ADMIN_PORT, GATEWAY_CLASS, GATEWAY_HTTP_PORT, GATEWAY_HTTPS_PORT,
+                                  GATEWAY_SERVICE)
 from meshtool.kube.objects import pod_identity_env
 
 CONTROLLER = "meshtool.io/gateway"
@@ -27,9 +29,11 @@ def gateway_manifests(namespace: str, image: str, control_plane: str,
     container = {
         "name": "gateway", "image": image, "imagePullPolicy": "IfNotPresent",
         "args": ["gateway", "run", "--control-plane", control_plane, "--listen-host", "0.0.0.0",
-                 "--http-port", str(GATEWAY_HTTP_PORT), "--admin-port", str(ADMIN_PORT)],
+                 "--http-port", str(GATEWAY_HTTP_PORT), "--https-port", str(GATEWAY_HTTPS_PORT),
+                 "--admin-port", str(ADMIN_PORT)],
         "env": pod_identity_env(),
-        "ports": [{"name": "http", "containerPort": GATEWAY_HTTP_PORT, "protocol": "TCP"}],
+        "ports": [{"name": "http", "containerPort": GATEWAY_HTTP_PORT, "protocol": "TCP"},
+                  {"name": "https", "containerPort": GATEWAY_HTTPS_PORT, "protocol": "TCP"}],
         # /ready is on the admin port, loopback only: the probe checks that the port listens
         "readinessProbe": {"tcpSocket": {"port": GATEWAY_HTTP_PORT}, "periodSeconds": 5},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
@@ -58,7 +62,9 @@ def gateway_manifests(namespace: str, image: str, control_plane: str,
         "metadata": meta(GATEWAY_SERVICE, "gateway"),
         "spec": {"type": "LoadBalancer", "selector": selector, "ports": [
             {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP",
-             "appProtocol": "http"}]},
+             "appProtocol": "http"},
+            {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP",
+             "appProtocol": "https"}]},
     }
     account = {"apiVersion": "v1", "kind": "ServiceAccount",
                "metadata": meta(GATEWAY_SERVICE, "gateway")}

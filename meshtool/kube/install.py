@@ -127,6 +127,11 @@ def rbac(settings: Settings) -> list[dict]:
             # The address of the ingress gateway, in the status of the Ingresses it serves.
             {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"],
              "verbs": ["get", "patch"]},
+            # With the gateway: the TLS Secrets that Ingresses (spec.tls) and Gateways
+            # (certificateRefs, credentialName) name, in their own namespaces; their keys go
+            # to the gateway proxies only (docs/kubernetes.md).
+            *([{"apiGroups": [""], "resources": ["secrets"], "verbs": read}]
+              if settings.gateway else []),
         ],
     }
     binding = {

@@ -12,10 +12,13 @@ as a sidecar (meshtool.sidecar.master.Sidecar); what differs is small and lives 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from meshtool.sidecar.master import Sidecar, SidecarConfig, build_addons
 from meshtool.sidecar.tlsterm import CertificatePair, TlsTerminator
+
+log = logging.getLogger("meshtool.sidecar")
 
 # mitmproxy's reverse mode accepts origin-form requests; the upstream it names is never used,
 # since every request gets its endpoints from GatewayRouting and routing (or an answer).
@@ -46,8 +49,12 @@ class Gateway(Sidecar):
 
     def __init__(self, config: GatewayConfig):
         super().__init__(config)
-        # Certificates are read before any port is bound: a bad one stops the start.
-        self.tls = TlsTerminator(config.certificates) if config.certificates else None
+        # Files are read before any port is bound: a bad one stops the start. With an HTTPS
+        # port and no file, the certificates come from the control plane (Secrets).
+        self.tls = (TlsTerminator(config.certificates)
+                    if config.certificates or config.https_port is not None else None)
+        self.state.tls = self.tls
+        self._unserved = False  # certificates pushed to a gateway with no HTTPS port: said once
 
     def build_addons(self) -> list:
         from meshtool.sidecar.addons.egress import Egress
@@ -61,3 +68,22 @@ class Gateway(Sidecar):
 
     def core_addons(self) -> list:
         return [self.tls] if self.tls is not None else []
+
+    def _follow_control_plane(self) -> None:
+        from meshtool.discovery.protocol import TLS
+
+        super()._follow_control_plane()
+        self.discovery.handlers[TLS] = self._install_certificates
+
+    def _install_certificates(self, message: dict) -> None:
+        """The certificates of the Secrets gateway resources name, pushed at run time."""
+        from meshtool.discovery.protocol import parse_tls
+
+        parsed = parse_tls(message)
+        if self.tls is None:
+            if parsed.certificates and not self._unserved:
+                self._unserved = True
+                log.warning("the control plane sent %d certificates, but this gateway has no "
+                            "HTTPS listener: start it with --https-port", len(parsed.certificates))
+            return
+        self.tls.install(parsed)

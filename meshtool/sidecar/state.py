@@ -24,6 +24,7 @@ class SidecarState:
         self.unhealthy: set[str] = set()  # endpoint keys failing active health checks
         self.h2_upstreams: set[tuple] = set()  # (address, port) that speak h2c (gRPC seen there)
         self.certs = None  # meshtool.sidecar.certs.CertificateManager, following a control plane
+        self.tls = None  # a gateway's TLS termination (meshtool.sidecar.tlsterm.TlsTerminator)
         self.mesh_peers: dict[tuple, str] = {}  # (address, port) of a mesh endpoint -> SPIFFE ID
         # inbound connections by (security: mutual_tls | plaintext | refused | tls_failed, source)
         self.inbound_connections: dict[tuple[str, str], int] = {}
@@ -103,4 +104,5 @@ class SidecarState:
             "lastRejected": self.last_rejected,
             "unhealthy": sorted(self.unhealthy),
             "snapshot": snap.doc if snap else None,
+            **({"tls": self.tls.describe()} if self.tls is not None else {}),
         }

@@ -118,6 +118,17 @@ def test_install_gateway_objects_are_accepted_by_the_api_server(kube_cluster, ku
     role = next(d for d in docs if d["kind"] == "ClusterRole")
     assert {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"],
             "verbs": ["get", "patch"]} in role["rules"]
+    # the TLS Secrets Ingresses and Gateways name: read with --gateway only (docs/kubernetes.md)
+    secrets = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}
+    assert secrets in role["rules"]
+    assert "--https-port" in args
+    service = next(d for d in gateway if d["kind"] == "Service")
+    assert [p["port"] for p in service["spec"]["ports"]] == [80, 443]
+    plain = subprocess.run([*MESHTOOL, "install", "--dry-run", "-n", kube_namespace],
+                           capture_output=True, text=True, timeout=60)
+    plain_role = next(d for d in yaml.safe_load_all(plain.stdout)
+                      if d and d["kind"] == "ClusterRole")
+    assert secrets not in plain_role["rules"]
     for doc in gateway:  # the API server accepts each of them (server-side dry run)
         objects.apply(kube_cluster.api_client, doc, dry_run=True)
 

@@ -1,0 +1,160 @@
+"""The gateway's certificates from Secrets, against the real API server: an Ingress's
+`spec.tls[].secretName` is read by `meshtool control-plane --store kubernetes`, pushed to a
+real `meshtool gateway run` (and to no sidecar), served by SNI over HTTPS; replacing the
+Secret's certificate is served without a restart; a Secret that is missing or of another type
+gets a Warning Event on the Ingress and the certificates that are fine keep being served.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import ssl
+import subprocess
+import urllib.request
+
+from cryptography import x509
+from kubernetes import client
+
+from meshtool.discovery.protocol import CONFIG_DUMP_PATH, http_url
+from meshtool.testing.certs import self_signed
+from meshtool.testing.processes import ControlPlaneProcess, free_port
+
+from .kubeobjects import create_pod, create_service, set_pod_status
+from .test_kube_mode import MESHTOOL, V1, procs, start_app, wait  # noqa: F401 - procs: fixture
+
+HOST = "shop.example.com"
+
+
+def tls_secret(name: str, cert_pem: bytes, key_pem: bytes, kind: str = "kubernetes.io/tls"):
+    data = {"tls.crt": base64.b64encode(cert_pem).decode(),
+            "tls.key": base64.b64encode(key_pem).decode()}
+    return client.V1Secret(metadata=client.V1ObjectMeta(name=name), type=kind, data=data)
+
+
+def ingress(name: str, host: str, secret: str) -> dict:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": name},
+            "spec": {"tls": [{"hosts": [host], "secretName": secret}],
+                     "rules": [{"host": host, "http": {"paths": [{
+                         "path": "/", "pathType": "Prefix",
+                         "backend": {"service": {"name": "benigno",
+                                                 "port": {"number": 5000}}}}]}}]}}
+
+
+def https_get(port: int, host: str, ca_pem: bytes) -> tuple[bytes, str]:
+    """(the certificate served for SNI `host`, DER; the response's status line and body),
+    verified against `ca_pem`."""
+    ctx = ssl.create_default_context(cadata=ca_pem.decode())
+    ctx.set_alpn_protocols(["http/1.1"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as tls:
+            served = tls.getpeercert(binary_form=True)
+            tls.sendall(f"GET /x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            chunks = []
+            while data := tls.recv(65536):
+                chunks.append(data)
+    text = b"".join(chunks).decode()
+    return served, text.split("\r\n", 1)[0] + "|" + text.split("\r\n\r\n", 1)[1]
+
+
+def der(cert_pem: bytes) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return x509.load_pem_x509_certificate(cert_pem).public_bytes(Encoding.DER)
+
+
+def test_ingress_tls_secrets_are_served_by_a_real_gateway(kube_cluster, kube_namespace,
+                                                          meshtool_crds, procs, tmp_path):
+    core = client.CoreV1Api(kube_cluster.api_client)
+    net = client.NetworkingV1Api(kube_cluster.api_client)
+    ns = kube_namespace
+    app_port = free_port()
+    start_app(procs, V1, app_port, "v1")
+    create_service(core, ns, "benigno", {"app": "benigno"}, port=5000, target=app_port)
+    create_pod(core, ns, "benigno-v1", {"app": "benigno", "version": "v1"})
+    set_pod_status(core, ns, "benigno-v1", V1, ready=True)
+    cert, key = (p.read_bytes() for p in self_signed(tmp_path, HOST))
+    core.create_namespaced_secret(ns, tls_secret("shop-tls", cert, key))
+    net.create_namespaced_ingress(ns, ingress("shop", HOST, "shop-tls"))
+
+    cp = ControlPlaneProcess("kubernetes", log=tmp_path / "cp.log")
+    cp.args = ("--kubeconfig", str(kube_cluster.kubeconfig), "-n", ns)
+    http_port, https_port, admin = free_port(), free_port(), free_port()
+    with cp.start(timeout=30):
+        log = open(tmp_path / "gateway.log", "wb")
+        procs.append(subprocess.Popen(
+            [*MESHTOOL, "gateway", "run", "--control-plane", cp.address, "--http-port",
+             str(http_port), "--https-port", str(https_port), "--admin-port", str(admin),
+             "--proxy-id", f"gw.{ns}"], stdout=log, stderr=log))
+        # a sidecar on the same stream: it must never receive a private key
+        procs.append(subprocess.Popen(
+            [*MESHTOOL, "proxy", "run", "--control-plane", cp.address, "--service", "sleep",
+             "--inbound-port", str(free_port()), "--outbound-port", str(free_port()),
+             "--admin-port", str(free_port()), "--proxy-id", f"sleep.{ns}"],
+            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "sidecar.log", "wb")))
+        cp.wait_for(lambda t: sorted(p["status"] for p in t["proxies"]) == ["SYNCED"] * 2, 30)
+
+        # HTTPS with SNI: the Secret's certificate, and the routed answer
+        served, answer = wait(lambda: _try(https_port, HOST, cert), what="HTTPS served")
+        assert served == der(cert)
+        assert answer == "HTTP/1.1 200 OK|Hello World, Benigno\n"
+
+        # proxy-status / config_dump: the gateway's certificates (never a key); none for sidecars
+        table = cp.sync_table()
+        rows = {p["proxyId"]: p for p in table["proxies"]}
+        assert rows[f"gw.{ns}"]["tls"]["certificates"] == 1
+        assert "tls" not in rows[f"sleep.{ns}"]
+        dump = _cp_dump(cp.address, f"gw.{ns}")
+        assert [c["secret"] for c in dump["tls"]["certificates"]] == [f"{ns}/shop-tls"]
+        assert dump["tls"]["certificates"][0]["hosts"] == [HOST]
+        assert "tls" not in _cp_dump(cp.address, f"sleep.{ns}")
+        assert "PRIVATE KEY" not in json.dumps(dump)
+
+        # Rotation: a new certificate in the same Secret is served after the push, no restart
+        rotated = tmp_path / "rotated"
+        rotated.mkdir()
+        cert2, key2 = (p.read_bytes() for p in self_signed(rotated, HOST))
+        core.replace_namespaced_secret("shop-tls", ns, tls_secret("shop-tls", cert2, key2))
+        served, answer = wait(lambda: _try(https_port, HOST, cert2), what="the rotated cert")
+        assert served == der(cert2) and answer.endswith("Hello World, Benigno\n")
+
+        # A missing Secret and one of another type: a Warning Event each, no crash, and the
+        # good certificate keeps being served
+        opaque_cert, opaque_key = (p.read_bytes() for p in self_signed(tmp_path, "opaque.test"))
+        core.create_namespaced_secret(ns, tls_secret("opaque", opaque_cert, opaque_key, "Opaque"))
+        net.create_namespaced_ingress(ns, ingress("nosecret", "missing.test", "nowhere"))
+        net.create_namespaced_ingress(ns, ingress("wrongtype", "opaque.test", "opaque"))
+
+        def warnings(name):
+            events = core.list_namespaced_event(ns, field_selector=f"involvedObject.name={name}")
+            return [e.message for e in events.items
+                    if e.type == "Warning" and e.reason == "CertificateNotServed"]
+        assert wait(lambda: warnings("nosecret"), what="the missing Secret's Event") == [
+            f"TLS certificate not served by the meshtool gateway: Secret 'nowhere' (namespace "
+            f"'{ns}') not found"]
+        assert wait(lambda: warnings("wrongtype"), what="the wrong type's Event") == [
+            f"TLS certificate not served by the meshtool gateway: Secret 'opaque' (namespace "
+            f"'{ns}') is of type 'Opaque', not kubernetes.io/tls"]
+        assert _try(https_port, HOST, cert2)[0] == der(cert2)
+        problems = _cp_dump(cp.address, f"gw.{ns}")["tls"]["problems"]
+        assert sorted(p["secret"] for p in problems) == [f"{ns}/nowhere", f"{ns}/opaque"]
+        # both Ingresses are still served over HTTP (only their certificate is missing)
+        assert all(p.poll() is None for p in procs[-2:]), "a proxy died"
+        gw_dump = json.loads(urllib.request.urlopen(
+            f"http://127.0.0.1:{admin}/config_dump", timeout=10).read())
+        assert [c["secret"] for c in gw_dump["tls"]["pushed"]] == [f"{ns}/shop-tls"]
+
+
+def _try(port: int, host: str, ca_pem: bytes):
+    """The (certificate, answer) when the handshake verifies against `ca_pem`, else None."""
+    try:
+        served, answer = https_get(port, host, ca_pem)
+    except (OSError, ssl.SSLError):
+        return None
+    return (served, answer) if answer.startswith("HTTP/1.1 200") else None
+
+
+def _cp_dump(address: str, proxy: str) -> dict:
+    url = http_url(address, CONFIG_DUMP_PATH) + f"?proxy={proxy}"
+    return json.loads(urllib.request.urlopen(url, timeout=10).read())
