@@ -68,6 +68,22 @@ def command(argv: list[str], env: dict | None = None) -> Callable[[], None]:
     return run
 
 
+def timed_process(argv: list[str], ok: tuple[int, ...] | None = (0,)) -> tuple[float, float]:
+    """CPU seconds (user + system, as the kernel accounts them to the child) and wall seconds of
+    one run of `argv`, output discarded. CPU time is the steadier figure on a loaded machine: it
+    does not count the time the process waits for a core. `ok`: the exit codes that are not a
+    failure of the benchmark (None: any)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+    if ok is not None and proc.returncode not in ok:
+        raise RuntimeError(f"{' '.join(argv)}: exit {proc.returncode}")
+    return usage.ru_utime + usage.ru_stime, wall
+
+
 def python() -> str:
     return sys.executable
 

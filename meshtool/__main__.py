@@ -1,4 +1,4 @@
-from meshtool.cli.main import main
+from meshtool.cli.main import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

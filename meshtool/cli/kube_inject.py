@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import click
 
@@ -103,7 +102,7 @@ def _run(files, output, in_place, quiet, mode, config) -> int:
         return 0
     text = join_outputs([(s, t) for s, t, _ in results])
     if output:
-        write_atomically(Path(output), text)
+        write_atomically(output, text)
     else:
         click.echo(text, nl=False)
     return 0
@@ -122,23 +121,24 @@ def join_outputs(items) -> str:
     return out
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: str | os.PathLike, text: str) -> None:
     """Write to a temporary file in the same directory, then rename over the target,
     so a reader (or the input, when it is the same file) never sees a half-written file.
     A symlink is written through (its target is replaced, the link stays); a new file gets
     the mode the umask gives, an existing one keeps its mode."""
     import tempfile  # only writes need it: not imported for the usual pipe to stdout
 
-    path = Path(os.path.realpath(path))
-    directory = path.parent
+    path = os.path.realpath(path)
+    directory, name = os.path.split(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise MeshtoolError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
+        os.chmod(tmp, os.stat(path).st_mode & 0o7777 if os.path.exists(path)
+                 else 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -159,7 +159,7 @@ def _load_config(file: str):
     from meshtool.rules.sources import read_source
     from meshtool.rules.yamlio import load_documents
 
-    source = read_source(Path(file))
+    source = read_source(file)
     docs = load_documents(source)
     data = docs[0].data if docs else {}
     values, problems = config_from_mapping(data)

@@ -19,7 +19,7 @@ from meshtool.inject.decide import LEGACY, TEMPLATE_PATHS, InvalidValue, sentenc
 from meshtool.inject.iptables import Redirect
 from meshtool.inject.status import Status
 from meshtool.inject.traffic import AnnotationError, redirect_for
-from meshtool.model.kinds import list_items
+from meshtool.model.lists import list_items
 
 Path = tuple[str | int, ...]
 

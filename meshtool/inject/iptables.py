@@ -8,7 +8,6 @@ port. The include/exclude lists narrow this down, as set by the
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 IN_CHAIN = "MESHTOOL_INBOUND"
@@ -39,6 +38,8 @@ def parse_ip_ranges(text: str, *, allow_star: bool) -> tuple[str, ...]:
     for part in _items(text):
         if part == "*" and allow_star:
             return ("*",)
+        import ipaddress  # only for explicit ranges: the defaults ("*", none) never need it
+
         try:
             net = ipaddress.ip_network(part, strict=False)
         except ValueError:

@@ -110,7 +110,8 @@ def parse_meshfile(src: Source) -> MeshSpec:
     if not isinstance(meta, dict):
         _fail(doc, ("metadata",), "must be a mapping with a name")
     _only(doc, ("metadata",), meta, {"name", "labels", "annotations"})
-    name = meta.get("name", src.path.parent.name if src.path else "mesh")
+    file_path = Path(src.path) if src.path else None
+    name = meta.get("name", file_path.parent.name if file_path else "mesh")
     if not isinstance(name, str) or not _NAME.match(name):
         _fail(doc, ("metadata", "name"), f"invalid mesh name {name!r}: use lowercase letters, "
                                          f"digits and '-'")
@@ -147,7 +148,7 @@ def parse_meshfile(src: Source) -> MeshSpec:
         if g.name in seen:
             _fail(doc, ("spec", "gateways", i, "name"), f"duplicate instance {g.name!r}")
         seen.add(g.name)
-    return MeshSpec(name, tuple(workloads), src.path, tuple(parsed),
+    return MeshSpec(name, tuple(workloads), file_path, tuple(parsed),
                     mtls=bool(mtls.get("enabled")))
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from meshtool.model.lists import is_list, list_items  # noqa: F401 - re-exported for readers of kinds
 
 API_GROUP = "config.meshtool.io"
 API_VERSION = "v1alpha1"
@@ -131,17 +132,3 @@ def kind_names() -> list[str]:
     """The spellings offered by help texts and shell completion (the kind.group forms are
     accepted too, but would only crowd the list)."""
     return sorted(a for a in _BY_ALIAS if "." not in a)
-
-
-def list_items(data: Any) -> list[tuple[tuple[str | int, ...], Any]]:
-    """The objects a document stands for, each with its path in the document: a `kind: List`
-    gives its items one by one (path ("items", i)), anything else itself (path ())."""
-    if is_list(data):
-        return [(("items", i), item) for i, item in enumerate(data["items"])]
-    return [((), data)]
-
-
-def is_list(data: Any) -> bool:
-    """A `kind: List` (or any ...List) document: it stands for its `items`."""
-    return isinstance(data, dict) and isinstance(data.get("kind"), str) and \
-        data["kind"].endswith("List") and isinstance(data.get("items"), list)
