@@ -15,6 +15,11 @@ protocol: the whole snapshot to every proxy on every change). Per fleet size and
   time over the changes, less the cost of the polls that watch them, per change), bytes
   written per rule change.
 
+CPU figures are process CPU times read from /proc/PID/stat of each child: the control plane
+(`python -m meshtool control-plane`, its own process) and, apart, the simulated fleet (one
+process holding all N proxies, on the same 2 cores). The fleet's CPU per round is reported
+beside the control plane's: the latencies are those of both processes sharing the machine.
+
 Run one point: `python -m bench.bench_scale --count 1000 --mode delta --repeat 3`.
 """
 
@@ -81,11 +86,13 @@ def measure(count: int, mode: str, changes: int = 20, endpoint_changes: int = 6,
         with ControlPlaneProcess(db, args=("--grace", "200ms"),
                                  log=tmp / f"cp-{mode}{count}.log") as cp:
             poll = Poller(cp, 0.1)
-            t0 = time.perf_counter()
+            t0, sync_c0 = time.perf_counter(), _cpu(cp.proc.pid)
             with SimulatedFleet(cp.address, count, log=tmp / f"fleet-{mode}{count}.log",
                                 services=10, sotw=mode == "sotw").start(wait=False) as fleet:
                 poll.wait(_synced(count), timeout)
                 out["synced_s"] = time.perf_counter() - t0
+                out["sync_cpu"] = _cpu(cp.proc.pid) - sync_c0
+                out["fleet_sync_cpu"] = _cpu(fleet.proc.pid)
                 time.sleep(1.0)
                 # What a poll costs the control plane, to leave it out of the CPU per round.
                 c0, p0 = _cpu(cp.proc.pid), poll.polls
@@ -93,10 +100,11 @@ def measure(count: int, mode: str, changes: int = 20, endpoint_changes: int = 6,
                     poll.wait(lambda t: True, 5)
                 poll_cpu = (_cpu(cp.proc.pid) - c0) / max(poll.polls - p0, 1)
 
-                lat, bytes_per, cpu = [], [], []
+                lat, bytes_per, cpu, fleet_cpu = [], [], [], []
                 with open_store(str(db)) as store:
                     for i in range(changes):
                         b0, c0, p0 = poll.wait(lambda t: True, 5)["bytesSent"], _cpu(cp.proc.pid), poll.polls
+                        f0 = _cpu(fleet.proc.pid)
                         try:
                             store.get("RouteRule", "default", "bench-split")
                             res = store.replace([_rule(i + 1)])[0]
@@ -107,10 +115,12 @@ def measure(count: int, mode: str, changes: int = 20, endpoint_changes: int = 6,
                         lat.append(t["lastAck"] - written)
                         bytes_per.append(t["bytesSent"] - b0)
                         cpu.append(_cpu(cp.proc.pid) - c0 - (poll.polls - p0) * poll_cpu)
+                        fleet_cpu.append(_cpu(fleet.proc.pid) - f0)
                         time.sleep(0.05)
                 out.update(rule_p50=percentile(lat, 50), rule_p99=percentile(lat, 99),
                            bytes_per_change=statistics.median(bytes_per),
-                           cpu_per_round=statistics.median(cpu), poll_cpu=poll_cpu)
+                           cpu_per_round=statistics.median(cpu), poll_cpu=poll_cpu,
+                           fleet_cpu_per_round=statistics.median(fleet_cpu))
 
                 ep = []
                 for i in range(endpoint_changes // 2):
@@ -136,9 +146,27 @@ def measure(count: int, mode: str, changes: int = 20, endpoint_changes: int = 6,
 
 
 def median_of(runs: list[dict]) -> dict:
-    keys = [k for k in runs[0] if isinstance(runs[0][k], (int, float)) and k != "count"]
-    return {**runs[0], **{k: statistics.median(r[k] for r in runs) for k in keys},
+    """Medians of the numeric figures (a figure older runs lack: over the runs that have it)."""
+    keys = {k for r in runs for k, v in r.items() if isinstance(v, (int, float)) and k != "count"}
+    return {**runs[0], **{k: statistics.median(r[k] for r in runs if k in r) for k in keys},
             "runs": len(runs)}
+
+
+def _cpu_figures(n: int, d: dict, s: dict) -> list[Figure]:
+    """The control plane's CPU to sync everyone, and the simulated fleet's CPU per round (the
+    other process on the same cores: what the latencies also wait for)."""
+    out = []
+    if "sync_cpu" in d:
+        out.append(Figure(f"{n} proxies: control-plane CPU to sync all", d["sync_cpu"], "s",
+                          "state of the world", s.get("sync_cpu"),
+                          notes=f"fleet (simulator) CPU meanwhile {d['fleet_sync_cpu']:.1f} s"))
+    if "fleet_cpu_per_round" in d:
+        out.append(Figure(f"{n} proxies: simulated fleet's CPU per rule-change round",
+                          d["fleet_cpu_per_round"], "s", "state of the world",
+                          s.get("fleet_cpu_per_round"),
+                          notes="not the control plane's: the one simulator process applying "
+                                "and ACKing for all N proxies, on the same 2 cores"))
+    return out
 
 
 def figures(runs: list[dict]) -> list[Figure]:
@@ -183,6 +211,7 @@ def figures(runs: list[dict]) -> list[Figure]:
                          f"is its frame's send and its ACK's receipt"),
             Figure(f"{n} proxies: bytes sent per rule change", d["bytes_per_change"] / 1024,
                    "KiB", "state of the world", s["bytes_per_change"] / 1024),
+            *_cpu_figures(n, d, s),
         ]
     if len(sizes) > 1:
         lo, hi = sizes[0], sizes[-1]

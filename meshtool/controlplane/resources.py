@@ -124,6 +124,7 @@ class Updates:
         self.keep = keep
         self._cache: OrderedDict[tuple, Payload] = OrderedDict()
         self.encoded = 0  # payloads encoded (not found in the cache), for tests and metrics
+        self._last_delta: tuple | None = None  # (base, target, payload) of the last delta asked
 
     def _get(self, key: tuple, make: Callable[[], Payload]) -> Payload:
         payload = self._cache.get(key)
@@ -142,7 +143,15 @@ class Updates:
                          lambda: Payload(SNAPSHOT, view.version, None, full_snapshot(view)))
 
     def delta(self, base: View | None, target: View) -> Payload:
+        last = self._last_delta  # thousands of proxies in a row make the same move
+        if last is not None and last[0] is base and last[1] is target:
+            return last[2]
         key = (DELTA, base.version if base else None, target.version)
+        payload = self._delta(key, base, target)
+        self._last_delta = (base, target, payload)
+        return payload
+
+    def _delta(self, key: tuple, base: View | None, target: View) -> Payload:
         return self._get(key, lambda: Payload(DELTA, target.version,
                                               base.version if base else None,
                                               delta(base, target)))

@@ -542,7 +542,9 @@ class ControlPlane:
                 payload = self.updates.snapshot(target)
             nonce = f"{self._nonce_prefix}-{next(self._nonces)}"
             data, binary = payload.frame(nonce, ACCEPT_ZLIB in session.accept)
-            share = await self.window.acquire(len(data))
+            share = self.window.try_acquire(len(data))
+            if share is None:
+                share = await self.window.acquire(len(data))
             if session.closed:
                 self.window.release(share)
                 return

@@ -24,10 +24,20 @@ class ByteWindow:
         self.peak = 0  # the most bytes ever in flight at once
         self.waited = 0  # sends that had to wait for room
         self._waiters: deque[tuple[int, asyncio.Future]] = deque()
+        self._most = max(limit // SHARES, 1)  # what one frame counts for at most
+
+    def try_acquire(self, size: int) -> int | None:
+        """The share taken for `size` bytes if there is room now and nobody waits, else None
+        (then `acquire`): most sends never wait, and need no coroutine."""
+        share = min(size, self._most)
+        if not self._waiters and self.used + share <= self.limit:
+            self._take(share)
+            return share
+        return None
 
     async def acquire(self, size: int) -> int:
         """Wait for room for `size` bytes; returns the share taken (give it to `release`)."""
-        share = min(size, max(self.limit // SHARES, 1))
+        share = min(size, self._most)
         if not self._waiters and self.used + share <= self.limit:
             self._take(share)
             return share
@@ -47,7 +57,8 @@ class ByteWindow:
 
     def _take(self, share: int) -> None:
         self.used += share
-        self.peak = max(self.peak, self.used)
+        if self.used > self.peak:
+            self.peak = self.used
 
     def release(self, share: int) -> None:
         self.used -= share

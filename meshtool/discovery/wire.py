@@ -13,6 +13,7 @@ Standard library only.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,6 +28,7 @@ ENCODING_ZLIB = "zlib"
 _FIELD = {SNAPSHOT: "snapshot", DELTA: "update"}  # where each type carries its payload
 _NONCE = "\x00nonce\x00"  # a placeholder no real nonce can be: where each proxy's goes
 _NONCE_JSON = json.dumps(_NONCE).encode()
+_PLAIN = re.compile(r"[A-Za-z0-9._-]*")  # a JSON string of these is the text in quotes
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,7 +77,9 @@ class Payload:
         """(the frame's bytes, whether it is binary) for one proxy."""
         binary = compress and self.compressed is not None
         before, after = self._binary_parts if binary else self._text_parts
-        return b"".join((before, json.dumps(nonce).encode(), after)), binary
+        quoted = (b'"%s"' % nonce.encode() if _PLAIN.fullmatch(nonce)  # a control plane's own
+                  else json.dumps(nonce).encode())
+        return b"".join((before, quoted, after)), binary
 
 
 def inflate(data: bytes, limit: int = MAX_PAYLOAD) -> bytes:
