@@ -75,10 +75,14 @@ def _cluster(kubeconfig, context):
               help="Also install the ingress gateway: a Deployment running `meshtool gateway "
                    "run`, its Service (LoadBalancer, port 80) and ServiceAccount, and the default "
                    "IngressClass meshtool (docs/gateway.md).")
+@click.option("--ca-secret", default=None, metavar="NAME",
+              help="Run the mesh CA from this Secret of the control plane's namespace, in "
+                   "Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, "
+                   "cert-chain.pem); it is mounted into the control plane. Default: no CA.")
 @click.option("-q", "--quiet", is_flag=True, help="No report lines on stderr.")
 def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_policy, addons,
             cluster_name, remote, control_plane, injection_url, injection_ca, webhook_addresses,
-            gateway, quiet) -> int:
+            gateway, ca_secret, quiet) -> int:
     """Install meshtool in a cluster: CRDs, control plane, injection and validating webhooks.
 
     \b
@@ -100,6 +104,7 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
       meshtool install -n mesh --image registry.example/meshtool:0.1.0
       meshtool install --addons prometheus --dry-run > meshtool.yaml
       meshtool install --gateway --dry-run > meshtool.yaml
+      meshtool install --ca-secret cacerts --dry-run > meshtool.yaml
       kubectl label namespace default meshtool-injection=enabled
       meshtool install --cluster-name cluster1 --webhook-address 10.0.0.5 --context cluster1
       meshtool install --remote --cluster-name cluster2 --control-plane 10.0.0.5:15010 \
@@ -109,7 +114,8 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
 
     settings = lib.Settings(namespace=namespace, image=image or lib.IMAGE, failure_policy=failure_policy,
                             addons=tuple(dict.fromkeys(addons)), cluster_name=cluster_name,
-                            gateway=gateway, webhook_addresses=tuple(webhook_addresses))
+                            gateway=gateway, webhook_addresses=tuple(webhook_addresses),
+                            ca_secret=ca_secret)
     if remote and webhook_addresses:
         from meshtool.errors import UsageError
 

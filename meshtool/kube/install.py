@@ -39,6 +39,7 @@ DEFAULT_FAILURE_POLICY = "Ignore"
 MIN_VERSION = (1, 22)  # every API used is v1 there and server-side apply is GA
 CERT_RENEW_DAYS = 30
 TLS_DIR = "/etc/meshtool/webhook"
+CA_DIR = "/etc/cacerts"  # where the cacerts Secret (Istio's layout) is mounted, with --ca-secret
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class Settings:
     # Multi-cluster: addresses (IPs or DNS names) other clusters' API servers reach the webhook
     # at; the webhook certificate names them besides the Service's in-cluster names.
     webhook_addresses: tuple[str, ...] = ()
+    # The mesh CA: a Secret in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem,
+    # cert-chain.pem), mounted into the control plane; None: no CA, sidecars speak plaintext.
+    ca_secret: str | None = None
 
     def webhook_names(self) -> tuple[list[str], list[str]]:
         """(DNS names, IP addresses) the webhook certificate must hold."""
@@ -166,6 +170,7 @@ def deployment(settings: Settings) -> dict:
         "name": "control-plane", "image": settings.image, "imagePullPolicy": "IfNotPresent",
         "args": ["control-plane", "--store", "kubernetes", "--listen", f"0.0.0.0:{DISCOVERY_PORT}",
                  "--id", "$(POD_NAME)",
+                 *(["--ca-dir", CA_DIR] if settings.ca_secret else []),
                  *(["--cluster-name", settings.cluster_name] if settings.cluster_name else [])],
         "env": objects.pod_identity_env(),  # POD_NAMESPACE: where the remote secrets are
         "ports": [{"name": "discovery", "containerPort": DISCOVERY_PORT, "protocol": "TCP"}],
@@ -174,6 +179,11 @@ def deployment(settings: Settings) -> dict:
                       "limits": {"cpu": "1", "memory": "512Mi"}},
         "securityContext": hardened,
     }
+    volumes = [{"name": "webhook-tls", "secret": {"secretName": SECRET}}]
+    if settings.ca_secret:  # a Secret volume follows the Secret: a rotated root is reread
+        control_plane["volumeMounts"] = [{"name": "cacerts", "mountPath": CA_DIR,
+                                          "readOnly": True}]
+        volumes.append({"name": "cacerts", "secret": {"secretName": settings.ca_secret}})
     webhook = {
         "name": "webhook", "image": settings.image, "imagePullPolicy": "IfNotPresent",
         "args": ["webhook", "--listen", f"0.0.0.0:{WEBHOOK_PORT}",
@@ -202,7 +212,7 @@ def deployment(settings: Settings) -> dict:
                     "serviceAccountName": NAME,
                     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [control_plane, webhook],
-                    "volumes": [{"name": "webhook-tls", "secret": {"secretName": SECRET}}],
+                    "volumes": volumes,
                 },
             },
         },

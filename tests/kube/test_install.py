@@ -133,3 +133,24 @@ def test_good_certificates_are_reused_and_others_replaced(items, certs):
     assert lib.usable_certs({k: v for k, v in data.items() if k != "tls.key"}, SETTINGS) is None
     assert lib.usable_certs({**data, "tls.crt": "bm90IGEgY2VydA=="}, SETTINGS) is None
     assert lib.usable_certs(None, SETTINGS) is None
+
+
+def test_the_ca_secret_is_mounted_and_read_by_the_control_plane(tmp_path):
+    from meshtool.security.ca import MeshCA
+
+    items = {(o["kind"], o["metadata"]["name"]): o for o in lib.manifests(
+        lib.Settings(namespace="mesh", ca_secret="cacerts"), lib.new_certs(lib.Settings()))}
+    spec = items[("Deployment", lib.NAME)]["spec"]["template"]["spec"]
+    cp = next(c for c in spec["containers"] if c["name"] == "control-plane")
+    args = cp["args"]
+    assert args[args.index("--ca-dir") + 1] == lib.CA_DIR
+    assert cp["volumeMounts"] == [{"name": "cacerts", "mountPath": lib.CA_DIR, "readOnly": True}]
+    assert {"name": "cacerts", "secret": {"secretName": "cacerts"}} in spec["volumes"]
+    # what the mount holds, Istio's layout, is what the control plane loads (no new root)
+    MeshCA.load_or_create(str(tmp_path / "made"), "cluster.local")
+    params = _command("control-plane").make_context(
+        "control-plane", [a.replace(lib.CA_DIR, str(tmp_path / "made")) for a in args[1:]]).params
+    assert params["ca_dir"] == str(tmp_path / "made")
+    without = lib.manifests(lib.Settings(namespace="mesh"), lib.new_certs(lib.Settings()))
+    dep = next(o for o in without if o["kind"] == "Deployment")
+    assert "--ca-dir" not in dep["spec"]["template"]["spec"]["containers"][0]["args"]

@@ -172,6 +172,26 @@ def test_dry_run_prints_yaml_the_api_server_accepts(kube_cluster, control_namesp
     assert objects.get(api, "Deployment", lib.NAME, control_namespace) is None
 
 
+def test_the_ca_secret_mount_is_a_deployment_the_api_server_accepts(kube_cluster,
+                                                                    control_namespace, capsys):
+    api = kube_cluster.api_client
+    code, out, err = run(capsys, "install", "--dry-run", "-n", control_namespace,
+                         "--ca-secret", "cacerts")
+    assert code == 0, err
+    docs = list(yaml.safe_load_all(out))
+    objects.apply(api, next(d for d in docs if d["kind"] == "Namespace"))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    accepted = objects.call(api, "PATCH", objects.path_of(deployment), body=deployment,
+                            query={"fieldManager": "meshtool", "force": "true", "dryRun": "All",
+                                   "fieldValidation": "Strict"},
+                            content_type="application/apply-patch+yaml")
+    spec = accepted["spec"]["template"]["spec"]
+    assert {"name": "cacerts", "secret": {"secretName": "cacerts", "defaultMode": 420}} \
+        in spec["volumes"]
+    args = spec["containers"][0]["args"]
+    assert args[args.index("--ca-dir") + 1] == lib.CA_DIR
+
+
 def test_install_refuses_an_invalid_object_before_writing_anything(kube_cluster, capsys):
     code, _, err = run(capsys, "install", "-n", "Not_A_Namespace", "--kubeconfig", str(kube_cluster.kubeconfig))
     assert code == 1
