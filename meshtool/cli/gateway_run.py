@@ -43,6 +43,10 @@ def _pair(value: str):
               help="Admin port on 127.0.0.1: /ready, /stats/prometheus, /config_dump.")
 @click.option("--proxy-id", default=None,
               help="Default: $POD_NAME.$POD_NAMESPACE, else meshtool-gateway-PID.")
+@click.option("--token-file", envvar="MESHTOOL_TOKEN_FILE", default=None, metavar="PATH",
+              help="A Kubernetes service account token sent with the request for the mesh "
+                   "certificate (mTLS to the sidecars), which the control plane checks with a "
+                   "TokenReview (default: the pod's token, when it exists).")
 @click.option("--resolve", "resolve", multiple=True, metavar="HOST[:PORT]=ADDR[:PORT]",
               help="Connect to ADDR[:PORT] for calls to HOST[:PORT] (tests). Repeatable.")
 @click.option("--access-log", is_flag=True, help="Print one JSON line per request on stdout.")
@@ -50,7 +54,7 @@ def _pair(value: str):
               help="Worker processes sharing the ports with SO_REUSEPORT (admin on the first).")
 @click.option("-v", "--verbose", is_flag=True, help="Log proxy events on stderr.")
 def run(control_plane, snapshot, http_port, https_port, tls_certs, listen_host, admin_port,
-        proxy_id, resolve, access_log, workers, verbose) -> int:
+        proxy_id, token_file, resolve, access_log, workers, verbose) -> int:
     """Run the ingress gateway: requests from outside the mesh, routed by host and path to
     mesh Services by the Ingress, Gateway API and Istio Gateway routes the control plane
     pushes; an unknown host or path gets 404. After the gateway's route, the Service's own
@@ -65,7 +69,7 @@ def run(control_plane, snapshot, http_port, https_port, tls_certs, listen_host, 
     Example:
       meshtool gateway run --control-plane 127.0.0.1:15010 --http-port 8080 --admin-port 15220
     """
-    from meshtool.cli.proxy_run import _pairs
+    from meshtool.cli.proxy_run import POD_TOKEN, _pairs
     from meshtool.sidecar.gateway import Gateway, GatewayConfig
     from meshtool.sidecar.resolve import Resolver
     from meshtool.sidecar.runner import run_sidecar
@@ -94,7 +98,8 @@ def run(control_plane, snapshot, http_port, https_port, tls_certs, listen_host, 
         http_port=http_port, https_port=https_port, certificates=pairs, admin_port=admin_port,
         listen_host=listen_host, snapshot_file=snapshot, control_plane=control_plane,
         identity=Identity(service=GATEWAY_SERVICE, proxy_id=proxy_id, kind="gateway"),
-        resolve=resolve_map, access_log=access_log, reuse_port=workers > 1)
+        resolve=resolve_map, access_log=access_log, reuse_port=workers > 1,
+        token_file=token_file or (POD_TOKEN if os.path.exists(POD_TOKEN) else None))
     try:
         return run_sidecar(config, workers=workers, verbose=verbose, proxy_class=Gateway)
     except ValueError as exc:  # a certificate that does not load

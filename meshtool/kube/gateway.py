@@ -50,7 +50,10 @@ def gateway_manifests(namespace: str, image: str, control_plane: str,
                 "metadata": {"labels": {**selector, "app.kubernetes.io/part-of": "meshtool",
                                         "sidecar.meshtool.io/inject": "false"}},
                 "spec": {"serviceAccountName": GATEWAY_SERVICE,
-                         "automountServiceAccountToken": False,
+                         # its token proves the gateway's identity when it asks the mesh CA
+                         # for its certificate (mTLS to the sidecars); the account may do
+                         # nothing in the API
+                         "automountServiceAccountToken": True,
                          "securityContext": {"runAsNonRoot": True,
                                              "seccompProfile": {"type": "RuntimeDefault"}},
                          "containers": [container]},

@@ -345,3 +345,58 @@ def test_root_rotation_under_load_fails_no_request(mesh):
         worker.join(30)
     failed = [o for o in outcomes if o != 200]
     assert not failed and len(outcomes) > 50, (failed[:5], len(outcomes))
+
+
+INGRESS = """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: route1
+  namespace: default
+  annotations: {konghq.com/strip-path: "true"}
+spec:
+  rules:
+  - http:
+      paths:
+      - path: /route1
+        pathType: Prefix
+        backend: {service: {name: benigno, port: {number: 5000}}}
+"""
+
+
+def test_the_gateway_gets_a_certificate_and_speaks_mtls_to_sidecars_under_strict(mesh):
+    cp, sc, tmp_path = mesh
+    b = sc["benigno"]
+    http_port, admin = free_port(), free_port()
+    log = open(tmp_path / "gateway.log", "wb")
+    gateway = subprocess.Popen(
+        [*MESHTOOL, "gateway", "run", "--control-plane", cp.address, "--http-port",
+         str(http_port), "--admin-port", str(admin), "--proxy-id", "gw.default"],
+        stdout=log, stderr=log)
+    try:
+        apply(tmp_path, "strict", STRICT)
+        apply(tmp_path, "ingress", INGRESS)
+        wait_for(lambda: plaintext_status(b["inbound"]) is None, 10, what="STRICT in force")
+        certs = wait_for(lambda: admin_json(admin, "/certs").get("state") == "active"
+                         and admin_json(admin, "/certs"), 20, what="the gateway's certificate")
+        assert certs["spiffeId"] == "spiffe://cluster.local/ns/default/sa/meshtool-gateway"
+
+        def through_gateway():
+            conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+            try:
+                conn.request("GET", "/route1/")
+                resp = conn.getresponse()
+                return resp.status, resp.read().decode().strip()
+            except OSError:
+                return None
+            finally:
+                conn.close()
+        assert wait_for(lambda: through_gateway() == (200, "Hello World, Benigno"), 20,
+                        what="served through the gateway")
+        # benigno saw the gateway's identity over mTLS: STRICT refuses anything else
+        assert ('meshtool_inbound_connections_total{security="mutual_tls",'
+                'source="spiffe://cluster.local/ns/default/sa/meshtool-gateway"}') in metrics(
+                    b["admin"])
+    finally:
+        gateway.terminate()
+        gateway.wait(10)

@@ -158,3 +158,34 @@ def _try(port: int, host: str, ca_pem: bytes):
 def _cp_dump(address: str, proxy: str) -> dict:
     url = http_url(address, CONFIG_DUMP_PATH) + f"?proxy={proxy}"
     return json.loads(urllib.request.urlopen(url, timeout=10).read())
+
+
+def test_a_gateway_gets_its_mesh_certificate_with_its_service_account_token(
+        kube_cluster, kube_namespace, meshtool_crds, procs, tmp_path):
+    """mTLS to the sidecars in Kubernetes mode: the gateway's CSR carries its token (as a
+    sidecar's does), reviewed by the real API server; the certificate names its account."""
+    import os
+
+    from .test_csr_tokenreview import token_for
+
+    core = client.CoreV1Api(kube_cluster.api_client)
+    ns = kube_namespace
+    token_file = tmp_path / "token"
+    token_file.write_text(token_for(core, ns, "meshtool-gateway"))
+    cp = ControlPlaneProcess("kubernetes", log=tmp_path / "cp.log")
+    cp.args = ("--kubeconfig", str(kube_cluster.kubeconfig), "-n", ns, "--ca-dir",
+               str(tmp_path / "ca"))
+    admin = free_port()
+    with cp.start(timeout=30):
+        procs.append(subprocess.Popen(
+            [*MESHTOOL, "gateway", "run", "--control-plane", cp.address, "--http-port",
+             str(free_port()), "--admin-port", str(admin), "--proxy-id", f"gw.{ns}",
+             "--token-file", str(token_file)], env={**os.environ, "POD_NAMESPACE": ns},
+            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "gateway.log", "wb")))
+
+        def certs():
+            doc = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{admin}/certs",
+                                                    timeout=5).read())
+            return doc if doc.get("state") == "active" else None
+        issued = wait(certs, timeout=30, what="the gateway's certificate")
+        assert issued["spiffeId"] == f"spiffe://cluster.local/ns/{ns}/sa/meshtool-gateway"
