@@ -111,6 +111,7 @@ class Session:
     scope_generation: int = -1  # of the Sidecars it was computed from
     view: tuple | None = None  # (state, scopes generation, its view of that state): the last asked
     sending: bool = False  # a sender task is running for this session
+    credential: str | None = None  # a gateway's service account token (its hello's `token`)
     closed: bool = False
 
     @property
@@ -181,7 +182,7 @@ class ControlPlane:
                  warmup: float = 10.0, reporter: Reporter | None = None,
                  window: int = WINDOW_BYTES, stall: float = STALL,
                  ca=None, cert_ttl: float = 24 * 3600.0, token_reviewer=None,
-                 credentials=None):
+                 credentials=None, gateway_account: tuple[str, str] | None = None):
         self._open_store = open_store
         self.workloads = workloads  # None: connected sidecars are the endpoints (local mode)
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
@@ -208,7 +209,8 @@ class ControlPlane:
         if credentials is not None:  # a source of Secrets (kubesecrets.KubernetesSecrets)
             from meshtool.controlplane.gatewaycerts import GatewayCertificates
 
-            self.gateway_certs = GatewayCertificates(credentials, reporter)
+            self.gateway_certs = GatewayCertificates(credentials, reporter, token_reviewer,
+                                                     gateway_account)
         self.revision = 0
         self.loaded = open_store is None  # without a store there are no rules to wait for
         self.compiled = Compiled()  # the rules compiled, with what was left out and why
@@ -618,7 +620,9 @@ class ControlPlane:
             log.warning("refused a stream from %s: %s", request.remote, exc)
             await ws.close(code=CLOSE_PROTOCOL_ERROR, message=str(exc)[:120].encode())
             return ws
-        session = Session(ws, ProxySync(identity), accept=accept)
+        session = Session(ws, ProxySync(identity), accept=accept,
+                          credential=(hello.get("token") if identity.kind == "gateway"
+                                      and isinstance(hello.get("token"), str) else None))
         if held is not None and ACCEPT_DELTA in accept:
             session.held = self._recent.get(held)  # unknown: the full state
         self._attach(session)
