@@ -274,13 +274,13 @@ class ControlPlane:
             self._follower.start()
         if self.workloads is not None:
             self.workloads.start(loop, self._endpoints_changed)
-        if self.gateway_certs is not None:  # sent to gateway proxies only, never to sidecars
-            self.gateway_certs.start(loop, lambda: list(self.sessions.values()))
         elif self.registrations is not None:
             self._shared = SharedRegistrations(
                 self.registrations, f"{self.instance}#{secrets.token_hex(3)}", self._view, loop,
                 address=lambda: self.address, grace=self.registry.grace, warmup=self.warmup)
             self.registry.share(self._shared)  # started once the address is known
+        if self.gateway_certs is not None:  # sent to gateway proxies only, never to sidecars
+            self.gateway_certs.start(loop, lambda: list(self.sessions.values()))
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, backlog=4096, reuse_address=True)
