@@ -199,7 +199,7 @@ def keys_from_files(files: tuple[str, ...], namespace: str | None, *, quiet: boo
     Inputs with foreign rules (Istio, Kuma) go through the full loader, whose conversion names them."""
     from meshtool.model import convert
     from meshtool.model.convert import kuma
-    from meshtool.model.kinds import NATIVE_API_VERSION, RULE_KINDS, is_list
+    from meshtool.model.kinds import NATIVE_API_VERSION, RULE_KINDS, SECURITY_KINDS, is_list
     from meshtool.rules.sources import read_sources
     from meshtool.rules.yamlio import load_documents
 
@@ -222,7 +222,7 @@ def keys_from_files(files: tuple[str, ...], namespace: str | None, *, quiet: boo
                                                       default_namespace=default_namespace,
                                                       unique=False, store=store)]
                 if not (isinstance(data, dict) and data.get("apiVersion") == NATIVE_API_VERSION
-                        and data.get("kind") in RULE_KINDS):
+                        and data.get("kind") in RULE_KINDS + SECURITY_KINDS):
                     continue
                 meta = data.get("metadata")
                 name = meta.get("name") if isinstance(meta, dict) else None

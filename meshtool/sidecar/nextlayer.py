@@ -30,6 +30,7 @@ from mitmproxy.net.tls import starts_like_tls_record
 from mitmproxy.proxy.layers.tls import ServerTLSLayer
 from mitmproxy.proxy.mode_specs import ReverseMode
 
+from meshtool.security import spiffe
 from meshtool.sidecar.addons.egress import allowing_rule
 
 log = logging.getLogger("meshtool.sidecar")
@@ -74,12 +75,13 @@ class MeshNextLayer(next_layer.NextLayer):
                     self._refuse_plaintext(nextlayer, _original_port(ctx)):
                 return  # a silent client is no mesh client: those open with a ClientHello
             else:  # server-first: relay now so the greeting reaches the client
-                nextlayer.layer = layers.TCPLayer(ctx)
+                nextlayer.layer = self._tcp(ctx)
             return
         if self._is_inbound(ctx) and not ctx.client.tls:
             data = nextlayer.data_client()
             if starts_like_tls_record(data):  # mTLS from a sidecar: terminated here
-                nextlayer.layer = layers.ClientTLSLayer(ctx)
+                tls = nextlayer.layer = layers.ClientTLSLayer(ctx)
+                tls.child_layer._ask_on_start = True  # a server-first protocol inside
                 return
             if len(data) < 3 and not nextlayer.data_server():
                 return  # mitmproxy asks again when more bytes arrive
@@ -88,6 +90,10 @@ class MeshNextLayer(next_layer.NextLayer):
         super().next_layer(nextlayer)
         _prior_knowledge(nextlayer)
         chosen = nextlayer.layer
+        if type(chosen) is layers.TCPLayer and chosen.flow is not None and (
+                self._is_inbound(ctx) or self._is_mesh(ctx)):
+            nextlayer.layer = self._tcp(ctx)
+            return
         if chosen is None or not self._is_outbound(ctx) or self._is_mesh(ctx):
             return
         if isinstance(chosen, layers.HttpLayer):
@@ -102,6 +108,55 @@ class MeshNextLayer(next_layer.NextLayer):
             return
         if not self._tcp_allowed(ctx):
             nextlayer.layer = self._deny(ctx, "tcp", None)
+
+    # -- opaque TCP: mTLS to mesh endpoints, permissions at connection time ---------------------
+
+    def _tcp(self, ctx) -> layer.Layer:
+        """A raw TCP relay; outbound to a mesh endpoint with an identity, inside mTLS; inbound,
+        judged by the traffic permissions on the peer's identity first."""
+        if self._is_inbound(ctx):
+            why = self._tcp_forbidden(ctx)
+            return _Refuse(ctx) if why else layers.TCPLayer(ctx)
+        identity = self._endpoint_identity(ctx) if self._is_outbound(ctx) else None
+        certs = self.state.certs
+        if identity is None or certs is None or certs.contexts is None:
+            return layers.TCPLayer(ctx)
+        self.state.mesh_peers[tuple(ctx.server.address[:2])] = identity
+        tls = ServerTLSLayer(ctx)  # MutualTLS.tls_start_server checks the peer's SPIFFE ID
+        tls.child_layer = layers.TCPLayer(ctx)
+        return tls
+
+    def _endpoint_identity(self, ctx) -> str | None:
+        snap = self.state.snapshot
+        host, port = ctx.server.address[:2]
+        svc = snap.by_host.get(f"{host}:{port}") if snap is not None else None
+        return next((e.identity for e in svc.endpoints if e.address == host and e.port == port),
+                    None) if svc is not None else None
+
+    def _tcp_forbidden(self, ctx) -> str | None:
+        """The AccessPolicies on an inbound TCP connection, at connection time: the peer's
+        SPIFFE ID (from its client certificate) and the port it dialled."""
+        snap = self.state.snapshot
+        table = snap.access if snap is not None else None
+        if table is None:
+            return None
+        principal = None
+        if ctx.client.tls and ctx.client.certificate_list:
+            principal = spiffe.of_certificate(ctx.client.certificate_list[0]._cert)
+        source = principal or (ctx.client.peername[0] if ctx.client.peername else "unknown")
+        verdict = table.decide_tcp(principal, _original_port(ctx))
+        for name in verdict.audited:
+            key = (name, source)
+            self.state.audited[key] = self.state.audited.get(key, 0) + 1
+            log.info("AUDIT %s: TCP connection from %s", name, source)
+        if verdict.allowed:
+            return None
+        why = verdict.policy or "denied"
+        key = (why, source)
+        self.state.tcp_denied[key] = self.state.tcp_denied.get(key, 0) + 1
+        log.info("RBAC: TCP connection from %s to port %s closed by %s", source,
+                 _original_port(ctx), why)
+        return why
 
     # -- inbound: PERMISSIVE / STRICT ---------------------------------------------------------
 

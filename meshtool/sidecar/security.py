@@ -74,6 +74,29 @@ def matches(policy: t.Access, req: Request) -> bool:
                for r in policy.rules)
 
 
+def _http_only(rule: t.AccessRule) -> bool:
+    return bool(rule.conditions) or any(o.methods or o.not_methods or o.paths or o.not_paths
+                                        for o in rule.operations)
+
+
+def matches_tcp(policy: t.Access, principal: str | None, port: int | None) -> bool:
+    """A TCP connection has a peer and a port, no method, path or header. As Istio does, a
+    rule that needs those never matches it in an ALLOW (or AUDIT) policy, while a DENY
+    policy's rule matches on its other fields alone (a DENY stays at least as strict)."""
+    req = Request(principal, "", "/", port, lambda _: None)
+    for rule in policy.rules:
+        if _http_only(rule):
+            if policy.action != "DENY":
+                continue
+            ops = tuple(t.AccessOperation(ports=o.ports, not_ports=o.not_ports)
+                        for o in rule.operations)
+            rule = t.AccessRule(rule.sources, ops, ())
+        if ((not rule.sources or any(_source(s, req) for s in rule.sources))
+                and (not rule.operations or any(_operation(o, req) for o in rule.operations))):
+            return True
+    return False
+
+
 def needs_identity(policy: t.Access) -> bool:
     return any(s.principals or s.namespaces for r in policy.rules for s in r.sources)
 
@@ -97,6 +120,17 @@ class AccessTable:
             if matches(p, req):
                 return Verdict(False, f"DENY {p.full_name}", audited)
         if self.allow and not any(matches(p, req) for p in self.allow):
+            names = ", ".join(p.full_name for p in self.allow)
+            return Verdict(False, f"ALLOW {names} (no rule matched)", audited)
+        return Verdict(True, None, audited)
+
+    def decide_tcp(self, principal: str | None, port: int | None) -> Verdict:
+        """The same order as `decide`, for a TCP connection (see matches_tcp)."""
+        audited = tuple(p.full_name for p in self.audit if matches_tcp(p, principal, port))
+        for p in self.deny:
+            if matches_tcp(p, principal, port):
+                return Verdict(False, f"DENY {p.full_name}", audited)
+        if self.allow and not any(matches_tcp(p, principal, port) for p in self.allow):
             names = ", ".join(p.full_name for p in self.allow)
             return Verdict(False, f"ALLOW {names} (no rule matched)", audited)
         return Verdict(True, None, audited)

@@ -29,6 +29,7 @@ class SidecarState:
         # inbound connections by (security: mutual_tls | plaintext | refused | tls_failed, source)
         self.inbound_connections: dict[tuple[str, str], int] = {}
         self.audited: dict[tuple[str, str], int] = {}  # (AUDIT policy, source) -> requests
+        self.tcp_denied: dict[tuple[str, str], int] = {}  # (policy, source) -> TCP connections
         self.snapshot: Snapshot | None = None
         self.applied_at: float | None = None
         self.applied_total = 0

@@ -272,6 +272,16 @@ def test_delete_missing_deletes_nothing(mt, tmp_path):
     assert "reviews-canary" in mt("get", "rr").out
 
 
+def test_delete_by_file_of_native_security_kinds(mt, tmp_path):
+    from pathlib import Path
+
+    rules = Path(__file__).resolve().parents[2] / "samples" / "mtls" / "rules"
+    for name in ("deny-magnanimo.yaml", "strict.yaml"):
+        assert mt("create", "-f", str(rules / name)).code == 0
+        r = mt("delete", "-f", str(rules / name))
+        assert r.code == 0 and r.err.startswith("Deleted config "), r.err
+
+
 def test_delete_by_file_and_by_get_o_name(mt, tmp_path):
     f = write(tmp_path / "a.yaml", CANARY, EGRESS)
     mt("create", "-f", f)

@@ -36,6 +36,35 @@ BENIGNO_ID = "spiffe://cluster.local/ns/default/sa/benigno"
 MAGNANIMO_ID = "spiffe://cluster.local/ns/default/sa/magnanimo"
 
 
+# An opaque TCP service that speaks first (like a database's greeting), then echoes.
+TCP_SERVER = r'''
+import socketserver
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.sendall(b"store ready\n")
+        while data := self.request.recv(4096):
+            self.request.sendall(b"echo " + data)
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer(("0.0.0.0", 7000), Echo).serve_forever()
+'''
+
+# The client side: greeting, one exchange, half-close; prints what it got (or the error).
+TCP_CLIENT = r'''
+import json, socket, sys
+out = {"got": ""}
+try:
+    s = socket.create_connection((sys.argv[1], 7000), timeout=5)
+    s.settimeout(5)
+    s.sendall(b"ping")
+    s.shutdown(socket.SHUT_WR)
+    while data := s.recv(4096):
+        out["got"] += data.decode()
+except OSError as exc:
+    out["error"] = type(exc).__name__
+print(json.dumps(out))
+'''
+
+
 @pytest.fixture(scope="module")
 def cluster():
     reason = skip_reason()
@@ -56,8 +85,11 @@ def cluster():
                       "--port", "5000", log="app.log")
         magnanimo.start(sys.executable, str(SERVICES / "magnanimo.py"), "--host", "0.0.0.0",
                         "--port", "4000", "--benigno", "http://benigno:5000/hw2", log="app.log")
+        store_pod = c.add_pod("store", 4)
+        store_pod.start(sys.executable, "-c", TCP_SERVER, log="app.log")
         c.inject(benigno, "benigno", 5000, cp, "version=v1")
         c.inject(magnanimo, "magnanimo", 4000, cp, "version=v1")
+        c.inject(store_pod, "store", 7000, cp, "version=v1")
         c.store = store
         yield c
     finally:
@@ -152,3 +184,57 @@ def test_strict_refuses_plaintext_from_a_pod_without_sidecar(cluster):
     assert 'security="tls_failed"' in metrics
     dump = json.loads(cluster.pods["benigno"].curl("http://127.0.0.1:15020/config_dump").stdout)
     assert "STRICT" in json.dumps(dump)
+
+
+# -- traffic permissions on opaque TCP, by peer identity, at connection time -------------------
+
+def _tcp_call(c: Cluster, ns) -> dict:
+    r = ns.run(sys.executable, "-c", TCP_CLIENT, c.pods["store"].address, check=False)
+    return json.loads(r.stdout)
+
+
+def _apply(c: Cluster, name: str, action: str, to: dict) -> None:
+    doc = {"apiVersion": "config.meshtool.io/v1alpha1", "kind": "AccessPolicy",
+           "metadata": {"name": name, "namespace": "default"},
+           "spec": {"destination": {"name": "store"}, "action": action, "rules": [{
+               "from": [{"principals": ["cluster.local/ns/default/sa/magnanimo"]}],
+               "to": [to]}]}}
+    path = c.dir / f"{name}.yaml"  # JSON is YAML; delete -f reads .yaml
+    path.write_text(json.dumps(doc))
+    r = subprocess.run([*MESHTOOL, "apply", "--store", str(c.store), "-f", str(path)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+
+
+def _delete(c: Cluster, name: str) -> None:
+    r = subprocess.run([*MESHTOOL, "delete", "--store", str(c.store), "-f",
+                        str(c.dir / f"{name}.yaml")], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+
+
+def test_tcp_permissions_by_peer_identity_at_connection_time(cluster):
+    c, mag, node = cluster, cluster.pods["magnanimo"], cluster.node
+    c.wait_certified(c.pods["store"])
+    ok = "store ready\necho ping"
+    # server-first TCP over mTLS between the pods: the greeting, then the echo
+    wait_for(lambda: _tcp_call(c, mag)["got"] == ok, 30, interval=0.2, what="TCP over mTLS")
+    assert f'security="mutual_tls",source="{MAGNANIMO_ID}"' in _metrics(c, "store")
+
+    _apply(c, "store-deny", "DENY", {"ports": [7000]})
+    wait_for(lambda: _tcp_call(c, mag)["got"] == "", 20, interval=0.2, what="DENY closes it")
+    assert _tcp_call(c, node)["got"] == ok  # plaintext from the node: not magnanimo
+    denied = "meshtool_permission_denied_connections_total{" \
+        f'policy="DENY default/store-deny",source="{MAGNANIMO_ID}"}}'
+    assert denied in _metrics(c, "store")
+    _delete(c, "store-deny")
+
+    # an ALLOW rule that needs HTTP (a method) never matches a TCP connection: closed
+    _apply(c, "store-allow", "ALLOW", {"methods": ["GET"]})
+    wait_for(lambda: _tcp_call(c, mag)["got"] == "", 20, interval=0.2, what="HTTP-only ALLOW")
+    # by port and principal: magnanimo's mTLS connection passes, the node's plaintext has no
+    # identity to allow
+    _apply(c, "store-allow", "ALLOW", {"ports": [7000]})
+    wait_for(lambda: _tcp_call(c, mag)["got"] == ok, 20, interval=0.2, what="ALLOW by port")
+    assert _tcp_call(c, node)["got"] == ""
+    assert 'policy="ALLOW default/store-allow (no rule matched)",' \
+        f'source="{c.node.address}"' in _metrics(c, "store")

@@ -232,9 +232,12 @@ class Metrics:
                  "(mutual_tls, plaintext, refused under STRICT, tls_failed) and source (the "
                  "peer's SPIFFE ID over mTLS, else its address): when no plaintext is left, "
                  "STRICT is safe.", self.state.inbound_connections, ("security", "source")),
-                ("meshtool_permission_audited_total", "Inbound requests an AUDIT policy matched "
-                 "(dry run: counted and logged, not denied).", self.state.audited,
-                 ("policy", "source"))):
+                ("meshtool_permission_audited_total", "Inbound requests (and TCP connections) "
+                 "an AUDIT policy matched (dry run: counted and logged, not denied).",
+                 self.state.audited, ("policy", "source")),
+                ("meshtool_permission_denied_connections_total", "Inbound TCP (non-HTTP) "
+                 "connections closed by traffic permissions at connection time.",
+                 self.state.tcp_denied, ("policy", "source"))):
             out += [f"# HELP {name} {text}", f"# TYPE {name} counter"]
             out += [f"{name}{{{labels(names, k if isinstance(k, tuple) else (k,))}}} {v}"
                     for k, v in sorted(table.items())]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 
 from mitmproxy import http, tls
+from mitmproxy.proxy.layers import HttpLayer
 
 from meshtool.security import spiffe
 from meshtool.sidecar import flowkeys
@@ -62,8 +63,10 @@ class MutualTLS:
             return
         conn = SSL.Connection(contexts.client)
         conn.set_app_data(expected)  # what _verify_expected compares the peer's leaf with
-        h2 = data.context.client.alpn == b"h2"
-        conn.set_alpn_protos([b"h2", b"http/1.1"] if h2 else [b"http/1.1"])
+        if any(isinstance(lay, HttpLayer) for lay in data.context.layers):
+            h2 = data.context.client.alpn == b"h2"
+            conn.set_alpn_protos([b"h2", b"http/1.1"] if h2 else [b"http/1.1"])
+        # opaque TCP offers no ALPN, so the inbound sidecar relays it as TCP, not HTTP
         conn.set_connect_state()
         data.ssl_conn = conn
 
