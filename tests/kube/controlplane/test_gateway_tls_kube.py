@@ -3,7 +3,8 @@
 real `meshtool gateway run` whose service account token the API server reviews (and to no
 sidecar, nor to a proxy that only says it is a gateway), served by SNI over HTTPS; replacing the
 Secret's certificate is served without a restart; a Secret that is missing or of another type
-gets a Warning Event on the Ingress and the certificates that are fine keep being served.
+gets a Warning Event on the Ingress and the certificates that are fine keep being served;
+the missing Secret, once created, is served at once.
 """
 
 from __future__ import annotations
@@ -160,11 +161,17 @@ def test_ingress_tls_secrets_are_served_by_a_real_gateway(kube_cluster, kube_nam
         assert _try(https_port, HOST, cert2)[0] == der(cert2)
         problems = _cp_dump(cp.address, f"gw.{ns}")["tls"]["problems"]
         assert sorted(p["secret"] for p in problems) == [f"{ns}/nowhere", f"{ns}/opaque"]
-        # both Ingresses are still served over HTTP (only their certificate is missing)
+        # the missing Secret created: served for its host at once, no restart
+        new_cert, new_key = (p.read_bytes() for p in self_signed(tmp_path, "missing.test"))
+        core.create_namespaced_secret(ns, tls_secret("nowhere", new_cert, new_key))
+        served, _ = wait(lambda: _try(https_port, "missing.test", new_cert),
+                         what="the new Secret served")
+        assert served == der(new_cert)
         assert all(p.poll() is None for p in procs[-3:]), "a proxy died"
         gw_dump = json.loads(urllib.request.urlopen(
             f"http://127.0.0.1:{admin}/config_dump", timeout=10).read())
-        assert [c["secret"] for c in gw_dump["tls"]["pushed"]] == [f"{ns}/shop-tls"]
+        assert sorted(c["secret"] for c in gw_dump["tls"]["pushed"]) == [
+            f"{ns}/nowhere", f"{ns}/shop-tls"]
 
 
 def _try(port: int, host: str, ca_pem: bytes):
