@@ -8,6 +8,10 @@ selector, at `podIP:targetPort` of the Service's first port, labelled with the P
 Services without a selector (their endpoints are written by hand, e.g. `kubernetes`) are left out.
 An endpoint whose Pod runs on a Node with zone/region labels (topology.kubernetes.io/zone,
 /region) carries them too: the sidecar's locality-aware balancing prefers its own zone.
+When the control plane runs a CA, the endpoint of a Pod that runs the sidecar carries the SPIFFE
+ID of the Pod's service account (the identity its certificate names after the TokenReview), so
+callers originate mTLS to it and verify exactly that peer; a Pod without a sidecar gets none
+and is called in plaintext.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshtool.conventions import DEFAULT_NAMESPACE, REGION_LABEL, ZONE_LABEL
+from meshtool.conventions import DEFAULT_NAMESPACE, PROXY_CONTAINER, REGION_LABEL, ZONE_LABEL
 from meshtool.discovery import snapshot as document
+from meshtool.security.spiffe import workload_id
 
 PODS = "pods"
 SERVICES = "services"
@@ -35,6 +40,9 @@ class PodInfo:
     ready: bool = False
     named_ports: dict[str, int] = field(default_factory=dict)  # containerPort by its name
     node: str | None = None
+    # the service account its sidecar's certificate names; None: it runs no sidecar (so
+    # callers speak plaintext to it)
+    mesh_account: str | None = None
 
     @property
     def key(self) -> ObjectKey:
@@ -89,8 +97,12 @@ def pod_info(obj: dict[str, Any]) -> PodInfo:
         for p in container.get("ports") or ():
             if p.get("name") and isinstance(p.get("containerPort"), int):
                 named.setdefault(p["name"], p["containerPort"])
+    containers = [*(spec.get("containers") or ()), *(spec.get("initContainers") or ())]
+    meshed = any(c.get("name") == PROXY_CONTAINER for c in containers if isinstance(c, dict))
+    account = (spec.get("serviceAccountName") or spec.get("serviceAccount") or "default") \
+        if meshed else None
     return PodInfo(namespace, name, dict(meta.get("labels") or {}), status.get("podIP") or None,
-                   bool(ready), named, spec.get("nodeName") or None)
+                   bool(ready), named, spec.get("nodeName") or None, account)
 
 
 def node_info(obj: dict[str, Any]) -> NodeInfo:
@@ -131,6 +143,8 @@ class ClusterView:
 
     def __init__(self) -> None:
         self.objects: dict[str, dict[ObjectKey, Any]] = {PODS: {}, SERVICES: {}, NODES: {}}
+        # set when the control plane runs a CA: endpoints of meshed pods carry their SPIFFE ID
+        self.trust_domain: str | None = None
         self.listed: set[str] = set()  # kinds listed at least once
         self._by_namespace: dict[str, list[dict]] = {}  # the services() entries, per namespace
         self._stale: set[str] | None = None  # namespaces to recompute; None: all of them
@@ -190,15 +204,18 @@ class ClusterView:
                 self._by_namespace.pop(ns, None)
             nodes = self.objects[NODES]
             for ns, found in services.items():
-                self._by_namespace[ns] = [_entry(svc, pods.get(ns, ()), nodes)
+                self._by_namespace[ns] = [_entry(svc, pods.get(ns, ()), nodes,
+                                                 self.trust_domain)
                                           for svc in sorted(found, key=lambda s: s.name)]
         self._stale = set()
         return [entry for ns in sorted(self._by_namespace) for entry in self._by_namespace[ns]]
 
 
-def _entry(svc: ServiceInfo, pods, nodes: dict[ObjectKey, NodeInfo] | None = None) -> dict:
+def _entry(svc: ServiceInfo, pods, nodes: dict[ObjectKey, NodeInfo] | None = None,
+           trust_domain: str | None = None) -> dict:
     """The snapshot service of `svc`, given the Ready pods (with an IP) of its namespace and
-    the nodes (for the endpoints' locality labels)."""
+    the nodes (for the endpoints' locality labels). With a trust domain, the endpoint of a pod
+    that runs the sidecar carries the SPIFFE ID of its service account, which callers verify."""
     selector = svc.selector.items()
     endpoints = []
     if svc.ports:
@@ -208,7 +225,11 @@ def _entry(svc: ServiceInfo, pods, nodes: dict[ObjectKey, NodeInfo] | None = Non
                 if port:
                     node = (nodes or {}).get(("", pod.node or ""))
                     labels = {**pod.labels, **node.locality} if node else dict(pod.labels)
-                    endpoints.append({"address": pod.ip, "port": port, "labels": labels})
+                    ep = {"address": pod.ip, "port": port, "labels": labels}
+                    if trust_domain and pod.mesh_account:
+                        ep["identity"] = str(workload_id(pod.namespace, pod.mesh_account,
+                                                         trust_domain))
+                    endpoints.append(ep)
     endpoints.sort(key=lambda e: (e["address"], e["port"]))
     entry = {"name": svc.name, "namespace": svc.namespace,
              "ports": _ports(svc.ports), "endpoints": endpoints}

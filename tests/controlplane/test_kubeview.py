@@ -166,3 +166,19 @@ def test_endpoints_carry_the_zone_and_region_of_their_pods_node():
     assert v.services()[0]["endpoints"][0]["labels"]["topology.kubernetes.io/zone"] == "eu-west-1b"
     assert v.delete(NODES, ("", "node-a"))
     assert v.services()[0]["endpoints"][0]["labels"] == {"app": "benigno"}
+
+
+def test_meshed_pods_carry_their_service_accounts_spiffe_id_when_a_ca_runs():
+    meshed = pod("b1", {"app": "benigno"}, ip="10.1.0.1")
+    meshed["spec"]["serviceAccountName"] = "benigno-sa"
+    meshed["spec"]["containers"].append({"name": "meshtool-proxy"})
+    default_sa = pod("b2", {"app": "benigno"}, ip="10.1.0.2")
+    default_sa["spec"]["containers"].append({"name": "meshtool-proxy"})
+    plain = pod("b3", {"app": "benigno"}, ip="10.1.0.3")  # no sidecar: called in plaintext
+    v = view([service("benigno", {"app": "benigno"})], [meshed, default_sa, plain])
+    assert all("identity" not in e for e in v.services()[0]["endpoints"])  # no CA: none
+    v = view([service("benigno", {"app": "benigno"})], [meshed, default_sa, plain])
+    v.trust_domain = "example.org"
+    assert [e.get("identity") for e in v.services()[0]["endpoints"]] == [
+        "spiffe://example.org/ns/shop/sa/benigno-sa", "spiffe://example.org/ns/shop/sa/default",
+        None]
