@@ -53,12 +53,17 @@ from meshtool.cli.serving import log_level_option, serve_until_signal, setup_log
 @click.option("--cert-ttl", default="24h", show_default=True, callback=seconds,
               metavar="DURATION", help="With --ca-dir: how long workload certificates are "
                                        "valid (sidecars renew them at half that).")
+@click.option("--gateway-service-account", default=None, metavar="NAMESPACE/NAME",
+              help="With --workloads kubernetes: the service account a gateway's token must "
+                   "prove before it is sent the TLS Secrets' certificates and keys (default: "
+                   "$POD_NAMESPACE/meshtool-gateway, else meshtool-system/meshtool-gateway).")
 def control_plane(store: str | None, listen: str, grace: float, debounce: float,
                   endpoint_debounce: float, endpoint_max_delay: float, warmup: float,
                   dashboard: str | None, instance: str | None,
                   log_level: str, workloads: str | None, kubeconfig: str | None,
                   context: str | None, namespace: str | None, cluster_name: str | None,
-                  ca_dir: str | None, trust_domain: str, cert_ttl: float) -> int:
+                  ca_dir: str | None, trust_domain: str, cert_ttl: float,
+                  gateway_service_account: str | None) -> int:
     """Run the control plane: follow the store, push snapshots to the sidecars.
 
     \b
@@ -149,8 +154,22 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
         except CAError as exc:
             raise DataError(str(exc)) from None
 
+    gateway_account = None
+    if workloads == "kubernetes":
+        from meshtool.conventions import GATEWAY_SERVICE
+  # the account a gateway proves to get the certificates
+        text = gateway_service_account or (f"{os.environ.get('POD_NAMESPACE') or 'meshtool-system'}"
+                                           f"/{GATEWAY_SERVICE}")
+        ns_part, _, name_part = text.partition("/")
+        if not ns_part or not name_part or "/" in name_part:
+            raise UsageError(f"--gateway-service-account {text!r}: expected NAMESPACE/NAME")
+        gateway_account = (ns_part, name_part)
+    elif gateway_service_account:
+        raise UsageError("--gateway-service-account needs --workloads kubernetes")
+
     reviewer = None
-    if ca is not None and workloads == "kubernetes":  # CSRs carry service account tokens
+    # CSRs carry service account tokens, and so do gateways asking for TLS certificates
+    if (ca is not None or secrets is not None) and workloads == "kubernetes":
         from meshtool.controlplane.tokenreview import TokenReviewer
         from meshtool.kube.client import connect
 
@@ -171,6 +190,7 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
                            endpoint_max_delay=endpoint_max_delay, grace=grace, workloads=source,
                            registrations=registrations, warmup=warmup, reporter=reporter,
                            dashboard=board, ca=ca, cert_ttl=cert_ttl,
-                           token_reviewer=reviewer, credentials=secrets),
+                           token_reviewer=reviewer, credentials=secrets,
+                           gateway_account=gateway_account),
         listen)
     return 0

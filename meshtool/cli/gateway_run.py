@@ -44,9 +44,10 @@ def _pair(value: str):
 @click.option("--proxy-id", default=None,
               help="Default: $POD_NAME.$POD_NAMESPACE, else meshtool-gateway-PID.")
 @click.option("--token-file", envvar="MESHTOOL_TOKEN_FILE", default=None, metavar="PATH",
-              help="A Kubernetes service account token sent with the request for the mesh "
-                   "certificate (mTLS to the sidecars), which the control plane checks with a "
-                   "TokenReview (default: the pod's token, when it exists).")
+              help="A Kubernetes service account token, checked by the control plane with a "
+                   "TokenReview: in the hello (the TLS Secrets' certificates go to the gateway's "
+                   "account only) and with the request for the mesh certificate (mTLS to the "
+                   "sidecars). Default: the pod's token, when it exists.")
 @click.option("--resolve", "resolve", multiple=True, metavar="HOST[:PORT]=ADDR[:PORT]",
               help="Connect to ADDR[:PORT] for calls to HOST[:PORT] (tests). Repeatable.")
 @click.option("--access-log", is_flag=True, help="Print one JSON line per request on stdout.")

@@ -6,8 +6,10 @@ that it is a `kubernetes.io/tls` Secret whose tls.crt is a PEM chain and tls.key
 private key, and returns the certificates to serve with their hosts, and the problems of those
 it cannot serve, by the resource that named them. `GatewayCertificates` keeps the bundle for
 the latest rules and Secrets, encoded once per change, and sends it on the push stream as a
-`tls` message to each proxy whose hello says kind gateway, when it connects and whenever the
-bundle changes; sidecars never get it (a private key must not reach every pod). A problem is
+`tls` message to each proxy whose hello says kind gateway and carries a service account token
+the API server reviews (TokenReview) as the gateway's account, when it connects and whenever
+the bundle changes; sidecars never get it (a private key must not reach every pod), nor does a
+proxy that only says it is a gateway. A problem is
 logged once and reported to the cluster as a Warning Event on the resource (kubestatus); the
 other certificates keep being served.
 """
@@ -18,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -117,9 +120,15 @@ def bundle(references: Iterable[TlsReference],
 class GatewayCertificates:
     """The bundle for the latest rules and Secrets, pushed to the gateway sessions."""
 
-    def __init__(self, secrets, reporter=None):
+    def __init__(self, secrets, reporter=None, reviewer=None,
+                 account: tuple[str, str] | None = None):
         self.secrets = secrets  # meshtool.controlplane.kubesecrets.KubernetesSecrets
         self.reporter = reporter  # KubeStatusReporter (its `certificates`), or None
+        self.reviewer = reviewer  # meshtool.controlplane.tokenreview.TokenReviewer
+        self.account = account  # (namespace, name): the gateway's service account
+        # per gateway session: None while its token is reviewed, "" when it may have the
+        # certificates, else why not
+        self._verdicts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.references: list[TlsReference] = []
         self.bundle: Bundle | None = None  # None until the Secrets are listed
         self._message = ""
@@ -162,13 +171,44 @@ class GatewayCertificates:
             self.attach(session)
 
     def attach(self, session) -> None:
-        """Send the bundle to this proxy if it is a gateway and lacks this version."""
-        if (self.bundle is None or session.identity.kind != "gateway" or session.closed
+        """Send the bundle to this proxy if it is a gateway proven to run as the gateway's
+        service account (reviewed once per stream) and lacks this version."""
+        if session.identity.kind != "gateway" or session.closed:
+            return
+        if session not in self._verdicts:
+            self._verdicts[session] = None
+            asyncio.ensure_future(self._review(session))
+            return
+        if (self._verdicts[session] != "" or self.bundle is None
                 or session.sync.tls.get("version") == self.bundle.version):
             return
         session.sync.tls = {"version": self.bundle.version,
                             "certificates": len(self.bundle.certificates)}
         asyncio.ensure_future(self._send(session, self._message))
+
+    async def _review(self, session) -> None:
+        why = ""
+        if self.reviewer is None or self.account is None:
+            why = "this control plane cannot review service account tokens"
+        elif not session.credential:
+            why = "its hello carries no service account token"
+        else:
+            try:
+                proven = await asyncio.to_thread(self.reviewer.review, session.credential)
+            except ValueError as exc:
+                why = str(exc)
+            else:
+                if proven != self.account:
+                    why = (f"its token is service account {proven[0]}/{proven[1]}'s, the "
+                           f"gateway's is {self.account[0]}/{self.account[1]}")
+        self._verdicts[session] = why
+        session.credential = None  # reviewed: not kept
+        if why:
+            session.sync.tls = {"refused": f"no certificates: {why}"}
+            log.warning("proxy %s says it is a gateway, but gets no certificates: %s",
+                        session.identity.proxy_id, why)
+            return
+        self.attach(session)
 
     @staticmethod
     async def _send(session, message: str) -> None:

@@ -84,6 +84,8 @@ class SharedRegistrations:
         self._beats0: dict[str, float] = {}  # the replicas' heartbeats then
         self._last: tuple | None = None
         self._parsed: dict[str, tuple[str, Identity]] = {}  # proxy id -> (hello, identity)
+        self._data_version: int | None = None  # SQLite's: moves when another process commits
+        self._read_by = 0.0  # when the file must be read again though nobody wrote it
 
     # -- called from the event loop ----------------------------------------------------------
     def start(self) -> None:
@@ -129,12 +131,13 @@ class SharedRegistrations:
                 if conn is None:
                     conn = self._connect()
                 now = time.time()
-                self._write(conn, now, heartbeat=now >= beat_at, leaving=stopping)
+                wrote = self._write(conn, now, heartbeat=now >= beat_at, leaving=stopping)
                 if now >= beat_at:
                     beat_at = now + self.lease / 4
                 if stopping:
                     break
-                self._read(conn, now)
+                if self._changed(conn, now, wrote):
+                    self._read(conn, now)
             except (sqlite3.Error, OSError) as exc:
                 log.error("registrations %s: %s; retrying", self.path, exc)
                 if conn is not None:
@@ -147,7 +150,8 @@ class SharedRegistrations:
             conn.close()
 
     def _write(self, conn: sqlite3.Connection, now: float, *, heartbeat: bool,
-               leaving: bool) -> None:
+               leaving: bool) -> bool:
+        """Write the queued changes (and the heartbeat); True when registrations changed."""
         batch = []
         while True:
             try:
@@ -155,7 +159,7 @@ class SharedRegistrations:
             except queue.Empty:
                 break
         if not (batch or heartbeat or leaving):
-            return
+            return False
         conn.execute("BEGIN IMMEDIATE")
         try:
             for op, pid, value, token in batch:
@@ -177,6 +181,16 @@ class SharedRegistrations:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        return bool(batch)
+
+    def _changed(self, conn: sqlite3.Connection, now: float, wrote: bool) -> bool:
+        """Whether the file must be read: another process committed (SQLite's data_version
+        moved), we changed registrations, or a lease, grace or warm-up runs out. Reading it
+        means a scan of every row, which at thousands of sidecars is not for every tick."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        changed = version != self._data_version or wrote or now >= self._read_by
+        self._data_version = version
+        return changed
 
     def _identity(self, pid: str, hello: str) -> Identity | None:
         """The identity in a stored hello, parsed once per hello text (None: malformed)."""
@@ -203,6 +217,14 @@ class SharedRegistrations:
                                if replica != self.replica}
             self._beats0 = {name: beat for name, (_, _, beat) in beats.items()}
         warm = now < self.started + self.warmup
+        # Read again by the time something here runs out, even if nobody writes (and every few
+        # seconds anyway).
+        read_by = now + 5.0
+        if warm:
+            read_by = min(read_by, self.started + self.warmup)
+        for name, (_, _, beat) in beats.items():
+            if name != self.replica and now - beat < self.lease:
+                read_by = min(read_by, beat + self.lease)
         keep: dict[str, Registration] = {}
         waiting: set[tuple[str, int]] = set()
         expired = []
@@ -218,6 +240,8 @@ class SharedRegistrations:
             if lost is not None and now >= lost + self.grace and not (warm and item in waiting):
                 expired.append(item)
                 continue
+            if lost is not None:
+                read_by = min(read_by, lost + self.grace)
             if replica == self.replica:
                 continue  # our own: the registry holds them already
             identity = self._identity(pid, hello)
@@ -227,6 +251,7 @@ class SharedRegistrations:
             keep[pid] = Registration(identity, token, replica)
         self._parsed = {pid: self._parsed[pid] for pid in keep if pid in self._parsed}
         self._recovered = waiting - set(expired)
+        self._read_by = read_by
         pending = len(self._recovered) if warm else 0
         if expired:
             conn.executemany("DELETE FROM workloads WHERE proxy_id = ? AND token = ?", expired)

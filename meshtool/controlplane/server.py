@@ -111,6 +111,7 @@ class Session:
     scope_generation: int = -1  # of the Sidecars it was computed from
     view: tuple | None = None  # (state, scopes generation, its view of that state): the last asked
     sending: bool = False  # a sender task is running for this session
+    credential: str | None = None  # a gateway's service account token (its hello's `token`)
     closed: bool = False
 
     @property
@@ -181,7 +182,7 @@ class ControlPlane:
                  warmup: float = 10.0, reporter: Reporter | None = None,
                  window: int = WINDOW_BYTES, stall: float = STALL,
                  ca=None, cert_ttl: float = 24 * 3600.0, token_reviewer=None,
-                 credentials=None):
+                 credentials=None, gateway_account: tuple[str, str] | None = None):
         self._open_store = open_store
         self.workloads = workloads  # None: connected sidecars are the endpoints (local mode)
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
@@ -211,7 +212,8 @@ class ControlPlane:
         if credentials is not None:  # a source of Secrets (kubesecrets.KubernetesSecrets)
             from meshtool.controlplane.gatewaycerts import GatewayCertificates
 
-            self.gateway_certs = GatewayCertificates(credentials, reporter)
+            self.gateway_certs = GatewayCertificates(credentials, reporter, token_reviewer,
+                                                     gateway_account)
         self.revision = 0
         self.loaded = open_store is None  # without a store there are no rules to wait for
         self.compiled = Compiled()  # the rules compiled, with what was left out and why
@@ -275,13 +277,13 @@ class ControlPlane:
             self._follower.start()
         if self.workloads is not None:
             self.workloads.start(loop, self._endpoints_changed)
-        if self.gateway_certs is not None:  # sent to gateway proxies only, never to sidecars
-            self.gateway_certs.start(loop, lambda: list(self.sessions.values()))
         elif self.registrations is not None:
             self._shared = SharedRegistrations(
                 self.registrations, f"{self.instance}#{secrets.token_hex(3)}", self._view, loop,
                 address=lambda: self.address, grace=self.registry.grace, warmup=self.warmup)
             self.registry.share(self._shared)  # started once the address is known
+        if self.gateway_certs is not None:  # sent to gateway proxies only, never to sidecars
+            self.gateway_certs.start(loop, lambda: list(self.sessions.values()))
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, backlog=4096, reuse_address=True)
@@ -621,7 +623,9 @@ class ControlPlane:
             log.warning("refused a stream from %s: %s", request.remote, exc)
             await ws.close(code=CLOSE_PROTOCOL_ERROR, message=str(exc)[:120].encode())
             return ws
-        session = Session(ws, ProxySync(identity), accept=accept)
+        session = Session(ws, ProxySync(identity), accept=accept,
+                          credential=(hello.get("token") if identity.kind == "gateway"
+                                      and isinstance(hello.get("token"), str) else None))
         if held is not None and ACCEPT_DELTA in accept:
             session.held = self._recent.get(held)  # unknown: the full state
         self._attach(session)

@@ -126,6 +126,8 @@ class DiscoveryClient:
         # Other messages by type (a gateway's "tls"): each handler takes the decoded message;
         # what it raises is logged and the stream goes on.
         self.handlers: dict[str, Callable[[dict], Any]] = {}
+        # Fields added to each hello, read at each connect (a gateway's service account token).
+        self.hello_fields: Callable[[], dict[str, Any]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> asyncio.Task:
@@ -240,6 +242,8 @@ class DiscoveryClient:
 
     def _hello(self) -> dict[str, Any]:
         hello = self.identity.hello()
+        if self.hello_fields is not None:
+            hello.update(self.hello_fields())
         if self.accept:
             hello["accept"] = list(self.accept)
             if self.held.version is not None:  # a delta from it may be enough

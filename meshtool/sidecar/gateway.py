@@ -74,6 +74,18 @@ class Gateway(Sidecar):
 
         super()._follow_control_plane()
         self.discovery.handlers[TLS] = self._install_certificates
+        if self.config.token_file:  # proves its service account: certificates come only then
+            self.discovery.hello_fields = self._token
+
+    def _token(self) -> dict:
+        """Read at each connect: a projected token is rotated by the kubelet."""
+        try:
+            with open(self.config.token_file, encoding="utf-8") as fh:
+                return {"token": fh.read().strip()}
+        except OSError as exc:
+            log.warning("cannot read the service account token %s: %s", self.config.token_file,
+                        exc)
+            return {}
 
     def _install_certificates(self, message: dict) -> None:
         """The certificates of the Secrets gateway resources name, pushed at run time."""

@@ -113,6 +113,17 @@ class Secrets:
         self.on_change()
 
 
+class Reviewer:
+    """Stands in for the TokenReview (the real API server reviews tokens in tests/kube)."""
+
+    def review(self, token, cluster=None):
+        accounts = {"gw-token": ("meshtool-system", "meshtool-gateway"),
+                    "app-token": ("shop", "web")}
+        if token not in accounts:
+            raise ValueError("the service account token does not authenticate")
+        return accounts[token]
+
+
 def test_certificates_reach_gateways_only_and_follow_the_secret(tmp_path):
     cert, key = pem(tmp_path, "shop.example.com")
     cert2, key2 = pem(tmp_path, "shop.example.com")
@@ -125,7 +136,8 @@ def test_certificates_reach_gateways_only_and_follow_the_secret(tmp_path):
 
     async def main():
         cp = ControlPlane(None, debounce=0.001, credentials=source, workloads=Endpoints([
-            {"name": "web", "namespace": "shop", "ports": [80], "endpoints": []}]))
+            {"name": "web", "namespace": "shop", "ports": [80], "endpoints": []}]),
+            token_reviewer=Reviewer(), gateway_account=("meshtool-system", "meshtool-gateway"))
         addr = await cp.start("127.0.0.1", 0)
         cp.set_rules(1, [ingress])
         seen = {"gw": [], "side": []}
@@ -142,9 +154,16 @@ def test_certificates_reach_gateways_only_and_follow_the_secret(tmp_path):
                              decode=recording("gw"))
         side = DiscoveryClient(addr, Identity("web.shop", "web", namespace="shop"),
                                lambda d: None, decode=recording("side"))
+        gw.hello_fields = lambda: {"token": "gw-token"}
+        # say "gateway" with no token, or with an app's token: nothing
+        impostors = [DiscoveryClient(addr, Identity(f"fake{i}.shop", "meshtool-gateway",
+                                                    namespace="shop", kind="gateway"),
+                                     lambda d: None, decode=recording("side"))
+                     for i in range(2)]
+        impostors[1].hello_fields = lambda: {"token": "app-token"}
         got = []
         gw.handlers[TLS] = got.append
-        for c in (gw, side):
+        for c in (gw, side, *impostors):
             c.start()
 
         async def until(predicate):
@@ -154,7 +173,7 @@ def test_certificates_reach_gateways_only_and_follow_the_secret(tmp_path):
                 await asyncio.sleep(0.01)
             raise AssertionError(cp.sync_table())
 
-        await until(lambda: got and side.snapshot is not None and gw.snapshot is not None)
+        await until(lambda: got and all(c.snapshot is not None for c in (gw, side, *impostors)))
         assert [(c["name"], c["hosts"], c["privateKey"]) for c in got[0]["certificates"]] == [
             ("shop/shop-tls", ["shop.example.com"], key)]
         source.put(tls("shop", "shop-tls", cert2, key2))  # rotated
@@ -166,7 +185,14 @@ def test_certificates_reach_gateways_only_and_follow_the_secret(tmp_path):
         assert len(got) == 2
         assert not [m for m in seen["side"] if m.get("type") == TLS]
         assert all("PRIVATE KEY" not in json.dumps(m) for m in seen["side"])
-        for c in (gw, side):
+        rows = {p["proxyId"]: p.get("tls") for p in cp.sync_table()["proxies"]}
+        assert rows == {
+            "gw.shop": {"version": got[1]["version"], "certificates": 1}, "web.shop": None,
+            "fake0.shop": {"refused": "no certificates: its hello carries no service account "
+                                      "token"},
+            "fake1.shop": {"refused": "no certificates: its token is service account shop/web's, "
+                                      "the gateway's is meshtool-system/meshtool-gateway"}}
+        for c in (gw, side, *impostors):
             await c.stop()
         await cp.stop()
 

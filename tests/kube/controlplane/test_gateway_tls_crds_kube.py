@@ -116,14 +116,20 @@ def test_gateway_api_and_istio_gateways_name_secrets_the_gateway_serves(
                  "http": [{"route": [{"destination": {"host": "benigno",
                                                       "port": {"number": 5000}}}]}]}})
 
+    from .test_csr_tokenreview import token_for
+
+    token_file = tmp_path / "token"
+    token_file.write_text(token_for(core, ns, "meshtool-gateway"))
     cp = ControlPlaneProcess("kubernetes", log=tmp_path / "cp.log")
-    cp.args = ("--kubeconfig", str(kube_cluster.kubeconfig), "-n", ns)
+    cp.args = ("--kubeconfig", str(kube_cluster.kubeconfig), "-n", ns,
+               "--gateway-service-account", f"{ns}/meshtool-gateway")
     http_port, https_port, admin = free_port(), free_port(), free_port()
     with cp.start(timeout=30):
         procs.append(subprocess.Popen(
             [*MESHTOOL, "gateway", "run", "--control-plane", cp.address, "--http-port",
              str(http_port), "--https-port", str(https_port), "--admin-port", str(admin),
-             "--proxy-id", f"gw.{ns}"], stdout=subprocess.DEVNULL,
+             "--proxy-id", f"gw.{ns}", "--token-file", str(token_file)],
+            stdout=subprocess.DEVNULL,
             stderr=open(tmp_path / "gateway.log", "wb")))
         for host, cert in pems.items():  # each SNI gets its own Secret's certificate
             served, answer = wait(lambda: _try(https_port, host, cert), timeout=30,

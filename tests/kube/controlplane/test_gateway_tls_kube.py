@@ -1,8 +1,10 @@
 """The gateway's certificates from Secrets, against the real API server: an Ingress's
 `spec.tls[].secretName` is read by `meshtool control-plane --store kubernetes`, pushed to a
-real `meshtool gateway run` (and to no sidecar), served by SNI over HTTPS; replacing the
+real `meshtool gateway run` whose service account token the API server reviews (and to no
+sidecar, nor to a proxy that only says it is a gateway), served by SNI over HTTPS; replacing the
 Secret's certificate is served without a restart; a Secret that is missing or of another type
-gets a Warning Event on the Ingress and the certificates that are fine keep being served.
+gets a Warning Event on the Ingress and the certificates that are fine keep being served;
+the missing Secret, once created, is served at once.
 """
 
 from __future__ import annotations
@@ -78,22 +80,37 @@ def test_ingress_tls_secrets_are_served_by_a_real_gateway(kube_cluster, kube_nam
     core.create_namespaced_secret(ns, tls_secret("shop-tls", cert, key))
     net.create_namespaced_ingress(ns, ingress("shop", HOST, "shop-tls"))
 
+    from .test_csr_tokenreview import token_for
+
+    token_file = tmp_path / "token"
+    token_file.write_text(token_for(core, ns, "meshtool-gateway"))
     cp = ControlPlaneProcess("kubernetes", log=tmp_path / "cp.log")
-    cp.args = ("--kubeconfig", str(kube_cluster.kubeconfig), "-n", ns)
+    cp.args = ("--kubeconfig", str(kube_cluster.kubeconfig), "-n", ns,
+               "--gateway-service-account", f"{ns}/meshtool-gateway")
     http_port, https_port, admin = free_port(), free_port(), free_port()
+    impostor_https = free_port()
     with cp.start(timeout=30):
         log = open(tmp_path / "gateway.log", "wb")
         procs.append(subprocess.Popen(
             [*MESHTOOL, "gateway", "run", "--control-plane", cp.address, "--http-port",
              str(http_port), "--https-port", str(https_port), "--admin-port", str(admin),
-             "--proxy-id", f"gw.{ns}"], stdout=log, stderr=log))
+             "--proxy-id", f"gw.{ns}", "--token-file", str(token_file)], stdout=log, stderr=log))
+        # a proxy that says it is a gateway, with another account's token: no certificates
+        other_token = tmp_path / "other-token"
+        other_token.write_text(token_for(core, ns, "sleep"))
+        procs.append(subprocess.Popen(
+            [*MESHTOOL, "gateway", "run", "--control-plane", cp.address, "--http-port",
+             str(free_port()), "--https-port", str(impostor_https), "--admin-port",
+             str(free_port()), "--proxy-id", f"impostor.{ns}", "--token-file",
+             str(other_token)],
+            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "impostor.log", "wb")))
         # a sidecar on the same stream: it must never receive a private key
         procs.append(subprocess.Popen(
             [*MESHTOOL, "proxy", "run", "--control-plane", cp.address, "--service", "sleep",
              "--inbound-port", str(free_port()), "--outbound-port", str(free_port()),
              "--admin-port", str(free_port()), "--proxy-id", f"sleep.{ns}"],
             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "sidecar.log", "wb")))
-        cp.wait_for(lambda t: sorted(p["status"] for p in t["proxies"]) == ["SYNCED"] * 2, 30)
+        cp.wait_for(lambda t: sorted(p["status"] for p in t["proxies"]) == ["SYNCED"] * 3, 30)
 
         # HTTPS with SNI: the Secret's certificate, and the routed answer
         served, answer = wait(lambda: _try(https_port, HOST, cert), what="HTTPS served")
@@ -105,6 +122,11 @@ def test_ingress_tls_secrets_are_served_by_a_real_gateway(kube_cluster, kube_nam
         rows = {p["proxyId"]: p for p in table["proxies"]}
         assert rows[f"gw.{ns}"]["tls"]["certificates"] == 1
         assert "tls" not in rows[f"sleep.{ns}"]
+        refused = {"refused": f"no certificates: its token is service account {ns}/sleep's, the "
+                              f"gateway's is {ns}/meshtool-gateway"}
+        cp.wait_for(lambda t: [p.get("tls") for p in t["proxies"]
+                               if p["proxyId"] == f"impostor.{ns}"] == [refused], 10)
+        assert _try(impostor_https, HOST, cert) is None  # it has nothing to serve
         dump = _cp_dump(cp.address, f"gw.{ns}")
         assert [c["secret"] for c in dump["tls"]["certificates"]] == [f"{ns}/shop-tls"]
         assert dump["tls"]["certificates"][0]["hosts"] == [HOST]
@@ -139,11 +161,17 @@ def test_ingress_tls_secrets_are_served_by_a_real_gateway(kube_cluster, kube_nam
         assert _try(https_port, HOST, cert2)[0] == der(cert2)
         problems = _cp_dump(cp.address, f"gw.{ns}")["tls"]["problems"]
         assert sorted(p["secret"] for p in problems) == [f"{ns}/nowhere", f"{ns}/opaque"]
-        # both Ingresses are still served over HTTP (only their certificate is missing)
-        assert all(p.poll() is None for p in procs[-2:]), "a proxy died"
+        # the missing Secret created: served for its host at once, no restart
+        new_cert, new_key = (p.read_bytes() for p in self_signed(tmp_path, "missing.test"))
+        core.create_namespaced_secret(ns, tls_secret("nowhere", new_cert, new_key))
+        served, _ = wait(lambda: _try(https_port, "missing.test", new_cert),
+                         what="the new Secret served")
+        assert served == der(new_cert)
+        assert all(p.poll() is None for p in procs[-3:]), "a proxy died"
         gw_dump = json.loads(urllib.request.urlopen(
             f"http://127.0.0.1:{admin}/config_dump", timeout=10).read())
-        assert [c["secret"] for c in gw_dump["tls"]["pushed"]] == [f"{ns}/shop-tls"]
+        assert sorted(c["secret"] for c in gw_dump["tls"]["pushed"]) == [
+            f"{ns}/nowhere", f"{ns}/shop-tls"]
 
 
 def _try(port: int, host: str, ca_pem: bytes):
