@@ -85,6 +85,15 @@ def bundle(references: Iterable[TlsReference],
     sources: dict[str, list[str]] = {}
     problems: list[Problem] = []
     for ref in references:
+        if ref.namespace != ref.source[1]:
+            # Gateway API: a Secret of another namespace needs that namespace's ReferenceGrant,
+            # which meshtool does not read; serving it anyway would let any Gateway author use
+            # any namespace's certificate.
+            problems.append(Problem(ref, f"Secret {ref.secret!r} is in namespace "
+                                         f"{ref.namespace!r}, not the Gateway's: references "
+                                         f"across namespaces need a ReferenceGrant, which "
+                                         f"meshtool does not read yet; not served"))
+            continue
         secret = lookup(ref.namespace, ref.secret)
         try:
             if secret is None:

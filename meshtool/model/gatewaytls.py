@@ -2,7 +2,8 @@
 
 - Ingress (meshtool's class): each `spec.tls[]` entry with a `secretName`, for its `hosts`;
 - Gateway API Gateway (class meshtool): each HTTPS listener's `tls.certificateRefs` to Secrets
-  (in the Gateway's namespace unless the ref names one), for the listener's `hostname`;
+  (a ref naming another namespace is read, then refused by the control plane: no
+  ReferenceGrant support), for the listener's `hostname`;
 - Istio Gateway: each HTTPS server with `tls.mode: SIMPLE` and a `credentialName` (a Secret
   of the Gateway's namespace), for its `hosts` (`ns/` prefixes dropped, `*` is no host).
 

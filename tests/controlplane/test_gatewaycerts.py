@@ -73,6 +73,18 @@ def test_what_cannot_be_served_says_why_and_the_rest_is_served(tmp_path):
                      "the certificate in tls.crt")]
 
 
+def test_a_secret_of_another_namespace_is_not_served_without_a_reference_grant(tmp_path):
+    cert, key = pem(tmp_path, "a.example.com")
+    secrets = {("shop", "a"): tls("shop", "a", cert, key),
+               ("bank", "b"): tls("bank", "b", cert, key)}
+    elsewhere = TlsReference(("Gateway.gateway.networking.k8s.io", "shop", "gw"),
+                             "gateway.networking.k8s.io/v1", "bank", "b", ("a.example.com",))
+    out = bundle([ref("a"), elsewhere], lambda ns, n: secrets.get((ns, n)))
+    assert [c.name for c in out.certificates] == ["shop/a"]
+    assert [p.reference.secret_id for p in out.problems] == ["bank/b"]
+    assert "ReferenceGrant" in out.problems[0].message
+
+
 def test_the_version_names_the_content(tmp_path):
     cert, key = pem(tmp_path, "a.example.com")
     cert2, key2 = pem(tmp_path, "a.example.com")
