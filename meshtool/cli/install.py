@@ -78,11 +78,15 @@ def _cluster(kubeconfig, context):
 @click.option("--ca-secret", default=None, metavar="NAME",
               help="Run the mesh CA from this Secret of the control plane's namespace, in "
                    "Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, "
-                   "cert-chain.pem); it is mounted into the control plane. Default: no CA.")
+                   "cert-chain.pem); it is mounted into the control plane. Default: a "
+                   "self-signed root made by the first install in the Secret meshtool-ca "
+                   "(kept by later installs).")
+@click.option("--no-mesh-ca", is_flag=True,
+              help="No mesh CA: sidecars get no certificates and speak plaintext.")
 @click.option("-q", "--quiet", is_flag=True, help="No report lines on stderr.")
 def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_policy, addons,
             cluster_name, remote, control_plane, injection_url, injection_ca, webhook_addresses,
-            gateway, ca_secret, quiet) -> int:
+            gateway, ca_secret, no_mesh_ca, quiet) -> int:
     """Install meshtool in a cluster: CRDs, control plane, injection and validating webhooks.
 
     \b
@@ -91,7 +95,8 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
     Services, Pods, Namespaces; write rule status and Events); a Deployment running `meshtool control-plane --store
     kubernetes` (port 15010) and `meshtool webhook` (port 15017); their Service; the
     webhook's certificate Secret (a CA generated here, reused on the next install while
-    valid); and a MutatingWebhookConfiguration that sends Pods created in namespaces labelled
+    valid); the mesh CA's Secret meshtool-ca (a self-signed root made once, kept after;
+    --ca-secret names your own, --no-mesh-ca goes without); and a MutatingWebhookConfiguration that sends Pods created in namespaces labelled
     meshtool-injection=enabled to the webhook; and a ValidatingWebhookConfiguration that has
     the API server refuse a rule `meshtool validate` refuses. Running it again changes nothing,
     or repairs (an object edited into a shape apply cannot merge is replaced). Nothing is
@@ -115,7 +120,7 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
     settings = lib.Settings(namespace=namespace, image=image or lib.IMAGE, failure_policy=failure_policy,
                             addons=tuple(dict.fromkeys(addons)), cluster_name=cluster_name,
                             gateway=gateway, webhook_addresses=tuple(webhook_addresses),
-                            ca_secret=ca_secret)
+                            ca_secret=ca_secret, mesh_ca=not no_mesh_ca)
     if remote and webhook_addresses:
         from meshtool.errors import UsageError
 
@@ -128,7 +133,9 @@ def install(kubeconfig, context, namespace, dry_run, check_only, image, failure_
     if dry_run:
         from meshtool.cli.render import dump_yaml_stream
 
-        click.echo(dump_yaml_stream(items or lib.manifests(settings, lib.new_certs(settings))),
+        click.echo(dump_yaml_stream(items or lib.manifests(
+            settings, lib.new_certs(settings),
+            lib.new_mesh_ca() if settings.generates_ca else None)),
                    nl=False)
         return 0
     report = (lambda _: None) if quiet else (lambda line: click.echo(line, err=True))

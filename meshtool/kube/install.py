@@ -21,6 +21,7 @@ from meshtool.kube.certs import WebhookCerts, generate, service_names, signed_by
 NAMESPACE = "meshtool-system"
 NAME = "meshtool-control-plane"  # ServiceAccount, ClusterRole(Binding), Deployment, Service
 SECRET = "meshtool-webhook-tls"
+MESH_CA_SECRET = "meshtool-ca"  # install's self-signed mesh root, when no --ca-secret is given
 WEBHOOK_CONFIG = "meshtool-sidecar-injector"
 WEBHOOK = "sidecar-injector.meshtool.io"
 VALIDATING_CONFIG = "meshtool-validator"
@@ -54,8 +55,19 @@ class Settings:
     # at; the webhook certificate names them besides the Service's in-cluster names.
     webhook_addresses: tuple[str, ...] = ()
     # The mesh CA: a Secret in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem,
-    # cert-chain.pem), mounted into the control plane; None: no CA, sidecars speak plaintext.
+    # cert-chain.pem), mounted into the control plane. None: install's own self-signed root in
+    # the Secret meshtool-ca (made on the first install, kept after), unless mesh_ca is off.
     ca_secret: str | None = None
+    mesh_ca: bool = True  # False (--no-mesh-ca): no CA at all, sidecars speak plaintext
+
+    @property
+    def ca_secret_name(self) -> str | None:
+        """The Secret the control plane's CA is mounted from, if any."""
+        return self.ca_secret or (MESH_CA_SECRET if self.mesh_ca else None)
+
+    @property
+    def generates_ca(self) -> bool:
+        return self.ca_secret is None and self.mesh_ca
 
     def webhook_names(self) -> tuple[list[str], list[str]]:
         """(DNS names, IP addresses) the webhook certificate must hold."""
@@ -170,7 +182,7 @@ def deployment(settings: Settings) -> dict:
         "name": "control-plane", "image": settings.image, "imagePullPolicy": "IfNotPresent",
         "args": ["control-plane", "--store", "kubernetes", "--listen", f"0.0.0.0:{DISCOVERY_PORT}",
                  "--id", "$(POD_NAME)",
-                 *(["--ca-dir", CA_DIR] if settings.ca_secret else []),
+                 *(["--ca-dir", CA_DIR] if settings.ca_secret_name else []),
                  *(["--cluster-name", settings.cluster_name] if settings.cluster_name else [])],
         "env": objects.pod_identity_env(),  # POD_NAMESPACE: where the remote secrets are
         "ports": [{"name": "discovery", "containerPort": DISCOVERY_PORT, "protocol": "TCP"}],
@@ -180,10 +192,10 @@ def deployment(settings: Settings) -> dict:
         "securityContext": hardened,
     }
     volumes = [{"name": "webhook-tls", "secret": {"secretName": SECRET}}]
-    if settings.ca_secret:  # a Secret volume follows the Secret: a rotated root is reread
+    if settings.ca_secret_name:  # a Secret volume follows the Secret: a rotated root is reread
         control_plane["volumeMounts"] = [{"name": "cacerts", "mountPath": CA_DIR,
                                           "readOnly": True}]
-        volumes.append({"name": "cacerts", "secret": {"secretName": settings.ca_secret}})
+        volumes.append({"name": "cacerts", "secret": {"secretName": settings.ca_secret_name}})
     webhook = {
         "name": "webhook", "image": settings.image, "imagePullPolicy": "IfNotPresent",
         "args": ["webhook", "--listen", f"0.0.0.0:{WEBHOOK_PORT}",
@@ -246,6 +258,35 @@ def secret(settings: Settings, certs: WebhookCerts) -> dict:
     }
 
 
+def mesh_ca_secret(settings: Settings, files: dict[str, bytes]) -> dict:
+    """The generated mesh root, in the cacerts layout the control plane reads (--ca-dir)."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": _meta(MESH_CA_SECRET, settings, "mesh-ca"),
+            "data": {name: _b64(data) for name, data in sorted(files.items())}}
+
+
+def new_mesh_ca() -> dict[str, bytes]:
+    """A fresh self-signed mesh root (meshtool.security.ca), its files' contents."""
+    import tempfile
+    from pathlib import Path
+
+    from meshtool.security.ca import CA_FILES, create_root
+
+    with tempfile.TemporaryDirectory(prefix="meshtool-ca-") as tmp:
+        create_root(Path(tmp) / "ca")
+        return {name: (Path(tmp) / "ca" / name).read_bytes() for name in CA_FILES}
+
+
+def existing_mesh_ca(data: dict | None) -> dict[str, bytes] | None:
+    """The root a previous install made (kept: every workload certificate chains to it)."""
+    from meshtool.security.ca import CA_FILES
+
+    try:
+        return {name: base64.b64decode(data[name]) for name in CA_FILES}
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def webhook_configuration(settings: Settings, ca_pem: bytes) -> dict:
     return {
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
@@ -298,9 +339,11 @@ def validating_webhook_configuration(settings: Settings, ca_pem: bytes) -> dict:
     }
 
 
-def manifests(settings: Settings, certs: WebhookCerts) -> list[dict]:
+def manifests(settings: Settings, certs: WebhookCerts,
+              mesh_ca: dict[str, bytes] | None = None) -> list[dict]:
     """Everything install applies, in the order it applies it (the webhook last: it must not
-    point at a Service before the Service and its certificate exist)."""
+    point at a Service before the Service and its certificate exist). `mesh_ca`: the generated
+    root's files when settings.generates_ca (empty placeholders when not given: uninstall)."""
     namespace = {"apiVersion": "v1", "kind": "Namespace",
                  "metadata": {"name": settings.namespace, "labels": labels(settings, "namespace")}}
     account = {"apiVersion": "v1", "kind": "ServiceAccount",
@@ -314,7 +357,8 @@ def manifests(settings: Settings, certs: WebhookCerts) -> list[dict]:
         extras += gateway_manifests(
             settings.namespace, settings.image, settings.control_plane_address,
             lambda name, component, namespaced=True: _meta(name, settings, component, namespaced))
-    return [*crds(settings), namespace, account, *rbac(settings), secret(settings, certs),
+    ca = [mesh_ca_secret(settings, mesh_ca or {})] if settings.generates_ca else []
+    return [*crds(settings), namespace, account, *rbac(settings), secret(settings, certs), *ca,
             service(settings), deployment(settings), *extras,
             webhook_configuration(settings, certs.ca_pem),
             validating_webhook_configuration(settings, certs.ca_pem)]
@@ -373,7 +417,11 @@ def install(api_client, settings: Settings, report: Callable[[str], None] = lamb
     if items is None:
         existing = objects.get(api_client, "Secret", SECRET, settings.namespace)
         certs = usable_certs((existing or {}).get("data"), settings) or new_certs(settings)
-        items = manifests(settings, certs)
+        mesh_ca = None
+        if settings.generates_ca:
+            kept = objects.get(api_client, "Secret", MESH_CA_SECRET, settings.namespace)
+            mesh_ca = existing_mesh_ca((kept or {}).get("data")) or new_mesh_ca()
+        items = manifests(settings, certs, mesh_ca)
     namespace = objects.get(api_client, "Namespace", settings.namespace)
     if namespace and namespace.get("status", {}).get("phase") == "Terminating":
         from meshtool.errors import MeshtoolError

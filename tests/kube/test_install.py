@@ -151,6 +151,31 @@ def test_the_ca_secret_is_mounted_and_read_by_the_control_plane(tmp_path):
     params = _command("control-plane").make_context(
         "control-plane", [a.replace(lib.CA_DIR, str(tmp_path / "made")) for a in args[1:]]).params
     assert params["ca_dir"] == str(tmp_path / "made")
-    without = lib.manifests(lib.Settings(namespace="mesh"), lib.new_certs(lib.Settings()))
+    assert ("Secret", lib.MESH_CA_SECRET) not in items  # the user's root, none of ours
+    without = lib.manifests(lib.Settings(namespace="mesh", mesh_ca=False),
+                            lib.new_certs(lib.Settings()))
     dep = next(o for o in without if o["kind"] == "Deployment")
     assert "--ca-dir" not in dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not any(o["kind"] == "Secret" and o["metadata"]["name"] == lib.MESH_CA_SECRET
+                   for o in without)
+
+
+def test_by_default_install_makes_a_mesh_root_the_control_plane_loads(tmp_path):
+    import base64
+
+    from meshtool.security.ca import MeshCA
+
+    items = {(o["kind"], o["metadata"]["name"]): o for o in lib.manifests(
+        lib.Settings(namespace="mesh"), lib.new_certs(lib.Settings()), lib.new_mesh_ca())}
+    spec = items[("Deployment", lib.NAME)]["spec"]["template"]["spec"]
+    cp = next(c for c in spec["containers"] if c["name"] == "control-plane")
+    assert cp["args"][cp["args"].index("--ca-dir") + 1] == lib.CA_DIR
+    assert {"name": "cacerts", "secret": {"secretName": lib.MESH_CA_SECRET}} in spec["volumes"]
+    mounted = tmp_path / "cacerts"
+    mounted.mkdir()
+    for name, value in items[("Secret", lib.MESH_CA_SECRET)]["data"].items():
+        (mounted / name).write_bytes(base64.b64decode(value))
+    before = {p.name: p.read_bytes() for p in mounted.iterdir()}
+    ca = MeshCA.load_or_create(str(mounted), "cluster.local")
+    assert {p.name: p.read_bytes() for p in mounted.iterdir()} == before  # loaded, not remade
+    assert ca.cert.subject == ca.cert.issuer  # a self-signed root

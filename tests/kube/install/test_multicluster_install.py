@@ -102,9 +102,11 @@ def test_webhook_addresses_go_into_the_webhook_certificate_and_adding_one_renews
         data = objects.get(api, "Secret", lib.SECRET, ns)["data"]
         cert = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
         alt = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        roots.append(objects.get(api, "Secret", lib.MESH_CA_SECRET, ns)["data"]["ca-key.pem"])
         return (cert.serial_number, set(alt.get_values_for_type(x509.DNSName)),
                 {str(a) for a in alt.get_values_for_type(x509.IPAddress)})
 
+    roots: list[str] = []
     try:
         serial, dns, ips = installed("--webhook-address", "192.0.2.15",
                                      "--webhook-address", "mesh.example.com")
@@ -114,8 +116,11 @@ def test_webhook_addresses_go_into_the_webhook_certificate_and_adding_one_renews
         renewed, _, ips = installed("--webhook-address", "192.0.2.15",
                                     "--webhook-address", "192.0.2.16")
         assert renewed != serial and ips == {"192.0.2.15", "192.0.2.16"}
+        # the mesh root the first install made is kept by the others: certificates chain to it
+        assert len(roots) == 3 and len(set(roots)) == 1
     finally:
         lib.uninstall(api, lib.Settings(namespace=ns), keep_crds=True)
+    assert objects.get(api, "Secret", lib.MESH_CA_SECRET, ns) is None
     code, _, err = run(capsys, "install", "--remote", "--cluster-name", "c2", "--control-plane",
                        "192.0.2.10:15010", "--webhook-address", "192.0.2.15", "--dry-run")
     assert code == 64 and "goes with the primary's install" in err
