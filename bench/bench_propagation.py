@@ -39,6 +39,15 @@ def _rule(i: int) -> Resource:
                      "route": [r for r in route if r["weight"]]})
 
 
+def write_split(store, i: int) -> int:
+    """The i-th version of the bench's route rule, created or replaced; its store revision."""
+    try:
+        store.get("RouteRule", "default", "bench-split")
+        return store.replace([_rule(i)])[0].revision
+    except Exception:  # noqa: BLE001 - first round: it does not exist yet
+        return store.create([_rule(i)])[0].revision
+
+
 def propagation(cp: ControlPlaneProcess, store_path: Path, count: int, changes: int,
                 timeout: float = 30.0) -> list[float]:
     """Write `changes` revisions one after another; for each, seconds from the write returning
@@ -46,13 +55,9 @@ def propagation(cp: ControlPlaneProcess, store_path: Path, count: int, changes: 
     latencies = []
     with open_store(str(store_path)) as store:
         for i in range(changes):
-            try:
-                store.get("RouteRule", "default", "bench-split")
-                res = store.replace([_rule(i + 1)])[0]
-            except Exception:  # noqa: BLE001 - first round: it does not exist yet
-                res = store.create([_rule(i + 1)])[0]
+            revision = write_split(store, i + 1)
             written = time.time()
-            prefix = f"{res.revision}."
+            prefix = f"{revision}."
 
             def done(t: dict) -> bool:
                 return (t["proxies"] >= count and t["version"].startswith(prefix)

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_propagation import _rule, percentile
+from bench.bench_propagation import percentile, write_split
 from bench.harness import Figure, rss_kib
 from meshtool.store import open_store
 from meshtool.testing.processes import ControlPlaneProcess, SimulatedFleet
@@ -44,13 +44,9 @@ def propagation(cps: list[tuple[ControlPlaneProcess, int]], store_path: Path, ch
     latencies = []
     with open_store(str(store_path)) as store:
         for i in range(changes):
-            try:
-                store.get("RouteRule", "default", "bench-split")
-                res = store.replace([_rule(i + 1)])[0]
-            except Exception:  # noqa: BLE001 - first round: it does not exist yet
-                res = store.create([_rule(i + 1)])[0]
+            revision = write_split(store, i + 1)
             written = time.time()
-            last = max(cp.wait_for(_all_synced(n, f"{res.revision}."), timeout, interval=0.05,
+            last = max(cp.wait_for(_all_synced(n, f"{revision}."), timeout, interval=0.05,
                                    summary=True)["lastAck"] for cp, n in cps)
             latencies.append(last - written)
             time.sleep(0.05)

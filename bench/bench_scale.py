@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_propagation import _rule, percentile
+from bench.bench_propagation import percentile, write_split
 from bench.harness import Figure
 from meshtool.testing.processes import ControlPlaneProcess, SimulatedFleet
 from meshtool.store import open_store
@@ -105,13 +105,9 @@ def measure(count: int, mode: str, changes: int = 20, endpoint_changes: int = 6,
                     for i in range(changes):
                         b0, c0, p0 = poll.wait(lambda t: True, 5)["bytesSent"], _cpu(cp.proc.pid), poll.polls
                         f0 = _cpu(fleet.proc.pid)
-                        try:
-                            store.get("RouteRule", "default", "bench-split")
-                            res = store.replace([_rule(i + 1)])[0]
-                        except Exception:  # noqa: BLE001 - first round: it does not exist yet
-                            res = store.create([_rule(i + 1)])[0]
+                        revision = write_split(store, i + 1)
                         written = time.time()
-                        t = poll.wait(_synced(count, f"{res.revision}."), timeout)
+                        t = poll.wait(_synced(count, f"{revision}."), timeout)
                         lat.append(t["lastAck"] - written)
                         bytes_per.append(t["bytesSent"] - b0)
                         cpu.append(_cpu(cp.proc.pid) - c0 - (poll.polls - p0) * poll_cpu)

@@ -153,16 +153,13 @@ def test_use_kube_checks_the_remote_clusters_of_its_remote_secrets(
     a pod in cluster2 (reached through the Secret `create-remote-secret` printed); a second
     remote secret points at nothing."""
     import json
-    import os
-    import subprocess
-    import sys
 
     import yaml
 
     from meshtool.conventions import REMOTE_SECRET_LABEL
     from meshtool.kube.remote import remote_secret
 
-    from .controlplane.kubeobjects import create_pod, create_service
+    from .controlplane.kubeobjects import apply_remote_secret, create_pod, create_service
 
     ns = kube_namespace
     core1 = client.CoreV1Api(kube_cluster.api_client)
@@ -174,14 +171,7 @@ def test_use_kube_checks_the_remote_clusters_of_its_remote_secrets(
         create_service(core1, ns, "helloworld", {"app": "helloworld"}, port=5000)
         create_service(core2, ns, "helloworld", {"app": "helloworld"}, port=5001)
         create_pod(core2, ns, "helloworld-v2", {"app": "helloworld", "version": "v2"})
-        made = subprocess.run(
-            [sys.executable, "-m", "meshtool", "create-remote-secret", "--context",
-             "meshtool-test", "--name", "cluster2"], capture_output=True, text=True, timeout=60,
-            env={**os.environ, "KUBECONFIG": str(kube_cluster_2.kubeconfig)})
-        assert made.returncode == 0, made.stderr
-        secret = yaml.safe_load(made.stdout)
-        secret["metadata"]["namespace"] = ns  # the test's stand-in for meshtool-system
-        core1.create_namespaced_secret(ns, secret)
+        apply_remote_secret(kube_cluster_2, core1, ns)
         broken = remote_secret("cluster3", yaml.safe_load(UNREACHABLE), ns)
         assert broken["metadata"]["labels"] == {REMOTE_SECRET_LABEL: "true"}
         core1.create_namespaced_secret(ns, broken)

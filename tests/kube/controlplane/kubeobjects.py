@@ -29,3 +29,25 @@ def set_pod_status(core: client.CoreV1Api, namespace: str, name: str, ip: str,
               "conditions": [{"type": "Ready", "status": flag},
                              {"type": "ContainersReady", "status": flag}]}
     core.patch_namespaced_pod_status(name, namespace, {"status": status})
+
+
+def apply_remote_secret(remote, primary: client.CoreV1Api, namespace: str,
+                        name: str = "cluster2") -> dict:
+    """What a user does to join a cluster: the real `meshtool create-remote-secret` against the
+    remote cluster (a KubeCluster fixture), its Secret created in `namespace` of the primary
+    (the tests' stand-in for meshtool-system). Returns the Secret."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    made = subprocess.run(
+        [sys.executable, "-m", "meshtool", "create-remote-secret", "--context", "meshtool-test",
+         "--name", name], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "KUBECONFIG": str(remote.kubeconfig)})
+    assert made.returncode == 0, made.stderr
+    secret = yaml.safe_load(made.stdout)
+    secret["metadata"]["namespace"] = namespace
+    primary.create_namespaced_secret(namespace, secret)
+    return secret

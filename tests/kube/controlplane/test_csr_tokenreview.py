@@ -80,13 +80,9 @@ def test_a_remote_clusters_sidecar_is_reviewed_by_its_own_api_server(
     the service account its token proves there (reviewed by cluster2's API server with the
     remote secret's reader); the same token claimed from the primary, or from a cluster no
     remote secret names, is refused."""
-    import os
-    import subprocess
-    import sys
-
-    import yaml
-
     from meshtool.controlplane.multicluster import MultiCluster
+
+    from .kubeobjects import apply_remote_secret
 
     ns = kube_namespace
     core1 = client.CoreV1Api(kube_cluster.api_client)
@@ -94,14 +90,7 @@ def test_a_remote_clusters_sidecar_is_reviewed_by_its_own_api_server(
     core2.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     try:
         token = token_for(core2, ns, "sleep")
-        made = subprocess.run(
-            [sys.executable, "-m", "meshtool", "create-remote-secret", "--context",
-             "meshtool-test", "--name", "cluster2"], capture_output=True, text=True, timeout=60,
-            env={**os.environ, "KUBECONFIG": str(kube_cluster_2.kubeconfig)})
-        assert made.returncode == 0, made.stderr
-        secret = yaml.safe_load(made.stdout)
-        secret["metadata"]["namespace"] = ns  # the test's stand-in for meshtool-system
-        core1.create_namespaced_secret(ns, secret)
+        apply_remote_secret(kube_cluster_2, core1, ns)
         source = MultiCluster(KubernetesWorkloads(kube_cluster.api_client, ns),
                               kube_cluster.api_client, ns, cluster="cluster1", namespace=ns,
                               interval=0.2)
