@@ -139,15 +139,21 @@ def real_sidecars(tmp: Path, count: int, changes: int) -> tuple[list[float], flo
     return lat, started, rss
 
 
-def _proxy_status_time(address: str, repeat: int) -> tuple[float, float]:
+def proxy_status_time(address: str, repeat: int,
+                      expect: int | None = None) -> tuple[float, float]:
+    """Medians of the whole `meshtool proxy-status` command and of `meshtool --version`;
+    with `expect`, the table must list that many proxies."""
     exe = Path(sys.executable).with_name("meshtool")
     mt = [str(exe)] if exe.exists() else [sys.executable, "-m", "meshtool"]
     status, version = [], []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        subprocess.run([*mt, "proxy-status", "--control-plane", address], check=True,
-                       stdout=subprocess.DEVNULL)
+        out = subprocess.run([*mt, "proxy-status", "--control-plane", address], check=True,
+                             capture_output=True, text=True).stdout
         status.append(time.perf_counter() - t0)
+        if expect is not None and len(out.splitlines()) - 1 != expect:
+            raise RuntimeError(f"proxy-status listed {len(out.splitlines()) - 1} proxies, "
+                               f"not {expect}")
         t0 = time.perf_counter()
         subprocess.run([*mt, "--version"], check=True, stdout=subprocess.DEVNULL)
         version.append(time.perf_counter() - t0)
@@ -177,7 +183,7 @@ def run(quick: bool = False) -> list[Figure]:
                 time.sleep(1.0)
                 loaded = rss_kib(cp.proc.pid)
                 lat = propagation(cp, tmp / "fleet.db", count, changes)
-                ps_time, version_time = _proxy_status_time(cp.address, 3 if quick else 5)
+                ps_time, version_time = proxy_status_time(cp.address, 3 if quick else 5)
                 size = len(cp.sync_table()["proxies"])
                 fleet.stop()
         p50, p99 = percentile(lat, 50), percentile(lat, 99)

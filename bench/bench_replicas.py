@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_propagation import percentile, write_split
+from bench.bench_propagation import percentile, proxy_status_time, write_split
 from bench.harness import Figure, rss_kib
 from meshtool.store import open_store
 from meshtool.testing.processes import ControlPlaneProcess, SimulatedFleet
@@ -51,24 +49,6 @@ def propagation(cps: list[tuple[ControlPlaneProcess, int]], store_path: Path, ch
             latencies.append(last - written)
             time.sleep(0.05)
     return latencies
-
-
-def _proxy_status_time(address: str, expect: int, repeat: int) -> tuple[float, float]:
-    exe = Path(sys.executable).with_name("meshtool")
-    mt = [str(exe)] if exe.exists() else [sys.executable, "-m", "meshtool"]
-    status, version = [], []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = subprocess.run([*mt, "proxy-status", "--control-plane", address], check=True,
-                             capture_output=True, text=True).stdout
-        status.append(time.perf_counter() - t0)
-        rows = len(out.splitlines()) - 1
-        if rows != expect:
-            raise RuntimeError(f"proxy-status listed {rows} proxies, not {expect}")
-        t0 = time.perf_counter()
-        subprocess.run([*mt, "--version"], check=True, stdout=subprocess.DEVNULL)
-        version.append(time.perf_counter() - t0)
-    return statistics.median(status), statistics.median(version)
 
 
 def run(quick: bool = False) -> list[Figure]:
@@ -102,7 +82,7 @@ def run(quick: bool = False) -> list[Figure]:
                 time.sleep(1.0)
                 loaded = rss_kib(a.proc.pid) + rss_kib(b.proc.pid)
                 lat = propagation([(a, half), (b, count - half)], db, changes)
-                ps_time, version_time = _proxy_status_time(a.address, count, 3)
+                ps_time, version_time = proxy_status_time(a.address, 3, expect=count)
                 fa.stop()
                 fb.stop()
     finally:

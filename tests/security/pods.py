@@ -26,11 +26,13 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=30)
 
 
-def skip_reason() -> str | None:
-    """Why pods cannot run here, or None."""
+def skip_reason(what: str = "pods need",
+                tools: tuple[str, ...] = ("ip", "iptables", "setpriv", "curl", "tcpdump"),
+                ) -> str | None:
+    """Why network namespaces with iptables (and `tools`) cannot be used here, or None."""
     if os.geteuid() != 0:
-        return "pods need root (network namespaces and iptables)"
-    for tool in ("ip", "iptables", "setpriv", "curl", "tcpdump"):
+        return f"{what} root (network namespaces and iptables)"
+    for tool in tools:
         if not shutil.which(tool):
             return f"{tool} is not installed (scripts/system-deps.sh installs it)"
     probe = f"mtprobe{os.getpid() % 100000}"

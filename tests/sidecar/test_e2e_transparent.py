@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from sidecar_mesh import ROOT, SAMPLES, canary_doc, stop_all
+from tests.security.pods import skip_reason
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,22 +35,7 @@ def _sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "transparent mode needs root (network namespaces and iptables)"
-    for tool in ("ip", "iptables", "setpriv", "curl"):
-        if not shutil.which(tool):
-            return f"{tool} is not installed (scripts/system-deps.sh installs it)"
-    probe = f"mtprobe{os.getpid() % 100000}"
-    r = _sh("ip", "netns", "add", probe, check=False)
-    if r.returncode != 0:
-        return f"this machine refuses network namespaces: {r.stderr.strip()}"
-    try:
-        r = _sh("ip", "netns", "exec", probe, "iptables", "-t", "nat", "-L", "-n", check=False)
-        if r.returncode != 0:
-            return f"iptables does not work in a network namespace here: {r.stderr.strip()}"
-    finally:
-        _sh("ip", "netns", "del", probe, check=False)
-    return None
+    return skip_reason("transparent mode needs", ("ip", "iptables", "setpriv", "curl"))
 
 
 class Pod:

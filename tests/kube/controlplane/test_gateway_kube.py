@@ -38,6 +38,15 @@ BAD = {
 }
 
 
+def serve_benigno_v1(procs, core, ns: str) -> None:
+    """benigno v1, a real app, behind a Service whose one Ready pod is at its address."""
+    app_port = free_port()
+    start_app(procs, V1, app_port, "v1")
+    create_service(core, ns, "benigno", {"app": "benigno"}, port=5000, target=app_port)
+    create_pod(core, ns, "benigno-v1", {"app": "benigno", "version": "v1"})
+    set_pod_status(core, ns, "benigno-v1", V1, ready=True)
+
+
 def get(port: int, path: str) -> tuple[int, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -53,11 +62,7 @@ def test_ingresses_from_the_api_server_reach_a_real_gateway(kube_cluster, kube_n
     core = client.CoreV1Api(kube_cluster.api_client)
     net = client.NetworkingV1Api(kube_cluster.api_client)
     ns = kube_namespace
-    app_port = free_port()
-    start_app(procs, V1, app_port, "v1")
-    create_service(core, ns, "benigno", {"app": "benigno"}, port=5000, target=app_port)
-    create_pod(core, ns, "benigno-v1", {"app": "benigno", "version": "v1"})
-    set_pod_status(core, ns, "benigno-v1", V1, ready=True)
+    serve_benigno_v1(procs, core, ns)
     gw_service = create_service(core, ns, "meshtool-gateway", {"app": "gw"}, port=80, target=8080)
     net.create_namespaced_ingress(ns, WALKTHROUGH_V1)
 

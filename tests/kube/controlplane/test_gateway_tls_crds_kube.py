@@ -20,9 +20,9 @@ from kubernetes.client.rest import ApiException
 from meshtool.testing.certs import self_signed
 from meshtool.testing.processes import ControlPlaneProcess, free_port
 
-from .kubeobjects import create_pod, create_service, set_pod_status
+from .test_gateway_kube import serve_benigno_v1
 from .test_gateway_tls_kube import _try, der, tls_secret
-from .test_kube_mode import MESHTOOL, V1, procs, start_app, wait  # noqa: F401 - procs: fixture
+from .test_kube_mode import MESHTOOL, procs, wait  # noqa: F401 - procs: fixture
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -81,11 +81,7 @@ def test_gateway_api_and_istio_gateways_name_secrets_the_gateway_serves(
     core = client.CoreV1Api(kube_cluster.api_client)
     custom = client.CustomObjectsApi(kube_cluster.api_client)
     ns = kube_namespace
-    app_port = free_port()
-    start_app(procs, V1, app_port, "v1")
-    create_service(core, ns, "benigno", {"app": "benigno"}, port=5000, target=app_port)
-    create_pod(core, ns, "benigno-v1", {"app": "benigno", "version": "v1"})
-    set_pod_status(core, ns, "benigno-v1", V1, ready=True)
+    serve_benigno_v1(procs, core, ns)
     pems = {}
     for host, secret in (("api.example.com", "api-tls"), ("www.example.com", "www-tls")):
         cert, key = (p.read_bytes() for p in self_signed(tmp_path, host))

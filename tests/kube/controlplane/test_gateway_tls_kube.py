@@ -23,8 +23,8 @@ from meshtool.discovery.protocol import CONFIG_DUMP_PATH, http_url
 from meshtool.testing.certs import self_signed
 from meshtool.testing.processes import ControlPlaneProcess, free_port
 
-from .kubeobjects import create_pod, create_service, set_pod_status
-from .test_kube_mode import MESHTOOL, V1, procs, start_app, wait  # noqa: F401 - procs: fixture
+from .test_gateway_kube import serve_benigno_v1
+from .test_kube_mode import MESHTOOL, procs, wait  # noqa: F401 - procs: fixture
 
 HOST = "shop.example.com"
 
@@ -71,11 +71,7 @@ def test_ingress_tls_secrets_are_served_by_a_real_gateway(kube_cluster, kube_nam
     core = client.CoreV1Api(kube_cluster.api_client)
     net = client.NetworkingV1Api(kube_cluster.api_client)
     ns = kube_namespace
-    app_port = free_port()
-    start_app(procs, V1, app_port, "v1")
-    create_service(core, ns, "benigno", {"app": "benigno"}, port=5000, target=app_port)
-    create_pod(core, ns, "benigno-v1", {"app": "benigno", "version": "v1"})
-    set_pod_status(core, ns, "benigno-v1", V1, ready=True)
+    serve_benigno_v1(procs, core, ns)
     cert, key = (p.read_bytes() for p in self_signed(tmp_path, HOST))
     core.create_namespaced_secret(ns, tls_secret("shop-tls", cert, key))
     net.create_namespaced_ingress(ns, ingress("shop", HOST, "shop-tls"))
