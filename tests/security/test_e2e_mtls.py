@@ -270,10 +270,13 @@ def test_strict_refuses_plaintext_and_permissions_deny_then_allow(mesh):
     assert headers["x-meshtool-denied-by"] == "DENY default/deny-magnanimo"
     assert 'meshtool_permission_denied_total{' in metrics(b["admin"])
 
+    before = cp.sync_table()["storeRevision"]
     delete(tmp_path, "deny")
     apply(tmp_path, "allow", ALLOW_MAGNANIMO)
-    wait_for(lambda: via_proxy(m["outbound"], "http://benigno:5000/")[0] == 200, 15,
-             what="allowed")
+    # both writes pushed and ACKed: the deny's removal alone would also answer 200, unaudited
+    wait_for(lambda: cp.sync_table()["storeRevision"] >= before + 2 and synced(cp), 15,
+             what="allow synced")
+    assert via_proxy(m["outbound"], "http://benigno:5000/")[0] == 200
     audited = [line for line in metrics(b["admin"]).splitlines()
                if line.startswith("meshtool_permission_audited_total{")]
     assert audited and 'policy="default/benigno-callers-audit"' in audited[0]
