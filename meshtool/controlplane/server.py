@@ -747,12 +747,23 @@ class ControlPlane:
         latest = self.view.version if self.view else None
         counts: dict[str, int] = {}
         last_ack = None
+        # Polled while pushes run (ten times a second by the benches, at 10,000 proxies): the
+        # loop reads each session's cached view itself rather than through view_for.
+        state, generation = self.view, self._scoped_generation
+        sidecars = self._sidecar_generation
         for s in self.sessions.values():
-            intended = self._intended(s)
-            status = s.sync.status(intended)
+            cached = s.view
+            if (cached is not None and cached[0] is state and cached[1] == generation
+                    and s.scope_generation == sidecars):
+                intended = cached[2].version
+            else:
+                intended = self._intended(s)
+            sync = s.sync
+            status = sync.status(intended)
             counts[status] = counts.get(status, 0) + 1
-            if s.sync.acked_version == intended and s.sync.acked_at is not None:
-                last_ack = max(last_ack or 0.0, s.sync.acked_at)
+            if sync.acked_version == intended and sync.acked_at is not None:
+                if last_ack is None or sync.acked_at > last_ack:
+                    last_ack = sync.acked_at
         return {"controlPlane": self.instance, "meshtoolVersion": __version__,
                 "storeRevision": self.revision, "storeLoaded": self.loaded, "version": latest,
                 "proxies": len(self.sessions), "statuses": counts, "lastAck": last_ack,
