@@ -44,6 +44,7 @@ from aiohttp import WSMsgType, web
 
 from meshtool import __version__
 from meshtool.controlplane.follower import StoreFollower
+from meshtool.controlplane.inbox import Stream
 from meshtool.controlplane.isolation import Isolation, Reporter
 from meshtool.controlplane.mtlsstate import mtls_state
 from meshtool.controlplane.registrations import SharedRegistrations, View
@@ -605,7 +606,7 @@ class ControlPlane:
 
     # -- the stream ----------------------------------------------------------------------------
     async def _stream(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=self.heartbeat, compress=False)
+        ws = Stream(heartbeat=self.heartbeat, compress=False)
         await ws.prepare(request)
         try:
             first = await ws.receive(timeout=HELLO_TIMEOUT)
@@ -629,6 +630,7 @@ class ControlPlane:
         if held is not None and ACCEPT_DELTA in accept:
             session.held = self._recent.get(held)  # unknown: the full state
         self._attach(session)
+        ws.offer_text(lambda text: self._reply_now(session, text))
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -649,6 +651,26 @@ class ControlPlane:
         finally:
             self._detach(session)
         return ws
+
+    def _reply_now(self, session: Session, text: str) -> bool:
+        """An ACK or NACK handled as it is parsed (meshtool.controlplane.inbox): True when it
+        was; anything else, or anything malformed, is left to the stream's task, which
+        handles it (and reports a protocol error) as any message."""
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return False
+        if not isinstance(message, dict) or message.get("type") not in (ACK, NACK):
+            return False
+        if self.handlers.get(message["type"]) != self._on_reply:
+            return False  # replaced by a handler that may await
+        try:
+            self._on_reply(session, message)
+        except ValueError:
+            return False  # refused before it changed anything: the task closes the stream
+        except Exception:  # noqa: BLE001 - inside aiohttp's parser: log, never break it
+            log.exception("proxy %s: handling a reply failed", session.identity.proxy_id)
+        return True
 
     def _attach(self, session: Session) -> None:
         pid = session.identity.proxy_id
