@@ -43,6 +43,7 @@ from typing import Any, Awaitable, Callable, Coroutine, Protocol
 from aiohttp import WSMsgType, web
 
 from meshtool import __version__
+from meshtool.controlplane.churnlog import ChurnLog
 from meshtool.controlplane.follower import StoreFollower
 from meshtool.controlplane.inbox import Stream
 from meshtool.controlplane.isolation import Isolation, Reporter
@@ -259,6 +260,7 @@ class ControlPlane:
             CSR: self._on_csr}
         from meshtool.controlplane.scrape import Scraper
         self.scraper = Scraper(self._scrape_targets)
+        self.churn = ChurnLog(log, lambda: len(self.sessions))
 
     # -- application -------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -303,6 +305,7 @@ class ControlPlane:
         if closing:  # a paused proxy never answers the close: do not wait for it long
             await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=2.0)
         await self.scraper.close()
+        self.churn.flush()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._shared is not None:  # after the streams closed: their sidecars are marked lost
@@ -680,8 +683,7 @@ class ControlPlane:
             old.closed = True
             asyncio.ensure_future(old.ws.close(code=1000, message=b"replaced by a newer stream"))
         session.token = self.registry.register(session.identity)
-        log.info("proxy %s connected (%s/%s)", pid, session.identity.namespace,
-                 session.identity.service)
+        self.churn.connect(pid, session.identity.namespace, session.identity.service)
         if self.gateway_certs is not None:
             self.gateway_certs.attach(session)
         self._due.add(session)
@@ -744,7 +746,7 @@ class ControlPlane:
         self._due.discard(session)
         if self.sessions.get(pid) is session:
             del self.sessions[pid]
-            log.info("proxy %s disconnected", pid)
+            self.churn.disconnect(pid)
         self.registry.unregister(pid, session.token)
 
     # -- debug endpoints ---------------------------------------------------------------------
