@@ -22,6 +22,9 @@ def test_shared_decoder_matches_json_loads_and_decodes_each_version_once():
     assert dec(encode_snapshot("4.y", "n", json.dumps(other)))["snapshot"] == other
     assert dec('{"nonce": "n", "type": "snapshot"}') == {"nonce": "n", "type": "snapshot"}
     assert dec.decoded == 3
+    # a payload with a key "nonce" before the real one: not taken for the frame's nonce
+    odd = '{"type":"snapshot","version":"9","snapshot":{"nonce":"fake"},"nonce":"z"}'
+    assert dec(odd) == json.loads(odd) and dec(odd) == json.loads(odd)
 
 
 def test_shared_updates_apply_each_update_once_and_match_held():
