@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,7 @@ class KubeCluster:
     ca_pem: bytes  # the CA that signed the server's certificate
     api_client: ApiClient  # built from `kubeconfig`
     log_dir: Path  # etcd.log and kube-apiserver.log
+    pids: dict[str, int] = field(default_factory=dict)  # etcd, kube-apiserver: their process ids
 
 
 # -- binaries --------------------------------------------------------------------------------
@@ -320,6 +321,7 @@ def kube_cluster(log_dir: Path) -> Iterator[KubeCluster]:
         yield KubeCluster(
             server=server, token=token, kubeconfig=kubeconfig, ca_file=certs["ca"], ca_pem=ca_pem,
             api_client=api_client, log_dir=log_dir,
+            pids={name: p.pid for name, p in processes.items()},
         )
 
 
