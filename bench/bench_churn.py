@@ -184,6 +184,7 @@ class Churner:
             except Exception:  # noqa: BLE001 - counted; the figure says how many failed
                 with self._lock:
                     self.errors += 1
+                    self.ready[name] = not ready  # not written: the pod stays as it was
                 continue
             with self._lock:
                 self.writes.append(Write(sent, "pod", "churn", service, ip, ready))
@@ -340,6 +341,7 @@ def measure(proxies: int, pods: int, rate: float, seconds: float, rule_changes: 
             churners = [Churner(c.kubeconfig, pod_set, rate / 2)
                         for c, pod_set in zip(clusters, pod_sets)]
             threads = [threading.Thread(target=ch.run, args=(seconds,)) for ch in churners]
+            before = cp.summary()
             meter, t0 = CpuMeter(parts), time.time()
             rss0 = rss_kib(cp.proc.pid)
             for t in threads:
@@ -366,10 +368,21 @@ def measure(proxies: int, pods: int, rate: float, seconds: float, rule_changes: 
             settled = cp.wait_for(lambda t: t["statuses"] == {"SYNCED": proxies}, 120,
                                   interval=0.1, summary=True)
             out["settle_s"] = max(0.0, (settled["lastAck"] or ended) - ended)
+            out["sent_mib_per_s"] = (settled["bytesSent"] - before["bytesSent"]) / 2 ** 20 / (
+                ended - t0)
+            out["inflight_peak_mib"] = settled["inflightPeak"] / 2 ** 20
+            # The final state as the API servers have it, and as the control plane serves it.
+            final = {ip for ch in churners for _, name, ip in ch.pods if ch.ready[name]}
+            served = {e["address"] for svc in _config_dump(cp.address)["snapshot"]["services"]
+                      for e in svc["endpoints"]}
+            out["final_mismatch"] = len(final ^ served)
         finally:
             fleet.stop(timeout=60)
         cp.stop()
         trace = Trace(trace_path)
+        with open(tmp / "writes.jsonl", "w") as f:  # beside the trace, for a closer look (--keep)
+            for w in writes:
+                f.write(json.dumps(w.__dict__) + "\n")
 
     out["traced"] = len(trace.applies)
     for phase in ("quiet", "churn"):
@@ -442,8 +455,11 @@ def figures(runs: list[dict]) -> list[Figure]:
                "before the churn", m["rss_before_mib"],
                notes=f"peak (VmHWM) {m['peak_rss_mib']:.0f} MiB"),
         Figure("all proxies SYNCED after the churn stops", m["settle_s"], "s",
-               notes="from the last write until the last proxy ACKed the final state: "
-                     "nothing piles up"),
+               notes="from the last write until the last proxy ACKed the final state (nothing "
+                     "piles up); endpoints served then that differ from the pods' final "
+                     f"readiness: {m['final_mismatch']:.0f}; pushed under churn "
+                     f"{m['sent_mib_per_s']:.1f} MiB/s, at most "
+                     f"{m['inflight_peak_mib']:.1f} MiB unanswered at once"),
     ]
     return out
 

@@ -41,6 +41,7 @@ def test_the_bench_runs_at_tiny_size(tmp_path):
             assert out[f"{phase}_{kind}_n"] > 0 and out[f"{phase}_{kind}_missed"] == 0, out
             assert 0 < out[f"{phase}_{kind}_p50"] <= out[f"{phase}_{kind}_p99"] < 10, out
     assert out["churn_pod_n"] >= 40 and out["write_errors"] == 0
+    assert out["final_mismatch"] == 0  # what the control plane serves is what the clusters say
     assert 10 < out["achieved_rate"] < 30
     assert out["churn_cpu_cp"] > 0 and out["rss_mib"] > 0
     table = render({"churn": figures([out])})
