@@ -422,18 +422,25 @@ def figures(runs: list[dict]) -> list[Figure]:
              f"API servers, their etcds, the control plane, the fleet and the writers all on "
              f"them)")
     churn = f"under churn ({m['achieved_rate']:.0f} pod changes/s)"
+
+    def by_run(key: str) -> str:
+        return " / ".join(f"{r[key]:.2f}" for r in runs)
+
     out = [
         Figure(f"rule change p50 {churn}", m["churn_rule_p50"], "s",
                "rule change p50, quiet", m["quiet_rule_p50"], notes=setup),
         Figure(f"rule change p99 {churn}", m["churn_rule_p99"], "s",
                "rule change p99, quiet", m["quiet_rule_p99"],
-               notes=f"{m['churn_rule_n']:.0f} rule flips (CRD patches, one a second) per "
-                     f"phase; to the last traced proxy"),
+               notes=f"{m['churn_rule_n']:.0f} rule flips (CRD patches, one a second) under "
+                     f"churn, {m['quiet_rule_n']:.0f} quiet, per run; each to the last traced "
+                     f"proxy; by run: {by_run('churn_rule_p99')} s under churn, "
+                     f"{by_run('quiet_rule_p99')} s quiet"),
         Figure(f"pod change p50 {churn}", m["churn_pod_p50"], "s",
                "pod change p50, quiet (1 a second)", m["quiet_pod_p50"]),
         Figure(f"pod change p99 {churn}", m["churn_pod_p99"], "s",
                "pod change p99, quiet (1 a second)", m["quiet_pod_p99"],
-               notes=f"{m['churn_pod_n']:.0f} readiness flips per run; p99 over the first "
+               notes=f"{m['churn_pod_n']:.0f} readiness flips per run; by run "
+                     f"{by_run('churn_pod_p99')} s; p99 over the first "
                      f"half of the churn {m.get('churn_pod_p99_first_half', 0):.2f} s, over "
                      f"the second half {m.get('churn_pod_p99_second_half', 0):.2f} s; under "
                      f"churn endpoint pushes wait for the --endpoint-max-delay (1 s) "
@@ -472,6 +479,7 @@ def run(quick: bool = False) -> list[Figure]:
         tmp = Path(tempfile.mkdtemp(prefix=f"meshtool-bench-churn-{os.getpid()}-"))
         try:
             runs.append(measure(**size, tmp=tmp))
+            print(f"   run {len(runs)}: {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return figures(runs)
