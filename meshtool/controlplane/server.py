@@ -86,6 +86,9 @@ class WorkloadSource(Protocol):
 
     def services(self) -> list[dict]: ...
 
+    # Optional: name_identities(trust_domain), called when the control plane runs a CA, so
+    # that the endpoints of meshed pods carry their SPIFFE IDs.
+
 
 @dataclass(eq=False)
 class Inflight:
