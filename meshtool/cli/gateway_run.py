@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import click
@@ -70,6 +71,7 @@ def run(control_plane, snapshot, http_port, https_port, tls_certs, listen_host, 
     Example:
       meshtool gateway run --control-plane 127.0.0.1:15010 --http-port 8080 --admin-port 15220
     """
+    gc.disable()  # until ready: meshtool.sidecar.runner.start_collecting says why
     from meshtool.cli.proxy_run import POD_TOKEN, _pairs
     from meshtool.sidecar.gateway import Gateway, GatewayConfig
     from meshtool.sidecar.resolve import Resolver

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Callable
 
 import click
 
@@ -11,6 +12,9 @@ Registry = dict[str, tuple[str, str, str]]
 
 
 class LazyGroup(click.Group):
+    # called once, after the first command module is imported (see meshtool.cli.console)
+    after_import: Callable[[], None] | None = None
+
     def __init__(self, *args, registry: Registry | None = None,
                  sections: dict[str, Registry] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -25,7 +29,11 @@ class LazyGroup(click.Group):
         if entry is None:
             return None
         module, attr, _ = entry
-        return getattr(importlib.import_module(module), attr)
+        command = getattr(importlib.import_module(module), attr)
+        if self.after_import is not None:
+            hook, self.after_import = self.after_import, None
+            hook()
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Short help comes from the registry so that --help imports no command module.

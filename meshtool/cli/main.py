@@ -6,10 +6,18 @@ no command module (and so none of kubernetes, mitmproxy, jsonschema or rich).
 
 from __future__ import annotations
 
-import os
-import sys
+import gc
 
-import click
+# Start-up is mostly imports, which allocate objects by the thousand that live as long as the
+# process: a cyclic collection during them frees nothing (see entry()). Back on at the end of
+# this module, so importers (tests calling main() in-process) keep their collector.
+_collecting = gc.isenabled()
+gc.disable()
+
+import os  # noqa: E402
+import sys  # noqa: E402
+
+import click  # noqa: E402
 
 from meshtool import __version__
 from meshtool.cli.lazy import LazyGroup, Registry
@@ -125,13 +133,22 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def entry() -> None:
-    """The console script and `python -m meshtool`: main(), after gc.freeze() has moved what
-    start-up imported (modules, classes, functions: alive as long as the process) out of the
-    collector's sight. Otherwise every full collection, and the one at exit, scans them again:
-    ~6 ms of the ~90 ms of CPU of `kube-inject -f FILE` (bench/bench_startup.py). The control
-    plane does the same for its own start-up. Not done in main(), which tests call in-process:
-    there a freeze would keep the test run's garbage for ever."""
-    import gc
-
-    gc.freeze()
+    """The console script and `python -m meshtool`: main(), with the collector off until the
+    command's module is imported (collections during imports free nothing and cost ~5 ms of the
+    ~80 ms of CPU of `kube-inject -f FILE`, bench/bench_startup.py); then gc.freeze() moves
+    what start-up made out of the collector's sight (otherwise every full collection, and the
+    one at exit, scans it again) and the collector comes back on for the command itself, which
+    may run for days (control-plane, proxy run). Not done in main(), which tests call
+    in-process: there a freeze would keep the test run's garbage for ever."""
+    gc.disable()
+    cli.after_import = _collect_from_here
     main()
+
+
+def _collect_from_here() -> None:
+    gc.freeze()
+    gc.enable()
+
+
+if _collecting:
+    gc.enable()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 
@@ -111,6 +112,7 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, ap
       HTTP_PROXY=http://127.0.0.1:15001 python samples/services/magnanimo.py --port 4000 &
       curl -s 127.0.0.1:15020/config_dump
     """
+    gc.disable()  # until ready: meshtool.sidecar.runner.start_collecting says why
     from meshtool.sidecar.probes import parse_probes
     from meshtool.sidecar.runner import run_sidecar
     from meshtool.sidecar.snapshot import Identity

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -28,6 +29,16 @@ def _process_age() -> float:
 _T0 = time.monotonic()
 
 
+def start_collecting() -> None:
+    """Once ready. `proxy run` and `gateway run` turn the cyclic collector off first thing:
+    start-up imports and builds objects that live as long as the process (mitmproxy's classes,
+    the compiled snapshot), so collecting during it frees almost nothing, and it was ~90 ms in
+    78 collections of a start that takes ~0.5 s on a quiet machine. Ready, they are frozen out
+    of the collector's sight and collection resumes."""
+    gc.freeze()
+    gc.enable()
+
+
 def run_sidecar(config: SidecarConfig, workers: int = 1, verbose: bool = False,
                 proxy_class: type[Sidecar] = Sidecar) -> int:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
@@ -43,13 +54,14 @@ def run_sidecar(config: SidecarConfig, workers: int = 1, verbose: bool = False,
                 _die_with_parent()
                 config.admin_port = None
                 try:
-                    asyncio.run(proxy_class(config).run())
+                    asyncio.run(proxy_class(config).run(on_ready=start_collecting))
                 finally:
                     os._exit(0)
             children.append(pid)
     try:
         sidecar = proxy_class(config)
-        asyncio.run(sidecar.run(on_ready=lambda: _report_ready(sidecar, workers)))
+        asyncio.run(sidecar.run(on_ready=lambda: (_report_ready(sidecar, workers),
+                                                  start_collecting())))
     except OSError as exc:
         raise MeshtoolError(f"{'proxy' if config.kind == 'sidecar' else config.kind} run: "
                             f"{exc}") from exc

@@ -30,6 +30,22 @@ def test_startup_imports_no_heavy_module(argv):
     assert loaded == []
 
 
+def test_collector_is_back_on_and_startup_frozen_once_a_command_is_loaded():
+    """The console script turns the cyclic collector off for its imports only: a command that
+    runs for days (control-plane, proxy run) must have it on, and importing the CLI as a
+    library (tests, in-process main()) must not turn it off."""
+    code = ("import atexit, gc, sys\n"
+            "atexit.register(lambda: print(gc.isenabled(), gc.get_freeze_count() > 0))\n"
+            "from meshtool.cli.main import entry\n"
+            "print('after import', gc.isenabled())\n"
+            "sys.argv = ['meshtool', 'version', '--client']\n"
+            "entry()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "after import True", out.stdout + out.stderr
+    assert lines[-1] == "True True", out.stdout + out.stderr
+
+
 def test_version_prints_package_version():
     from meshtool import __version__
 
