@@ -117,5 +117,17 @@ def test_tcp_to_a_cluster_ip_goes_over_mtls_to_a_strict_endpoint(
             metrics = _metrics(store)
             assert f'security="mutual_tls",source="{sleep_id}"' in metrics, metrics
             assert f'security="refused",source="{c.node.address}"' in metrics
+
+            # the store's sidecar knows who dialled the cluster IP: a permission denying
+            # sleep's identity closes its connections, at connection time
+            custom.create_namespaced_custom_object(GROUP, VERSION, ns, "accesspolicies", {
+                "apiVersion": f"{GROUP}/{VERSION}", "kind": "AccessPolicy",
+                "metadata": {"name": "deny-sleep", "namespace": ns},
+                "spec": {"destination": {"name": "store"}, "action": "DENY", "rules": [
+                    {"from": [{"principals": [sleep_id.removeprefix("spiffe://")]}]}]}})
+            wait_for(lambda: _tcp_call(sleep, cluster_ip)["got"] == "", 20, interval=0.2,
+                     what="DENY closes sleep's connection")
+            assert "meshtool_permission_denied_connections_total{" \
+                f'policy="DENY {ns}/deny-sleep",source="{sleep_id}"}}' in _metrics(store)
     finally:
         c.teardown()
