@@ -25,8 +25,9 @@ def test_wheel_ships_schemas_and_demo_samples(tmp_path):
                 assert f"meshtool/samples/{scenario.name}/{rule}" in names
     assert "meshtool/samples/services/benigno.py" in names
     from meshtool.kube.crds import crd_names
+    from meshtool.model.kinds import NATIVE_KINDS
     crds = {n for n in names if n.startswith("meshtool/kube/crds/") and n.endswith(".yaml")}
-    assert len(crds) == len(crd_names()) == 3
+    assert len(crds) == len(crd_names()) == len(NATIVE_KINDS)
     # the dashboard's assets: nothing to build or fetch at install time
     static = ROOT / "meshtool" / "controlplane" / "dashboard" / "static"
     for asset in static.iterdir():

@@ -18,7 +18,8 @@ def delete(args: tuple[str, ...], files: tuple[str, ...], namespace: str | None,
     """Delete rules from the config store, named by the files that define them or by
     kind and name. If any of them does not exist, nothing is deleted.
 
-    KIND is routerule (rr), egressrule (er) or destinationpolicy (dp).
+    KIND is routerule (rr), egressrule (er), destinationpolicy (dp), mtlspolicy or
+    accesspolicy (ap).
 
     \b
     Examples:

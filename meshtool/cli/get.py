@@ -32,8 +32,9 @@ def get(args: tuple[str, ...], namespace: str | None, all_namespaces: bool, outp
         context: str | None) -> int:
     """Show rules from the config store.
 
-    KIND is routerule (rr), egressrule (er), destinationpolicy (dp), virtualservice (vs),
-    destinationrule (dr), serviceentry (se), trafficroute, httproute, grpcroute, or all.
+    KIND is routerule (rr), egressrule (er), destinationpolicy (dp), mtlspolicy,
+    accesspolicy (ap), virtualservice (vs), destinationrule (dr), serviceentry (se),
+    trafficroute, httproute, grpcroute, or all.
     Without NAME, every rule of that kind in the namespace is listed. Rules of other APIs
     are shown as written, with a Resolved condition under status (-o yaml|json).
     `-o name` prints KIND/NAMESPACE/NAME, which `delete` takes back.

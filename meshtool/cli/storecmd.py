@@ -14,8 +14,9 @@ from meshtool.errors import DataError, Finding, UsageError
 from meshtool.model.kinds import kind_names, resolve_kind, slug
 from meshtool.model.resource import DEFAULT_NAMESPACE, Resource
 
-KIND_HELP = ("routerule (rr), egressrule (er), destinationpolicy (dp), virtualservice (vs), "
-             "destinationrule (dr), serviceentry (se), trafficroute, httproute, grpcroute")
+KIND_HELP = ("routerule (rr), egressrule (er), destinationpolicy (dp), mtlspolicy, accesspolicy (ap), "
+             "virtualservice (vs), destinationrule (dr), serviceentry (se), trafficroute, httproute, "
+             "grpcroute")
 
 
 def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = False,
@@ -199,7 +200,7 @@ def keys_from_files(files: tuple[str, ...], namespace: str | None, *, quiet: boo
     Inputs with foreign rules (Istio, Kuma) go through the full loader, whose conversion names them."""
     from meshtool.model import convert
     from meshtool.model.convert import kuma
-    from meshtool.model.kinds import NATIVE_API_VERSION, RULE_KINDS, SECURITY_KINDS, is_list
+    from meshtool.model.kinds import NATIVE_API_VERSION, NATIVE_KINDS, is_list
     from meshtool.rules.sources import read_sources
     from meshtool.rules.yamlio import load_documents
 
@@ -222,7 +223,7 @@ def keys_from_files(files: tuple[str, ...], namespace: str | None, *, quiet: boo
                                                       default_namespace=default_namespace,
                                                       unique=False, store=store)]
                 if not (isinstance(data, dict) and data.get("apiVersion") == NATIVE_API_VERSION
-                        and data.get("kind") in RULE_KINDS + SECURITY_KINDS):
+                        and data.get("kind") in NATIVE_KINDS):
                     continue
                 meta = data.get("metadata")
                 name = meta.get("name") if isinstance(meta, dict) else None

@@ -10,7 +10,7 @@ serves it at /validate beside the injection webhook, with the same certificate.
 
 from __future__ import annotations
 
-from meshtool.model.kinds import API_GROUP, RULE_KINDS
+from meshtool.model.kinds import API_GROUP, NATIVE_KINDS
 from meshtool.model.resource import without_server_fields
 
 
@@ -21,7 +21,7 @@ def validate_request(request: dict) -> tuple[bool, str]:
     from meshtool.rules.check import describe, problems
 
     kind = request.get("kind") if isinstance(request.get("kind"), dict) else {}
-    if kind.get("group") != API_GROUP or kind.get("kind") not in RULE_KINDS:
+    if kind.get("group") != API_GROUP or kind.get("kind") not in NATIVE_KINDS:
         return True, "not a meshtool rule"
     if request.get("subResource") or request.get("operation") not in ("CREATE", "UPDATE"):
         return True, "nothing to validate"

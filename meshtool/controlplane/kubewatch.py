@@ -191,6 +191,11 @@ class KubernetesWorkloads:
     def services(self) -> list[dict]:
         return self.view.services()
 
+    def name_identities(self, trust_domain: str) -> None:
+        """The control plane runs a CA: the endpoint of a pod that runs the sidecar carries
+        the SPIFFE ID of the pod's service account in `trust_domain` (what callers verify)."""
+        self.view.trust_domain = trust_domain
+
     def start(self, loop: asyncio.AbstractEventLoop, on_change: Callable[[], None]) -> None:
         self._loop, self._on_change = loop, on_change
         for follower in self._followers:

@@ -8,7 +8,9 @@ such a Secret starts, restarts or stops the watches of that cluster; no restart 
 
 Endpoints of a service with the same namespace and name in several clusters are merged (the
 network is flat: pod addresses are routable across clusters), each labelled with its cluster
-(`topology.meshtool.io/cluster`).
+(`topology.meshtool.io/cluster`). With a mesh CA, the endpoints of meshed pods carry the SPIFFE
+ID of their service account in every cluster alike: the clusters share the trust domain and
+the root (the `cacerts` of each install), so a caller verifies a remote pod as a local one.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class MultiCluster:
         self.interval = interval
         self._connect = connect or _client_from_kubeconfig
         self.remotes: dict[str, tuple[str, KubernetesWorkloads]] = {}  # name -> (config, source)
+        self.trust_domain: str | None = None  # name_identities: for the remotes added later too
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_change: Callable[[], None] = lambda: None
         self._stop = threading.Event()
@@ -86,6 +89,13 @@ class MultiCluster:
             if source.ready:
                 per[name] = source.services()
         return merge_services(per)
+
+    def name_identities(self, trust_domain: str) -> None:
+        """Endpoints of meshed pods carry their SPIFFE IDs, in the primary and every remote."""
+        self.trust_domain = trust_domain
+        self.primary.name_identities(trust_domain)
+        for _, source in self.remotes.values():
+            source.name_identities(trust_domain)
 
     def start(self, loop: asyncio.AbstractEventLoop, on_change: Callable[[], None]) -> None:
         self._loop, self._on_change = loop, on_change
@@ -139,6 +149,8 @@ class MultiCluster:
                 log.warning("remote cluster %s: cannot use its kubeconfig: %s", name, exc)
                 continue
             source = KubernetesWorkloads(api_client, self.namespace)
+            if self.trust_domain:
+                source.name_identities(self.trust_domain)
             self.remotes = {**self.remotes, name: (config, source)}
             source.start(self._loop, self._on_change)
             log.info("remote cluster %s added (%s)", name, api_client.configuration.host)

@@ -88,6 +88,9 @@ class WorkloadSource(Protocol):
 
     def services(self) -> list[dict]: ...
 
+    # Optional: name_identities(trust_domain), called when the control plane runs a CA, so
+    # that the endpoints of meshed pods carry their SPIFFE IDs.
+
 
 @dataclass(eq=False)
 class Inflight:
@@ -201,9 +204,9 @@ class ControlPlane:
         self.token_reviewer = token_reviewer  # Kubernetes mode: CSRs carry a token to review
         if ca is not None:
             self.registry.trust_domain = ca.trust_domain
-            view = getattr(workloads, "view", None)  # Kubernetes: pods' service accounts
-            if view is not None:
-                view.trust_domain = ca.trust_domain
+            name_identities = getattr(workloads, "name_identities", None)  # Kubernetes
+            if name_identities is not None:
+                name_identities(ca.trust_domain)
         self.registrations = registrations  # the shared registrations file (local mode)
         self.warmup = warmup
         self._shared: SharedRegistrations | None = None

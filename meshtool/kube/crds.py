@@ -18,12 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from meshtool.model.kinds import API_GROUP, API_VERSION, PLURALS, RULE_KINDS
+from meshtool.model.kinds import API_GROUP, API_VERSION, NATIVE_KINDS, PLURALS
 from meshtool.rules.schema import SCHEMA_FILES, load_schema
 
 CRD_DIR = Path(__file__).resolve().parent / "crds"
 CATEGORIES = ["meshtool", "meshtool-rules"]
-SHORT_NAMES = {"RouteRule": ["rr"], "EgressRule": ["er"], "DestinationPolicy": ["dp"]}
+SHORT_NAMES = {"RouteRule": ["rr"], "EgressRule": ["er"], "DestinationPolicy": ["dp"],
+               "MTLSPolicy": [], "AccessPolicy": ["ap"]}
 HEADER = ("# Generated from schemas/{schema} by `python -m meshtool.kube.crds --write`: "
           "edit the schema, not this file.\n")
 
@@ -47,6 +48,20 @@ PRINTER_COLUMNS = {
          "description": "The service the policy applies to."},
         {"name": "Load-Balancing", "type": "string", "jsonPath": ".spec.loadBalancing.name",
          "description": "The load-balancing algorithm.", "priority": 1},
+        _AGE,
+    ],
+    "MTLSPolicy": [
+        {"name": "Destination", "type": "string", "jsonPath": ".spec.destination.name",
+         "description": "The service whose inbound sidecars the policy sets (none: the namespace)."},
+        {"name": "Mode", "type": "string", "jsonPath": ".spec.mode",
+         "description": "STRICT, PERMISSIVE or DISABLE."},
+        _AGE,
+    ],
+    "AccessPolicy": [
+        {"name": "Destination", "type": "string", "jsonPath": ".spec.destination.name",
+         "description": "The service whose callers the policy judges (none: the namespace)."},
+        {"name": "Action", "type": "string", "jsonPath": ".spec.action",
+         "description": "ALLOW, DENY or AUDIT."},
         _AGE,
     ],
 }
@@ -181,7 +196,7 @@ def crd(kind: str) -> dict[str, Any]:
                 "listKind": f"{kind}List",
                 "plural": plural,
                 "singular": kind.lower(),
-                "shortNames": SHORT_NAMES[kind],
+                **({"shortNames": SHORT_NAMES[kind]} if SHORT_NAMES[kind] else {}),
                 "categories": CATEGORIES,
             },
             "versions": [{
@@ -210,15 +225,15 @@ def render(kind: str) -> str:
 
 
 def committed_crds() -> list[dict[str, Any]]:
-    """The CRDs shipped with the package (what `meshtool install` applies), in RULE_KINDS order."""
+    """The CRDs shipped with the package (what `meshtool install` applies), in NATIVE_KINDS order."""
     import yaml
 
-    return [yaml.safe_load(crd_file(kind).read_text(encoding="utf-8")) for kind in RULE_KINDS]
+    return [yaml.safe_load(crd_file(kind).read_text(encoding="utf-8")) for kind in NATIVE_KINDS]
 
 
 def crd_names() -> list[str]:
-    """'routerules.config.meshtool.io', ... in RULE_KINDS order."""
-    return [f"{PLURALS[kind]}.{API_GROUP}" for kind in RULE_KINDS]
+    """'routerules.config.meshtool.io', ... in NATIVE_KINDS order."""
+    return [f"{PLURALS[kind]}.{API_GROUP}" for kind in NATIVE_KINDS]
 
 
 def wait_established(api_client, names: list[str] | None = None, timeout: float = 30.0) -> None:
@@ -252,7 +267,7 @@ def wait_established(api_client, names: list[str] | None = None, timeout: float 
 def stale_files() -> list[Path]:
     """Committed CRD files that differ from what the schemas generate now."""
     stale = []
-    for kind in RULE_KINDS:
+    for kind in NATIVE_KINDS:
         path = crd_file(kind)
         try:
             current = path.read_text(encoding="utf-8")
@@ -267,7 +282,7 @@ def write() -> list[Path]:
     """Regenerate the committed CRDs; returns the files that changed."""
     changed = stale_files()
     CRD_DIR.mkdir(exist_ok=True)
-    for kind in RULE_KINDS:
+    for kind in NATIVE_KINDS:
         if crd_file(kind) in changed:
             crd_file(kind).write_text(render(kind), encoding="utf-8")
     return changed
@@ -288,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if args:
         print("usage: python -m meshtool.kube.crds [--write | --check]", file=sys.stderr)
         return 64
-    sys.stdout.write("---\n".join(render(kind) for kind in RULE_KINDS))
+    sys.stdout.write("---\n".join(render(kind) for kind in NATIVE_KINDS))
     return 0
 
 

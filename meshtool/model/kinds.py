@@ -19,20 +19,27 @@ RULE_KINDS = (ROUTE_RULE, EGRESS_RULE, DESTINATION_POLICY)
 MTLS_POLICY = "MTLSPolicy"
 ACCESS_POLICY = "AccessPolicy"
 SECURITY_KINDS = (MTLS_POLICY, ACCESS_POLICY)
+# Every kind of meshtool's own API group that users write and stores keep: each has a schema, a
+# CRD (meshtool/kube/crds/), a slug, a plural and names to type (tests/kube/test_native_kinds.py).
+NATIVE_KINDS = RULE_KINDS + SECURITY_KINDS
 MESH_NAMESPACES = ("meshtool-system", "istio-system", "kuma-system")  # policies here: whole mesh
 # Compiled only, never stored: what Ingress, Gateway API and Istio gateway routes become (the
 # gateway's routing table). Users write those APIs; `convert` prints this kind.
 GATEWAY_ROUTE = "GatewayRoute"
 
 # kind -> the slug used in messages ("Created config route-rule/default/x") and plural for CRDs
-SLUGS = {ROUTE_RULE: "route-rule", EGRESS_RULE: "egress-rule", DESTINATION_POLICY: "destination-policy"}
-PLURALS = {ROUTE_RULE: "routerules", EGRESS_RULE: "egressrules", DESTINATION_POLICY: "destinationpolicies"}
+SLUGS = {ROUTE_RULE: "route-rule", EGRESS_RULE: "egress-rule", DESTINATION_POLICY: "destination-policy",
+         MTLS_POLICY: "mtls-policy", ACCESS_POLICY: "access-policy"}
+PLURALS = {ROUTE_RULE: "routerules", EGRESS_RULE: "egressrules", DESTINATION_POLICY: "destinationpolicies",
+           MTLS_POLICY: "mtlspolicies", ACCESS_POLICY: "accesspolicies"}
 
 _ALIASES = {
     ROUTE_RULE: ("routerule", "routerules", "rr", "route-rule", "route-rules"),
     EGRESS_RULE: ("egressrule", "egressrules", "er", "egress-rule", "egress-rules"),
     DESTINATION_POLICY: ("destinationpolicy", "destinationpolicies", "dp", "destination-policy",
                          "destination-policies"),
+    MTLS_POLICY: ("mtlspolicy", "mtlspolicies", "mtls-policy", "mtls-policies"),
+    ACCESS_POLICY: ("accesspolicy", "accesspolicies", "ap", "access-policy", "access-policies"),
 }
 
 
@@ -88,7 +95,7 @@ LEGACY_API_VERSIONS = {("extensions/v1beta1", "Ingress"): "Ingress.networking.k8
 FOREIGN_BY_KEY = {fk.key: fk for fk in FOREIGN_KINDS}
 _FOREIGN_BY_API = {(api, fk.kind): fk for fk in FOREIGN_KINDS for api in fk.api_versions}
 _FOREIGN_BY_API.update({k: FOREIGN_BY_KEY[key] for k, key in LEGACY_API_VERSIONS.items()})
-STORED_KINDS = RULE_KINDS + tuple(fk.key for fk in FOREIGN_KINDS)
+STORED_KINDS = NATIVE_KINDS + tuple(fk.key for fk in FOREIGN_KINDS)
 
 for _fk in FOREIGN_KINDS:
     names = (_fk.key.lower(), f"{_fk.plural}.{_fk.group}")
@@ -106,7 +113,7 @@ def foreign_kind(api_version: str, kind: str) -> ForeignKind | None:
 
 def kind_key(api_version: str, kind: str) -> str | None:
     """The store's kind for a manifest's apiVersion and kind; None when meshtool stores no such."""
-    if api_version == NATIVE_API_VERSION and kind in RULE_KINDS:
+    if api_version == NATIVE_API_VERSION and kind in NATIVE_KINDS:
         return kind
     fk = _FOREIGN_BY_API.get((api_version, kind))
     return fk.key if fk else None

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshtool.conventions import DEFAULT_NAMESPACE
-from meshtool.model.kinds import (NATIVE_API_VERSION, RULE_KINDS, SECURITY_KINDS, bare_kind,
+from meshtool.model.kinds import (NATIVE_API_VERSION, NATIVE_KINDS, bare_kind,
                                   kind_key, slug)
 
 RESOURCE_VERSION_FIELD = "metadata.resourceVersion"  # the key of Resource.lines for it
@@ -55,7 +55,7 @@ class Resource:
 
     @property
     def is_native(self) -> bool:
-        return self.kind in RULE_KINDS or self.kind in SECURITY_KINDS
+        return self.kind in NATIVE_KINDS
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -11,14 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from meshtool.model import native
-from meshtool.model.kinds import RULE_KINDS, SECURITY_KINDS
+from meshtool.model.kinds import NATIVE_KINDS
 from meshtool.model.native import valid_host_pattern
 from meshtool.model.paths import FieldPath, Problem
 
 
 def check(kind: str, spec: Any, namespace: str = "", name: str = "") -> list[Problem]:
     """Every semantic problem of one rule spec; empty when there is none."""
-    if kind not in RULE_KINDS + SECURITY_KINDS or not isinstance(spec, dict):
+    if kind not in NATIVE_KINDS or not isinstance(spec, dict):
         return []
     return native.parse(kind, namespace, name, spec).problems
 

@@ -17,7 +17,7 @@ from meshtool.rules import check, schema
 from meshtool.errors import DataError, Finding
 from meshtool.model import convert
 from meshtool.model.convert import kuma
-from meshtool.model.kinds import (API_GROUP, NATIVE_API_VERSION, RULE_KINDS, SECURITY_KINDS,
+from meshtool.model.kinds import (API_GROUP, NATIVE_API_VERSION, NATIVE_KINDS,
                                   list_items)
 from meshtool.model.resource import (DEFAULT_NAMESPACE, RESOURCE_VERSION_FIELD, Resource,
                                      without_server_fields)
@@ -27,7 +27,7 @@ from meshtool.rules.yamlio import Document, format_path, load_documents
 FieldPath = tuple[str | int, ...]
 
 # kinds that, without an apiVersion, are surely meant as rules (a finding, not a skip)
-_RULE_LIKE_KINDS = set(RULE_KINDS) | {kind for _, kind in convert.CONVERTERS}
+_RULE_LIKE_KINDS = set(NATIVE_KINDS) | {kind for _, kind in convert.CONVERTERS}
 
 
 @dataclass
@@ -175,7 +175,7 @@ def _load_entry(entry: _Entry, context: convert.Context, namespace: str | None,
     if not isinstance(api, str) or not isinstance(kind, str):
         _incomplete(entry, api, kind, result)
         return []
-    if api == NATIVE_API_VERSION and (kind in RULE_KINDS or kind in SECURITY_KINDS):
+    if api == NATIVE_API_VERSION and kind in NATIVE_KINDS:
         return _load_native(entry, data, namespace, fill, result)
     if _group(api) == API_GROUP:
         if api != NATIVE_API_VERSION:
@@ -184,7 +184,7 @@ def _load_entry(entry: _Entry, context: convert.Context, namespace: str | None,
         else:
             result.findings.append(entry.finding(
                 ("kind",), f"unknown kind {kind!r}: {NATIVE_API_VERSION} has "
-                           f"{', '.join(RULE_KINDS + SECURITY_KINDS)}"))
+                           f"{', '.join(NATIVE_KINDS)}"))
         return []
     converter = convert.converter_for(api, kind)
     if converter is not None:

@@ -204,9 +204,10 @@ class Sidecar:
         defer_unused_modules()
         skip_debug_typechecks()
         lean_task_names()
-        from meshtool.sidecar import speedups
+        from meshtool.sidecar import bulkreads, speedups
 
         speedups.install()
+        bulkreads.install()
         from mitmproxy import options
         from mitmproxy.addons import proxyserver
         from mitmproxy.master import Master

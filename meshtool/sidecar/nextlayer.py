@@ -30,6 +30,7 @@ from mitmproxy.net.tls import starts_like_tls_record
 from mitmproxy.proxy.layers.tls import ServerTLSLayer
 from mitmproxy.proxy.mode_specs import ReverseMode
 
+from meshtool.discovery.snapshot import Endpoint
 from meshtool.security import spiffe
 from meshtool.sidecar.addons.egress import allowing_rule
 
@@ -112,26 +113,54 @@ class MeshNextLayer(next_layer.NextLayer):
     # -- opaque TCP: mTLS to mesh endpoints, permissions at connection time ---------------------
 
     def _tcp(self, ctx) -> layer.Layer:
-        """A raw TCP relay; outbound to a mesh endpoint with an identity, inside mTLS; inbound,
-        judged by the traffic permissions on the peer's identity first."""
+        """A raw TCP relay; outbound to a mesh service (a cluster IP: to one of its endpoints,
+        picked as HTTP picks one) or to an endpoint, inside mTLS when the endpoint has an
+        identity; inbound, judged by the traffic permissions on the peer's identity first."""
         if self._is_inbound(ctx):
             why = self._tcp_forbidden(ctx)
             return _Refuse(ctx) if why else layers.TCPLayer(ctx)
-        identity = self._endpoint_identity(ctx) if self._is_outbound(ctx) else None
-        certs = self.state.certs
-        if identity is None or certs is None or certs.contexts is None:
+        if not self._is_outbound(ctx):
             return layers.TCPLayer(ctx)
-        self.state.mesh_peers[tuple(ctx.server.address[:2])] = identity
+        upstream = self._tcp_upstream(ctx)
+        if upstream is None:
+            return layers.TCPLayer(ctx)
+        endpoint, mode = upstream
+        if endpoint is None:
+            log.warning("TCP connection to %s:%s closed: the service has no healthy endpoint",
+                        *ctx.server.address[:2])
+            return _Refuse(ctx)
+        ctx.server.address = (endpoint.address, endpoint.port)
+        certs = self.state.certs
+        if mode == "DISABLE" or certs is None or certs.contexts is None or (
+                endpoint.identity is None and mode != "ISTIO_MUTUAL"):
+            return layers.TCPLayer(ctx)
+        self.state.mesh_peers[(endpoint.address, endpoint.port)] = endpoint.identity or ""
         tls = ServerTLSLayer(ctx)  # MutualTLS.tls_start_server checks the peer's SPIFFE ID
         tls.child_layer = layers.TCPLayer(ctx)
         return tls
 
-    def _endpoint_identity(self, ctx) -> str | None:
+    def _tcp_upstream(self, ctx) -> tuple[Endpoint | None, str | None] | None:
+        """(the endpoint to connect to, the destination's tls mode) for an outbound TCP
+        connection to a mesh endpoint or to a service's virtual address; endpoint None: the
+        service has none healthy. None: not a mesh destination, relayed as addressed."""
         snap = self.state.snapshot
+        if snap is None:
+            return None
         host, port = ctx.server.address[:2]
-        svc = snap.by_host.get(f"{host}:{port}") if snap is not None else None
-        return next((e.identity for e in svc.endpoints if e.address == host and e.port == port),
-                    None) if svc is not None else None
+        svc = snap.by_host.get(f"{host}:{port}")
+        if svc is not None:  # an endpoint, addressed directly
+            return next(((e, None) for e in svc.endpoints if e.address == host and e.port == port),
+                        None)
+        svc = next((s for addr, s in snap.addresses if addr == host), None)
+        if svc is None or (svc.ports and port not in svc.ports):
+            return None
+        subset = snap.default_subsets.get((svc.namespace, svc.name))
+        if subset is None:
+            return None
+        endpoints = subset.picker.order()
+        unhealthy = getattr(self.state, "unhealthy", ())  # failing active health checks
+        endpoints = [e for e in endpoints if e.key not in unhealthy] or endpoints
+        return (endpoints[0] if endpoints else None), subset.tls
 
     def _tcp_forbidden(self, ctx) -> str | None:
         """The AccessPolicies on an inbound TCP connection, at connection time: the peer's

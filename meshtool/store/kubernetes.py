@@ -37,7 +37,7 @@ from meshtool.errors import (AlreadyExistsError, ConflictError, DataError, Findi
                              NotFoundError)
 from meshtool.kube.client import REQUEST_TIMEOUT, api_errors, api_message, api_status
 from meshtool.model.kinds import (API_GROUP, API_VERSION, FOREIGN_BY_KEY, NATIVE_API_VERSION,
-                                  PLURALS, RULE_KINDS, bare_kind, kind_key)
+                                  NATIVE_KINDS, PLURALS, bare_kind, kind_key)
 from meshtool.model.resource import Resource
 from meshtool.store.base import (Change, Key, RelistRequired, Store, StoredResource, check_unique,
                                  display_key, finding_for,
@@ -65,12 +65,6 @@ def _created(timestamp: str | None) -> float | None:
 
 def plural(kind: str) -> str:
     foreign = FOREIGN_BY_KEY.get(kind)
-    if foreign is None and kind not in PLURALS:
-        from meshtool.errors import UsageError
-
-        raise UsageError(f"{kind} is kept in the local store only (no CRD yet); on Kubernetes "
-                         f"write it as Istio's PeerAuthentication / AuthorizationPolicy or "
-                         f"Kuma's kinds")
     return foreign.plural if foreign else PLURALS[kind]
 
 
@@ -157,7 +151,7 @@ class KubernetesStore(Store):
 
     def kinds(self) -> list[str]:
         """The native kinds, and the kinds of other APIs whose CRDs the cluster has."""
-        return list(RULE_KINDS) + [k for k in FOREIGN_BY_KEY if self._foreign_version(k)]
+        return list(NATIVE_KINDS) + [k for k in FOREIGN_BY_KEY if self._foreign_version(k)]
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -260,7 +254,7 @@ class KubernetesStore(Store):
         return revision_of(rv), items
 
     def revision(self) -> int:
-        listed = self._list(RULE_KINDS[0], None, limit=1)
+        listed = self._list(NATIVE_KINDS[0], None, limit=1)
         return revision_of(listed["metadata"]["resourceVersion"])
 
     # -- writing -------------------------------------------------------------------------

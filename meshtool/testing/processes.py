@@ -112,7 +112,8 @@ class SimulatedFleet(_Child):
     def __init__(self, address: str, count: int, *, prefix: str = "sim", services: int = 10,
                  inbound_base: int = 20000, nack_rule: str | None = None,
                  admin_base: int | str | None = None, log: str | os.PathLike | None = None,
-                 sotw: bool = False):
+                 sotw: bool = False, namespace: str | None = None,
+                 trace: str | os.PathLike | None = None, trace_every: int = 1):
         self.address = address
         self.count = count
         self.argv = [sys.executable, "-P", "-m", "meshtool.testing.simulate", "--control-plane",
@@ -124,6 +125,10 @@ class SimulatedFleet(_Child):
             self.argv += ["--admin-base", str(admin_base)]
         if sotw:  # the old protocol: whole snapshots
             self.argv.append("--sotw")
+        if namespace:
+            self.argv += ["--namespace", namespace]
+        if trace:  # when each proxy applied which version (simulate.ApplyTrace)
+            self.argv += ["--trace", str(trace), "--trace-every", str(trace_every)]
         self.log = Path(log) if log else None
 
     def start(self, timeout: float = 60.0, wait: bool = True) -> "SimulatedFleet":

@@ -8,6 +8,8 @@ by checking its shape and remembering it; nothing proxies traffic. Run as a prog
 It prints one line `ready N` on stdout once every proxy has ACKed a first snapshot, then runs
 until SIGTERM/SIGINT. `--nack-rule NAME` makes the proxies reject every snapshot holding a rule
 of that name (to provoke NACKs); stopping the process with SIGSTOP makes its proxies unresponsive.
+`--trace FILE` records, as JSON lines, when every `--trace-every`-th proxy applied which version
+(and each version's endpoint addresses, once): what a benchmark needs to time a change to each proxy.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import re
 import signal
 import sys
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -167,6 +170,34 @@ def simulated_apply(nack_rule: str | None = None):
     return apply
 
 
+class ApplyTrace:
+    """When each traced proxy applied which version, as JSON lines in a file: `{"p": INDEX,
+    "t": UNIX_TIME, "v": VERSION}` per apply (just before the ACK is sent), and the first time a
+    version is applied `{"v": VERSION, "endpoints": {"NS/NAME": [ADDRESS, ...]}}` (whose
+    endpoints it lists is what a benchmark compares with what it wrote)."""
+
+    def __init__(self, path: str):
+        self._out = open(path, "w", buffering=1 << 16)
+        self._seen: set[str] = set()
+
+    def wrap(self, index: int, apply: Callable[[dict], None]) -> Callable[[dict], None]:
+        def traced(snapshot: dict) -> None:
+            apply(snapshot)  # a rejected snapshot (ValueError) is not recorded
+            version = snapshot["version"]
+            if version not in self._seen:
+                self._seen.add(version)
+                endpoints = {f"{s.get('namespace') or DEFAULT_NAMESPACE}/{s['name']}":
+                             [e["address"] for e in s.get("endpoints") or ()]
+                             for s in snapshot["services"]}
+                self._out.write(json.dumps({"v": version, "endpoints": endpoints}) + "\n")
+            self._out.write(f'{{"p":{index},"t":{time.time():.6f},"v":{json.dumps(version)}}}\n')
+
+        return traced
+
+    def close(self) -> None:
+        self._out.close()
+
+
 def fleet_identities(count: int, *, services: int = 10, prefix: str = "sim",
                      namespace: str = DEFAULT_NAMESPACE, inbound_base: int | None = 20000,
                      admin_base: int | str | None = None) -> list[Identity]:
@@ -205,8 +236,11 @@ async def serve_admin(client: DiscoveryClient) -> "aiohttp.web.AppRunner":
 
 async def run_fleet(address: str, identities: list[Identity], *, nack_rule: str | None = None,
                     stop: asyncio.Event, ready: asyncio.Event | None = None,
-                    backoff_cap: float = 2.0, sotw: bool = False) -> list[DiscoveryClient]:
-    """`sotw`: the proxies speak the old protocol (whole snapshots, uncompressed)."""
+                    backoff_cap: float = 2.0, sotw: bool = False,
+                    trace: ApplyTrace | None = None,
+                    trace_every: int = 1) -> list[DiscoveryClient]:
+    """`sotw`: the proxies speak the old protocol (whole snapshots, uncompressed). `trace`:
+    every `trace_every`-th proxy records its applies there."""
     import aiohttp
 
     from meshtool.discovery.client import DiscoveryClient
@@ -214,10 +248,14 @@ async def run_fleet(address: str, identities: list[Identity], *, nack_rule: str 
     connector = aiohttp.TCPConnector(limit=0)  # the default caps a session at 100 connections
     async with aiohttp.ClientSession(connector=connector) as session:
         decode, updates = SharedDecoder(), SharedUpdates()
-        clients = [DiscoveryClient(address, ident, simulated_apply(nack_rule), session=session,
+        def apply_of(i: int) -> Callable[[dict], None]:
+            apply = simulated_apply(nack_rule)
+            return trace.wrap(i, apply) if trace is not None and i % trace_every == 0 else apply
+
+        clients = [DiscoveryClient(address, ident, apply_of(i), session=session,
                                    backoff_cap=backoff_cap, decode=decode,
                                    accept=() if sotw else (ACCEPT_DELTA, ACCEPT_ZLIB))
-                   for ident in identities]
+                   for i, ident in enumerate(identities)]
         for c in clients:
             c.held = SharedHeld(shared=updates)
         admins = [await serve_admin(c) for c in clients if c.identity.admin_address]
@@ -263,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sotw", action="store_true",
                     help="speak the old protocol: whole snapshots on every change, no deltas, "
                          "no compression (the reference mode of the benchmarks)")
+    ap.add_argument("--trace", default=None, metavar="FILE",
+                    help="record when proxies apply which version, as JSON lines (see ApplyTrace)")
+    ap.add_argument("--trace-every", type=int, default=1, metavar="K",
+                    help="with --trace: record proxies 0, K, 2K, ... only")
     args = ap.parse_args(argv)
 
     # Until the loop's handlers are in place (imports take a while on a busy machine), a
@@ -293,8 +335,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ready {len(idents)}", flush=True)
 
         announcer = asyncio.ensure_future(announce())
-        await run_fleet(args.control_plane, idents, nack_rule=args.nack_rule, stop=stop,
-                        ready=ready, sotw=args.sotw)
+        trace = ApplyTrace(args.trace) if args.trace else None
+        try:
+            await run_fleet(args.control_plane, idents, nack_rule=args.nack_rule, stop=stop,
+                            ready=ready, sotw=args.sotw, trace=trace,
+                            trace_every=max(args.trace_every, 1))
+        finally:
+            if trace is not None:
+                trace.close()
         announcer.cancel()
 
     asyncio.run(run())

@@ -245,8 +245,8 @@ def test_get_errors(mt, tmp_path):
     r = mt("get", "widgets")
     assert r.code == 64
     assert r.err == ('error: unknown kind "widgets"; use one of routerule (rr), egressrule (er), '
-                     "destinationpolicy (dp), virtualservice (vs), destinationrule (dr), "
-                     "serviceentry (se), trafficroute, httproute, grpcroute\n")
+                     "destinationpolicy (dp), mtlspolicy, accesspolicy (ap), virtualservice (vs), "
+                     "destinationrule (dr), serviceentry (se), trafficroute, httproute, grpcroute\n")
     assert mt("get", "rr", "-o", "xml").code == 64
     assert mt("get", "rr", "reviews-canary", "-A").code == 64
     assert mt("get").code == 64

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from meshtool.kube import crds
-from meshtool.model.kinds import API_GROUP, API_VERSION, PLURALS, RULE_KINDS
+from meshtool.model.kinds import API_GROUP, API_VERSION, NATIVE_KINDS, PLURALS
 
 
 def _nodes(schema, path="#"):
@@ -34,7 +34,7 @@ def test_check_command_reports_staleness(tmp_path, monkeypatch, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{p}.yaml" for p in PLURALS.values())
 
 
-@pytest.mark.parametrize("kind", RULE_KINDS)
+@pytest.mark.parametrize("kind", NATIVE_KINDS)
 def test_schema_is_structural(kind):
     schema = crds.crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     for path, node in _nodes(schema):

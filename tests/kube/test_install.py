@@ -37,6 +37,8 @@ def test_the_control_plane_reads_and_writes_only_rule_status_events_and_token_re
     assert writes == {("config.meshtool.io", "routerules/status", "patch"),
                       ("config.meshtool.io", "egressrules/status", "patch"),
                       ("config.meshtool.io", "destinationpolicies/status", "patch"),
+                      ("config.meshtool.io", "mtlspolicies/status", "patch"),
+                      ("config.meshtool.io", "accesspolicies/status", "patch"),
                       ("", "events", "create"),
                       ("authentication.k8s.io", "tokenreviews", "create"),  # CSRs' tokens
                       # the gateway's address in the status of the Ingresses it serves
@@ -55,7 +57,9 @@ def test_the_control_plane_reads_and_writes_only_rule_status_events_and_token_re
     foreign |= {("networking.k8s.io", "ingresses"), ("gateway.networking.k8s.io", "gateways"),
                 ("networking.istio.io", "gateways")}
     assert read == {("config.meshtool.io", "routerules"), ("config.meshtool.io", "egressrules"),
-                    ("config.meshtool.io", "destinationpolicies"), ("", "services"), ("", "pods"),
+                    ("config.meshtool.io", "destinationpolicies"),
+                    ("config.meshtool.io", "mtlspolicies"), ("config.meshtool.io", "accesspolicies"),
+                    ("", "services"), ("", "pods"),
                     ("", "namespaces"), ("", "nodes")} | foreign  # other meshes' APIs: read where installed
     # Secrets (the remote secrets of multi-cluster) only in its own namespace, and only read
     secrets_role = items[("Role", lib.NAME)]

@@ -21,6 +21,34 @@ ROOT = Path(__file__).resolve().parents[2]
 MESHTOOL = [sys.executable, "-m", "meshtool"]
 PROXY_UID = 1337
 
+# An opaque TCP service that speaks first (like a database's greeting), then echoes.
+TCP_SERVER = r'''
+import socketserver
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.sendall(b"store ready\n")
+        while data := self.request.recv(4096):
+            self.request.sendall(b"echo " + data)
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer(("0.0.0.0", 7000), Echo).serve_forever()
+'''
+
+# The client side: greeting, one exchange, half-close; prints what it got (or the error).
+TCP_CLIENT = r'''
+import json, socket, sys
+out = {"got": ""}
+try:
+    s = socket.create_connection((sys.argv[1], 7000), timeout=5)
+    s.settimeout(5)
+    s.sendall(b"ping")
+    s.shutdown(socket.SHUT_WR)
+    while data := s.recv(4096):
+        out["got"] += data.decode()
+except OSError as exc:
+    out["error"] = type(exc).__name__
+print(json.dumps(out))
+'''
+
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=30)
@@ -88,6 +116,7 @@ class Cluster:
         self.node = Namespace(f"mtnode{tag}", self.dir, f"{self.net}.1")
         self.pods: dict[str, Namespace] = {}
         self.hosts: dict[str, str] = {}  # name -> address, for every pod's /etc/hosts
+        self.host_links: list[str] = []  # host-side veths (link_host)
 
     def setup(self) -> None:
         sh("ip", "netns", "add", self.node.name)
@@ -124,15 +153,34 @@ class Cluster:
             (etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
 
     def inject(self, pod: Namespace, service: str, app_port: int, control_plane: str,
-               *labels: str) -> None:
-        """proxy init's iptables rules and a transparent sidecar speaking for `service`."""
+               *labels: str, namespace: str = "default", proxy_id: str | None = None,
+               extra: tuple[str, ...] = ()) -> None:
+        """proxy init's iptables rules and a transparent sidecar speaking for `service`;
+        `extra`: more `proxy run` options (a token file, a service account)."""
         init = pod.run(*MESHTOOL, "proxy", "init", "--proxy-uid", str(PROXY_UID), check=False)
         assert init.returncode == 0, init.stderr
         label_args = [a for lab in labels for a in ("--label", lab)]
         pod.start(*MESHTOOL, "proxy", "run", "--mode", "transparent", "--control-plane",
                   control_plane, "--service", service, "--app-port", str(app_port),
-                  "--proxy-id", f"{service}-pod.default", *label_args, "-v", log="sidecar.log",
-                  uid=PROXY_UID, env={"INSTANCE_IP": pod.address, "POD_NAMESPACE": "default"})
+                  "--proxy-id", proxy_id or f"{service}-pod.{namespace}", *label_args, *extra,
+                  "-v", log="sidecar.log", uid=PROXY_UID,
+                  env={"INSTANCE_IP": pod.address, "POD_NAMESPACE": namespace})
+
+    def link_host(self, index: int = 254) -> str:
+        """A veth from this process's own host-side interface onto the bridge, at address
+        .`index`: for a process that must stay in the host's namespace (the control plane in
+        Kubernetes mode, which reaches the API server on the host's loopback). Returns the
+        address; the interface goes with the node namespace at teardown."""
+        host_if, node_if = f"mtk{self.tag}", f"mtkn{self.tag}"
+        address = f"{self.net}.{index}"
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", node_if, "netns",
+           self.node.name)
+        self.node.run("ip", "link", "set", node_if, "master", "br0")
+        self.node.run("ip", "link", "set", node_if, "up")
+        sh("ip", "addr", "add", f"{address}/24", "dev", host_if)
+        sh("ip", "link", "set", host_if, "up")
+        self.host_links.append(host_if)
+        return address
 
     def wait_certified(self, pod: Namespace, timeout: float = 30) -> dict:
         """The sidecar is ready and holds its workload certificate."""
@@ -161,5 +209,7 @@ class Cluster:
         for ns in self.pods.values():
             sh("ip", "netns", "del", ns.name, check=False)
             shutil.rmtree(Path("/etc/netns") / ns.name, ignore_errors=True)
+        for link in self.host_links:
+            sh("ip", "link", "del", link, check=False)  # gone with the node's end, usually
         sh("ip", "netns", "del", self.node.name, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -23,7 +23,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from pods import MESHTOOL, ROOT, Cluster, skip_reason  # noqa: E402
+from pods import MESHTOOL, ROOT, TCP_CLIENT, TCP_SERVER, Cluster, skip_reason  # noqa: E402
 from test_wire import tcp_payloads  # noqa: E402
 
 from meshtool.testing.wait import wait_for  # noqa: E402
@@ -34,35 +34,6 @@ SERVICES = ROOT / "samples" / "services"
 MARKER = "x-marker-pod-to-pod-5d1e"
 BENIGNO_ID = "spiffe://cluster.local/ns/default/sa/benigno"
 MAGNANIMO_ID = "spiffe://cluster.local/ns/default/sa/magnanimo"
-
-
-# An opaque TCP service that speaks first (like a database's greeting), then echoes.
-TCP_SERVER = r'''
-import socketserver
-class Echo(socketserver.BaseRequestHandler):
-    def handle(self):
-        self.request.sendall(b"store ready\n")
-        while data := self.request.recv(4096):
-            self.request.sendall(b"echo " + data)
-socketserver.ThreadingTCPServer.allow_reuse_address = True
-socketserver.ThreadingTCPServer(("0.0.0.0", 7000), Echo).serve_forever()
-'''
-
-# The client side: greeting, one exchange, half-close; prints what it got (or the error).
-TCP_CLIENT = r'''
-import json, socket, sys
-out = {"got": ""}
-try:
-    s = socket.create_connection((sys.argv[1], 7000), timeout=5)
-    s.settimeout(5)
-    s.sendall(b"ping")
-    s.shutdown(socket.SHUT_WR)
-    while data := s.recv(4096):
-        out["got"] += data.decode()
-except OSError as exc:
-    out["error"] = type(exc).__name__
-print(json.dumps(out))
-'''
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,7 @@ USED = [
     ("mitmproxy.proxy.utils", "expect", "sidecar.stream"),
     ("mitmproxy.net.http.url", "default_port", "sidecar.stream: ws/wss ports"),
     ("mitmproxy.proxy.server", "TCP_TIMEOUT", "sidecar.limits: idle timeout"),
+    ("mitmproxy.proxy.server", "ConnectionIO", "sidecar.bulkreads: readers asked for more"),
     ("mitmproxy.proxy.server", "ConnectionHandler.server_event", "sidecar.inline"),
     ("mitmproxy.proxy.server", "ConnectionHandler.on_timeout", "sidecar.limits"),
     ("mitmproxy.proxy.mode_servers", "ProxyConnectionHandler.handle_hook",

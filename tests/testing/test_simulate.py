@@ -96,3 +96,22 @@ def test_fleet_stops_on_sigterm_even_before_it_is_ready():
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and b"ready" not in out and b"Traceback" not in err
+
+
+def test_the_trace_records_applies_and_each_versions_endpoints_once(tmp_path):
+    from meshtool.testing.simulate import ApplyTrace
+
+    trace = ApplyTrace(str(tmp_path / "t.jsonl"))
+    snap = {"version": "7.a", "rules": [], "services": [
+        {"name": "web", "namespace": "shop", "endpoints": [{"address": "10.0.0.1", "port": 80}]}]}
+    first, second = (trace.wrap(i, simulated_apply("bad")) for i in (0, 10))
+    first(snap)
+    second(snap)
+    with pytest.raises(ValueError):  # rejected: not recorded
+        second({**snap, "version": "8.b", "rules": [{"kind": "RouteRule",
+                                                      "metadata": {"name": "bad"}}]})
+    trace.close()
+    lines = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert lines[0] == {"v": "7.a", "endpoints": {"shop/web": ["10.0.0.1"]}}
+    assert [(r["p"], r["v"]) for r in lines[1:]] == [(0, "7.a"), (10, "7.a")]
+    assert lines[1]["t"] <= lines[2]["t"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from kubernetes import client
 
+from meshtool.testing.kubecluster import pod_status, remote_secret
+
 
 def create_service(core: client.CoreV1Api, namespace: str, name: str, selector: dict | None,
                    port: int = 5000, target: int | str = 5000) -> client.V1Service:
@@ -24,11 +26,7 @@ def create_pod(core: client.CoreV1Api, namespace: str, name: str, labels: dict) 
 def set_pod_status(core: client.CoreV1Api, namespace: str, name: str, ip: str,
                    ready: bool) -> None:
     """What the kubelet would report: Running at `ip`, Ready or not."""
-    flag = "True" if ready else "False"
-    status = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "192.0.2.2",
-              "conditions": [{"type": "Ready", "status": flag},
-                             {"type": "ContainersReady", "status": flag}]}
-    core.patch_namespaced_pod_status(name, namespace, {"status": status})
+    core.patch_namespaced_pod_status(name, namespace, {"status": pod_status(ip, ready)})
 
 
 def apply_remote_secret(remote, primary: client.CoreV1Api, namespace: str,
@@ -36,18 +34,7 @@ def apply_remote_secret(remote, primary: client.CoreV1Api, namespace: str,
     """What a user does to join a cluster: the real `meshtool create-remote-secret` against the
     remote cluster (a KubeCluster fixture), its Secret created in `namespace` of the primary
     (the tests' stand-in for meshtool-system). Returns the Secret."""
-    import os
-    import subprocess
-    import sys
-
-    import yaml
-
-    made = subprocess.run(
-        [sys.executable, "-m", "meshtool", "create-remote-secret", "--context", "meshtool-test",
-         "--name", name], capture_output=True, text=True, timeout=60,
-        env={**os.environ, "KUBECONFIG": str(remote.kubeconfig)})
-    assert made.returncode == 0, made.stderr
-    secret = yaml.safe_load(made.stdout)
+    secret = remote_secret(remote, name)
     secret["metadata"]["namespace"] = namespace
     primary.create_namespaced_secret(namespace, secret)
     return secret

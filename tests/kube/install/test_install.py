@@ -151,8 +151,8 @@ def test_dry_run_prints_yaml_the_api_server_accepts(kube_cluster, control_namesp
     assert docs[-1]["kind"] == "ValidatingWebhookConfiguration"
     assert validating["clientConfig"]["service"]["path"] == "/validate"
     assert validating["clientConfig"]["caBundle"] == webhook["clientConfig"]["caBundle"]
-    assert validating["rules"][0]["resources"] == ["destinationpolicies", "egressrules",
-                                                   "routerules"]
+    assert validating["rules"][0]["resources"] == ["accesspolicies", "destinationpolicies",
+                                                   "egressrules", "mtlspolicies", "routerules"]
     assert validating["rules"][0]["operations"] == ["CREATE", "UPDATE"]
     namespace = next(d for d in docs if d["kind"] == "Namespace")
     objects.apply(api, namespace)  # namespaced objects can only be dry-run inside an existing one

@@ -114,3 +114,33 @@ def test_an_invalid_rule_is_refused_by_the_api_server_with_meshtools_message(
         GROUP, VERSION, ns, "routerules", "canary",
         {"status": {"conditions": [{"type": "Accepted", "status": "True"}]}},
         _content_type="application/merge-patch+json")
+
+
+def test_the_native_security_kinds_go_through_the_webhook_too(kube_cluster, kube_namespace,
+                                                              validator):
+    """What the CRD schema accepts but `validate` refuses: a selector label Kubernetes would
+    not take, in an MTLSPolicy and in an AccessPolicy."""
+    core = client.CoreV1Api(kube_cluster.api_client)
+    custom = client.CustomObjectsApi(kube_cluster.api_client)
+    ns = kube_namespace
+    core.patch_namespace(ns, {"metadata": {"labels": {validator: "enabled"}}})
+
+    mtls = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "MTLSPolicy",
+            "metadata": {"name": "strict"},
+            "spec": {"destination": {"name": "reviews", "labels": {"team": "a b"}},
+                     "mode": "STRICT"}}
+    message = refusal(lambda: custom.create_namespaced_custom_object(
+        GROUP, VERSION, ns, "mtlspolicies", mtls))
+    assert "MTLSPolicy/strict: spec.destination.labels.team: label value 'a b'" in message
+    access = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AccessPolicy",
+              "metadata": {"name": "deny"},
+              "spec": {"destination": {"name": "reviews", "labels": {"tier": "-x"}},
+                       "action": "DENY", "rules": [{"when": [{"header": "x-team"}]}]}}
+    message = refusal(lambda: custom.create_namespaced_custom_object(
+        GROUP, VERSION, ns, "accesspolicies", access))
+    assert "AccessPolicy/deny: spec.destination.labels.tier: label value '-x'" in message, message
+
+    mtls["spec"]["destination"]["labels"] = {"team": "a-b"}
+    custom.create_namespaced_custom_object(GROUP, VERSION, ns, "mtlspolicies", mtls)
+    access["spec"]["destination"]["labels"] = {"tier": "x"}
+    custom.create_namespaced_custom_object(GROUP, VERSION, ns, "accesspolicies", access)
