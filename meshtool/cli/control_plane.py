@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from meshtool.cli.options import kube_options, seconds, store_option
-from meshtool.cli.serving import log_level_option, serve_until_signal, setup_logging
+from meshtool.cli.serving import (fast_event_loop, log_level_option, serve_until_signal,
+                                  setup_logging)
 
 
 @click.command("control-plane")
@@ -194,5 +195,5 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
                            dashboard=board, ca=ca, cert_ttl=cert_ttl,
                            token_reviewer=reviewer, credentials=secrets,
                            gateway_account=gateway_account),
-        listen)
+        listen, loop_factory=fast_event_loop())
     return 0

@@ -21,9 +21,23 @@ def setup_logging(log_level: str) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
 
 
-def serve_until_signal(serve: Callable[[asyncio.Event], Awaitable[None]], listen: str) -> None:
-    """Run `await serve(stop)` until SIGINT or SIGTERM sets `stop`; a listen address that
-    cannot be bound is one line naming it."""
+def fast_event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (a dependency on Linux and macOS), else None
+    (asyncio's own). For the control plane: at 10,000 streams asyncio's selector loop, its
+    callbacks and transports were about a fifth of a push round's CPU."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def serve_until_signal(serve: Callable[[asyncio.Event], Awaitable[None]], listen: str,
+                       loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+                       ) -> None:
+    """Run `await serve(stop)` until SIGINT or SIGTERM sets `stop` (on a loop from
+    `loop_factory`, default asyncio's); a listen address that cannot be bound is one line
+    naming it."""
     import asyncio
     import signal
 
@@ -39,4 +53,5 @@ def serve_until_signal(serve: Callable[[asyncio.Event], Awaitable[None]], listen
         except OSError as exc:
             raise MeshtoolError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())

@@ -50,6 +50,13 @@ class WorkloadRegistry:
         self._tokens = itertools.count(secrets.randbits(40) << 20)
         self.generation = 0  # bumps whenever the endpoint set changes
         self._services: tuple[int, list[dict]] | None = None  # (generation, services())
+        # The workloads that count (this replica's first, then the others'), by service, and
+        # each service's entry: an endpoint change rebuilds only its own service's entry (at
+        # 10,000 sidecars rebuilding every service took ~75 ms of the loop per change).
+        self._members: dict[tuple[str, str], dict[str, Workload]] = {}
+        self._member_of: dict[str, tuple[str, str]] = {}  # proxy id -> its service
+        self._entries: dict[tuple[str, str], dict] = {}
+        self._stale: set[tuple[str, str]] = set()
         self.shared: SharedRegistrations | None = None
         self._others: dict[str, Workload] = {}  # registered with other replicas (shared file)
         self.ready = True  # False until the shared file has been read once
@@ -69,7 +76,10 @@ class WorkloadRegistry:
         others = {pid: Workload(r.identity, r.token) for pid, r in view.registrations.items()}
         self.ready, self.warming, self.replicas = True, view.warming, view.replicas
         if others != self._others:
-            self._others = others
+            old, self._others = self._others, others
+            for pid in old.keys() | others.keys():
+                if old.get(pid) != others.get(pid) and pid not in self._workloads:
+                    self._count(pid)
             self._changed()
 
     def register(self, identity: Identity) -> int:
@@ -81,6 +91,7 @@ class WorkloadRegistry:
         old = self._workloads.get(pid)
         new = Workload(identity, next(self._tokens))
         self._workloads[pid] = new
+        self._count(pid)
         if self.shared is not None:
             self.shared.put(identity, new.token)
         if old is None or old.identity != identity:
@@ -106,6 +117,7 @@ class WorkloadRegistry:
         current = self._workloads.get(proxy_id)
         if current is not None and current.token == token:
             del self._workloads[proxy_id]
+            self._count(proxy_id)
             if self.shared is not None:
                 self.shared.gone(proxy_id, token)
             self._changed()
@@ -114,36 +126,64 @@ class WorkloadRegistry:
         self.generation += 1
         self.on_change()
 
+    def _count(self, pid: str) -> None:
+        """Put `pid`'s workload that counts (this replica's, else another's, else none) in
+        its service's members; the services it left or joined are rebuilt at the next read."""
+        w = self._workloads.get(pid) or self._others.get(pid)
+        was = self._member_of.get(pid)
+        before = self._members[was].pop(pid) if was is not None else None
+        if w is None:
+            self._member_of.pop(pid, None)
+        else:
+            self._member_of[pid] = key = _key(w)
+            self._members.setdefault(key, {})[pid] = w
+        if before is not None and (w is None or before.identity != w.identity):
+            self._stale.add(was)
+            if w is not None:
+                self._stale.add(_key(w))
+        elif before is None and w is not None:
+            self._stale.add(_key(w))
+
     def __len__(self) -> int:
         return len(self._workloads)
 
     def services(self) -> list[dict]:
         """The snapshot's `services`: one entry per (namespace, service) with its endpoints,
         sorted so that the same registry always gives the same snapshot. Computed once per
-        endpoint change (a rule change reuses it); callers must not modify it."""
+        endpoint change (a rule change reuses it), rebuilding only the services whose
+        endpoints changed; callers must not modify it."""
         if self._services is not None and self._services[0] == self.generation:
             return self._services[1]
-        by_key: dict[tuple[str, str], dict] = {}
-        others = [w for pid, w in self._others.items() if pid not in self._workloads]
-        for w in itertools.chain(self._workloads.values(), others):
-            ident = w.identity
-            svc = by_key.setdefault((ident.namespace, ident.service),
-                                    {"name": ident.service, "namespace": ident.namespace,
-                                     "ports": set(), "endpoints": []})
-            svc["ports"].update(ident.ports)
+        stale = self._stale if self._services is not None else set(self._members)
+        for key in stale:
+            members = self._members.get(key)
+            if members:
+                self._entries[key] = self._entry(key, members.values())
+            else:
+                self._members.pop(key, None)
+                self._entries.pop(key, None)
+        self._stale = set()
+        out = [self._entries[key] for key in sorted(self._entries)]
+        self._services = (self.generation, out)
+        return out
+
+    def _entry(self, key: tuple[str, str], workloads) -> dict:
+        ports: set[int] = set()
+        endpoints = []
+        for w in workloads:
+            ports.update(w.identity.ports)
             ep = w.endpoint
             if ep is not None:
                 if self.trust_domain:
-                    ep["identity"] = workload_spiffe_id(ident, self.trust_domain)
-                svc["endpoints"].append(ep)
-        out = []
-        for key in sorted(by_key):
-            svc = by_key[key]
-            svc["ports"] = sorted(svc["ports"])
-            svc["endpoints"].sort(key=lambda e: (e["address"], e["port"]))
-            out.append(svc)
-        self._services = (self.generation, out)
-        return out
+                    ep["identity"] = workload_spiffe_id(w.identity, self.trust_domain)
+                endpoints.append((ep["address"], ep["port"], w.identity.proxy_id, ep))
+        endpoints.sort(key=lambda e: e[:3])  # the proxy id orders two on one address
+        return {"name": key[1], "namespace": key[0], "ports": sorted(ports),
+                "endpoints": [e[3] for e in endpoints]}
+
+
+def _key(w: Workload) -> tuple[str, str]:
+    return w.identity.namespace, w.identity.service
 
 
 def workload_spiffe_id(identity: Identity, trust_domain: str) -> str:

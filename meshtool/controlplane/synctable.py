@@ -25,7 +25,7 @@ ERROR = "ERROR"
 STATUSES = (SYNCED, STALE, NOT_SENT, ERROR)
 
 
-@dataclass
+@dataclass(slots=True)  # one per proxy: 10,000 of them, read by every status poll
 class ProxySync:
     identity: Identity
     connected_since: float = field(default_factory=time.time)

@@ -3,7 +3,9 @@
 import json
 
 from meshtool.discovery.protocol import encode_snapshot, encode_snapshot_bytes
-from meshtool.testing.simulate import SharedDecoder, fleet_identities, simulated_apply
+from meshtool.discovery.snapshot import Held
+from meshtool.testing.simulate import (SharedDecoder, SharedHeld, SharedUpdates, fleet_identities,
+                                       simulated_apply)
 
 import pytest
 
@@ -20,6 +22,29 @@ def test_shared_decoder_matches_json_loads_and_decodes_each_version_once():
     assert dec(encode_snapshot("4.y", "n", json.dumps(other)))["snapshot"] == other
     assert dec('{"nonce": "n", "type": "snapshot"}') == {"nonce": "n", "type": "snapshot"}
     assert dec.decoded == 3
+    # a payload with a key "nonce" before the real one: not taken for the frame's nonce
+    odd = '{"type":"snapshot","version":"9","snapshot":{"nonce":"fake"},"nonce":"z"}'
+    assert dec(odd) == json.loads(odd) and dec(odd) == json.loads(odd)
+
+
+def test_shared_updates_apply_each_update_once_and_match_held():
+    svc = {"name": "a", "namespace": "default", "endpoints": []}
+    rule = {"kind": "RouteRule", "metadata": {"name": "r", "namespace": "default"}}
+    first = {"services": {"set": {"default/a": svc}}, "rules": {"set": {}}}
+    second = {"rules": {"set": {"RouteRule/default/r": rule}}}
+    updates = SharedUpdates()
+    proxies = [SharedHeld(shared=updates) for _ in range(3)]
+    after = [p.updated("1.a", first, full=True) for p in proxies]
+    assert after[0] is after[1] is after[2] and updates.applied == 1
+    again = [h.updated("2.b", second, full=False) for h in after]
+    assert again[0] is again[2] and updates.applied == 2
+    plain = Held().updated("1.a", first, full=True).updated("2.b", second, full=False)
+    assert again[0].document() == plain.document() and again[0].version == "2.b"
+    # another update object (another payload) with the same version: applied for real
+    other = {"rules": {"remove": ["RouteRule/default/r"]}}
+    assert again[0].updated("2.b", other, full=False).document()["rules"] == []
+    with pytest.raises(ValueError):
+        after[0].updated("3.c", {"services": "x"}, full=False)
 
 
 def test_simulated_apply_rejects_the_named_rule():
