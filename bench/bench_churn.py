@@ -251,6 +251,15 @@ def _config_dump(address: str) -> dict:
         return json.load(r)
 
 
+def _pushes(address: str) -> int:
+    """Pushes the control plane has computed and sent (its metrics; a burst counts once)."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("meshtool_controlplane_pushes_total "):
+                return int(float(line.split()[1]))
+    return 0
+
+
 def _endpoint_count(address: str) -> int:
     return sum(len(s["endpoints"]) for s in _config_dump(address)["snapshot"]["services"])
 
@@ -316,7 +325,7 @@ def measure(proxies: int, pods: int, rate: float, seconds: float, rule_changes: 
             quiet_pods = random.sample(pod_sets[0], min(rule_changes, len(pod_sets[0])))
             parts = {"cp": [cp.proc.pid], "fleet": [fleet.proc.pid],
                      "kube": [pid for c in clusters for pid in c.pids.values()]}
-            meter = CpuMeter(parts)
+            meter, pushes0, t0 = CpuMeter(parts), _pushes(cp.address), time.time()
             for k in range(rule_changes):
                 start = time.time()
                 flip_rule("quiet")
@@ -330,6 +339,7 @@ def measure(proxies: int, pods: int, rate: float, seconds: float, rule_changes: 
                 writes.append(Write(sent, "pod", "quiet", service, ip, ready))
                 time.sleep(max(0.0, start + 1.0 - time.time()))
             out.update({f"quiet_cpu_{k}": v for k, v in meter.shares().items()})
+            out["quiet_pushes_per_s"] = (_pushes(cp.address) - pushes0) / (time.time() - t0)
             for service, name, ip in quiet_pods:  # back to all Ready before the churn
                 core.patch_namespaced_pod_status(name, NAMESPACE,
                                                  {"status": pod_status(ip, True)},
@@ -341,7 +351,7 @@ def measure(proxies: int, pods: int, rate: float, seconds: float, rule_changes: 
             churners = [Churner(c.kubeconfig, pod_set, rate / 2)
                         for c, pod_set in zip(clusters, pod_sets)]
             threads = [threading.Thread(target=ch.run, args=(seconds,)) for ch in churners]
-            before = cp.summary()
+            before, pushes0 = cp.summary(), _pushes(cp.address)
             meter, t0 = CpuMeter(parts), time.time()
             rss0 = rss_kib(cp.proc.pid)
             for t in threads:
@@ -356,6 +366,7 @@ def measure(proxies: int, pods: int, rate: float, seconds: float, rule_changes: 
                 t.join()
             ended = time.time()
             out.update({f"churn_cpu_{k}": v for k, v in meter.shares().items()})
+            out["churn_pushes_per_s"] = (_pushes(cp.address) - pushes0) / (ended - t0)
             out["rss_mib"] = rss_kib(cp.proc.pid) / 1024
             out["rss_before_mib"] = rss0 / 1024
             out["peak_rss_mib"] = _peak_rss_kib(cp.proc.pid) / 1024
@@ -452,6 +463,9 @@ def figures(runs: list[dict]) -> list[Figure]:
         Figure("control-plane CPU under churn", m["churn_cpu_cp"] * 100, "% of a core",
                "quiet", m["quiet_cpu_cp"] * 100,
                notes="process CPU (user + system) over the phase, its watch threads included; "
+                     f"pushes a second {m['churn_pushes_per_s']:.1f} under churn (the rule flip "
+                     f"carries the pod changes batched since the last push), "
+                     f"{m['quiet_pushes_per_s']:.1f} quiet (a rule flip, a pod flip); "
                      "meanwhile, under churn (quiet): the simulated fleet "
                      f"{m['churn_cpu_fleet'] * 100:.0f}% ({m['quiet_cpu_fleet'] * 100:.0f}%), "
                      f"both API servers and etcds {m['churn_cpu_kube'] * 100:.0f}% "

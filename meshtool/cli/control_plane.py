@@ -25,7 +25,9 @@ from meshtool.cli.serving import log_level_option, serve_until_signal, setup_log
               metavar="DURATION", help="...but at most this long after the first.")
 @click.option("--warmup", default="10s", show_default=True, callback=seconds, metavar="DURATION",
               help="After a restart, how long sidecars of the previous run count as endpoints "
-                   "while they reconnect (local mode; they are kept in <store>.workloads.db).")
+                   "while they reconnect (local mode; they are kept in <store>.workloads.db); "
+                   "with --cluster-name, how long remote clusters not listed yet hold back the "
+                   "first push.")
 @click.option("--dashboard", "dashboard", default=None, metavar="HOST:PORT",
               help="Also serve the web dashboard (/gui) there, e.g. 127.0.0.1:5681 "
                    "(off by default; `meshtool dashboard` serves one for any control plane).")
@@ -137,7 +139,7 @@ def control_plane(store: str | None, listen: str, grace: float, debounce: float,
 
             source = MultiCluster(source, api_client,
                                   os.environ.get("POD_NAMESPACE") or "meshtool-system",
-                                  cluster=cluster_name, namespace=namespace)
+                                  cluster=cluster_name, namespace=namespace, warmup=warmup)
     elif cluster_name:
         raise UsageError("--cluster-name watches clusters: it needs --workloads kubernetes "
                          "(or --store kubernetes)")

@@ -11,6 +11,12 @@ network is flat: pod addresses are routable across clusters), each labelled with
 (`topology.meshtool.io/cluster`). With a mesh CA, the endpoints of meshed pods carry the SPIFFE
 ID of their service account in every cluster alike: the clusters share the trust domain and
 the root (the `cacerts` of each install), so a caller verifies a remote pod as a local one.
+
+Warming: a (re)started control plane is not ready, and pushes no endpoint set, until the remote
+secrets have been read once and every cluster they name has listed its Services and Pods, or
+`warmup` seconds have passed (an unreachable cluster then stops holding the others back, and
+is logged). Otherwise the first push after a restart could lack a slower remote cluster's
+endpoints, and sidecars would drop them until the next one.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import asyncio
 import base64
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 from meshtool.controlplane.kubewatch import KubernetesWorkloads
@@ -63,7 +70,7 @@ class MultiCluster:
 
     def __init__(self, primary: KubernetesWorkloads, api_client: Any, secrets_namespace: str,
                  *, cluster: str = "primary", namespace: str | None = None,
-                 interval: float = 1.0,
+                 interval: float = 1.0, warmup: float = 10.0,
                  connect: Callable[[str], Any] | None = None):
         self.primary = primary
         self.cluster = cluster
@@ -71,6 +78,11 @@ class MultiCluster:
         self.secrets_namespace = secrets_namespace
         self.namespace = namespace  # scope of the watches in every cluster
         self.interval = interval
+        self.warmup = warmup  # at start, how long remote clusters may hold back the first push
+        self._started: float | None = None  # monotonic time of start()
+        self._polled = False  # the remote secrets were read (and their clusters started) once
+        self._warm = False  # ready once: a cluster added later does not hold pushes back
+        self._warmup_told = False
         self._connect = connect or _client_from_kubeconfig
         self.remotes: dict[str, tuple[str, KubernetesWorkloads]] = {}  # name -> (config, source)
         self.trust_domain: str | None = None  # name_identities: for the remotes added later too
@@ -81,7 +93,15 @@ class MultiCluster:
 
     @property
     def ready(self) -> bool:
-        return self.primary.ready
+        """The primary cluster listed, and at start the remote clusters too (see warming)."""
+        if not self._warm and self.primary.ready and (
+                (self._polled and all(source.ready for _, source in self.remotes.values()))
+                or self._warmup_over()):
+            self._warm = True
+        return self._warm
+
+    def _warmup_over(self) -> bool:
+        return self._started is not None and time.monotonic() - self._started >= self.warmup
 
     def services(self) -> list[dict]:
         per = {self.cluster: self.primary.services()}
@@ -99,6 +119,7 @@ class MultiCluster:
 
     def start(self, loop: asyncio.AbstractEventLoop, on_change: Callable[[], None]) -> None:
         self._loop, self._on_change = loop, on_change
+        self._started = time.monotonic()
         self.primary.start(loop, on_change)
         self._thread.start()
 
@@ -128,9 +149,24 @@ class MultiCluster:
                     wanted.update(kubeconfigs_of(secret))
                 wanted.pop(self.cluster, None)  # the primary is watched already
                 self._reconcile(wanted)
+                self._polled = True
             except Exception as exc:  # noqa: BLE001 - keep polling: the API server may come back
                 log.warning("remote secrets in %s: %s", self.secrets_namespace, exc)
+            if not self._warm and not self._warmup_told and self._warmup_over():
+                self._warmup_told = True
+                self._warmup_ended()
             self._stop.wait(self.interval)
+
+    def _warmup_ended(self) -> None:
+        """The warm-up is over with clusters still unlisted: say which, and let the control
+        plane push without them (it asks `ready` again on the change)."""
+        slow = sorted(name for name, (_, source) in self.remotes.items() if not source.ready)
+        if slow or not self._polled:
+            log.warning("warm-up of %gs over: pushing without %s", self.warmup,
+                        f"remote clusters {', '.join(slow)} (not listed yet)" if slow
+                        else f"the remote secrets of {self.secrets_namespace} (not read yet)")
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_change)
 
     def _reconcile(self, wanted: dict[str, str]) -> None:
         changed = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
+from meshtool.model.kinds import NATIVE_KINDS
 
 
 def run(ctx: Context) -> None:
@@ -18,7 +19,7 @@ def run(ctx: Context) -> None:
 ANALYZER = Analyzer(
     name="schema-error",
     description="Rules must pass their JSON Schema and semantic checks (as `meshtool validate`).",
-    kinds=("RouteRule", "EgressRule", "DestinationPolicy"),
+    kinds=NATIVE_KINDS,
     codes=("MT0001",),
     run=run,
 )

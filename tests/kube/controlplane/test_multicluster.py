@@ -11,6 +11,7 @@ import base64
 import os
 import subprocess
 import sys
+import time
 
 import yaml
 from kubernetes import client
@@ -100,5 +101,101 @@ def test_a_remote_secret_adds_and_removes_the_endpoints_of_another_cluster(
             raise AssertionError("the reader could write")
         except ApiException as exc:
             assert exc.status == 403
+    finally:
+        core2.delete_namespace(ns)
+
+
+def _two_clusters(kube_cluster, kube_cluster_2, ns):
+    """helloworld v1 in cluster 1 and v2 in cluster 2, cluster 2's remote secret already in
+    place in cluster 1 (as when a control plane restarts); the remote secret."""
+    from .kubeobjects import apply_remote_secret
+
+    core1 = client.CoreV1Api(kube_cluster.api_client)
+    core2 = client.CoreV1Api(kube_cluster_2.api_client)
+    core2.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    core2.create_namespaced_service_account(ns, client.V1ServiceAccount(
+        metadata=client.V1ObjectMeta(name="default")))
+    helloworld(core1, ns, "v1", "127.0.0.2")
+    helloworld(core2, ns, "v2", "127.0.0.3")
+    return core2, apply_remote_secret(kube_cluster_2, core1, ns)
+
+
+def _first_snapshots(source, ns, count=1, timeout=30.0):
+    """Start a control plane on `source`; a proxy in `ns`: the helloworld endpoints of the
+    first `count` snapshots it applied, and seconds from the start to the first."""
+    applied = []
+
+    def apply(snapshot):
+        applied.append((time.monotonic(), endpoints(snapshot)))
+
+    async def main():
+        t0 = time.monotonic()
+        cp = ControlPlane(None, workloads=source)
+        await cp.start("127.0.0.1", 0)
+        sleep = DiscoveryClient(cp.address, Identity(f"sleep.{ns}", "sleep", namespace=ns), apply)
+        sleep.start()
+        try:
+            await sleep.wait_for(lambda c: len(applied) >= count, timeout)
+        finally:
+            await sleep.stop()
+            await cp.stop()
+        return t0
+
+    t0 = asyncio.run(main())
+    assert applied, "no snapshot applied"
+    return [eps for _, eps in applied[:count]], applied[0][0] - t0
+
+
+ONE = [("127.0.0.2", "v1", "cluster1")]
+BOTH = ONE + [("127.0.0.3", "v2", "cluster2")]
+
+
+def test_a_restarted_control_plane_waits_for_a_slower_remote_cluster(
+        kube_cluster, kube_cluster_2, kube_namespace):
+    """The first endpoint set pushed after a (re)start has every cluster a remote secret names:
+    sidecars would otherwise drop the slower cluster's endpoints until the next push. The
+    remote's client is built 1.5 s late here, standing in for a far or large cluster."""
+    from meshtool.controlplane.multicluster import _client_from_kubeconfig
+
+    ns = kube_namespace
+    core2, _ = _two_clusters(kube_cluster, kube_cluster_2, ns)
+
+    def far(config):
+        time.sleep(1.5)
+        return _client_from_kubeconfig(config)
+
+    try:
+        source = MultiCluster(KubernetesWorkloads(kube_cluster.api_client, ns),
+                              kube_cluster.api_client, ns, cluster="cluster1", namespace=ns,
+                              interval=0.2, connect=far)
+        (first,), _ = _first_snapshots(source, ns)
+        assert first == BOTH
+    finally:
+        core2.delete_namespace(ns)
+
+
+def test_an_unreachable_remote_cluster_holds_the_first_push_back_only_for_the_warmup(
+        kube_cluster, kube_cluster_2, kube_namespace):
+    import yaml
+
+    from meshtool.controlplane.multicluster import _client_from_kubeconfig
+    from meshtool.ports import free_port
+
+    ns = kube_namespace
+    core2, _ = _two_clusters(kube_cluster, kube_cluster_2, ns)
+    closed = free_port()  # nothing listens there
+
+    def unreachable(config):
+        doc = yaml.safe_load(config)
+        doc["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{closed}"
+        return _client_from_kubeconfig(yaml.safe_dump(doc))
+
+    try:
+        source = MultiCluster(KubernetesWorkloads(kube_cluster.api_client, ns, retry=0.2),
+                              kube_cluster.api_client, ns, cluster="cluster1", namespace=ns,
+                              interval=0.2, warmup=1.5, connect=unreachable)
+        (first,), after = _first_snapshots(source, ns)
+        assert first == ONE
+        assert 1.4 <= after < 15, after  # held back for the warm-up, then cluster 1's alone
     finally:
         core2.delete_namespace(ns)

@@ -250,7 +250,8 @@ def test_refusals_by_rbac_are_one_line_errors(kube_cluster, meshtool_crds, kube_
         since = st.revision()  # list is allowed
         # One watch stream per kind, started together: whichever is refused first is reported.
         with pytest.raises(MeshtoolError, match=r"refused to watch (routerules|egressrules|"
-                           r"destinationpolicies): .*forbidden") as refused:
+                           r"destinationpolicies|mtlspolicies|accesspolicies): .*forbidden") \
+                as refused:
             st.watch(since, 10)
         assert "\n" not in str(refused.value)
         with pytest.raises(MeshtoolError, match="^forbidden by the Kubernetes API server at "):
