@@ -3,6 +3,8 @@ subresource, since no kubelet runs to give Pods an IP and readiness."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kubernetes import client
 
 from meshtool.testing.kubecluster import pod_status, remote_secret
@@ -38,3 +40,18 @@ def apply_remote_secret(remote, primary: client.CoreV1Api, namespace: str,
     secret["metadata"]["namespace"] = namespace
     primary.create_namespaced_secret(namespace, secret)
     return secret
+
+
+def token_for(core: client.CoreV1Api, ns: str, account: str, seconds: int = 600) -> str:
+    """A new service account and a token of it (TokenRequest), as a pod's projected token."""
+    core.create_namespaced_service_account(ns, client.V1ServiceAccount(
+        metadata=client.V1ObjectMeta(name=account)))
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
+        audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=seconds))
+    return core.create_namespaced_service_account_token(account, ns, request).status.token
+
+
+def write_token(core: client.CoreV1Api, ns: str, account: str, path: Path) -> Path:
+    """token_for, written where a sidecar's --token-file reads it."""
+    path.write_text(token_for(core, ns, account, seconds=3600))
+    return path

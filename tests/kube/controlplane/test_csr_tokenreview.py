@@ -13,13 +13,7 @@ from meshtool.discovery.protocol import csr_message, stream_url
 from meshtool.security import workload
 from meshtool.security.ca import MeshCA
 
-
-def token_for(core, ns, account):
-    core.create_namespaced_service_account(ns, client.V1ServiceAccount(
-        metadata=client.V1ObjectMeta(name=account)))
-    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
-        audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=600))
-    return core.create_namespaced_service_account_token(account, ns, request).status.token
+from .kubeobjects import token_for
 
 
 async def ask(address, ns, service, account, token, cluster=None):

@@ -112,7 +112,7 @@ def test_gateway_api_and_istio_gateways_name_secrets_the_gateway_serves(
                  "http": [{"route": [{"destination": {"host": "benigno",
                                                       "port": {"number": 5000}}}]}]}})
 
-    from .test_csr_tokenreview import token_for
+    from .kubeobjects import token_for
 
     token_file = tmp_path / "token"
     token_file.write_text(token_for(core, ns, "meshtool-gateway"))

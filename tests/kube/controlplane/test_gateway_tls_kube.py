@@ -76,7 +76,7 @@ def test_ingress_tls_secrets_are_served_by_a_real_gateway(kube_cluster, kube_nam
     core.create_namespaced_secret(ns, tls_secret("shop-tls", cert, key))
     net.create_namespaced_ingress(ns, ingress("shop", HOST, "shop-tls"))
 
-    from .test_csr_tokenreview import token_for
+    from .kubeobjects import token_for
 
     token_file = tmp_path / "token"
     token_file.write_text(token_for(core, ns, "meshtool-gateway"))
@@ -190,7 +190,7 @@ def test_a_gateway_gets_its_mesh_certificate_with_its_service_account_token(
     sidecar's does), reviewed by the real API server; the certificate names its account."""
     import os
 
-    from .test_csr_tokenreview import token_for
+    from .kubeobjects import token_for
 
     core = client.CoreV1Api(kube_cluster.api_client)
     ns = kube_namespace

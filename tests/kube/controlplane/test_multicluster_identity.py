@@ -27,21 +27,12 @@ from meshtool.conventions import CLUSTER_LABEL
 from meshtool.testing.processes import ControlPlaneProcess, free_port
 from meshtool.testing.wait import wait_for
 
-from .kubeobjects import apply_remote_secret, create_service, set_pod_status
+from .kubeobjects import apply_remote_secret, create_service, set_pod_status, write_token
 from .test_kube_mode import config_dump, procs  # noqa: F401 - procs is a fixture
 
 ROOT = Path(__file__).resolve().parents[3]
 MESHTOOL = [sys.executable, "-m", "meshtool"]
 HELLO = {"cluster1": ("127.0.0.2", "v1"), "cluster2": ("127.0.0.3", "v2")}  # pod IP, version
-
-
-def _token(core, ns: str, account: str, path: Path) -> Path:
-    core.create_namespaced_service_account(ns, client.V1ServiceAccount(
-        metadata=client.V1ObjectMeta(name=account)))
-    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
-        audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=3600))
-    path.write_text(core.create_namespaced_service_account_token(account, ns, request).status.token)
-    return path
 
 
 def _start(procs, log: Path, *argv: str, env: dict | None = None) -> None:
@@ -123,7 +114,7 @@ def test_remote_endpoints_carry_their_pods_identity_and_mtls_crosses_clusters(
             admins, inbound = {}, {}
             for cluster, (ip, version) in HELLO.items():
                 core = cores[cluster]
-                token = _token(core, ns, "helloworld", tmp_path / f"{cluster}.token")
+                token = write_token(core, ns, "helloworld", tmp_path / f"{cluster}.token")
                 app = free_port()
                 _start(procs, tmp_path / f"helloworld-{version}.log", sys.executable,
                        str(ROOT / "samples/services/helloworld.py"), "--port", str(app),
@@ -143,7 +134,7 @@ def test_remote_endpoints_carry_their_pods_identity_and_mtls_crosses_clusters(
                         client.V1Container(name="meshtool-proxy", image="meshtool/meshtool:1")])))
                 set_pod_status(core, ns, pod, ip, ready=True)
             sleep_app = free_port()
-            sleep_token = _token(cores["cluster1"], ns, "sleep", tmp_path / "sleep.token")
+            sleep_token = write_token(cores["cluster1"], ns, "sleep", tmp_path / "sleep.token")
             sleep = _sidecar(procs, tmp_path, cp.address, ns, "sleep", "sleep", "sleep",
                              sleep_token, "cluster1", sleep_app)
             _start(procs, tmp_path / "sleep.log", sys.executable,

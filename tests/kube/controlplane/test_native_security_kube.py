@@ -21,34 +21,13 @@ from kubernetes.client.rest import ApiException
 from meshtool.testing.processes import ControlPlaneProcess, free_port
 from meshtool.testing.wait import wait_for
 
-from .kubeobjects import create_service, set_pod_status
+from .kubeobjects import create_service, set_pod_status, write_token
+from .test_kube_mode import procs  # noqa: F401 - procs is a fixture
 
 ROOT = Path(__file__).resolve().parents[3]
 MESHTOOL = [sys.executable, "-m", "meshtool"]
 GROUP, VERSION = "config.meshtool.io", "v1alpha1"
 POD_IP = f"127.0.13.{2 + os.getpid() % 250}"  # benigno's pod: its sidecar listens there
-
-
-@pytest.fixture
-def procs():
-    started: list[subprocess.Popen] = []
-    yield started
-    for p in reversed(started):
-        p.terminate()
-    for p in started:
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
-def _token(core, ns: str, account: str, path: Path) -> Path:
-    core.create_namespaced_service_account(ns, client.V1ServiceAccount(
-        metadata=client.V1ObjectMeta(name=account)))
-    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
-        audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=3600))
-    path.write_text(core.create_namespaced_service_account_token(account, ns, request).status.token)
-    return path
 
 
 def _sidecar(procs, tmp_path, cp, ns, service, token, host="127.0.0.1", inbound=None,
@@ -107,8 +86,8 @@ def test_native_mtls_and_access_policies_from_the_api_server_are_enforced(
     ns, kubeconfig = kube_namespace, kube_cluster.kubeconfig
     core = client.CoreV1Api(kube_cluster.api_client)
     custom = client.CustomObjectsApi(kube_cluster.api_client)
-    benigno_token = _token(core, ns, "benigno-sa", tmp_path / "benigno.token")
-    sleep_token = _token(core, ns, "sleep-sa", tmp_path / "sleep.token")
+    benigno_token = write_token(core, ns, "benigno-sa", tmp_path / "benigno.token")
+    sleep_token = write_token(core, ns, "sleep-sa", tmp_path / "sleep.token")
 
     app, inbound = free_port(), free_port()
     procs.append(subprocess.Popen(

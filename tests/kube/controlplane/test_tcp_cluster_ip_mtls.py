@@ -24,7 +24,7 @@ from meshtool.testing.processes import ControlPlaneProcess
 from meshtool.testing.wait import wait_for
 from tests.security.pods import TCP_CLIENT, TCP_SERVER, Cluster, skip_reason
 
-from .kubeobjects import set_pod_status
+from .kubeobjects import set_pod_status, write_token
 
 pytestmark = pytest.mark.timeout(180)
 GROUP, VERSION = "config.meshtool.io", "v1alpha1"
@@ -34,11 +34,7 @@ OK = "store ready\necho ping"
 def _token(core, ns: str, account: str, path) -> list[str]:
     """The service account and a token of it, as `proxy run` options (the file readable by
     the sidecar's UID, like a projected token)."""
-    core.create_namespaced_service_account(ns, client.V1ServiceAccount(
-        metadata=client.V1ObjectMeta(name=account)))
-    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
-        audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=3600))
-    path.write_text(core.create_namespaced_service_account_token(account, ns, request).status.token)
+    write_token(core, ns, account, path)
     path.chmod(0o644)
     return ["--service-account", account, "--token-file", str(path)]
 
