@@ -1,7 +1,8 @@
 """End to end: behind the gateway's route, the Service's own RouteRules apply in full (issue 14:
 "routes to mesh services keep every routing feature"): a header match chooses the version,
-retries recover a flaky instance, and the split is by weight. A real `meshtool gateway run`
-reads a snapshot file; the two instances are scripted servers in this process.
+retries recover a flaky instance, and the split is by weight; a snapshot with a bad gateway
+route is refused whole (NACKed) and the last good one keeps serving. A real `meshtool gateway
+run` reads a snapshot file; the two instances are scripted servers in this process.
 """
 
 from __future__ import annotations
@@ -47,16 +48,19 @@ def instance(version: str):
     return Handler
 
 
-def snapshot(version: str, v1: int, v2: int, shop_rules: list[dict]) -> dict:
+SHOP_ROUTE = rule("GatewayRoute", "shop", {
+    "hosts": ["shop.example.com"], "path": {"prefix": "/shop"}, "rewrite": {"prefix": "/"},
+    "backends": [{"service": {"name": "shop"}, "port": 80}]})
+
+
+def snapshot(version: str, v1: int, v2: int, shop_rules: list[dict],
+             gateway_routes: list[dict] | None = None) -> dict:
     return {
         "version": version,
         "services": [{"name": "shop", "namespace": "default", "ports": [80], "endpoints": [
             {"address": "127.0.0.1", "port": v1, "labels": {"version": "v1"}},
             {"address": "127.0.0.1", "port": v2, "labels": {"version": "v2"}}]}],
-        "rules": [rule("GatewayRoute", "shop", {
-            "hosts": ["shop.example.com"], "path": {"prefix": "/shop"},
-            "rewrite": {"prefix": "/"}, "backends": [{"service": {"name": "shop"}, "port": 80}]}),
-            *shop_rules],
+        "rules": [*(gateway_routes or [SHOP_ROUTE]), *shop_rules],
     }
 
 
@@ -78,8 +82,10 @@ def gateway(tmp_path_factory):
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 try:
-                    if json.loads(http_get(admin, "/config_dump")[1])["version"] == doc["version"]:
-                        return
+                    dump = json.loads(http_get(admin, "/config_dump")[1])
+                    if doc["version"] in (dump["version"],
+                                          (dump.get("lastRejected") or {}).get("version")):
+                        return dump
                 except (OSError, ValueError, KeyError):
                     pass
                 time.sleep(0.05)
@@ -87,7 +93,8 @@ def gateway(tmp_path_factory):
                                f"{(tmp / 'gateway.log').read_text()}")
 
         try:
-            yield http_port, lambda version, rules: apply(snapshot(version, v1, v2, rules))
+            yield http_port, lambda version, rules, routes=None: apply(
+                snapshot(version, v1, v2, rules, routes))
         finally:
             proc.terminate()
             proc.wait(10)
@@ -139,3 +146,15 @@ def test_the_weights_of_the_service_split_exactly_behind_the_gateway(gateway):
         {"labels": {"version": "v1"}, "weight": 70}, {"labels": {"version": "v2"}, "weight": 30}]})])
     seen = Counter(get(port, "/shop/x")[2].split()[0] for _ in range(50))
     assert seen == {"v1": 35, "v2": 15}
+
+
+def test_a_bad_gateway_route_is_refused_whole_and_the_last_good_one_keeps_serving(gateway):
+    port, apply = gateway
+    good = [rule("RouteRule", "shop", {"destination": {"name": "shop"}, "route": to("v1")})]
+    apply("good", good)
+    bad = rule("GatewayRoute", "bad", {"path": {"prefix": "nope"},
+                                       "backends": [{"service": {"name": "shop"}}]})
+    dump = apply("bad", good, [SHOP_ROUTE, bad])
+    assert dump["version"] == "good" and dump["lastRejected"]["version"] == "bad"
+    assert "spec.path.prefix: 'nope' must start with /" in str(dump["lastRejected"])
+    assert get(port, "/shop/x")[2] == "v1 /x"  # the NACKed snapshot changed nothing
