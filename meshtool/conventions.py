@@ -12,6 +12,18 @@ STATUS_KEY = "sidecar.meshtool.io/status"
 TRAFFIC_PREFIX = "traffic.sidecar.meshtool.io/"
 INJECTION_LABEL = "meshtool-injection"
 
+# Workloads: kind -> path of the pod template inside the object ("" parts: the object is the pod)
+TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": (),
+    "Deployment": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+
 PROXY_UID = 1337
 OUTBOUND_PORT = 15001
 INBOUND_PORT = 15006

@@ -1,7 +1,8 @@
 """Workloads: the pod template of Pods, Deployments and the other controllers, and what
 the sidecar injector knows about a pod (is it injected, did it opt out).
 
-The names come from meshtool.inject, which writes them, so the two never disagree.
+The names come from meshtool.conventions, which the injector writes with, so the two never
+disagree.
 """
 
 from __future__ import annotations
@@ -9,11 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from meshtool.analysis.items import Item, as_dict, as_list, str_map
-from meshtool.conventions import INJECT_KEY, PROXY_CONTAINER, STATUS_KEY
-from meshtool.inject.config import InjectConfig
-from meshtool.inject.decide import TEMPLATE_PATHS
-
-PROXY_UID = InjectConfig().proxy_uid
+from meshtool.conventions import INJECT_KEY, PROXY_CONTAINER, PROXY_UID, STATUS_KEY, TEMPLATE_PATHS
 
 
 @dataclass(eq=False)

@@ -12,7 +12,7 @@ class StartupTable:
 
     def __init__(self, spec: MeshSpec):
         self.rows: dict[tuple[str, str], str] = {("control-plane", "control-plane"): "waiting"}
-        for w in spec.workloads:
+        for w in spec.instances:
             if w.in_mesh:
                 self.rows[(w.instance, "app")] = "waiting"
                 self.rows[(w.instance, "sidecar")] = "waiting"

@@ -141,7 +141,7 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, ap
         # a pipe would block the reader for ever, and cannot be re-read when it "changes"
         raise UsageError(f"--snapshot {snapshot}: not a regular file; give a file the proxy "
                          "can re-read when it changes")
-    from meshtool.conventions import HEALTH_PORT
+    from meshtool.conventions import DEFAULT_NAMESPACE, HEALTH_PORT
     from meshtool.sidecar.master import SidecarConfig
     from meshtool.sidecar.resolve import Resolver
     from meshtool.sidecar.tracing import TracingConfig, parse_sampling
@@ -162,7 +162,7 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, ap
         (HEALTH_PORT if mode == "transparent" else None),
         app_ports=list(app_ports), listen_host=listen_host,
         identity=Identity(service=service, labels=label_map, proxy_id=proxy_id,
-                          namespace=os.environ.get("POD_NAMESPACE") or "default",
+                          namespace=os.environ.get("POD_NAMESPACE") or DEFAULT_NAMESPACE,
                           service_account=service_account,
                           address=os.environ.get("INSTANCE_IP") or None), snapshot_file=snapshot,
         control_plane=control_plane, access_log=access_log, probes=probes,

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Workload:
+class RegisteredProxy:
+    """A connected sidecar's registration: who it is and which connection (not a Kubernetes
+    workload, nor a mesh file's service instance)."""
+
     identity: Identity
     token: int  # which registration (connection) this is
 
@@ -44,7 +47,7 @@ class WorkloadRegistry:
     def __init__(self, on_change: Callable[[], None], *, grace: float = 2.0):
         self.on_change = on_change
         self.grace = grace
-        self._workloads: dict[str, Workload] = {}
+        self._workloads: dict[str, RegisteredProxy] = {}
         self._removals: dict[str, asyncio.TimerHandle] = {}
         # unique across replicas and restarts: a token names one registration in a shared file
         self._tokens = itertools.count(secrets.randbits(40) << 20)
@@ -53,12 +56,12 @@ class WorkloadRegistry:
         # The workloads that count (this replica's first, then the others'), by service, and
         # each service's entry: an endpoint change rebuilds only its own service's entry (at
         # 10,000 sidecars rebuilding every service took ~75 ms of the loop per change).
-        self._members: dict[tuple[str, str], dict[str, Workload]] = {}
+        self._members: dict[tuple[str, str], dict[str, RegisteredProxy]] = {}
         self._member_of: dict[str, tuple[str, str]] = {}  # proxy id -> its service
         self._entries: dict[tuple[str, str], dict] = {}
         self._stale: set[tuple[str, str]] = set()
         self.shared: SharedRegistrations | None = None
-        self._others: dict[str, Workload] = {}  # registered with other replicas (shared file)
+        self._others: dict[str, RegisteredProxy] = {}  # registered with other replicas (shared file)
         self.ready = True  # False until the shared file has been read once
         self.warming = 0  # registrations of a previous run not back yet (shared file)
         self.replicas: list[dict] = []  # the live replicas sharing the file
@@ -73,7 +76,8 @@ class WorkloadRegistry:
 
     def apply_view(self, view: View) -> None:
         """A read of the shared file: the other replicas' registrations."""
-        others = {pid: Workload(r.identity, r.token) for pid, r in view.registrations.items()}
+        others = {pid: RegisteredProxy(r.identity, r.token)
+                  for pid, r in view.registrations.items()}
         self.ready, self.warming, self.replicas = True, view.warming, view.replicas
         if others != self._others:
             old, self._others = self._others, others
@@ -89,7 +93,7 @@ class WorkloadRegistry:
         if pending is not None:
             pending.cancel()
         old = self._workloads.get(pid)
-        new = Workload(identity, next(self._tokens))
+        new = RegisteredProxy(identity, next(self._tokens))
         self._workloads[pid] = new
         self._count(pid)
         if self.shared is not None:
@@ -182,7 +186,7 @@ class WorkloadRegistry:
                 "endpoints": [e[3] for e in endpoints]}
 
 
-def _key(w: Workload) -> tuple[str, str]:
+def _key(w: RegisteredProxy) -> tuple[str, str]:
     return w.identity.namespace, w.identity.service
 
 

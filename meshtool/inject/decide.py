@@ -5,19 +5,8 @@ Skip reasons are codes mapped to sentences (the report prints the sentence).
 
 from __future__ import annotations
 
+from meshtool.conventions import TEMPLATE_PATHS
 from meshtool.inject.config import INIT_CONTAINER, INJECT_KEY, PROXY_CONTAINER, STATUS_KEY
-
-# kind -> path of the pod template inside the object ("" parts: the object is the pod)
-TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": (),
-    "Deployment": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"),
-    "ReplicationController": ("spec", "template"),
-    "StatefulSet": ("spec", "template"),
-    "DaemonSet": ("spec", "template"),
-    "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
-}
 
 # apiVersions of workloads that current Kubernetes no longer serves -> (use instead, removed in)
 LEGACY = {

@@ -41,7 +41,9 @@ class Report:
 
 
 @dataclass
-class Workload:
+class PodTemplateRef:
+    """An object of the document that runs pods, and where its pod template is."""
+
     base: Path  # the object inside the document ((), or ("items", i) in a List)
     obj: dict
     pod_path: Path  # absolute path of the pod template
@@ -72,7 +74,7 @@ def objects(data: Any) -> list[tuple[Path, Any]]:
     return list_items(data)
 
 
-def workload(base: Path, obj: Any) -> Workload | None:
+def workload(base: Path, obj: Any) -> PodTemplateRef | None:
     """The object's pod template, checked for shape; None for kinds that have none."""
     if not isinstance(obj, dict):
         raise InvalidValue(base, "expected a mapping (a Kubernetes object)")
@@ -106,10 +108,10 @@ def workload(base: Path, obj: Any) -> Workload | None:
         for i, item in enumerate(items):
             if not isinstance(item, dict):
                 raise InvalidValue(path + ("spec", key, i), "must be a mapping")
-    return Workload(base, obj, path, pod)
+    return PodTemplateRef(base, obj, path, pod)
 
 
-def legacy_warning(w: Workload) -> str | None:
+def legacy_warning(w: PodTemplateRef) -> str | None:
     api = w.obj.get("apiVersion")
     if api in LEGACY:
         use, removed = LEGACY[api]
@@ -121,7 +123,7 @@ def _index_by_name(items: list, names: list[str]) -> list[int]:
     return [i for i, item in enumerate(items) if item.get("name") in names]
 
 
-def strip(doc, w: Workload) -> None:
+def strip(doc, w: PodTemplateRef) -> None:
     """Remove what the status annotation says was injected; restore the rewritten probes."""
     try:
         status = Status.from_json(w.status_text)
@@ -168,14 +170,14 @@ def _create(doc, path: Path, mapping: dict, key: str, status: Status, value: Cal
         doc.add_key(path, key, value())
 
 
-def decide(w: Workload) -> tuple[str, dict] | None:
+def decide(w: PodTemplateRef) -> tuple[str, dict] | None:
     try:
         return skip_reason(w.obj, w.pod)
     except InvalidValue as exc:
         raise InvalidValue(w.pod_path + exc.path, str(exc)) from None
 
 
-def redirect(w: Workload, config: InjectConfig) -> Redirect:
+def redirect(w: PodTemplateRef, config: InjectConfig) -> Redirect:
     """The pod's traffic redirect; InvalidValue at the annotation whose value is wrong."""
     annotations = (w.pod.get("metadata") or {}).get("annotations") or {}
     try:
@@ -184,7 +186,7 @@ def redirect(w: Workload, config: InjectConfig) -> Redirect:
         raise InvalidValue(w.pod_path + ("metadata", "annotations", exc.key), str(exc)) from None
 
 
-def inject(doc, w: Workload, config: InjectConfig) -> None:
+def inject(doc, w: PodTemplateRef, config: InjectConfig) -> None:
     """Add the init container, the sidecar, the volume and the status; rewrite probes."""
     pod, pp = w.pod, w.pod_path
     spec, sp = pod["spec"], pp + ("spec",)

@@ -20,7 +20,7 @@ from meshtool.inject import injector
 from meshtool.inject.config import InjectConfig
 from meshtool.inject.datadoc import DataDoc
 from meshtool.inject.decide import InvalidValue
-from meshtool.inject.injector import Report, Workload
+from meshtool.inject.injector import PodTemplateRef, Report
 from meshtool.inject.textdoc import TextDoc, Unsupported, compose, construct, detect_style
 from meshtool.rules.sources import Source
 from meshtool.rules.yamlio import format_path, split_documents
@@ -241,7 +241,7 @@ def _ordered(reports: list[Report]) -> list[Report]:
     return sorted(reports, key=lambda r: r.path)
 
 
-def _workloads(doc, data: dict) -> tuple[list[Workload], list]:
+def _workloads(doc, data: dict) -> tuple[list[PodTemplateRef], list]:
     workloads, others = [], []
     for base, obj in injector.objects(data):
         w = _at(doc, injector.workload, base, obj)
@@ -252,7 +252,7 @@ def _workloads(doc, data: dict) -> tuple[list[Workload], list]:
     return workloads, others
 
 
-def _check(doc, w: Workload, config: InjectConfig) -> None:
+def _check(doc, w: PodTemplateRef, config: InjectConfig) -> None:
     _at(doc, injector.decide, w)
     _at(doc, injector.redirect, w, config)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from meshtool import __version__
+from meshtool.conventions import DISCOVERY_PORT, INJECTION_LABEL, WEBHOOK_PORT
 from meshtool.kube import objects
 from meshtool.kube.certs import WebhookCerts, generate, service_names, signed_by
 
@@ -27,10 +28,8 @@ WEBHOOK = "sidecar-injector.meshtool.io"
 VALIDATING_CONFIG = "meshtool-validator"
 VALIDATING_WEBHOOK = "validation.meshtool.io"
 IMAGE = f"meshtool/meshtool:{__version__}"
-DISCOVERY_PORT, WEBHOOK_PORT = 15010, 15017
 MANAGED_BY = "app.kubernetes.io/managed-by"
 NAMESPACE_LABEL = "meshtool.io/control-plane-namespace"
-INJECTION_LABEL = "meshtool-injection"
 FAILURE_POLICIES = ("Ignore", "Fail")
 # Why Ignore by default: the webhook runs as one replica; with Fail, every Pod creation in every
 # labelled namespace stops whenever it is down (an upgrade, a node drain), including the Pods

@@ -48,7 +48,9 @@ _HOST = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9
 
 
 @dataclass(frozen=True)
-class Workload:
+class ServiceInstance:
+    """One entry of `services` (or `external`): a process the local mesh runs."""
+
     name: str
     port: int
     command: tuple[str, ...]
@@ -75,7 +77,7 @@ class GatewaySpec:
 @dataclass(frozen=True)
 class MeshSpec:
     name: str
-    workloads: tuple[Workload, ...]
+    instances: tuple[ServiceInstance, ...]
     path: Path | None = None
     gateways: tuple[GatewaySpec, ...] = ()
     mtls: bool = False  # the control plane runs a CA: sidecars get certificates, speak mTLS
@@ -125,17 +127,17 @@ def parse_meshfile(src: Source) -> MeshSpec:
     _only(doc, ("spec", "mtls"), mtls, {"enabled"})
     if not isinstance(mtls.get("enabled", False), bool):
         _fail(doc, ("spec", "mtls", "enabled"), "must be true or false")
-    workloads: list[Workload] = []
+    instances: list[ServiceInstance] = []
     for section, in_mesh in (("services", True), ("external", False)):
         items = spec.get(section) or []
         if not isinstance(items, list):
             _fail(doc, ("spec", section), "must be a list")
         for i, item in enumerate(items):
-            workloads.append(_workload(doc, ("spec", section, i), item, in_mesh))
-    if not any(w.in_mesh for w in workloads):
+            instances.append(_instance(doc, ("spec", section, i), item, in_mesh))
+    if not any(w.in_mesh for w in instances):
         _fail(doc, ("spec", "services"), "a mesh needs at least one service")
     seen: set[str] = set()
-    for w, path in zip(workloads, _paths(spec)):
+    for w, path in zip(instances, _paths(spec)):
         if w.instance in seen:
             _fail(doc, path, f"duplicate instance {w.instance!r}: give each instance of a service "
                              f"its own version label")
@@ -148,7 +150,7 @@ def parse_meshfile(src: Source) -> MeshSpec:
         if g.name in seen:
             _fail(doc, ("spec", "gateways", i, "name"), f"duplicate instance {g.name!r}")
         seen.add(g.name)
-    return MeshSpec(name, tuple(workloads), file_path, tuple(parsed),
+    return MeshSpec(name, tuple(instances), file_path, tuple(parsed),
                     mtls=bool(mtls.get("enabled")))
 
 
@@ -184,7 +186,7 @@ def _paths(spec: dict) -> list[tuple]:
     return [("spec", s, i) for s in ("services", "external") for i in range(len(spec.get(s) or []))]
 
 
-def _workload(doc: Document, path: tuple, item: object, in_mesh: bool) -> Workload:
+def _instance(doc: Document, path: tuple, item: object, in_mesh: bool) -> ServiceInstance:
     if not isinstance(item, dict):
         _fail(doc, path, "must be a mapping with name, port and command")
     _only(doc, path, item, {"name", "namespace", "port", "labels", "version", "command", "env"})
@@ -220,7 +222,7 @@ def _workload(doc: Document, path: tuple, item: object, in_mesh: bool) -> Worklo
     if not isinstance(namespace, str) or not _NAME.match(namespace) or len(namespace) > 63:
         _fail(doc, path + ("namespace",), f"invalid namespace {namespace!r}: lowercase letters, "
                                           f"digits, '-'")
-    return Workload(name, port, tuple(str(c) for c in command), dict(labels),
+    return ServiceInstance(name, port, tuple(str(c) for c in command), dict(labels),
                     {str(k): str(v) for k, v in env.items()}, in_mesh, namespace)
 
 

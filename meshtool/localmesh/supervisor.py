@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from meshtool.errors import MeshtoolError
-from meshtool.localmesh.meshfile import GatewaySpec, MeshSpec, Workload
+from meshtool.localmesh.meshfile import GatewaySpec, MeshSpec, ServiceInstance
 from meshtool.localmesh.processes import ProcessRecord, port_in_use, spawn, stop, tail
 from meshtool.ports import free_port, free_ports
 
@@ -148,7 +148,7 @@ def up(spec: MeshSpec, state_dir: Path | None = None, *, store: str | None = Non
                                  "control-plane" if i == 0 else f"control-plane-{i + 1}", ca_dir)
         _write_state(state_dir, state)
         resolve = _external_ports(spec)
-        for k, w in enumerate(spec.workloads):  # replicas: each sidecar starts on another one
+        for k, w in enumerate(spec.instances):  # replicas: each sidecar starts on another one
             mine = ",".join(cp_addrs[k % len(cp_addrs):] + cp_addrs[:k % len(cp_addrs)])
             _start_workload(state, spec, w, logs, mine, resolve, notify, timeout)
             _write_state(state_dir, state)
@@ -195,10 +195,10 @@ def _start_control_plane(state: MeshState, logs: Path, store: str | None, addr: 
 
 def _external_ports(spec: MeshSpec) -> dict[str, tuple[int, int]]:
     """External workload name -> (its service port, the real port it will listen on)."""
-    return {w.name: (w.port, free_port()) for w in spec.workloads if not w.in_mesh}
+    return {w.name: (w.port, free_port()) for w in spec.instances if not w.in_mesh}
 
 
-def _start_workload(state: MeshState, spec: MeshSpec, w: Workload, logs: Path, cp_addr: str,
+def _start_workload(state: MeshState, spec: MeshSpec, w: ServiceInstance, logs: Path, cp_addr: str,
                     external: dict[str, tuple[int, int]], notify: Listener, timeout: float) -> None:
     if not w.in_mesh:
         _start_app(state, spec, w, "external", external[w.name][1], {}, logs, notify, timeout)
@@ -247,7 +247,7 @@ def _start_gateway(state: MeshState, spec: MeshSpec, g: GatewaySpec, logs: Path,
     _wait(rec, lambda: _http_ok(f"http://127.0.0.1:{admin}/ready"), timeout, notify)
 
 
-def _start_app(state: MeshState, spec: MeshSpec, w: Workload, role: str, port: int,
+def _start_app(state: MeshState, spec: MeshSpec, w: ServiceInstance, role: str, port: int,
                env: dict[str, str], logs: Path, notify: Listener, timeout: float) -> None:
     """Start the workload's own command on `port` and wait until it accepts connections."""
     notify(w.instance, role, "starting")

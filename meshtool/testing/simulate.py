@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=10)
     ap.add_argument("--services", type=int, default=10)
     ap.add_argument("--prefix", default="sim")
-    ap.add_argument("--namespace", default="default")
+    ap.add_argument("--namespace", default=DEFAULT_NAMESPACE)
     ap.add_argument("--inbound-base", type=int, default=20000,
                     help="proxy i claims 127.0.0.1:(base+i) as its inbound address; 0: none")
     ap.add_argument("--admin-base", default="0",

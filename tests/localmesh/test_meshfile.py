@@ -33,17 +33,17 @@ HEAD = "apiVersion: local.meshtool.io/v1alpha1\nkind: LocalMesh\nmetadata:\n  na
 def test_good_file_loads_every_workload():
     spec = parse_meshfile(Source("mesh.yaml", GOOD))
     assert spec.name == "canary"
-    assert [w.instance for w in spec.workloads] == ["benigno-v1", "benigno-v2", "msgd.example.com"]
-    assert spec.workloads[1].labels == {"version": "v2", "tier": "web"}
-    assert spec.workloads[1].command == ("{python}", "b.py", "--port", "{port}")
-    assert [w.in_mesh for w in spec.workloads] == [True, True, False]
-    assert {w.namespace for w in spec.workloads} == {"default"}
+    assert [w.instance for w in spec.instances] == ["benigno-v1", "benigno-v2", "msgd.example.com"]
+    assert spec.instances[1].labels == {"version": "v2", "tier": "web"}
+    assert spec.instances[1].command == ("{python}", "b.py", "--port", "{port}")
+    assert [w.in_mesh for w in spec.instances] == [True, True, False]
+    assert {w.namespace for w in spec.instances} == {"default"}
 
 
 def test_a_service_may_live_in_a_namespace():
     text = GOOD.replace("      version: v1\n", "      version: v1\n      namespace: kong-mesh-app\n")
     spec = parse_meshfile(Source("mesh.yaml", text))
-    assert [w.namespace for w in spec.workloads] == ["kong-mesh-app", "default", "default"]
+    assert [w.namespace for w in spec.instances] == ["kong-mesh-app", "default", "default"]
 
 
 @pytest.mark.parametrize("text, line, needle", [

@@ -144,7 +144,7 @@ spec:
 
     state = MeshState("env", None, None, "127.0.0.1:1", 0.0)
     try:
-        supervisor._start_app(state, spec, spec.workloads[0], "app", free_ports(1)[0], {},
+        supervisor._start_app(state, spec, spec.instances[0], "app", free_ports(1)[0], {},
                               tmp_path / "logs", lambda *a: None, 20)
         port = state.processes[0].ports["app"]
         assert out.read_text() == f'{{"port": {port}, "dir": "{tmp_path}"}}'
@@ -174,7 +174,7 @@ def test_services_in_a_namespace_are_routed_by_kuma_tags_naming_it(tmp_path):
     text = path.read_text().replace("      version: v", "      namespace: kong-mesh-app\n"
                                                        "      version: v")
     spec = parse_meshfile(Source(str(path), path=path, text=text))
-    assert {w.namespace for w in spec.workloads} == {"kong-mesh-app"}
+    assert {w.namespace for w in spec.instances} == {"kong-mesh-app"}
     state_dir, store = tmp_path / "mesh", str(tmp_path / "store.db")
     cp_port = free_ports(1)[0]
     state = up(spec, state_dir, store=store, control_plane_port=cp_port)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
-from meshtool.kube.install import INJECTION_LABEL  # the label install's webhook selects on
+from meshtool.conventions import INJECTION_LABEL  # the label install's webhook selects on
 
 
 def run(ctx: Context) -> None:

@@ -20,7 +20,7 @@ from meshtool.analysis.context import Context
 from meshtool.analysis.index import Index
 from meshtool.analysis.items import Item, as_dict, as_list, str_map
 from meshtool.analysis.workloads import Workload
-from meshtool.kube.install import INJECTION_LABEL
+from meshtool.conventions import DEFAULT_NAMESPACE, INJECTION_LABEL
 from meshtool.model import native
 from meshtool.model.kinds import ACCESS_POLICY, MTLS_POLICY
 from meshtool.model.peermodes import peer_modes
@@ -29,7 +29,7 @@ from meshtool.model.peermodes import peer_modes
 def _parsed(items: list[Item], kind: str) -> list:
     out = []
     for item in items:
-        value = native.parse(kind, item.namespace or "default", item.name, item.spec).value
+        value = native.parse(kind, item.namespace or DEFAULT_NAMESPACE, item.name, item.spec).value
         if value is not None:  # a broken one is MT0001's
             out.append(value)
     return out

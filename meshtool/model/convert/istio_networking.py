@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPath,
                                          convert_metadata, kube_service, native_manifest,
                                          object_name, object_namespace, service_ref)
@@ -43,7 +44,7 @@ def convert_sidecar(doc: dict, context: Context) -> Conversion:
         for key in spec:
             if key not in ("workloadSelector", "egress"):
                 out.unsupported(("spec", key), "meshtool scopes outbound services only")
-    _, problems = parse_sidecar(meta.get("namespace") or "default", meta.get("name") or "",
+    _, problems = parse_sidecar(meta.get("namespace") or DEFAULT_NAMESPACE, meta.get("name") or "",
                                 spec)
     for path, message in problems:
         out.problem(path, message)

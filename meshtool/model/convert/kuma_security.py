@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPath,
                                          convert_metadata, native_manifest, object_namespace)
 from meshtool.model.convert.kuma import SERVICE_TAG, parse_service
@@ -87,7 +88,7 @@ def _principal(tag: Any, namespace: str | None, path: FieldPath, out: Conversion
         out.problem(path, f"{tag!r} is not a Kuma service tag ('name_namespace_svc_port', "
                           f"'name' or '*')")
         return None
-    return f"*/ns/{svc[1] or namespace or 'default'}/sa/{svc[0]}"
+    return f"*/ns/{svc[1] or namespace or DEFAULT_NAMESPACE}/sa/{svc[0]}"
 
 
 def _service(tag: Any, path: FieldPath, out: Conversion) -> tuple[dict | None, str | None]:
