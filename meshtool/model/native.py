@@ -169,7 +169,14 @@ def _route(r: _Reader, namespace: str, name: str, spec: dict) -> t.Route | None:
                                        "redirect.authority")):
             if other in spec:
                 r.add((other,), why)
-    redirect = r.labels(spec.get("redirect"), ("redirect",)) or None
+    redirect_spec = dict(r.mapping(spec.get("redirect"), ("redirect",)))
+    redirect_code = redirect_spec.pop("redirectCode", 301)
+    if redirect_code not in REDIRECT_CODES or isinstance(redirect_code, bool):
+        r.add(("redirect", "redirectCode"), f"must be one of {', '.join(map(str, REDIRECT_CODES))}")
+        redirect_code = 301
+    redirect = r.labels(redirect_spec, ("redirect",)) or None
+    if "redirect" in spec and not redirect:
+        r.add(("redirect",), "needs uri or authority (a redirect to the same URL would loop)")
     rewrite = r.labels(spec.get("rewrite"), ("rewrite",)) or None
     timeout = None
     simple = r.mapping(r.mapping(spec.get("httpReqTimeout"), ("httpReqTimeout",)).get(
@@ -214,12 +221,13 @@ def _route(r: _Reader, namespace: str, name: str, spec: dict) -> t.Route | None:
     if destination is None:
         return None
     return t.Route(namespace, name, destination, precedence, source, headers, split,
-                   redirect=redirect, rewrite=rewrite, timeout=timeout, retry=retry, delay=delay,
+                   redirect=redirect, redirect_code=redirect_code, rewrite=rewrite, timeout=timeout, retry=retry, delay=delay,
                    abort=abort, mirror=mirror, cors=cors,
                    append_headers={str(k): str(v) for k, v in append.items()},
                    request_headers=request_ops, response_headers=response_ops)
 
 
+REDIRECT_CODES = (301, 302, 303, 307, 308)
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110)
 
 

@@ -124,6 +124,7 @@ class Route:
     headers: tuple[HeaderMatch, ...] = ()
     split: tuple[WeightedSubset, ...] = ()
     redirect: Mapping[str, str] | None = None  # {uri, authority}
+    redirect_code: int = 301
     rewrite: Mapping[str, str] | None = None
     timeout: float | None = None
     retry: Retry | None = None

@@ -66,6 +66,7 @@ class CompiledRule:
         self.destination = route.destination.key  # (namespace, service)
         self.precedence = route.precedence
         self.redirect = route.redirect
+        self.redirect_code = route.redirect_code
         self.rewrite = route.rewrite
         self.timeout = route.timeout
         self.retry = route.retry  # model Retry: attempts, per-try timeout, codes, backoff

@@ -153,3 +153,15 @@ def test_odd_shapes_never_raise(kind, spec):
 ])
 def test_host_patterns(pattern, ok):
     assert valid_host_pattern(pattern) is ok
+
+
+def test_a_redirect_code_is_one_of_the_redirect_statuses_and_a_redirect_goes_somewhere():
+    from meshtool.model import native
+    ok = native.parse("RouteRule", "default", "r", {
+        "destination": {"name": "benigno"}, "redirect": {"uri": "/new", "redirectCode": 308}})
+    assert ok.problems == [] and ok.value.redirect_code == 308
+    for redirect, message in (({"uri": "/new", "redirectCode": 200}, "must be one of 301"),
+                              ({"redirectCode": 302}, "needs uri or authority")):
+        parsed = native.parse("RouteRule", "default", "r", {"destination": {"name": "benigno"},
+                                                            "redirect": redirect})
+        assert any(message in m for _, m in parsed.problems), parsed.problems

@@ -129,6 +129,8 @@ CASES = [
     (RR, "spec.redirect", "spec.redirect", {"uri": "/v1/bookRatings"}, {},
      "set at least one of uri, authority"),
     (RR, "spec.redirect.uri", "spec.redirect.uri", "/v1", "", "must not be empty"),
+    (RR, "spec.redirect.redirectCode", "spec.redirect.redirectCode", 302, 200,
+     "must be one of 301, 302, 303, 307, 308"),
     (RR, "spec.redirect.authority", "spec.redirect.authority", "ratings.example.com", 80,
      "must be a string"),
     (RR, "spec.rewrite", "spec.rewrite", {"uri": "/v1"}, {"url": "/v1"},

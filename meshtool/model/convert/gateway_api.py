@@ -13,11 +13,13 @@ pattern) -> RouteRules.
   a share sent to that Service. No backend, or only weight 0: the request is answered 500, as
   the specification says.
 - Filters RequestHeaderModifier and ResponseHeaderModifier (set, add, remove), RequestRedirect
-  (hostname, path ReplaceFullPath),
-  URLRewrite (hostname, path ReplaceFullPath/ReplacePrefixMatch) and RequestMirror; timeouts
-  request and backendRequest; retry attempts, codes and backoff.
-Anything else is refused naming its field, never dropped. Hostnames are accepted and have no
-effect: a mesh route applies to its parent Service, whatever name the caller used for it.
+  (hostname, path ReplaceFullPath, statusCode 301 or 302, default 302),
+  URLRewrite (hostname, path ReplaceFullPath/ReplacePrefixMatch) and RequestMirror (of every
+  request); timeouts request and backendRequest ("0s": none; without retry, the shorter of the
+  two limits the one try); retry attempts, codes and backoff.
+- hostnames: the route applies only to requests whose Host (without its port) is one of them;
+  `*.example.com` matches any name ending in `.example.com`, as the specification says.
+Anything else is refused naming its field, never dropped.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from meshtool.model.convert.base import (Context, Conversion, Converted, FieldPa
                                          object_namespace)
 from meshtool.model.convert.gateway_api_ingress import gateway_parent, routes_for_gateways
 from meshtool.model.convert.kuma import normalise_weights
+from meshtool.model.durations import parse_duration
 from meshtool.model.kinds import ROUTE_RULE
 
 GROUP = "gateway.networking.k8s.io"
@@ -65,6 +68,7 @@ def _convert(doc: dict, context: Context, *, grpc: bool) -> Conversion:
     if not isinstance(rules, list) or not rules:
         out.problem(("spec", "rules"), "needs at least one rule")
         return out
+    authority = _hostnames(spec.get("hostnames"), out)
     metadata = convert_metadata(doc, out)
     items: list[tuple[int, int | None, dict]] = []
     for i, rule in enumerate(rules):
@@ -90,6 +94,8 @@ def _convert(doc: dict, context: Context, *, grpc: bool) -> Conversion:
             if j is not None:
                 headers = _match(rule["matches"][j], base + ("matches", j), grpc, out)
             query = headers.pop(_QUERY, None)
+            if authority:
+                headers["authority"] = authority
             for variant in _path_variants(headers, rule):
                 rspec: dict[str, Any] = {"destination": parent}
                 origin = {(): (), ("metadata",): ("metadata",), ("spec",): base,
@@ -100,7 +106,8 @@ def _convert(doc: dict, context: Context, *, grpc: bool) -> Conversion:
                            **({"queryParams": query} if query else {})}
                 if request:
                     rspec["match"] = {"request": request}
-                    origin[("spec", "match")] = base + ("matches", j)
+                    origin[("spec", "match")] = base + ("matches", j) if j is not None \
+                        else ("spec", "hostnames")
                 report = p == 0 and (j is None or j == 0)  # each field's problems once
                 sink = out if report else Conversion()
                 _backends(rule.get("backendRefs"), base + ("backendRefs",), parent, rspec, sink)
@@ -119,6 +126,32 @@ def _convert(doc: dict, context: Context, *, grpc: bool) -> Conversion:
     elif gateways:
         out.unsupported(gateways[0][1], "GRPCRoutes attach to Services")
     return out
+
+
+_HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+
+
+def _hostnames(value: Any, out: Conversion) -> dict | None:
+    """spec.hostnames -> one condition on the request's authority (Host), port ignored:
+    {regex: "(?i)(a\\.b|.+\\.example\\.com)(:[0-9]+)?"}; None when there are none."""
+    path: FieldPath = ("spec", "hostnames")
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list):
+        out.problem(path, "must be a list of host names")
+        return None
+    names = []
+    for i, name in enumerate(value):
+        if not isinstance(name, str) or not _HOSTNAME.match(name) or _is_ip(name):
+            out.problem(path + (i,), "must be a host name such as benigno.default.svc.cluster.local"
+                                     " or *.example.com (no IP address, no port)")
+            return None
+        names.append(".+" + re.escape(name[1:]) if name.startswith("*.") else re.escape(name))
+    return {"regex": f"(?i)({'|'.join(names)})(:[0-9]+)?"}
+
+
+def _is_ip(name: str) -> bool:
+    return all(part.isdigit() for part in name.split("."))
 
 
 def _path_variants(headers: dict[str, dict], rule: dict) -> list[dict[str, dict]]:
@@ -316,13 +349,37 @@ def _filters(value: Any, path: FieldPath, parent: dict, rspec: dict, out: Conver
                 rspec.pop("route", None)
                 rspec.pop("httpFault", None)
         elif kind == "RequestMirror":
-            ref = (f.get("requestMirror") or {}).get("backendRef")
-            if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
-                out.problem(at + ("requestMirror", "backendRef"), "needs a Service name")
-            else:
-                rspec["mirror"] = _service(ref, parent.get("namespace"))
+            mirror = _mirror(f.get("requestMirror"), at + ("requestMirror",), parent, out)
+            if mirror:
+                rspec["mirror"] = mirror
         else:
             out.unsupported(at + ("type",), f"{kind!r} filters do not convert")
+
+
+def _mirror(value: Any, path: FieldPath, parent: dict, out: Conversion) -> dict | None:
+    """requestMirror {backendRef: a Service} -> the native mirror: every request is copied
+    (percent 100 or fraction 1/1 say the same; a smaller share has no native equivalent)."""
+    if not isinstance(value, dict):
+        out.problem(path, "must be a mapping with backendRef")
+        return None
+    for key, v in value.items():
+        whole = (key == "percent" and v == 100) or (
+            key == "fraction" and isinstance(v, dict) and v.get("numerator") is not None
+            and v.get("numerator") == v.get("denominator", 100))
+        if key != "backendRef" and not whole:
+            out.unsupported(path + (key,), "every request is mirrored")
+    ref = value.get("backendRef")
+    at = path + ("backendRef",)
+    if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
+        out.problem(at, "needs a Service name")
+        return None
+    if ref.get("kind", "Service") != "Service" or ref.get("group", "") not in _SERVICE_GROUPS:
+        out.problem(at + ("kind",), "mirrors are Services")
+        return None
+    for key in ref:
+        if key not in ("group", "kind", "name", "namespace", "port"):
+            out.unsupported(at + (key,))
+    return _service(ref, parent.get("namespace"))
 
 
 def _header_ops(value: Any, path: FieldPath, out: Conversion) -> dict:
@@ -350,7 +407,7 @@ def _header_ops(value: Any, path: FieldPath, out: Conversion) -> dict:
 
 
 def _rewrite(value: Any, path: FieldPath, kind: str, out: Conversion) -> dict:
-    result: dict[str, str] = {}
+    result: dict[str, Any] = {"redirectCode": 302} if kind == "RequestRedirect" else {}
     if not isinstance(value, dict):
         out.problem(path, "must be a mapping")
         return result
@@ -366,22 +423,32 @@ def _rewrite(value: Any, path: FieldPath, kind: str, out: Conversion) -> dict:
                 out.unsupported(path + ("path",), f"path types {', '.join(allowed)} convert")
             else:
                 result["uri"] = v[field]
-        elif key == "statusCode" and v == 301:
-            continue  # meshtool's redirects are 301
+        elif key == "statusCode" and kind == "RequestRedirect" and v in (301, 302):
+            result["redirectCode"] = v  # the Gateway API's default is 302
         else:
             out.unsupported(path + (key,))
+    if kind == "RequestRedirect" and not result.keys() - {"redirectCode"}:
+        out.problem(path, "needs hostname or path (a redirect to the same URL would loop)")
     return result
 
 
 def _timeouts(rule: dict, base: FieldPath, rspec: dict, out: Conversion) -> None:
     timeouts = rule.get("timeouts")
+    if timeouts is not None and not isinstance(timeouts, dict):
+        out.problem(base + ("timeouts",), "must be a mapping with request and backendRequest")
+    request = backend = None
     if isinstance(timeouts, dict):
-        for key in timeouts:
+        for key, value in timeouts.items():
             if key not in ("request", "backendRequest"):
                 out.unsupported(base + ("timeouts", key))
-        if isinstance(timeouts.get("request"), str):
-            rspec["httpReqTimeout"] = {"simpleTimeout": {"timeout": timeouts["request"]}}
+            elif _seconds(value) is None:
+                out.problem(base + ("timeouts", key), "must be a duration such as \"10s\"")
+        request, backend = _limit(timeouts.get("request")), _limit(timeouts.get("backendRequest"))
     retry = rule.get("retry")
+    if backend and retry is None and (request is None or _seconds(backend) < _seconds(request)):
+        request = backend  # one try: the shorter of the two limits it
+    if request:
+        rspec["httpReqTimeout"] = {"simpleTimeout": {"timeout": request}}
     if isinstance(retry, dict):
         simple: dict[str, Any] = {}
         for key, value in retry.items():
@@ -390,8 +457,19 @@ def _timeouts(rule: dict, base: FieldPath, rspec: dict, out: Conversion) -> None
             else:
                 out.unsupported(base + ("retry", key))
         simple.setdefault("attempts", 1)  # the field is optional in the Gateway API
-        if isinstance(timeouts, dict) and isinstance(timeouts.get("backendRequest"), str):
-            simple["perTryTimeout"] = timeouts["backendRequest"]
+        if backend:
+            simple["perTryTimeout"] = backend
         rspec["httpReqRetries"] = {"simpleRetry": simple}
-    elif isinstance(timeouts, dict) and "backendRequest" in timeouts:
-        out.unsupported(base + ("timeouts", "backendRequest"), "it needs retry.attempts")
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return None
+
+
+def _limit(value: Any) -> str | None:
+    """A timeout as written, or None when absent or zero ("0s" disables it, as the Gateway API
+    says)."""
+    return value if _seconds(value) else None

@@ -164,7 +164,10 @@ def _http_route(route: dict, base: FieldPath, rspec: dict, origin: dict, dest: t
         if key == "route":
             rspec["route"] = _destinations(value, path, dest, subsets, namespace, sink)
             origin[("spec", "route")] = path
-        elif key in ("redirect", "rewrite"):
+        elif key == "redirect":
+            rspec[key] = _only(value, path, ("uri", "authority", "redirectCode"), sink)
+            origin[("spec", key)] = path
+        elif key == "rewrite":
             rspec[key] = _only(value, path, ("uri", "authority"), sink)
             origin[("spec", key)] = path
         elif key == "timeout":

@@ -54,7 +54,7 @@ class Routing:
         if rule is not None:
             md[flowkeys.RULE] = rule
             if rule.redirect:
-                self._redirect(flow, rule.redirect)
+                self._redirect(flow, rule.redirect, rule.redirect_code)
                 return
             if rule.rewrite:
                 self._rewrite(req, rule)
@@ -117,11 +117,11 @@ class Routing:
         return None
 
     @staticmethod
-    def _redirect(flow: http.HTTPFlow, redirect: dict) -> None:
+    def _redirect(flow: http.HTTPFlow, redirect: dict, code: int) -> None:
         req = flow.request
         location = (f"{req.scheme}://{redirect.get('authority') or req.host_header or req.host}"
                     f"{redirect.get('uri') or req.path}")
-        flow.response = http.Response.make(301, b"", {"location": location})
+        flow.response = http.Response.make(code, b"", {"location": location})
 
     @staticmethod
     def _rewrite(req: http.Request, rule) -> None:

@@ -23,6 +23,33 @@ def specs(out):
     return [c.manifest["spec"] for c in out.converted]
 
 
+def through_sidecar(out, urls, services=("benigno",)):
+    """The converted rules through the sidecar's own compile and Routing addon, on mitmproxy
+    flows: {url: the flow after routing}."""
+    from mitmproxy import http
+    from mitmproxy.test import tflow
+
+    from meshtool.discovery.protocol import Identity
+    from meshtool.sidecar.addons.routing import Routing
+    from meshtool.sidecar.snapshot import compile_snapshot
+
+    snap = compile_snapshot({"version": "1", "services": [
+        {"name": name, "ports": [5000], "endpoints": [{"address": "127.0.0.1", "port": 1}]}
+        for name in services], "rules": [c.manifest for c in out.converted]},
+        Identity(service="caller"))
+
+    class State:
+        snapshot = snap
+
+    flows = {}
+    for url in urls:
+        flow = tflow.tflow()
+        flow.request = http.Request.make("GET", url)
+        Routing(State()).request(flow)
+        flows[url] = flow
+    return flows
+
+
 def test_weighted_backends_become_a_90_10_split_that_the_model_accepts():
     out, problems = convert(route([{"backendRefs": [
         {"name": "benigno-v1", "port": 5000, "weight": 9},
@@ -75,31 +102,15 @@ def test_matches_are_or_across_and_within_each_one():
 ])
 def test_path_prefix_matches_whole_segments_in_the_sidecar(value, rewrite, requests):
     """Through the sidecar's own compile and Routing addon, on mitmproxy flows."""
-    from mitmproxy import http
-    from mitmproxy.test import tflow
-
-    from meshtool.discovery.protocol import Identity
-    from meshtool.sidecar.addons.routing import Routing
-    from meshtool.sidecar.snapshot import compile_snapshot
-
     rule = {"matches": [{"path": {"type": "PathPrefix", "value": value}}],
             "backendRefs": [{"name": "benigno", "port": 5000}]}
     if rewrite:
         rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {"path": rewrite}}]
     out, problems = convert(route([rule]))
     assert problems == {}
-    snap = compile_snapshot({"version": "1", "services": [{"name": "benigno", "ports": [5000],
-                             "endpoints": [{"address": "127.0.0.1", "port": 1}]}],
-                             "rules": [c.manifest for c in out.converted]},
-                            Identity(service="caller"))
-
-    class State:
-        snapshot = snap
-
+    flows = through_sidecar(out, [f"http://benigno:5000{path}" for path in requests])
     for path, expected in requests.items():
-        flow = tflow.tflow()
-        flow.request = http.Request.make("GET", f"http://benigno:5000{path}")
-        Routing(State()).request(flow)
+        flow = flows[f"http://benigno:5000{path}"]
         matched = flow.metadata.get("meshtool.rule")
         assert (matched is not None) == (expected is not None), path
         if expected is not None:
@@ -133,6 +144,28 @@ def test_grpc_method_match_is_the_path():
     (route([{"retry": {"attempts": 2, "codes": [503], "jitter": True}}]),
      "spec.rules[0].retry.jitter", "cannot be converted"),
     (route([{"sessionPersistence": {}}]), "spec.rules[0].sessionPersistence", "cannot be converted"),
+    (route([{"filters": [{"type": "RequestMirror", "requestMirror": {
+        "backendRef": {"name": "shadow"}, "percent": 10}}]}]),
+     "spec.rules[0].filters[0].requestMirror.percent", "every request is mirrored"),
+    (route([{"filters": [{"type": "RequestMirror", "requestMirror": {
+        "backendRef": {"name": "shadow"}, "fraction": {"numerator": 1, "denominator": 2}}}]}]),
+     "spec.rules[0].filters[0].requestMirror.fraction", "every request is mirrored"),
+    (route([{"filters": [{"type": "RequestMirror", "requestMirror": {
+        "backendRef": {"kind": "Pod", "name": "shadow"}}}]}]),
+     "spec.rules[0].filters[0].requestMirror.backendRef.kind", "mirrors are Services"),
+    (route([{"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https"}}]}]),
+     "spec.rules[0].filters[0].requestRedirect.scheme", "cannot be converted"),
+    (route([{"filters": [{"type": "RequestRedirect", "requestRedirect": {"statusCode": 307}}]}]),
+     "spec.rules[0].filters[0].requestRedirect.statusCode", "cannot be converted"),
+    (route([{"filters": [{"type": "RequestRedirect", "requestRedirect": {"statusCode": 301}}]}]),
+     "spec.rules[0].filters[0].requestRedirect", "needs hostname or path"),
+    (route([{"timeouts": {"request": 10}}]), "spec.rules[0].timeouts.request",
+     "must be a duration"),
+    (route([{"timeouts": {"backendRequest": "soon"}}]), "spec.rules[0].timeouts.backendRequest",
+     "must be a duration"),
+    (route([{}], hostnames=["10.0.0.1"]), "spec.hostnames[0]", "no IP address"),
+    (route([{}], hostnames=["benigno:5000"]), "spec.hostnames[0]", "no port"),
+    (route([{}], hostnames="benigno"), "spec.hostnames", "must be a list"),
 ])
 def test_what_does_not_convert_is_refused_naming_the_field(doc, field, message):
     _, problems = convert(doc)
@@ -181,13 +214,6 @@ def test_a_bad_header_name_is_refused_by_the_native_checks():
 
 def test_query_params_match_in_the_sidecar():
     """HTTPRoute queryParams through the native model to the sidecar's own Routing addon."""
-    from mitmproxy import http
-    from mitmproxy.test import tflow
-
-    from meshtool.discovery.protocol import Identity
-    from meshtool.sidecar.addons.routing import Routing
-    from meshtool.sidecar.snapshot import compile_snapshot
-
     out, problems = convert(route([{
         "matches": [{"path": {"type": "Exact", "value": "/hw"},
                      "queryParams": [{"name": "lang", "value": "en"},
@@ -197,20 +223,12 @@ def test_query_params_match_in_the_sidecar():
     [spec] = specs(out)
     assert spec["match"]["request"] == {"headers": {"uri": {"exact": "/hw"}}, "queryParams": {
         "lang": {"exact": "en"}, "v": {"regex": "[0-9]+"}}}
-    snap = compile_snapshot({"version": "1", "services": [{"name": "benigno", "ports": [5000],
-                             "endpoints": [{"address": "127.0.0.1", "port": 1}]}],
-                             "rules": [c.manifest for c in out.converted]},
-                            Identity(service="caller"))
-
-    class State:
-        snapshot = snap
-
-    for query, matches in (("lang=en&v=12", True), ("v=12&lang=en", True), ("lang=EN&v=12", False),
-                           ("lang=en&v=x", False), ("lang=en", False), ("", False),
-                           ("lang=en&lang=fr&v=1", True)):  # the first value counts
-        flow = tflow.tflow()
-        flow.request = http.Request.make("GET", f"http://benigno:5000/hw?{query}")
-        Routing(State()).request(flow)
+    cases = {"lang=en&v=12": True, "v=12&lang=en": True, "lang=EN&v=12": False,
+             "lang=en&v=x": False, "lang=en": False, "": False,
+             "lang=en&lang=fr&v=1": True}  # the first value counts
+    flows = through_sidecar(out, [f"http://benigno:5000/hw?{q}" for q in cases])
+    for query, matches in cases.items():
+        flow = flows[f"http://benigno:5000/hw?{query}"]
         assert (flow.metadata.get("meshtool.rule") is not None) == matches, query
 
 
@@ -261,3 +279,82 @@ def test_a_bad_gateway_listener_is_refused(listener, field, message):
     gw = {**GATEWAY, "spec": {"gatewayClassName": "meshtool", "listeners": [listener]}}
     out = converter_for(gw["apiVersion"], "Gateway")(gw, Context([gw]))
     assert {format_path(p): m for p, m in out.problems} == {field: message}
+
+
+def test_hostnames_restrict_a_mesh_route_to_those_hosts_in_the_sidecar():
+    """Port and case ignored; *.svc.cluster.local matches any name under svc.cluster.local. A
+    request for another of the Service's names reaches the Service without this route."""
+    out, problems = convert(route([{"matches": [{"path": {"type": "Exact", "value": "/hw"}}],
+                                    "backendRefs": [{"name": "benigno"}]},
+                                   {"backendRefs": [{"name": "benigno"}]}],
+                                  hostnames=["benigno", "*.svc.cluster.local"]))
+    assert problems == {}
+    assert specs(out)[0]["match"]["request"]["headers"]["authority"] == {
+        "regex": "(?i)(benigno|.+\\.svc\\.cluster\\.local)(:[0-9]+)?"}
+    assert specs(out)[1]["match"]["request"]["headers"].keys() == {"authority"}  # no matches
+    cases = {"http://benigno:5000/hw": True, "http://BENIGNO/x": True,
+             "http://benigno.default.svc.cluster.local:5000/": True,
+             "http://benigno.default:5000/hw": False}
+    flows = through_sidecar(out, cases)
+    for url, matches in cases.items():
+        assert flows[url].metadata["meshtool.service"].name == "benigno"
+        assert (flows[url].metadata.get("meshtool.rule") is not None) == matches, url
+
+
+def test_redirect_rewrite_and_mirror_filters_in_the_sidecar():
+    out, problems = convert(route([
+        {"matches": [{"path": {"type": "Exact", "value": "/old"}}],
+         "filters": [{"type": "RequestRedirect", "requestRedirect": {
+             "hostname": "benigno.default", "path": {"type": "ReplaceFullPath",
+                                                      "replaceFullPath": "/new"}}}]},
+        {"matches": [{"path": {"type": "Exact", "value": "/gone"}}],
+         "filters": [{"type": "RequestRedirect", "requestRedirect": {
+             "statusCode": 301, "path": {"type": "ReplaceFullPath", "replaceFullPath": "/"}}}]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}],
+         "filters": [{"type": "URLRewrite", "urlRewrite": {
+             "hostname": "benigno-api", "path": {"type": "ReplacePrefixMatch",
+                                                  "replacePrefixMatch": "/v2"}}},
+                     {"type": "RequestMirror", "requestMirror": {
+                         "backendRef": {"name": "shadow", "port": 5000}, "percent": 100}}],
+         "backendRefs": [{"name": "benigno"}]}]))
+    assert problems == {}
+    flows = through_sidecar(out, ["http://benigno:5000/old", "http://benigno:5000/gone",
+                                  "http://benigno:5000/api/users?x=1"],
+                            services=("benigno", "shadow"))
+    old = flows["http://benigno:5000/old"].response
+    assert (old.status_code, old.headers["location"]) == (302, "http://benigno.default/new")
+    assert flows["http://benigno:5000/gone"].response.status_code == 301
+    api = flows["http://benigno:5000/api/users?x=1"]
+    assert api.response is None
+    assert (api.request.path, api.request.host_header) == ("/v2/users?x=1", "benigno-api")
+    rule = api.metadata["meshtool.rule"]
+    assert rule.route.mirror.service.name == "shadow"
+
+
+@pytest.mark.parametrize("timeouts,retry,timeout,per_try", [
+    ({"request": "10s"}, None, 10.0, None),
+    ({"backendRequest": "2s"}, None, 2.0, None),  # one try: it limits the request
+    ({"request": "10s", "backendRequest": "2s"}, None, 2.0, None),
+    ({"request": "1s", "backendRequest": "2s"}, None, 1.0, None),
+    ({"request": "10s", "backendRequest": "2s"}, {"attempts": 3}, 10.0, 2.0),
+    ({"request": "0s"}, None, None, None),  # zero disables the timeout
+])
+def test_timeouts_reach_the_model(timeouts, retry, timeout, per_try):
+    rule = {"timeouts": timeouts, "backendRefs": [{"name": "benigno"}]}
+    if retry:
+        rule["retry"] = retry
+    out, problems = convert(route([rule]))
+    assert problems == {}
+    parsed = native.parse("RouteRule", "default", "canary", specs(out)[0])
+    assert parsed.problems == []
+    assert parsed.value.timeout == timeout
+    assert (parsed.value.retry.per_try_timeout if parsed.value.retry else None) == per_try
+
+
+def test_a_zero_weight_backend_gets_no_traffic():
+    out, problems = convert(route([{"backendRefs": [{"name": "benigno-v1", "weight": 1},
+                                                    {"name": "benigno-v2", "weight": 0}]}]))
+    assert problems == {}
+    flows = through_sidecar(out, [f"http://benigno:5000/{i}" for i in range(20)],
+                            services=("benigno", "benigno-v1", "benigno-v2"))
+    assert {f.metadata["meshtool.subset"].service.name for f in flows.values()} == {"benigno-v1"}
