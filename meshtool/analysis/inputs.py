@@ -169,12 +169,17 @@ def merge(*layers: Iterable[Item]) -> list[Item]:
 def read_store(store, *, namespace: str | None = None, hidden: Iterable[tuple] = ()) -> Inputs:
     """The rules of a config store: valid ones as Items, the others as findings (MT0001).
     A store can hold what `validate` refuses (written straight to the API server, a damaged
-    row): the same checker as validate and the control plane judges each one. Objects whose
-    key is in `hidden` (given in files, which win) are not judged."""
+    row): the same checker as validate and the control plane judges each one. Rules of other
+    APIs (an Ingress, a VirtualService), stored as authored, are compiled as the control plane
+    compiles them, so the analyzers see the native rules they become, as for files; one the
+    control plane would leave out is a finding saying why. Objects whose key is in `hidden`
+    (given in files, which win) are not judged."""
     from meshtool.analysis.items import STORE
+    from meshtool.model.compile import compile_resources
+    from meshtool.model.kinds import bare_kind
     from meshtool.rules.check import resource_findings
 
-    items, findings = [], []
+    valid, findings = [], []
     hidden = set(hidden)
     for res in store.list(namespace=namespace):
         if res.key in hidden:
@@ -185,5 +190,9 @@ def read_store(store, *, namespace: str | None = None, hidden: Iterable[tuple] =
         if found:
             findings.extend(found)
         else:
-            items.append(Item.from_resource(res, origin=STORE))
-    return Inputs(items, findings)
+            valid.append(res)
+    compiled = compile_resources(valid)
+    for (kind, _, name), reasons in sorted({**compiled.invalid, **compiled.unresolved}.items()):
+        findings += [Finding(f"not compiled by the control plane: {reason}",
+                             resource=f"{bare_kind(kind)}/{name}") for reason in reasons]
+    return Inputs([Item.from_resource(res, origin=STORE) for res in compiled.rules], findings)

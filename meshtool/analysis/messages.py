@@ -51,7 +51,8 @@ _TABLE = [
      "{field_prefix}{problem}",
      "A rule fails its JSON Schema or a semantic check (the same checks as `meshtool validate`)."),
     ("MT0002", "NoServiceInput", Level.INFO,
-     "no Services or workloads in the input, so rule destinations and subsets were not checked: "
+     "no Services or workloads in the input, so rule destinations, gateway backends and subsets "
+     "were not checked: "
      "add the Kubernetes manifests with -f, or use --use-kube",
      "Cross-checks between rules and workloads need the Services and Deployments too."),
     # --- MT01xx: routing ------------------------------------------------------------------

@@ -24,9 +24,7 @@ def describe(resource: Resource, everything: list[Resource] | None, address: str
         report["controlPlane"] = {"address": address, "error": exc.lines()[0]}
     report["conditions"].append(_accepted(resource, table))
     if everything is not None:
-        from meshtool.model.compile import compile_resources
-
-        report["conditions"].append(compile_resources(everything).condition(resource.key))
+        report["conditions"].append(_resolved(resource, everything, address, table))
     accepted = report["conditions"][0]["status"] == "True"
     if table is not None:
         report["proxies"] = [_proxy(p, resource, accepted, table.get("version"))
@@ -53,6 +51,39 @@ def _accepted(resource: Resource, table: dict | None) -> dict:
                     "message": "; ".join(problems) + ": the control plane leaves it out"}
         source = "passes the control plane's checks (checked here: control plane not reachable)"
     return {"type": "Accepted", "status": "True", "reason": "Valid", "message": source}
+
+
+def _resolved(resource: Resource, everything: list[Resource], address: str,
+              table: dict | None) -> dict:
+    """Whether a rule of another API compiles. The control plane's verdict when it answers: it
+    knows the Services, so an Ingress whose backend Service is missing shows here as it does in
+    the gateway (404). Else compiled here, against the stored rules only."""
+    from meshtool.model.compile import RESOLVED, compile_resources
+
+    left = _left_out(address, table) if table is not None else None
+    for reason, found in (("UnresolvedReference", (left or {}).get("unresolved")),
+                          ("Invalid", (left or {}).get("invalid"))):
+        for row in found or []:
+            if (row.get("kind"), row.get("namespace"), row.get("name")) == resource.key:
+                return {"type": RESOLVED, "status": "False", "reason": reason,
+                        "message": "; ".join(row.get("reasons") or [])
+                                   + " (the control plane leaves it out)"}
+    return compile_resources(everything).condition(resource.key)
+
+
+def _left_out(address: str, table: dict) -> dict | None:
+    """What the control plane leaves out and why: the `leftOut` of a connected proxy's config
+    dump (a gateway's first: the proxies that serve Ingresses), None when none is connected."""
+    from meshtool.controlplane.inspect import fetch_intended
+    from meshtool.errors import MeshtoolError
+
+    proxies = sorted(table.get("proxies") or [], key=lambda p: p.get("kind") != "gateway")
+    if not proxies:
+        return None
+    try:
+        return fetch_intended(address, proxies[0]["proxyId"], timeout=3.0).get("leftOut")
+    except MeshtoolError:
+        return None  # a replica that just lost the proxy, an older control plane: compile here
 
 
 def _proxy(entry: dict, resource: Resource, accepted: bool, latest: str | None) -> dict:

@@ -166,6 +166,26 @@ def test_use_store_merges_stored_rules_and_files_win(capsys, tmp_path):
     assert (code, out) == (0, "")  # the file's reviews-canary hides the stored one
 
 
+def test_use_store_compiles_stored_rules_of_other_apis_as_the_control_plane_does(capsys,
+                                                                                 tmp_path):
+    """An Ingress (and a VirtualService) stored as authored is analysed as what it compiles
+    into: a missing backend is found, as for the same Ingress given in a file."""
+    store = str(tmp_path / "store.db")
+    ingress = str(CASES / "gateway-backend-not-found/fires.yaml")
+    with pytest.raises(SystemExit) as exc:
+        main(["create", "--store", store, "-f", ingress])
+    assert exc.value.code == 0
+    capsys.readouterr()
+    code, out, _ = run(capsys, BASE, "--use-store", "--store", store, "-o", "json")
+    found = sorted((m["code"], m["resource"]["kind"], m.get("field")) for m in json.loads(out))
+    assert found == [("MT0105", "GatewayRoute", "spec.backends[0].service.name")] * 2, out
+    assert code == 79
+    code, out, _ = run(capsys, BASE, ingress, "--use-store", "--store", store, "-o", "json")
+    assert code == 79  # the file's Ingress and the stored one: the same findings, not doubled
+    assert [(m["code"], m["origin"]) for m in json.loads(out)] == [
+        ("MT0105", "file")] * 2, out
+
+
 def test_unreadable_rule_document_exits_65_too(capsys, tmp_path):
     path = tmp_path / "rule.yaml"
     path.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: ok}\n---\n"

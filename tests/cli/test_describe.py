@@ -130,3 +130,25 @@ def test_bad_arguments_are_one_line_errors(tmp_path, args):
     r = meshtool("describe", *args, store=tmp_path / "store.db")
     assert r.returncode in (1, 64) and r.stderr.startswith("error: "), r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_an_ingress_whose_backend_service_is_missing_is_unresolved_by_the_control_plane(
+        mesh, tmp_path):
+    """The control plane knows the Services: it leaves the Ingress out (the gateway answers
+    404), and describe says so rather than compiling it here, where no Service is known."""
+    cp, store = mesh
+    ingress = tmp_path / "ingress.yaml"
+    ingress.write_text("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop}\n"
+                       "spec:\n  defaultBackend:\n    service: {name: nowhere, port: {number: 80}}\n")
+    created = meshtool("create", "-f", str(ingress), store=store)
+    assert created.returncode == 0, created.stderr
+    cp.wait_for(lambda t: t["storeRevision"] >= 2)
+    resolved = [c for c in describe(cp, store, "ingress", "shop")["conditions"]
+                if c["type"] == "Resolved"]
+    assert resolved == [{"type": "Resolved", "status": "False", "reason": "UnresolvedReference",
+                         "message": "backend Service 'nowhere' (namespace 'default') not found "
+                                    "(the control plane leaves it out)"}]
+    r = meshtool("describe", "ingress", "shop", "--control-plane", f"127.0.0.1:{free_port()}",
+                 "-o", "json", store=store)  # no control plane: compiled here, no Services known
+    assert [c["status"] for c in json.loads(r.stdout)["conditions"]
+            if c["type"] == "Resolved"] == ["True"]

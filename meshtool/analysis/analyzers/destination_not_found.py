@@ -7,6 +7,7 @@ from meshtool.analysis.context import Context
 from meshtool.analysis.index import Destination, target_destination
 from meshtool.analysis.items import Item, as_dict
 from meshtool.model.hosts import host_matches
+from meshtool.model.kinds import GATEWAY_ROUTE
 
 
 def _external(ctx: Context, name: str) -> bool:
@@ -32,9 +33,9 @@ def _check(ctx: Context, rule: Item, field: str, target: dict, dest: Destination
 def run(ctx: Context) -> None:
     index = ctx.index
     rules = index.route_rules + index.policies
-    if not rules:
+    if not (rules or index.by_kind.get(GATEWAY_ROUTE)):
         return
-    if not index.knows_services:
+    if not index.knows_services:  # said once, for these rules and gateway-backend-not-found
         ctx.report_at("MT0002")
         return
     for rule in rules:
@@ -49,7 +50,7 @@ ANALYZER = Analyzer(
     name="destination-not-found",
     description="RouteRule and DestinationPolicy destinations (and mirrors) must name an "
                 "existing Service.",
-    kinds=("RouteRule", "DestinationPolicy", "Service", "EgressRule"),
+    kinds=("RouteRule", "DestinationPolicy", "Service", "EgressRule", GATEWAY_ROUTE),
     codes=("MT0100", "MT0002"),
     run=run,
 )
