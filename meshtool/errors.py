@@ -7,8 +7,8 @@ Anything else escaping a command is a bug and is reported as one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class ExitCode(IntEnum):
@@ -21,8 +21,9 @@ class ExitCode(IntEnum):
     ISSUES = 79  # analysis found issues at or above the failure threshold
 
 
-@dataclass(frozen=True)
-class Finding:
+# Records on every command's start-up path are NamedTuples, not dataclasses: a frozen dataclass
+# costs ~0.5 ms to define (it compiles its methods at import), a NamedTuple ~0.07 ms.
+class Finding(NamedTuple):
     """One problem located in an input: file:line, the resource, the field path."""
 
     message: str
@@ -43,7 +44,7 @@ class Finding:
         return _one_line(": ".join(parts))
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return {k: v for k, v in self._asdict().items() if v is not None}
 
 
 def _one_line(text: str) -> str:

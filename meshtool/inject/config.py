@@ -6,8 +6,7 @@ No cluster is consulted. A config file is a YAML mapping with any of the keys be
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from meshtool import __version__
 
@@ -16,8 +15,7 @@ from meshtool.conventions import (  # noqa: F401  (re-exported for the injector'
     OUTBOUND_PORT, PROXY_CONTAINER, PROXY_UID, STATUS_KEY, TRAFFIC_PREFIX)
 
 
-@dataclass(frozen=True)
-class InjectConfig:
+class InjectConfig(NamedTuple):  # not a dataclass: cheaper to define at start-up (errors.Finding)
     image: str = f"meshtool/meshtool:{__version__}"
     image_pull_policy: str = "IfNotPresent"
     proxy_uid: int = PROXY_UID
@@ -32,17 +30,18 @@ class InjectConfig:
     include_inbound_ports: str = "*"
     exclude_inbound_ports: str = ""
     exclude_outbound_ports: str = ""
-    resources: dict = field(default_factory=lambda: {
+    # one default object shared by every config: the template emits it as written, nothing mutates it
+    resources: dict = {
         "requests": {"cpu": "100m", "memory": "128Mi"},
         "limits": {"cpu": "2", "memory": "1Gi"},
-    })
-    init_resources: dict = field(default_factory=lambda: {
+    }
+    init_resources: dict = {
         "requests": {"cpu": "10m", "memory": "10Mi"},
         "limits": {"cpu": "100m", "memory": "50Mi"},
-    })
+    }
 
     def with_overrides(self, **values: Any) -> "InjectConfig":
-        return replace(self, **{k: v for k, v in values.items() if v is not None})
+        return self._replace(**{k: v for k, v in values.items() if v is not None})
 
 
 def _camel(name: str) -> str:
@@ -51,8 +50,9 @@ def _camel(name: str) -> str:
 
 
 # config-file key -> (field name, expected type)
-FILE_KEYS = {_camel(f.name): f.name for f in fields(InjectConfig)}
-_TYPES = {f.name: f.type for f in fields(InjectConfig)}
+FILE_KEYS = {_camel(name): name for name in InjectConfig._fields}
+# every field has a default, whose type is the field's ("str", "int" or "dict")
+_TYPES = {name: type(value).__name__ for name, value in InjectConfig._field_defaults.items()}
 
 
 def config_from_mapping(data: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:

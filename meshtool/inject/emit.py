@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 _PLAIN = re.compile(r"^[A-Za-z0-9/_.-][A-Za-z0-9/_.:=,@+-]*\Z")
 
 
-@dataclass(frozen=True)
-class Style:
+class Style(NamedTuple):  # not a dataclass: cheaper to define at start-up (errors.Finding)
     mapping: int = 2  # child keys are this many columns right of their parent key
     sequence: int = 0  # a sequence's dash sits this many columns right of its key (0: kubectl style)
     gap: int = 2  # the item's content starts this many columns right of its dash

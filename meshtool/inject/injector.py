@@ -7,7 +7,6 @@ admission webhook share every decision. Paths are absolute within the document.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from meshtool import __version__
@@ -24,15 +23,20 @@ from meshtool.model.lists import list_items
 Path = tuple[str | int, ...]
 
 
-@dataclass
 class Report:
-    kind: str
-    name: str
-    action: str  # injected | uninjected | skipped
-    reason: str | None = None  # a code of decide.REASONS
-    reason_args: dict = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    path: Path = ()
+    # a plain class, not a dataclass: cheaper to define on every command's start-up (errors.Finding)
+    __slots__ = ("kind", "name", "action", "reason", "reason_args", "warnings", "path")
+
+    def __init__(self, kind: str, name: str, action: str, reason: str | None = None,
+                 reason_args: dict | None = None, warnings: list[str] | None = None,
+                 path: Path = ()):
+        self.kind = kind
+        self.name = name
+        self.action = action  # injected | uninjected | skipped
+        self.reason = reason  # a code of decide.REASONS
+        self.reason_args = {} if reason_args is None else reason_args
+        self.warnings = [] if warnings is None else warnings
+        self.path = path
 
     @property
     def line(self) -> str:
@@ -40,14 +44,17 @@ class Report:
         return f"{text}: {sentence(self.reason, self.reason_args)}" if self.reason else text
 
 
-@dataclass
 class PodTemplateRef:
     """An object of the document that runs pods, and where its pod template is."""
 
-    base: Path  # the object inside the document ((), or ("items", i) in a List)
-    obj: dict
-    pod_path: Path  # absolute path of the pod template
-    pod: dict
+    # a plain class, not a dataclass: cheaper to define on every command's start-up (errors.Finding)
+    __slots__ = ("base", "obj", "pod_path", "pod")
+
+    def __init__(self, base: Path, obj: dict, pod_path: Path, pod: dict):
+        self.base = base  # the object inside the document ((), or ("items", i) in a List)
+        self.obj = obj
+        self.pod_path = pod_path  # absolute path of the pod template
+        self.pod = pod
 
     @property
     def kind(self) -> str:

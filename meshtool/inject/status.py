@@ -8,18 +8,23 @@ original text of every rewritten probe action, and the meshtool version that inj
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 
-@dataclass
 class Status:
-    version: str
-    init_containers: list[str] = field(default_factory=list)
-    containers: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-    created: list[str] = field(default_factory=list)  # "initContainers", "volumes", "annotations", "metadata"
-    probes: dict[str, dict[str, str]] = field(default_factory=dict)  # container -> probe -> original text
-    nulls: dict[str, str] = field(default_factory=dict)  # key that was null -> its original text
+    # a plain class, not a dataclass: cheaper to define on every command's start-up (errors.Finding)
+    __slots__ = ("version", "init_containers", "containers", "volumes", "created", "probes", "nulls")
+
+    def __init__(self, version: str, init_containers: list[str] | None = None,
+                 containers: list[str] | None = None, volumes: list[str] | None = None,
+                 created: list[str] | None = None, probes: dict[str, dict[str, str]] | None = None,
+                 nulls: dict[str, str] | None = None):
+        self.version = version
+        self.init_containers = init_containers or []
+        self.containers = containers or []
+        self.volumes = volumes or []
+        self.created = created or []  # "initContainers", "volumes", "annotations", "metadata"
+        self.probes = probes or {}  # container -> probe -> original text
+        self.nulls = nulls or {}  # key that was null -> its original text
 
     def to_json(self) -> str:
         data = {"version": self.version, "initContainers": self.init_containers,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import yaml
@@ -63,14 +62,17 @@ _DOC_START = re.compile(r"^---(?:[ \t].*)?$")
 _DOC_END = re.compile(r"^\.\.\.[ \t]*$")
 
 
-@dataclass
 class RawDocument:
     """One document of a stream, as written: `text` includes its own leading
     separator line (if any), so that "".join(d.text for d in docs) == stream."""
 
-    text: str
-    start_line: int  # 1-based line in the file of the first line of `text`
-    index: int  # position in the stream, from 0
+    # a plain class, not a dataclass: cheaper to define on every command's start-up (errors.Finding)
+    __slots__ = ("text", "start_line", "index")
+
+    def __init__(self, text: str, start_line: int, index: int):
+        self.text = text
+        self.start_line = start_line  # 1-based line in the file of the first line of `text`
+        self.index = index  # position in the stream, from 0
 
     @property
     def body_line(self) -> int:
@@ -90,14 +92,17 @@ class RawDocument:
         return True
 
 
-@dataclass
 class Document:
     """A parsed document: plain Python data plus where it came from."""
 
-    data: Any
-    source: Source
-    raw: RawDocument
-    _rt: Any = field(default=None, repr=False)
+    # a plain class, not a dataclass: cheaper to define on every command's start-up (errors.Finding)
+    __slots__ = ("data", "source", "raw", "_rt")
+
+    def __init__(self, data: Any, source: Source, raw: RawDocument, _rt: Any = None):
+        self.data = data
+        self.source = source
+        self.raw = raw
+        self._rt = _rt  # ruamel's round-trip tree, parsed only when a line must be located
 
     @property
     def line(self) -> int:
