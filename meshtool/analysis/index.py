@@ -11,9 +11,8 @@ from functools import cached_property
 from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.analysis.items import Item, as_dict, str_map
 from meshtool.analysis.workloads import Workload, workload_of
+from meshtool.model.hosts import kube_service
 from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, ROUTE_RULE
-
-CLUSTER_DOMAIN_TAILS = ("svc", "svc.cluster.local")
 
 
 @dataclass(frozen=True)
@@ -36,13 +35,11 @@ def resolve_destination(name: object, namespace: object, rule_namespace: str) ->
     host = name.strip().lower().rstrip(".")
     if host.count(":") == 1:
         host = host.split(":", 1)[0]
-    parts = host.split(".")
-    if len(parts) == 1:
-        ns = namespace if isinstance(namespace, str) and namespace else rule_namespace
-        return Destination(parts[0], ns)
-    if len(parts) == 2 or ".".join(parts[2:]) in CLUSTER_DOMAIN_TAILS:
-        return Destination(parts[0], parts[1])
-    return Destination(host, None)
+    service = kube_service(host)  # the model's reading, as the converters and compile use it
+    if service is None:
+        return Destination(host, None)
+    ns = service[1] or (namespace if isinstance(namespace, str) and namespace else rule_namespace)
+    return Destination(service[0], ns)
 
 
 def target_destination(rule: Item, target: dict) -> Destination | None:

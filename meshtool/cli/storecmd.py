@@ -200,7 +200,7 @@ def keys_from_files(files: tuple[str, ...], namespace: str | None, *, quiet: boo
     Inputs with foreign rules (Istio, Kuma) go through the full loader, whose conversion names them."""
     from meshtool.model import convert
     from meshtool.model.convert import kuma
-    from meshtool.model.kinds import NATIVE_API_VERSION, NATIVE_KINDS, is_list
+    from meshtool.model.kinds import NATIVE_API_VERSION, NATIVE_KINDS, list_items
     from meshtool.rules.sources import read_sources
     from meshtool.rules.yamlio import load_documents
 
@@ -213,8 +213,7 @@ def keys_from_files(files: tuple[str, ...], namespace: str | None, *, quiet: boo
             findings.extend(exc.findings)
             continue
         for doc in docs:
-            items = doc.data["items"] if is_list(doc.data) else [doc.data]
-            for data in items:
+            for _, data in list_items(doc.data):
                 api, kind = (data.get("apiVersion"), data.get("kind")) if isinstance(data, dict) \
                     else (None, None)
                 if kuma.is_universal(data) or (isinstance(api, str) and isinstance(kind, str)

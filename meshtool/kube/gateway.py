@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import Callable
 
 from meshtool.conventions import (ADMIN_PORT, GATEWAY_CLASS, GATEWAY_HTTP_PORT, GATEWAY_HTTPS_PORT,
-                                  GATEWAY_SERVICE)
+                                  GATEWAY_SERVICE, HEALTH_PORT)
 from meshtool.kube.objects import pod_identity_env
 
 CONTROLLER = "meshtool.io/gateway"
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
+GATEWAY_SERVICE_HTTP_PORT, GATEWAY_SERVICE_HTTPS_PORT = 80, 443  # what clients reach
 
 
 def gateway_manifests(namespace: str, image: str, control_plane: str,
@@ -30,12 +31,17 @@ def gateway_manifests(namespace: str, image: str, control_plane: str,
         "name": "gateway", "image": image, "imagePullPolicy": "IfNotPresent",
         "args": ["gateway", "run", "--control-plane", control_plane, "--listen-host", "0.0.0.0",
                  "--http-port", str(GATEWAY_HTTP_PORT), "--https-port", str(GATEWAY_HTTPS_PORT),
-                 "--admin-port", str(ADMIN_PORT)],
+                 # redirects to https name the Service's port, not the container's
+                 "--https-redirect-port", str(GATEWAY_SERVICE_HTTPS_PORT),
+                 "--admin-port", str(ADMIN_PORT), "--health-port", str(HEALTH_PORT)],
         "env": pod_identity_env(),
         "ports": [{"name": "http", "containerPort": GATEWAY_HTTP_PORT, "protocol": "TCP"},
-                  {"name": "https", "containerPort": GATEWAY_HTTPS_PORT, "protocol": "TCP"}],
-        # /ready is on the admin port, loopback only: the probe checks that the port listens
-        "readinessProbe": {"tcpSocket": {"port": GATEWAY_HTTP_PORT}, "periodSeconds": 5},
+                  {"name": "https", "containerPort": GATEWAY_HTTPS_PORT, "protocol": "TCP"},
+                  {"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
+        # Ready once the first routes are in force: a new or restarted gateway gets no traffic
+        # from the Service while it would still answer every request with 404 (no route)
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": HEALTH_PORT},
+                           "periodSeconds": 2},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
                       "limits": {"cpu": "2", "memory": "512Mi"}},
         "securityContext": hardened,
@@ -64,10 +70,10 @@ def gateway_manifests(namespace: str, image: str, control_plane: str,
         "apiVersion": "v1", "kind": "Service",
         "metadata": meta(GATEWAY_SERVICE, "gateway"),
         "spec": {"type": "LoadBalancer", "selector": selector, "ports": [
-            {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP",
-             "appProtocol": "http"},
-            {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP",
-             "appProtocol": "https"}]},
+            {"name": "http", "port": GATEWAY_SERVICE_HTTP_PORT, "targetPort": "http",
+             "protocol": "TCP", "appProtocol": "http"},
+            {"name": "https", "port": GATEWAY_SERVICE_HTTPS_PORT, "targetPort": "https",
+             "protocol": "TCP", "appProtocol": "https"}]},
     }
     account = {"apiVersion": "v1", "kind": "ServiceAccount",
                "metadata": meta(GATEWAY_SERVICE, "gateway")}

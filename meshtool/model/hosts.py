@@ -1,8 +1,26 @@
-"""Host patterns of egress rules: exact names, "*.domain" wildcards, "*", IPs and CIDRs."""
+"""Host names: the Kubernetes Service a host names, and the host patterns of egress rules (exact
+names, "*.domain" wildcards, "*", IPs and CIDRs)."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
+from typing import Any
+
+_KUBE_SVC = re.compile(r"^(?P<name>[^.]+)(?:\.(?P<ns>[^.]+)(?:\.svc(?:\..+)?)?)?\Z")
+
+
+def kube_service(host: Any) -> tuple[str, str | None] | None:
+    """'reviews' -> ('reviews', None); 'reviews.prod' and 'reviews.prod.svc.cluster.local'
+    -> ('reviews', 'prod'); a host outside the cluster ('www.example.com') -> None."""
+    if not isinstance(host, str):
+        return None
+    m = _KUBE_SVC.match(host.split(":", 1)[0])
+    if not m or m.group("name") in ("", "*"):
+        return None
+    if host.count(".") >= 2 and ".svc" not in host:
+        return None
+    return m.group("name"), m.group("ns")
 
 
 def is_ip_pattern(pattern: str) -> bool:

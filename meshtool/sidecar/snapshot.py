@@ -239,7 +239,8 @@ def compile_snapshot(doc: Any, identity: Identity | None = None,
         peer_modes=security.peer_modes(peer_auths, *me) if peer_auths else None,
         access=security.access_table(accesses, *me) if accesses else None,
         version=str(version), nonce=str(doc.get("nonce") or ""), doc=doc, services=b.services,
-        by_host=previous.by_host if same_services else _host_table(b.services, b.addresses),
+        by_host=previous.by_host if same_services else _host_table(b.services, b.addresses,
+                                                                    identity.namespace),
         rules=rules, addresses=b.addresses, health_checks=b.health_checks(),
         gateway=GatewayTable(gateway_routes) if gateway_routes else None,
         egress=sorted((EgressAllow(e.full_name, e.pattern, e.port_protocols) for e in egress),
@@ -256,8 +257,10 @@ def _list(problems: Problems, where: str, value: Any) -> list:
     return value
 
 
-def _host_table(services: dict[tuple[str, str], Service],
-                addresses: list[tuple[str, Service]]) -> dict[str, Service]:
+def _host_table(services: dict[tuple[str, str], Service], addresses: list[tuple[str, Service]],
+                own_namespace: str = DEFAULT_NAMESPACE) -> dict[str, Service]:
+    """Host names (and addresses) -> services. A bare name is the service of the proxy's own
+    namespace, as Kubernetes DNS resolves it, else of `default`, else of the first namespace."""
     table: dict[str, Service] = {}
     # Endpoint and virtual addresses first, so that a service name wins over them.
     for svc in services.values():
@@ -265,7 +268,8 @@ def _host_table(services: dict[tuple[str, str], Service],
             table.setdefault(ep.key, svc)
     for addr, svc in addresses:
         table[addr] = svc
-    for (ns, name), svc in sorted(services.items(), key=lambda kv: kv[0][0] != DEFAULT_NAMESPACE):
+    for (ns, name), svc in sorted(services.items(), key=lambda kv: (
+            kv[0][0] != own_namespace, kv[0][0] != DEFAULT_NAMESPACE)):
         for host in (f"{name}.{ns}.svc.cluster.local", f"{name}.{ns}.svc", f"{name}.{ns}"):
             table[host] = svc
         table.setdefault(name, svc)

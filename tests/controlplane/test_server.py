@@ -4,7 +4,6 @@ import asyncio
 import json
 import os
 import signal
-import time
 import urllib.request
 
 import aiohttp
@@ -113,10 +112,10 @@ def test_stale_while_a_proxy_is_paused_then_synced(cp, shared_store):
         fleet.pause()
         try:
             rev = store.create([rule("r-stale")])[0].revision
-            time.sleep(0.3)
-            t = cp.wait_for(lambda t: t["version"].startswith(f"{rev}."))
+            # sent to both, acknowledged by neither
+            t = cp.wait_for(lambda t: t["version"].startswith(f"{rev}.") and all(
+                (p.get("sent") or {}).get("version") == t["version"] for p in fleet_of(t, "c")))
             assert {p["status"] for p in fleet_of(t, "c")} == {"STALE"}
-            assert all(p["sent"]["version"] == t["version"] for p in fleet_of(t, "c"))
         finally:
             fleet.resume()
         cp.wait_for(all_synced("c", 2, rev))

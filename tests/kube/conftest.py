@@ -109,3 +109,36 @@ def meshtool_crds(kube_cluster) -> list[str]:
             api.replace_custom_resource_definition(manifest["metadata"]["name"], manifest)
     wait_established(kube_cluster.api_client, timeout=60)
     return crd_names()
+
+
+@pytest.fixture(scope="session")
+def foreign_crds(kube_cluster, meshtool_crds) -> list[str]:
+    """Other projects' CRDs, as their users install them: HTTPRoute and GRPCRoute of the pinned
+    Gateway API release (scripts/gateway-api-crds.sh, from the Go module) and a minimal
+    VirtualService/DestinationRule pair (store/istio-networking-crds.yaml); Established."""
+    import subprocess
+    from pathlib import Path
+
+    import yaml
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    from meshtool.kube.crds import wait_established
+
+    here = Path(__file__).resolve().parent
+    crd_dir = Path(subprocess.run([str(here.parents[1] / "scripts" / "gateway-api-crds.sh")],
+                                  check=True, capture_output=True, text=True,
+                                  timeout=600).stdout.strip())
+    manifests = [yaml.safe_load((crd_dir / f"gateway.networking.k8s.io_{p}.yaml").read_text())
+                 for p in ("httproutes", "grpcroutes")]
+    manifests += list(yaml.safe_load_all((here / "store" / "istio-networking-crds.yaml").read_text()))
+    api = client.ApiextensionsV1Api(kube_cluster.api_client)
+    for manifest in manifests:
+        try:
+            api.create_custom_resource_definition(manifest)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+    names = [m["metadata"]["name"] for m in manifests]
+    wait_established(kube_cluster.api_client, names, timeout=60)
+    return names

@@ -69,11 +69,14 @@ def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gwrouting")
     with serving(instance("v1")) as v1, serving(instance("v2")) as v2:
         file = tmp / "snapshot.json"
-        http_port, admin = free_port(), free_port()
+        broken = {"version": "broken", "rules": "not a list"}
+        file.write_text(json.dumps(broken))
+        http_port, admin, health = free_port(), free_port(), free_port()
         proc = subprocess.Popen(
             [*MESHTOOL, "gateway", "run", "--snapshot", str(file), "--http-port", str(http_port),
-             "--admin-port", str(admin)], cwd=ROOT, stdout=subprocess.DEVNULL,
-            stderr=open(tmp / "gateway.log", "wb"))
+             "--admin-port", str(admin), "--health-port", str(health),
+             "--https-redirect-port", "9443"], cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=open(tmp / "gateway.log", "wb"))
 
         def apply(doc: dict) -> None:
             part = file.with_suffix(".tmp")
@@ -93,8 +96,12 @@ def gateway(tmp_path_factory):
                                f"{(tmp / 'gateway.log').read_text()}")
 
         try:
+            apply(broken)  # refused: no routes yet, so not ready
+            not_ready = http_get(health, "/ready")
+            apply(snapshot("first", v1, v2, []))
+            readiness = (not_ready, http_get(health, "/ready"))
             yield http_port, lambda version, rules, routes=None: apply(
-                snapshot(version, v1, v2, rules, routes))
+                snapshot(version, v1, v2, rules, routes)), readiness
         finally:
             proc.terminate()
             proc.wait(10)
@@ -110,12 +117,18 @@ def get(port: int, path: str, headers: dict | None = None) -> tuple[int, dict, s
         conn.close()
 
 
+def test_the_health_port_says_ready_once_the_first_routes_are_in_force(gateway):
+    _, _, (before, after) = gateway
+    assert before == (503, b"not ready: no valid snapshot yet\n")
+    assert after == (200, b"ready: snapshot first\n")
+
+
 def to(version: str) -> list[dict]:
     return [{"labels": {"version": version}}]
 
 
 def test_a_header_match_of_the_service_chooses_the_version_behind_the_gateway(gateway):
-    port, apply = gateway
+    port, apply, _ = gateway
     apply("headers", [
         rule("RouteRule", "shop-canary", {"destination": {"name": "shop"}, "precedence": 2,
                                           "match": {"request": {"headers": {
@@ -129,7 +142,7 @@ def test_a_header_match_of_the_service_chooses_the_version_behind_the_gateway(ga
 
 
 def test_retries_of_the_service_recover_a_flaky_instance_behind_the_gateway(gateway):
-    port, apply = gateway
+    port, apply, _ = gateway
     route = {"destination": {"name": "shop"}, "route": to("v1")}
     apply("no-retries", [rule("RouteRule", "shop", route)])
     assert Counter(get(port, "/shop/flaky")[0] for _ in range(6)) == {503: 4, 200: 2}
@@ -141,7 +154,7 @@ def test_retries_of_the_service_recover_a_flaky_instance_behind_the_gateway(gate
 
 
 def test_the_weights_of_the_service_split_exactly_behind_the_gateway(gateway):
-    port, apply = gateway
+    port, apply, _ = gateway
     apply("weights", [rule("RouteRule", "shop", {"destination": {"name": "shop"}, "route": [
         {"labels": {"version": "v1"}, "weight": 70}, {"labels": {"version": "v2"}, "weight": 30}]})])
     seen = Counter(get(port, "/shop/x")[2].split()[0] for _ in range(50))
@@ -149,7 +162,7 @@ def test_the_weights_of_the_service_split_exactly_behind_the_gateway(gateway):
 
 
 def test_a_bad_gateway_route_is_refused_whole_and_the_last_good_one_keeps_serving(gateway):
-    port, apply = gateway
+    port, apply, _ = gateway
     good = [rule("RouteRule", "shop", {"destination": {"name": "shop"}, "route": to("v1")})]
     apply("good", good)
     bad = rule("GatewayRoute", "bad", {"path": {"prefix": "nope"},
@@ -158,3 +171,13 @@ def test_a_bad_gateway_route_is_refused_whole_and_the_last_good_one_keeps_servin
     assert dump["version"] == "good" and dump["lastRejected"]["version"] == "bad"
     assert "spec.path.prefix: 'nope' must start with /" in str(dump["lastRejected"])
     assert get(port, "/shop/x")[2] == "v1 /x"  # the NACKed snapshot changed nothing
+
+
+def test_a_redirect_to_https_names_the_port_clients_reach(gateway):
+    """--https-redirect-port: the port in front of the gateway's own (`install --gateway`:
+    its Service's 443, which a Location then leaves out)."""
+    port, apply, _ = gateway
+    secure = rule("GatewayRoute", "shop", {**SHOP_ROUTE["spec"], "httpsRedirect": True})
+    apply("redirect", [], [secure])
+    status, headers, _ = get(port, "/shop/cart?x=1")
+    assert (status, headers["location"]) == (301, "https://shop.example.com:9443/shop/cart?x=1")

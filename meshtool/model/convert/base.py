@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from meshtool.model import resource
+from meshtool.model.hosts import kube_service  # noqa: F401 - the converters' import
 from meshtool.model.kinds import NATIVE_API_VERSION
 
 FieldPath = tuple[str | int, ...]
@@ -15,7 +15,6 @@ Problem = tuple[FieldPath, str]
 # Metadata a server fills in, and the foreign store's resourceVersion: meaningless in ours, so
 # leaving it out loses nothing.
 SERVER_METADATA = resource.SERVER_METADATA | {"resourceVersion"}
-_KUBE_SVC = re.compile(r"^(?P<name>[^.]+)(?:\.(?P<ns>[^.]+)(?:\.svc(?:\..+)?)?)?\Z")
 
 
 @dataclass
@@ -120,19 +119,6 @@ def object_namespace(doc: dict) -> str | None:
     meta = doc.get("metadata")
     ns = meta.get("namespace") if isinstance(meta, dict) else None
     return ns if isinstance(ns, str) else None
-
-
-def kube_service(host: Any) -> tuple[str, str | None] | None:
-    """'reviews' -> ('reviews', None); 'reviews.prod' and 'reviews.prod.svc.cluster.local'
-    -> ('reviews', 'prod'); a host outside the cluster ('www.example.com') -> None."""
-    if not isinstance(host, str):
-        return None
-    m = _KUBE_SVC.match(host.split(":", 1)[0])
-    if not m or m.group("name") in ("", "*"):
-        return None
-    if host.count(".") >= 2 and ".svc" not in host:
-        return None
-    return m.group("name"), m.group("ns")
 
 
 def service_ref(name: str, namespace: str | None) -> dict:

@@ -2,8 +2,9 @@
 pattern) -> RouteRules.
 
 - Each Service parentRef is a destination; each match of each rule one RouteRule (OR across
-  matches, AND within), named `NAME-0`, `NAME-1`, ... with precedence in the route's order
-  (one rule with at most one match keeps NAME). Gateway parents (ingress) make GatewayRoutes
+  matches, AND within), named `NAME-0`, `NAME-1`, ... (one rule with at most one match keeps
+  NAME), with precedence by specificity as the specification orders matches (_ranks).
+  Gateway parents (ingress) make GatewayRoutes
   (meshtool.model.convert.gateway_api_ingress).
 - Matches: path Exact / PathPrefix / RegularExpression, headers and queryParams Exact /
   RegularExpression, method; GRPCRoute method service/method becomes the path /SERVICE/METHOD. A PathPrefix
@@ -86,6 +87,7 @@ def _convert(doc: dict, context: Context, *, grpc: bool) -> Conversion:
         else:
             out.problem(("spec", "rules", i, "matches"), "must be a list")
     name = object_name(doc)
+    ranks = _ranks(items, grpc)
     produced: list[tuple[dict, dict]] = []
     for p, (parent, ppath) in enumerate(parents):
         for k, (i, j, rule) in enumerate(items):
@@ -101,7 +103,7 @@ def _convert(doc: dict, context: Context, *, grpc: bool) -> Conversion:
                 origin = {(): (), ("metadata",): ("metadata",), ("spec",): base,
                           ("spec", "destination"): ppath}
                 if len(items) > 1:
-                    rspec["precedence"] = len(items) - 1 - k
+                    rspec["precedence"] = len(items) - 1 - ranks[k]
                 request = {**({"headers": variant} if variant else {}),
                            **({"queryParams": query} if query else {})}
                 if request:
@@ -152,6 +154,33 @@ def _hostnames(value: Any, out: Conversion) -> dict | None:
 
 def _is_ip(name: str) -> bool:
     return all(part.isdigit() for part in name.split("."))
+
+
+def _ranks(items: list[tuple[int, int | None, dict]], grpc: bool) -> list[int]:
+    """Each match's rank, most specific first, as the specification orders them: an Exact path,
+    then the longest PathPrefix, then a RegularExpression; then a method, more headers, more
+    query parameters (GRPCRoute: the longer service, the longer method, more headers); ties in
+    the route's order."""
+    def key(item: tuple[int, int | None, dict]) -> tuple:
+        i, j, rule = item
+        m = rule["matches"][j] if j is not None else {}
+        m = m if isinstance(m, dict) else {}
+        headers = len(m["headers"]) if isinstance(m.get("headers"), list) else 0
+        if grpc:
+            method = m.get("method") if isinstance(m.get("method"), dict) else {}
+            return (len(str(method.get("service", ""))), len(str(method.get("method", ""))),
+                    headers)
+        path = m.get("path") if isinstance(m.get("path"), dict) else {}
+        kind = {"Exact": 3, "PathPrefix": 2}.get(path.get("type", "PathPrefix"), 1)
+        length = len(str(path.get("value", "/"))) if kind == 2 else 0
+        query = len(m["queryParams"]) if isinstance(m.get("queryParams"), list) else 0
+        return (kind, length, "method" in m, headers, query)
+
+    order = sorted(range(len(items)), key=lambda k: (tuple(-x for x in key(items[k])), k))
+    ranks = [0] * len(items)
+    for rank, k in enumerate(order):
+        ranks[k] = rank
+    return ranks
 
 
 def _path_variants(headers: dict[str, dict], rule: dict) -> list[dict[str, dict]]:

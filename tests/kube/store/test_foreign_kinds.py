@@ -12,8 +12,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pytest
-import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -22,37 +20,8 @@ from meshtool.kube.client import connect
 from meshtool.model.compile import compile_resources
 from meshtool.store.kubernetes import KubernetesStore
 
-ROOT = Path(__file__).resolve().parents[3]
-HERE = Path(__file__).resolve().parent
 NET = ("networking.istio.io", "v1")
 GW = ("gateway.networking.k8s.io", "v1")
-
-
-@pytest.fixture(scope="session")
-def foreign_crds(kube_cluster, meshtool_crds):
-    crd_dir = Path(subprocess.run([str(ROOT / "scripts" / "gateway-api-crds.sh")], check=True,
-                                  capture_output=True, text=True, timeout=600).stdout.strip())
-    manifests = [yaml.safe_load((crd_dir / f"gateway.networking.k8s.io_{p}.yaml").read_text())
-                 for p in ("httproutes", "grpcroutes")]
-    manifests += list(yaml.safe_load_all((HERE / "istio-networking-crds.yaml").read_text()))
-    api = client.ApiextensionsV1Api(kube_cluster.api_client)
-    for manifest in manifests:
-        try:
-            api.create_custom_resource_definition(manifest)
-        except ApiException as e:
-            if e.status != 409:
-                raise
-    names = [m["metadata"]["name"] for m in manifests]
-    deadline = time.monotonic() + 60
-    while not all(_established(api, n) for n in names):
-        assert time.monotonic() < deadline, "foreign CRDs not Established"
-        time.sleep(0.1)
-    return names
-
-
-def _established(api, name: str) -> bool:
-    conditions = api.read_custom_resource_definition(name).status.conditions or []
-    return any(c.type == "Established" and c.status == "True" for c in conditions)
 
 
 def _create(api_client, gv, plural, namespace, body):

@@ -358,3 +358,34 @@ def test_a_zero_weight_backend_gets_no_traffic():
     flows = through_sidecar(out, [f"http://benigno:5000/{i}" for i in range(20)],
                             services=("benigno", "benigno-v1", "benigno-v2"))
     assert {f.metadata["meshtool.subset"].service.name for f in flows.values()} == {"benigno-v1"}
+
+
+def test_precedence_follows_the_specifications_order_of_matches_not_the_list_order():
+    """Exact path, then the longest prefix, then method, headers, query parameters; ties in
+    the route's order."""
+    matches = [{"path": {"type": "PathPrefix", "value": "/"}},                      # 5
+               {"path": {"type": "PathPrefix", "value": "/api"}},                   # 4
+               {"path": {"type": "PathPrefix", "value": "/api"}, "method": "GET"},  # 2
+               {"path": {"type": "Exact", "value": "/api"}},                        # 0
+               {"path": {"type": "PathPrefix", "value": "/api"},
+                "headers": [{"name": "x", "value": "1"}]},                           # 3
+               {"path": {"type": "PathPrefix", "value": "/api/users"}},             # 1
+               {"path": {"type": "RegularExpression", "value": "/a.*"}}]            # 6
+    out, problems = convert(route([{"matches": matches, "backendRefs": [{"name": "benigno"}]}]))
+    assert problems == {}
+    by_match = {}
+    for spec in specs(out):
+        headers = spec["match"]["request"]["headers"] if "match" in spec else {}
+        by_match.setdefault(spec["precedence"], []).append(headers)
+    ranked = [by_match[p] for p in sorted(by_match, reverse=True)]
+    assert [len(r) for r in ranked] == [1, 2, 2, 2, 2, 1, 1]  # a PathPrefix makes two rules
+    assert ranked[0] == [{"uri": {"exact": "/api"}}]
+    assert ranked[1][0] == {"uri": {"exact": "/api/users"}}
+    assert ranked[2][0] == {"uri": {"exact": "/api"}, "method": {"exact": "GET"}}
+    assert ranked[3][0] == {"uri": {"exact": "/api"}, "x": {"exact": "1"}}
+    assert ranked[4][0] == {"uri": {"exact": "/api"}}
+    assert ranked[6] == [{"uri": {"regex": "/a.*"}}]
+    # through the sidecar: GET /api/v1 takes the method's match, before the bare /api prefix
+    flows = through_sidecar(out, ["http://benigno:5000/api/v1", "http://benigno:5000/api/users/7"])
+    assert flows["http://benigno:5000/api/v1"].metadata["meshtool.rule"].precedence == 4
+    assert flows["http://benigno:5000/api/users/7"].metadata["meshtool.rule"].precedence == 5

@@ -266,3 +266,44 @@ def test_locality_lb_setting_becomes_the_native_locality():
         "failoverPriority": ["topology.meshtool.io/cluster", "topology.kubernetes.io/zone"]}}
     assert "spec.trafficPolicy.loadBalancer.localityLbSetting.distribute" in {
         format_path(p) for p, _ in out.problems}
+
+
+def test_short_hosts_name_their_namespace_and_reach_its_service_in_the_sidecar():
+    """`helloworld.app1` (the multi-cluster walkthrough's hosts) is the Service helloworld of
+    namespace app1, wherever the VirtualService is; the DestinationRule for that host gives
+    the subsets, and the sidecar routes a request for helloworld.app1 to them."""
+    from mitmproxy import http
+    from mitmproxy.test import tflow
+
+    from meshtool.discovery.protocol import Identity
+    from meshtool.sidecar.addons.routing import Routing
+    from meshtool.sidecar.snapshot import compile_snapshot
+
+    subsets = dr([{"name": "v2", "labels": {"version": "v2"}}], host="helloworld.app1",
+                 name="helloworld")
+    out, problems = convert_vs(vs([{"route": [to("v2", host="helloworld.app1")]}],
+                                  hosts=("helloworld.app1",), name="helloworld"), subsets)
+    assert problems == {}
+    [spec] = [c.manifest["spec"] for c in out.converted]
+    assert spec["destination"] == {"name": "helloworld", "namespace": "app1"}
+    assert spec["route"] == [{"labels": {"version": "v2"}}]
+    rules = [{**c.manifest, "metadata": {**c.manifest["metadata"], "namespace": "sleep-ns"}}
+             for c in out.converted]
+    snap = compile_snapshot({"version": "1", "rules": rules, "services": [
+        {"name": "helloworld", "namespace": ns, "ports": [5000], "endpoints": [
+            {"address": "127.0.0.1", "port": 1, "labels": {"version": "v1"}},
+            {"address": "127.0.0.2", "port": 1, "labels": {"version": "v2"}}]}
+        for ns in ("app1", "sleep-ns")]}, Identity(service="sleep", namespace="sleep-ns"))
+
+    class State:
+        snapshot = snap
+
+    for host, routed in (("helloworld.app1", True), ("helloworld", False)):
+        flow = tflow.tflow()
+        flow.request = http.Request.make("GET", f"http://{host}:5000/hello")
+        Routing(State()).request(flow)
+        assert (flow.metadata["meshtool.service"].namespace,
+                flow.metadata.get("meshtool.rule") is not None) == (
+            "app1" if routed else "sleep-ns", routed), host
+        if routed:
+            assert flow.metadata["meshtool.subset"].labels == {"version": "v2"}
