@@ -36,6 +36,9 @@ def _pair(value: str):
               help=f"HTTPS listener (TLS terminated here). Default {GATEWAY_HTTPS_PORT} when "
                    f"--tls-cert is given. With --control-plane and no --tls-cert it serves the "
                    f"Secrets that Ingresses and Gateways name (Kubernetes mode), as they arrive.")
+@click.option("--https-redirect-port", type=click.IntRange(1, 65535), default=None, metavar="PORT",
+              help="The HTTPS port that http->https redirects name: the one clients reach, "
+                   "such as a Service's 443 in front of --https-port 8443. Default: --https-port.")
 @click.option("--tls-cert", "tls_certs", multiple=True, metavar="CERT.pem,KEY.pem",
               help="A certificate chain and its key; the client's SNI picks among several "
                    "(by the certificates' DNS names, the first is the default). Repeatable.")
@@ -60,7 +63,7 @@ def _pair(value: str):
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes sharing the ports with SO_REUSEPORT (admin on the first).")
 @click.option("-v", "--verbose", is_flag=True, help="Log proxy events on stderr.")
-def run(control_plane, snapshot, http_port, https_port, tls_certs, listen_host, admin_port,
+def run(control_plane, snapshot, http_port, https_port, https_redirect_port, tls_certs, listen_host, admin_port,
         health_port, proxy_id, token_file, resolve, access_log, workers, verbose) -> int:
     """Run the ingress gateway: requests from outside the mesh, routed by host and path to
     mesh Services by the Ingress, Gateway API and Istio Gateway routes the control plane
@@ -103,7 +106,8 @@ def run(control_plane, snapshot, http_port, https_port, tls_certs, listen_host, 
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     config = GatewayConfig(
-        http_port=http_port, https_port=https_port, certificates=pairs, admin_port=admin_port,
+        http_port=http_port, https_port=https_port, redirect_port=https_redirect_port,
+        certificates=pairs, admin_port=admin_port,
         health_port=health_port, listen_host=listen_host, snapshot_file=snapshot, control_plane=control_plane,
         identity=Identity(service=GATEWAY_SERVICE, proxy_id=proxy_id, kind="gateway"),
         resolve=resolve_map, access_log=access_log, reuse_port=workers > 1,

@@ -18,6 +18,7 @@ from meshtool.kube.objects import pod_identity_env
 
 CONTROLLER = "meshtool.io/gateway"
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
+GATEWAY_SERVICE_HTTP_PORT, GATEWAY_SERVICE_HTTPS_PORT = 80, 443  # what clients reach
 
 
 def gateway_manifests(namespace: str, image: str, control_plane: str,
@@ -30,6 +31,8 @@ def gateway_manifests(namespace: str, image: str, control_plane: str,
         "name": "gateway", "image": image, "imagePullPolicy": "IfNotPresent",
         "args": ["gateway", "run", "--control-plane", control_plane, "--listen-host", "0.0.0.0",
                  "--http-port", str(GATEWAY_HTTP_PORT), "--https-port", str(GATEWAY_HTTPS_PORT),
+                 # redirects to https name the Service's port, not the container's
+                 "--https-redirect-port", str(GATEWAY_SERVICE_HTTPS_PORT),
                  "--admin-port", str(ADMIN_PORT), "--health-port", str(HEALTH_PORT)],
         "env": pod_identity_env(),
         "ports": [{"name": "http", "containerPort": GATEWAY_HTTP_PORT, "protocol": "TCP"},
@@ -67,10 +70,10 @@ def gateway_manifests(namespace: str, image: str, control_plane: str,
         "apiVersion": "v1", "kind": "Service",
         "metadata": meta(GATEWAY_SERVICE, "gateway"),
         "spec": {"type": "LoadBalancer", "selector": selector, "ports": [
-            {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP",
-             "appProtocol": "http"},
-            {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP",
-             "appProtocol": "https"}]},
+            {"name": "http", "port": GATEWAY_SERVICE_HTTP_PORT, "targetPort": "http",
+             "protocol": "TCP", "appProtocol": "http"},
+            {"name": "https", "port": GATEWAY_SERVICE_HTTPS_PORT, "targetPort": "https",
+             "protocol": "TCP", "appProtocol": "https"}]},
     }
     account = {"apiVersion": "v1", "kind": "ServiceAccount",
                "metadata": meta(GATEWAY_SERVICE, "gateway")}

@@ -31,6 +31,7 @@ class GatewayConfig(SidecarConfig):
     outbound_port: int | None = None
     http_port: int | None = 8080
     https_port: int | None = None
+    redirect_port: int | None = None  # the HTTPS port redirects name (default: https_port)
     certificates: list[CertificatePair] = field(default_factory=list)
     kind: str = "gateway"
 
@@ -62,7 +63,8 @@ class Gateway(Sidecar):
 
         # No Egress: a gateway only routes to mesh Services (GatewayRouting answers anything
         # else), and Egress passes TLS through untouched where the gateway terminates it.
-        return [GatewayRouting(self.state, self.config.https_port),
+        cfg = self.config
+        return [GatewayRouting(self.state, cfg.redirect_port or cfg.https_port),
                 *(a for a in build_addons(self.state, self.config, self.recorder)
                   if not isinstance(a, Egress))]
 

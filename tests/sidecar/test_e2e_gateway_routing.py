@@ -74,7 +74,8 @@ def gateway(tmp_path_factory):
         http_port, admin, health = free_port(), free_port(), free_port()
         proc = subprocess.Popen(
             [*MESHTOOL, "gateway", "run", "--snapshot", str(file), "--http-port", str(http_port),
-             "--admin-port", str(admin), "--health-port", str(health)], cwd=ROOT,
+             "--admin-port", str(admin), "--health-port", str(health),
+             "--https-redirect-port", "9443"], cwd=ROOT,
             stdout=subprocess.DEVNULL, stderr=open(tmp / "gateway.log", "wb"))
 
         def apply(doc: dict) -> None:
@@ -170,3 +171,13 @@ def test_a_bad_gateway_route_is_refused_whole_and_the_last_good_one_keeps_servin
     assert dump["version"] == "good" and dump["lastRejected"]["version"] == "bad"
     assert "spec.path.prefix: 'nope' must start with /" in str(dump["lastRejected"])
     assert get(port, "/shop/x")[2] == "v1 /x"  # the NACKed snapshot changed nothing
+
+
+def test_a_redirect_to_https_names_the_port_clients_reach(gateway):
+    """--https-redirect-port: the port in front of the gateway's own (`install --gateway`:
+    its Service's 443, which a Location then leaves out)."""
+    port, apply, _ = gateway
+    secure = rule("GatewayRoute", "shop", {**SHOP_ROUTE["spec"], "httpsRedirect": True})
+    apply("redirect", [], [secure])
+    status, headers, _ = get(port, "/shop/cart?x=1")
+    assert (status, headers["location"]) == (301, "https://shop.example.com:9443/shop/cart?x=1")
