@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from meshtool import __version__
-from meshtool.conventions import DISCOVERY_PORT, INJECTION_LABEL, WEBHOOK_PORT
+from meshtool.conventions import DISCOVERY_PORT, INJECT_KEY, INJECTION_LABEL, WEBHOOK_PORT
 from meshtool.kube import objects
 from meshtool.kube.certs import WebhookCerts, generate, service_names, signed_by
 
@@ -218,7 +218,7 @@ def deployment(settings: Settings) -> dict:
             "template": {
                 "metadata": {"labels": {**selector, "app.kubernetes.io/part-of": "meshtool",
                                         # The control plane never gets a sidecar of its own.
-                                        "sidecar.meshtool.io/inject": "false"}},
+                                        INJECT_KEY: "false"}},
                 "spec": {
                     "serviceAccountName": NAME,
                     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
