@@ -67,20 +67,22 @@ def _get(port: int, path: str, headers=None) -> tuple[int, dict, bytes]:
         conn.close()
 
 
+def _trace(zipkin, service: str, request_id: str, spans: int) -> list[dict]:
+    """The trace of `service` in Zipkin holding the request, once it has `spans` spans."""
+    def found():
+        for trace in zipkin.traces(service):
+            if any(s.get("tags", {}).get("guid:x-request-id") == request_id for s in trace) \
+                    and len(trace) >= spans:
+                return trace
+        return None
+    return wait_for(found, 30, 0.3, f"a trace of {spans} spans from {service} in Zipkin")
+
+
 def test_svca_svcb_msgd_is_one_trace_with_a_span_per_hop(zipkin, egress_mesh):
     svca = egress_mesh.find("svca-v1", "sidecar")
     status, headers, body = _get(svca.ports["inbound"], "/pay")
     assert status == 200 and b"message sent by msgd" in body, body
-    rid = headers["x-request-id"]
-
-    def the_trace():
-        for trace in zipkin.traces("svca"):
-            if any(s.get("tags", {}).get("guid:x-request-id") == rid for s in trace) \
-                    and len(trace) >= 4:
-                return trace
-        return None
-
-    trace = wait_for(the_trace, 30, 0.3, "a trace of four spans in Zipkin")
+    trace = _trace(zipkin, "svca", headers["x-request-id"], 4)
     assert len({s["traceId"] for s in trace}) == 1
     spans = {(s["localEndpoint"]["serviceName"], s["kind"]): s for s in trace}
     assert set(spans) == {("svca", "SERVER"), ("svca", "CLIENT"), ("svcb", "SERVER"),
@@ -170,16 +172,7 @@ def test_a_request_through_the_gateway_starts_the_trace_at_the_gateway(zipkin, i
     port = ingress_mesh.find("ingress", "gateway").ports["http"]
     status, headers, body = _get(port, "/route1/hw2")
     assert status == 200 and b"Hello World, Benigno" in body, body
-    rid = headers["x-request-id"]
-
-    def the_trace():
-        for trace in zipkin.traces("meshtool-gateway"):
-            if any(s.get("tags", {}).get("guid:x-request-id") == rid for s in trace) \
-                    and len(trace) >= 3:
-                return trace
-        return None
-
-    trace = wait_for(the_trace, 30, 0.3, "a trace from the gateway in Zipkin")
+    trace = _trace(zipkin, "meshtool-gateway", headers["x-request-id"], 3)
     assert len({s["traceId"] for s in trace}) == 1
     by_service = {}
     for s in trace:
