@@ -142,6 +142,9 @@ def rbac(settings: Settings) -> list[dict]:
             # The address of the ingress gateway, in the status of the Ingresses it serves.
             {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"],
              "verbs": ["get", "patch"]},
+            # ...and of the Gateway API Gateways of its class, with their routes' verdicts.
+            {"apiGroups": ["gateway.networking.k8s.io"],
+             "resources": ["gateways/status", "httproutes/status"], "verbs": ["get", "patch"]},
             # With the gateway: the TLS Secrets that Ingresses (spec.tls) and Gateways
             # (certificateRefs, credentialName) name, in their own namespaces; their keys go
             # to the gateway proxies only (docs/kubernetes.md).
