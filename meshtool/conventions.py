@@ -36,6 +36,7 @@ GATEWAY_HTTP_PORT = 8080
 GATEWAY_HTTPS_PORT = 8443
 GATEWAY_SERVICE = "meshtool-gateway"  # the service name a gateway says in its hello
 GATEWAY_CLASS = "meshtool"  # the IngressClass / GatewayClass meshtool's gateway serves
+GATEWAY_CONTROLLER = "meshtool.io/gateway"  # its controller name (IngressClass, Gateway API status)
 
 TRUST_DOMAIN = "cluster.local"
 DEFAULT_NAMESPACE = "default"

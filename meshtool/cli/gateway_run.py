@@ -7,6 +7,7 @@ import os
 
 import click
 
+from meshtool.cli.proxy_run import tracing_options
 from meshtool.conventions import (ADMIN_PORT, GATEWAY_HTTP_PORT, GATEWAY_HTTPS_PORT, GATEWAY_SERVICE,
                                   HEALTH_PORT)
 from meshtool.errors import DataError, UsageError
@@ -59,12 +60,14 @@ def _pair(value: str):
                    "sidecars). Default: the pod's token, when it exists.")
 @click.option("--resolve", "resolve", multiple=True, metavar="HOST[:PORT]=ADDR[:PORT]",
               help="Connect to ADDR[:PORT] for calls to HOST[:PORT] (tests). Repeatable.")
+@tracing_options
 @click.option("--access-log", is_flag=True, help="Print one JSON line per request on stdout.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes sharing the ports with SO_REUSEPORT (admin on the first).")
 @click.option("-v", "--verbose", is_flag=True, help="Log proxy events on stderr.")
 def run(control_plane, snapshot, http_port, https_port, https_redirect_port, tls_certs, listen_host, admin_port,
-        health_port, proxy_id, token_file, resolve, access_log, workers, verbose) -> int:
+        health_port, proxy_id, token_file, resolve, zipkin, otlp, trace_sampling, access_log,
+        workers, verbose) -> int:
     """Run the ingress gateway: requests from outside the mesh, routed by host and path to
     mesh Services by the Ingress, Gateway API and Istio Gateway routes the control plane
     pushes; an unknown host or path gets 404. After the gateway's route, the Service's own
@@ -80,7 +83,7 @@ def run(control_plane, snapshot, http_port, https_port, https_redirect_port, tls
       meshtool gateway run --control-plane 127.0.0.1:15010 --http-port 8080 --admin-port 15220
     """
     gc.disable()  # until ready: meshtool.sidecar.runner.start_collecting says why
-    from meshtool.cli.proxy_run import POD_TOKEN, _pairs
+    from meshtool.cli.proxy_run import POD_TOKEN, _pairs, tracing_config
     from meshtool.sidecar.gateway import Gateway, GatewayConfig
     from meshtool.sidecar.resolve import Resolver
     from meshtool.sidecar.runner import run_sidecar
@@ -110,7 +113,8 @@ def run(control_plane, snapshot, http_port, https_port, https_redirect_port, tls
         certificates=pairs, admin_port=admin_port,
         health_port=health_port, listen_host=listen_host, snapshot_file=snapshot, control_plane=control_plane,
         identity=Identity(service=GATEWAY_SERVICE, proxy_id=proxy_id, kind="gateway"),
-        resolve=resolve_map, access_log=access_log, reuse_port=workers > 1,
+        resolve=resolve_map, access_log=access_log,
+        tracing=tracing_config(zipkin, otlp, trace_sampling), reuse_port=workers > 1,
         token_file=token_file or (POD_TOKEN if os.path.exists(POD_TOKEN) else None))
     try:
         return run_sidecar(config, workers=workers, verbose=verbose, proxy_class=Gateway)

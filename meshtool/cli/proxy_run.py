@@ -23,6 +23,32 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
     return out
 
 
+def tracing_options(func):
+    """--zipkin, --otlp and --trace-sampling, for `proxy run` and `gateway run` alike."""
+    func = click.option(
+        "--trace-sampling", envvar="MESHTOOL_TRACE_SAMPLING", default="1", metavar="PERCENT",
+        show_default=True, help="Percent of new traces recorded; a caller's decision is kept "
+                                "(default $MESHTOOL_TRACE_SAMPLING).")(func)
+    func = click.option("--otlp", envvar="MESHTOOL_OTLP", default=None, metavar="URL",
+                        help="Record spans and send them over OTLP/HTTP, e.g. "
+                             "http://127.0.0.1:4318/v1/traces (default $MESHTOOL_OTLP).")(func)
+    return click.option("--zipkin", envvar="MESHTOOL_ZIPKIN", default=None, metavar="URL",
+                        help="Record spans and send them to Zipkin, e.g. "
+                             "http://127.0.0.1:9411/api/v2/spans (default $MESHTOOL_ZIPKIN).")(func)
+
+
+def tracing_config(zipkin: str | None, otlp: str | None, trace_sampling: str):
+    """The TracingConfig of those options; a bad percentage is a usage error."""
+    from meshtool.sidecar.tracing import TracingConfig, parse_sampling
+
+    try:
+        sampling = parse_sampling(trace_sampling)
+    except ValueError:
+        raise UsageError(f"--trace-sampling {trace_sampling!r}: expected a percentage "
+                         "between 0 and 100") from None
+    return TracingConfig(zipkin=zipkin or None, otlp=otlp or None, sampling=sampling)
+
+
 @click.command("run")
 @click.option("--snapshot", "snapshot", metavar="FILE", type=click.Path(dir_okay=False),
               help="Configuration snapshot (JSON or YAML, see docs/snapshot.md); reloaded when "
@@ -68,15 +94,7 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
                    "separated by commas: the next is used when one goes away.")
 @click.option("--resolve", "resolve", multiple=True, metavar="HOST[:PORT]=ADDR[:PORT]",
               help="Connect to ADDR[:PORT] for calls to an external HOST[:PORT] (local meshes and tests); egress rules still see HOST:PORT. Repeatable.")
-@click.option("--zipkin", envvar="MESHTOOL_ZIPKIN", default=None, metavar="URL",
-              help="Record spans and send them to Zipkin, e.g. "
-                   "http://127.0.0.1:9411/api/v2/spans (default $MESHTOOL_ZIPKIN).")
-@click.option("--otlp", envvar="MESHTOOL_OTLP", default=None, metavar="URL",
-              help="Record spans and send them over OTLP/HTTP, e.g. "
-                   "http://127.0.0.1:4318/v1/traces (default $MESHTOOL_OTLP).")
-@click.option("--trace-sampling", envvar="MESHTOOL_TRACE_SAMPLING", default="1", metavar="PERCENT",
-              show_default=True, help="Percent of new traces recorded; a caller's decision is "
-                                      "kept (default $MESHTOOL_TRACE_SAMPLING).")
+@tracing_options
 @click.option("--retry-buffer", default="64k", show_default=True, metavar="SIZE",
               help="Request bodies up to SIZE (e.g. 64k, 1m) are kept so that a retry can "
                    "replay them; a larger body is streamed once and not retried.")
@@ -144,18 +162,13 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, ap
     from meshtool.conventions import DEFAULT_NAMESPACE, HEALTH_PORT
     from meshtool.sidecar.master import SidecarConfig
     from meshtool.sidecar.resolve import Resolver
-    from meshtool.sidecar.tracing import TracingConfig, parse_sampling
 
     resolve_map = _pairs(resolve, "--resolve")
     try:
         Resolver(resolve_map)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    try:
-        sampling = parse_sampling(trace_sampling)
-    except ValueError:
-        raise UsageError(f"--trace-sampling {trace_sampling!r}: expected a percentage "
-                         "between 0 and 100") from None
+    tracing = tracing_config(zipkin, otlp, trace_sampling)
     config = SidecarConfig(
         mode=mode, inbound_port=inbound_port, outbound_port=outbound_port, admin_port=admin_port,
         health_port=health_port if health_port is not None else
@@ -167,7 +180,7 @@ def run(snapshot, mode, inbound_port, outbound_port, admin_port, health_port, ap
                           address=os.environ.get("INSTANCE_IP") or None), snapshot_file=snapshot,
         control_plane=control_plane, access_log=access_log, probes=probes,
         resolve=resolve_map, reuse_port=workers > 1, retry_buffer=retry_buffer.lower(),
-        tracing=TracingConfig(zipkin=zipkin or None, otlp=otlp or None, sampling=sampling),
+        tracing=tracing,
         header_timeout=header_timeout, idle_timeout=idle_timeout, max_connections=max_connections,
         token_file=token_file or (POD_TOKEN if os.path.exists(POD_TOKEN) else None))
     return run_sidecar(config, workers=workers, verbose=verbose)

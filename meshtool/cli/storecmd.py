@@ -11,13 +11,8 @@ from __future__ import annotations
 import click
 
 from meshtool.errors import DataError, Finding, UsageError
-from meshtool.model.kinds import kind_names, resolve_kind, slug
+from meshtool.model.kinds import kind_help, kind_names, resolve_kind, slug
 from meshtool.model.resource import DEFAULT_NAMESPACE, Resource
-
-KIND_HELP = ("routerule (rr), egressrule (er), destinationpolicy (dp), mtlspolicy, accesspolicy (ap), "
-             "virtualservice (vs), destinationrule (dr), serviceentry (se), trafficroute, httproute, "
-             "grpcroute")
-
 
 def load_input(files: tuple[str, ...], namespace: str | None, *, quiet: bool = False,
                default_namespace: str | None = None, unique: bool = True,
@@ -93,7 +88,7 @@ def kind_of(name: str) -> str:
     """A kind as typed ('rr', 'RouteRules', 'route-rule') -> 'RouteRule'; UsageError if unknown."""
     kind = resolve_kind(name)
     if kind is None:
-        raise UsageError(f'unknown kind "{name}"; use one of {KIND_HELP}')
+        raise UsageError(f'unknown kind "{name}"; use one of {kind_help()}')
     return kind
 
 

@@ -52,6 +52,11 @@ def verdicts(rules: dict[Key, Resource], compiled: Compiled,
     return out
 
 
+def is_hostname(address: str) -> bool:
+    """A load balancer's DNS name rather than an IP address (v4 or v6)."""
+    return any(c.isalpha() for c in address) and ":" not in address
+
+
 def status_patch(address: str) -> dict:
-    field = "hostname" if any(c.isalpha() for c in address) and ":" not in address else "ip"
+    field = "hostname" if is_hostname(address) else "ip"
     return {"status": {"loadBalancer": {"ingress": [{field: address}]}}}

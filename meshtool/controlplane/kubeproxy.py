@@ -13,11 +13,12 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
+from meshtool.conventions import DISCOVERY_PORT
 from meshtool.errors import MeshtoolError, NotFoundError
 
 NAMESPACE = "meshtool-system"
 SERVICE = "meshtool-control-plane"
-PORT = 15010
+PORT = DISCOVERY_PORT
 
 
 @dataclass

@@ -36,6 +36,7 @@ class KubeStatusReporter:
         self._api_client = api_client
         self._queue: queue.Queue = queue.Queue()
         self._ingresses: dict = {}  # Ingress key -> the last verdict queued for it
+        self._gateway_api: dict = {}  # Gateway / HTTPRoute key -> the last verdict queued
         self._thread = threading.Thread(target=self._run, name="kube-status", daemon=True)
         self._thread.start()
 
@@ -50,12 +51,16 @@ class KubeStatusReporter:
     def compiled(self, rules, compiled, services: list[dict]) -> None:
         """After each snapshot: the gateway's address for the Ingresses it serves, an Event
         for those it cannot (meshtool.controlplane.ingressstatus); each verdict written once."""
-        from meshtool.controlplane.ingressstatus import verdicts
+        from meshtool.controlplane import gatewayapistatus, ingressstatus
 
-        for verdict in verdicts(rules, compiled, services):
+        for verdict in ingressstatus.verdicts(rules, compiled, services):
             if self._ingresses.get(verdict.key) != verdict:
                 self._ingresses[verdict.key] = verdict
                 self._queue.put(("ingress", verdict.key, verdict))
+        for verdict in gatewayapistatus.verdicts(rules, compiled, services):
+            if self._gateway_api.get(verdict.key) != verdict:
+                self._gateway_api[verdict.key] = verdict
+                self._queue.put(("gateway-api", verdict.key, verdict))
 
     def certificates(self, problems: list) -> None:
         """Certificates a gateway resource names and the gateway cannot serve (each problem
@@ -80,6 +85,8 @@ class KubeStatusReporter:
                 verdict, key, message = job
                 if verdict == "ingress":
                     self._write_ingress(message)
+                elif verdict == "gateway-api":
+                    self._write_gateway_api(message)
                 elif verdict == "certificate":
                     self._write_certificate(message)
                 else:
@@ -142,6 +149,29 @@ class KubeStatusReporter:
                 net.patch_namespaced_ingress_status(name, namespace,
                                                     status_patch(verdict.address),
                                                     field_manager=FIELD_MANAGER)
+        except ApiException as exc:
+            if exc.status != 404:  # deleted meanwhile: nothing to say
+                raise
+
+    def _write_gateway_api(self, verdict) -> None:
+        """A Gateway's or an HTTPRoute's status (meshtool.controlplane.gatewayapistatus)."""
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        from meshtool.controlplane import gatewayapistatus as gs
+
+        kind, namespace, name = verdict.key
+        group, _, version = verdict.api_version.partition("/")
+        custom = client.CustomObjectsApi(self._api_client)
+        try:
+            current = custom.get_namespaced_custom_object(group, version, namespace,
+                                                          gs.PLURALS[kind], name)
+            build = gs.gateway_status if kind == gs.GATEWAY else gs.route_status
+            status = build(verdict, current.get("status") or {},
+                           current["metadata"].get("generation", 0), _now())
+            custom.patch_namespaced_custom_object_status(
+                group, version, namespace, gs.PLURALS[kind], name, {"status": status},
+                field_manager=FIELD_MANAGER, _content_type=MERGE_PATCH)
         except ApiException as exc:
             if exc.status != 404:  # deleted meanwhile: nothing to say
                 raise

@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshtool.conventions import DEFAULT_NAMESPACE
+from meshtool.conventions import DEFAULT_NAMESPACE, DISCOVERY_PORT
 
-DEFAULT_PORT = 15010
+DEFAULT_PORT = DISCOVERY_PORT
 DEFAULT_ADDRESS = f"127.0.0.1:{DEFAULT_PORT}"
 STREAM_PATH = "/v1/stream"
 SYNCZ_PATH = "/debug/syncz"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from meshtool.conventions import ADMIN_PORT, HEALTH_PORT, INBOUND_PORT, OUTBOUND_PORT, PROXY_UID
+
 IN_CHAIN = "MESHTOOL_INBOUND"
 IN_REDIRECT = "MESHTOOL_IN_REDIRECT"
 OUT_CHAIN = "MESHTOOL_OUTPUT"
@@ -19,11 +21,11 @@ JUMPS = (("PREROUTING", IN_CHAIN), ("OUTPUT", OUT_CHAIN))
 
 
 class Redirect(NamedTuple):  # not a dataclass: cheaper to define at start-up (errors.Finding)
-    proxy_uid: int = 1337
-    outbound_port: int = 15001
-    inbound_port: int = 15006
-    admin_port: int = 15020
-    health_port: int = 15021  # the kubelet's probes reach the sidecar there, never redirected
+    proxy_uid: int = PROXY_UID
+    outbound_port: int = OUTBOUND_PORT
+    inbound_port: int = INBOUND_PORT
+    admin_port: int = ADMIN_PORT
+    health_port: int = HEALTH_PORT  # the kubelet's probes reach the sidecar there, never redirected
     include_outbound_ip_ranges: tuple[str, ...] = ("*",)  # ("*",) all, () none
     exclude_outbound_ip_ranges: tuple[str, ...] = ()
     include_inbound_ports: tuple[str, ...] = ("*",)

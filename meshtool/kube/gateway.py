@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from meshtool.conventions import (ADMIN_PORT, GATEWAY_CLASS, GATEWAY_HTTP_PORT, GATEWAY_HTTPS_PORT,
-                                  GATEWAY_SERVICE, HEALTH_PORT)
+from meshtool.conventions import (ADMIN_PORT, GATEWAY_CLASS, GATEWAY_CONTROLLER, GATEWAY_HTTP_PORT,
+                                  GATEWAY_HTTPS_PORT, GATEWAY_SERVICE, HEALTH_PORT)
 from meshtool.kube.objects import pod_identity_env
 
-CONTROLLER = "meshtool.io/gateway"
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 GATEWAY_SERVICE_HTTP_PORT, GATEWAY_SERVICE_HTTPS_PORT = 80, 443  # what clients reach
 
@@ -81,6 +80,6 @@ def gateway_manifests(namespace: str, image: str, control_plane: str,
         "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
         "metadata": {**meta(GATEWAY_CLASS, "gateway", namespaced=False),
                      "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
-        "spec": {"controller": CONTROLLER},
+        "spec": {"controller": GATEWAY_CONTROLLER},
     }
     return [account, deployment, service, ingress_class]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from meshtool import __version__
-from meshtool.conventions import DISCOVERY_PORT, INJECTION_LABEL, WEBHOOK_PORT
+from meshtool.conventions import DISCOVERY_PORT, INJECT_KEY, INJECTION_LABEL, WEBHOOK_PORT
 from meshtool.kube import objects
 from meshtool.kube.certs import WebhookCerts, generate, service_names, signed_by
 
@@ -142,6 +142,9 @@ def rbac(settings: Settings) -> list[dict]:
             # The address of the ingress gateway, in the status of the Ingresses it serves.
             {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"],
              "verbs": ["get", "patch"]},
+            # ...and of the Gateway API Gateways of its class, with their routes' verdicts.
+            {"apiGroups": ["gateway.networking.k8s.io"],
+             "resources": ["gateways/status", "httproutes/status"], "verbs": ["get", "patch"]},
             # With the gateway: the TLS Secrets that Ingresses (spec.tls) and Gateways
             # (certificateRefs, credentialName) name, in their own namespaces; their keys go
             # to the gateway proxies only (docs/kubernetes.md).
@@ -218,7 +221,7 @@ def deployment(settings: Settings) -> dict:
             "template": {
                 "metadata": {"labels": {**selector, "app.kubernetes.io/part-of": "meshtool",
                                         # The control plane never gets a sidecar of its own.
-                                        "sidecar.meshtool.io/inject": "false"}},
+                                        INJECT_KEY: "false"}},
                 "spec": {
                     "serviceAccountName": NAME,
                     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from meshtool.conventions import DISCOVERY_PORT
 from meshtool.errors import MeshtoolError
 from meshtool.localmesh.meshfile import GatewaySpec, MeshSpec, ServiceInstance
 from meshtool.localmesh.processes import ProcessRecord, port_in_use, spawn, stop, tail
 from meshtool.ports import free_port, free_ports
 
-DEFAULT_CONTROL_PLANE_PORT = 15010
+DEFAULT_CONTROL_PLANE_PORT = DISCOVERY_PORT
 STATE_FILE = "mesh.json"
 
 # (instance, role, status) -> None; status is "starting", "ready" or "failed"

@@ -85,7 +85,7 @@ FOREIGN_KINDS = (
     ForeignKind("kuma.io", "HealthCheck", ("v1alpha1",), "healthchecks"),
     ForeignKind("gateway.networking.k8s.io", "HTTPRoute", ("v1beta1", "v1"), "httproutes"),
     ForeignKind("gateway.networking.k8s.io", "GRPCRoute", ("v1alpha2", "v1"), "grpcroutes"),
-    ForeignKind("gateway.networking.k8s.io", "Gateway", ("v1beta1", "v1"), "gateways"),
+    ForeignKind("gateway.networking.k8s.io", "Gateway", ("v1beta1", "v1"), "gateways", ("gtw",)),
     ForeignKind("networking.istio.io", "Gateway", _ISTIO_NET, "gateways", ("gw",),
                 bare_names=False),  # "gateway" names the Gateway API's
     ForeignKind("networking.k8s.io", "Ingress", ("v1beta1", "v1"), "ingresses", ("ing",)),
@@ -133,6 +133,22 @@ def slug(kind: str) -> str:
 def resolve_kind(name: str) -> str | None:
     """'rr', 'RouteRules', 'routerule' -> 'RouteRule'; None when unknown."""
     return _BY_ALIAS.get(name.lower())
+
+
+def kind_help() -> str:
+    """Every stored kind as a user types it, with its short names: 'routerule (rr), ...,
+    gateway (gtw), gateway.networking.istio.io (gw), ...' (the Istio 0.x kinds, which share
+    their names with meshtool's own, only by kind.group)."""
+    out = []
+    for key in STORED_KINDS:
+        fk = FOREIGN_BY_KEY.get(key)
+        if fk is not None and fk.group == "config.istio.io":
+            continue
+        aliases = _ALIASES[key]
+        name = aliases[0] if fk is None else fk.kind.lower() if fk.bare_names else key.lower()
+        short = [a for a in aliases if len(a) <= 3]
+        out.append(f"{name} ({', '.join(short)})" if short else name)
+    return ", ".join(out)
 
 
 def kind_names() -> list[str]:

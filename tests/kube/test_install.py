@@ -42,7 +42,10 @@ def test_the_control_plane_reads_and_writes_only_rule_status_events_and_token_re
                       ("", "events", "create"),
                       ("authentication.k8s.io", "tokenreviews", "create"),  # CSRs' tokens
                       # the gateway's address in the status of the Ingresses it serves
-                      ("networking.k8s.io", "ingresses/status", "patch")}
+                      ("networking.k8s.io", "ingresses/status", "patch"),
+                      # ...and of the Gateway API Gateways it serves, with their routes
+                      ("gateway.networking.k8s.io", "gateways/status", "patch"),
+                      ("gateway.networking.k8s.io", "httproutes/status", "patch")}
     read = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
             if "list" in rule["verbs"]}
     foreign = {("config.istio.io", p) for p in ("routerules", "egressrules", "destinationpolicies")}

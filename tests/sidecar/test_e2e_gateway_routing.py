@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -101,7 +102,7 @@ def gateway(tmp_path_factory):
             apply(snapshot("first", v1, v2, []))
             readiness = (not_ready, http_get(health, "/ready"))
             yield http_port, lambda version, rules, routes=None: apply(
-                snapshot(version, v1, v2, rules, routes)), readiness
+                snapshot(version, v1, v2, rules, routes)), (readiness, admin)
         finally:
             proc.terminate()
             proc.wait(10)
@@ -118,7 +119,7 @@ def get(port: int, path: str, headers: dict | None = None) -> tuple[int, dict, s
 
 
 def test_the_health_port_says_ready_once_the_first_routes_are_in_force(gateway):
-    _, _, (before, after) = gateway
+    _, _, ((before, after), _) = gateway
     assert before == (503, b"not ready: no valid snapshot yet\n")
     assert after == (200, b"ready: snapshot first\n")
 
@@ -159,6 +160,14 @@ def test_the_weights_of_the_service_split_exactly_behind_the_gateway(gateway):
         {"labels": {"version": "v1"}, "weight": 70}, {"labels": {"version": "v2"}, "weight": 30}]})])
     seen = Counter(get(port, "/shop/x")[2].split()[0] for _ in range(50))
     assert seen == {"v1": 35, "v2": 15}
+    # the metrics addon counts them as a sidecar does, by the version that answered
+    text = http_get(gateway[2][1], "/stats/prometheus")[1].decode()
+    counts = Counter()
+    for m in re.finditer(r'^meshtool_requests_total\{([^}]*)\} (\S+)$', text, re.M):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if labels.get("destination_service") == "shop" and labels.get("response_code") == "200":
+            counts[labels.get("destination_version")] += float(m.group(2))
+    assert counts["v2"] >= 15 and counts["v1"] >= 35, text
 
 
 def test_a_bad_gateway_route_is_refused_whole_and_the_last_good_one_keeps_serving(gateway):

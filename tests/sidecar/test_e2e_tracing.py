@@ -67,20 +67,22 @@ def _get(port: int, path: str, headers=None) -> tuple[int, dict, bytes]:
         conn.close()
 
 
+def _trace(zipkin, service: str, request_id: str, spans: int) -> list[dict]:
+    """The trace of `service` in Zipkin holding the request, once it has `spans` spans."""
+    def found():
+        for trace in zipkin.traces(service):
+            if any(s.get("tags", {}).get("guid:x-request-id") == request_id for s in trace) \
+                    and len(trace) >= spans:
+                return trace
+        return None
+    return wait_for(found, 30, 0.3, f"a trace of {spans} spans from {service} in Zipkin")
+
+
 def test_svca_svcb_msgd_is_one_trace_with_a_span_per_hop(zipkin, egress_mesh):
     svca = egress_mesh.find("svca-v1", "sidecar")
     status, headers, body = _get(svca.ports["inbound"], "/pay")
     assert status == 200 and b"message sent by msgd" in body, body
-    rid = headers["x-request-id"]
-
-    def the_trace():
-        for trace in zipkin.traces("svca"):
-            if any(s.get("tags", {}).get("guid:x-request-id") == rid for s in trace) \
-                    and len(trace) >= 4:
-                return trace
-        return None
-
-    trace = wait_for(the_trace, 30, 0.3, "a trace of four spans in Zipkin")
+    trace = _trace(zipkin, "svca", headers["x-request-id"], 4)
     assert len({s["traceId"] for s in trace}) == 1
     spans = {(s["localEndpoint"]["serviceName"], s["kind"]): s for s in trace}
     assert set(spans) == {("svca", "SERVER"), ("svca", "CLIENT"), ("svcb", "SERVER"),
@@ -138,3 +140,44 @@ def test_a_collector_that_never_answers_slows_no_request(mesh):
         assert n > 50 and slowest < 1.0, (n, slowest)
     finally:
         hole.close()
+
+
+@pytest.fixture
+def ingress_mesh(zipkin, tmp_path, monkeypatch):
+    """The ingress scenario (gateway -> magnanimo -> benigno), every proxy exporting spans: the
+    gateway too (`meshtool gateway run` reads the same --zipkin/--trace-sampling variables)."""
+    from dataclasses import replace
+
+    from meshtool.localmesh.demo import apply_files, wait_synced
+    from meshtool.localmesh.meshfile import load_meshfile
+    from meshtool.localmesh.supervisor import down, up
+    from meshtool.store import open_store
+
+    monkeypatch.setenv("MESHTOOL_ZIPKIN", zipkin.spans_endpoint)
+    monkeypatch.setenv("MESHTOOL_TRACE_SAMPLING", "100")
+    spec = load_meshfile(ROOT / "samples" / "ingress" / "mesh.yaml")
+    spec = replace(spec, gateways=tuple(replace(g, port=None) for g in spec.gateways))
+    store = str(tmp_path / "store.db")
+    state = up(spec, tmp_path, store=store, control_plane_port=free_port(), timeout=60)
+    try:
+        with open_store(store) as st:
+            _, revision = apply_files(st, [str(ROOT / "samples/ingress/ingress.yaml")])
+        wait_synced(state, revision, len(state.proxies()), 30)
+        yield state
+    finally:
+        down(tmp_path)
+
+
+def test_a_request_through_the_gateway_starts_the_trace_at_the_gateway(zipkin, ingress_mesh):
+    port = ingress_mesh.find("ingress", "gateway").ports["http"]
+    status, headers, body = _get(port, "/route1/hw2")
+    assert status == 200 and b"Hello World, Benigno" in body, body
+    trace = _trace(zipkin, "meshtool-gateway", headers["x-request-id"], 3)
+    assert len({s["traceId"] for s in trace}) == 1
+    by_service = {}
+    for s in trace:
+        by_service.setdefault(s["localEndpoint"]["serviceName"], []).append(s)
+    assert {"meshtool-gateway", "magnanimo"} <= set(by_service), by_service.keys()
+    [edge] = by_service["meshtool-gateway"]
+    assert "parentId" not in edge  # the trace begins at the mesh's door
+    assert edge["tags"]["peer.service"] == "magnanimo"

@@ -20,6 +20,8 @@ pattern) -> RouteRules.
   two limits the one try); retry attempts, codes and backoff.
 - hostnames: the route applies only to requests whose Host (without its port) is one of them;
   `*.example.com` matches any name ending in `.example.com`, as the specification says.
+- A parentRef's port is checked (1-65535), but meshtool's rules are per Service: the route
+  applies to every port of its parent (the same for the usual one-port Service).
 Anything else is refused naming its field, never dropped.
 """
 
@@ -241,6 +243,11 @@ def _parents(value: Any, namespace: str | None, out: Conversion,
         for key in ref:
             if key not in ("group", "kind", "name", "namespace", "port"):
                 out.unsupported(at + (key,))
+        port = ref.get("port")
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                                 or not 1 <= port <= 65535):
+            out.problem(at + ("port",), "must be a port number, 1 to 65535")
+            continue
         parents.append((_service(ref, namespace), at))
     return parents
 

@@ -166,6 +166,8 @@ def test_grpc_method_match_is_the_path():
     (route([{}], hostnames=["10.0.0.1"]), "spec.hostnames[0]", "no IP address"),
     (route([{}], hostnames=["benigno:5000"]), "spec.hostnames[0]", "no port"),
     (route([{}], hostnames="benigno"), "spec.hostnames", "must be a list"),
+    (route([{}], parents=[{"kind": "Service", "name": "benigno", "port": "http"}]),
+     "spec.parentRefs[0].port", "must be a port number"),
 ])
 def test_what_does_not_convert_is_refused_naming_the_field(doc, field, message):
     _, problems = convert(doc)
