@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -204,6 +205,7 @@ def run(quick: bool = False) -> list[Figure]:
                 loaded[t.name] = max(loaded.get(t.name, 0), _rss_mb(t.proc.pid))
         sidecar.terminate()
         sidecar.wait(10)
+        starts = _starts(snapshot, 3 if quick else 7)
         scaling = _workers(snapshot, str(lua), seconds, (1, 2))
     finally:
         for p in procs:
@@ -214,7 +216,7 @@ def run(quick: bool = False) -> list[Figure]:
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-    return _figures(results, idle, loaded, sidecar_ready, mitm_ready) + [
+    return _figures(results, idle, loaded, starts, mitm_ready) + [
         Figure(f"sidecar req/s, {w} workers (SO_REUSEPORT), 50 conn", rps, "req/s",
                "1 worker", scaling[1], notes=f"{os.cpu_count()} cores shared with wrk and nginx")
         for w, rps in scaling.items() if w > 1]
@@ -249,12 +251,37 @@ def _haproxy_note(r, conns: int) -> str:
     return f"haproxy {h['rps']:,.0f}{per_cpu}, "
 
 
-def _figures(r, idle, loaded, sidecar_ready, mitm_ready) -> list[Figure]:
+def _starts(snapshot: Path, n: int) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds from exec until /ready answers, for n fresh starts one after another
+    (the page cache warm, as for a pod's restart): CPU is the steadier on a busy machine. The
+    `meshtool` of a wheel install, as users and the container image run it (bench/wheel_venv.py),
+    not this checkout's editable install, whose import hook adds to every start."""
+    from bench.wheel_venv import bin_path, installed_venv
+
+    meshtool = bin_path(installed_venv(), "meshtool")
+    out = []
+    for _ in range(n):
+        admin = _port()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [*_pin(0), meshtool, "proxy", "run", "--snapshot", str(snapshot),
+             "--outbound-port", str(_port()), "--inbound-port", str(_port()),
+             "--admin-port", str(admin), "--service", "bench"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        try:
+            _wait(f"http://127.0.0.1:{admin}/ready")
+            out.append((time.perf_counter() - t0, _cpu_seconds(proc.pid)))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return out
+
+
+def _figures(r, idle, loaded, starts, mitm_ready) -> list[Figure]:
     figs = []
     for conns in CONNECTIONS:
         s, m, n, d = (r[(k, conns)] for k in ("sidecar", "mitmdump", "nginx", "direct"))
-        target = ">= 2.5x mitmdump, >= 2,000 req/s" if conns == 10 else None
-        met = (s["rps"] >= 2.5 * m["rps"] and s["rps"] >= 2000) if target else None
+        target, met = None, None  # wall-clock rates depend on the load: the targets are per CPU-second
         figs.append(Figure(f"sidecar req/s, {conns} conn", s["rps"], "req/s", "stock mitmdump",
                            m["rps"], target=target, met=met,
                            notes=f"nginx {n['rps']:,.0f}, "
@@ -266,10 +293,10 @@ def _figures(r, idle, loaded, sidecar_ready, mitm_ready) -> list[Figure]:
     for conns in (10, 50):
         s, m = r[("sidecar", conns)], r[("mitmdump", conns)]
         if s.get("per_cpu_s") and m.get("per_cpu_s"):
-            ok = s["per_cpu_s"] >= 2000 and s["per_cpu_s"] >= 2.5 * m["per_cpu_s"]
+            target = ">= 3,000 (issue 10)" if conns == 10 else None
             figs.append(Figure(f"sidecar requests per CPU-second, {conns} conn", s["per_cpu_s"],
                                "req/s", "mitmdump per CPU-second", m["per_cpu_s"],
-                               target=">= 2,000 and >= 2.5x mitmdump", met=ok,
+                               target=target, met=s["per_cpu_s"] >= 3000 if target else None,
                                notes="requests served / CPU time the proxy process used: one "
                                      "core's capacity, robust to a busy shared machine"))
     s1, d1, m1 = r[("sidecar", 1)], r[("direct", 1)], r[("mitmdump", 1)]
@@ -280,13 +307,20 @@ def _figures(r, idle, loaded, sidecar_ready, mitm_ready) -> list[Figure]:
                            notes="the processing floor of the added latency"))
     added = s1["p50"] - d1["p50"]
     figs.append(Figure("sidecar added p50, 1 conn", added, "ms", "mitmdump added p50",
-                       m1["p50"] - d1["p50"], target="< 0.7 ms", met=added < 0.7))
+                       m1["p50"] - d1["p50"], target="< 0.5 ms", met=added < 0.5,
+                       notes="the best of the alternated rounds; bench core has medians"))
     figs.append(Figure("sidecar RSS idle", idle["sidecar"], "MB", "mitmdump idle", idle["mitmdump"],
-                       target="< 60 MB", met=idle["sidecar"] < 60,
+                       target="< 45 MB", met=idle["sidecar"] < 45,
                        notes=f"nginx {idle['nginx']:.1f} MB"))
     figs.append(Figure("sidecar RSS under load", loaded["sidecar"], "MB", "mitmdump under load",
-                       loaded["mitmdump"], target="< 60 MB", met=loaded["sidecar"] < 60))
-    figs.append(Figure("sidecar start to ready", sidecar_ready, "s", "mitmdump start to listening",
-                       mitm_ready, target="< 0.5 s", met=sidecar_ready < 0.5,
-                       notes="sidecar: /ready answers 200 (listening with a valid snapshot)"))
+                       loaded["mitmdump"]))
+    wall = statistics.median(w for w, _ in starts)
+    cpu = statistics.median(c for _, c in starts)
+    figs.append(Figure("sidecar start to ready", wall, "s", "mitmdump start to listening",
+                       mitm_ready, target="< 0.3 s", met=wall < 0.3,
+                       notes=f"median of {len(starts)} starts (walls "
+                             f"{', '.join(f'{w:.3f}' for w, _ in starts)} s); until /ready answers "
+                             f"200, listening with a valid snapshot; CPU of the process by then: "
+                             f"median {cpu:.2f} s; installed from a wheel. mitmdump: one start, "
+                             "until its port accepts"))
     return figs

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from meshtool.conventions import DEFAULT_NAMESPACE
 from meshtool.analysis.items import Item, as_dict, str_map
 from meshtool.analysis.workloads import Workload, workload_of
+from meshtool.model import native
 from meshtool.model.hosts import kube_service
 from meshtool.model.kinds import DESTINATION_POLICY, EGRESS_RULE, ROUTE_RULE
 
@@ -61,6 +63,7 @@ class Index:
         self.routes_by_destination: dict[Destination, list[Item]] = defaultdict(list)
         self.policies_by_destination: dict[Destination, list[Item]] = defaultdict(list)
         self.destinations: dict[int, Destination | None] = {}  # id(rule) -> its destination
+        self._models: dict[int, Any] = {}  # id(rule) -> its model value
         for item in items:
             self._add(item)
 
@@ -106,6 +109,20 @@ class Index:
 
     def destination(self, rule: Item) -> Destination | None:
         return self.destinations.get(id(rule))
+
+    def model(self, rule: Item) -> Any:
+        """A rule as the model reads it (meshtool.model.native, the parser validate, the control
+        plane and the sidecar use): t.Route, t.Egress, t.Policy...; None when the rule is
+        broken, which MT0001 reports."""
+        key = id(rule)
+        if key not in self._models:
+            self._models[key] = native.parse(rule.kind, rule.namespace or DEFAULT_NAMESPACE,
+                                             rule.name, rule.manifest.get("spec")).value
+        return self._models[key]
+
+    def service_destination(self, rule: Item, ref: Any) -> Destination | None:
+        """Where a model ServiceRef of `rule` (a split's or a mirror's service) points."""
+        return resolve_destination(ref.name, ref.namespace, rule.namespace or DEFAULT_NAMESPACE)
 
     def select(self, namespace: str, selector: dict[str, str],
                among: set[int] | None = None) -> set[int]:

@@ -130,7 +130,7 @@ CASES = [
      "set at least one of uri, authority"),
     (RR, "spec.redirect.uri", "spec.redirect.uri", "/v1", "", "must not be empty"),
     (RR, "spec.redirect.redirectCode", "spec.redirect.redirectCode", 302, 200,
-     "must be one of 301, 302, 303, 307, 308"),
+     "must be at least 301, got 200"),  # 304-306 are refused by the model's check
     (RR, "spec.redirect.authority", "spec.redirect.authority", "ratings.example.com", 80,
      "must be a string"),
     (RR, "spec.rewrite", "spec.rewrite", {"uri": "/v1"}, {"url": "/v1"},

@@ -4,30 +4,32 @@ from __future__ import annotations
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
-from meshtool.analysis.index import Destination, target_destination
-from meshtool.analysis.items import Item, as_dict
+from meshtool.analysis.index import Destination
+from meshtool.analysis.items import Item
 from meshtool.model.hosts import host_matches
 from meshtool.model.kinds import GATEWAY_ROUTE
+from meshtool.rules.yamlio import format_path
 
 
 def _external(ctx: Context, name: str) -> bool:
     """A two-label name such as 'example.com' may be an egress host rather than svc.ns."""
     for rule in ctx.index.egress_rules:
-        pattern = as_dict(rule.spec.get("destination")).get("service")
-        if isinstance(pattern, str) and host_matches(pattern, name.split(":", 1)[0]):
+        egress = ctx.index.model(rule)
+        if egress is not None and host_matches(egress.pattern, name.split(":", 1)[0]):
             return True
     return False
 
 
-def _check(ctx: Context, rule: Item, field: str, target: dict, dest: Destination | None) -> None:
+def _check(ctx: Context, rule: Item, field: tuple, name: str, dest: Destination | None) -> None:
     if dest is None or dest.namespace is None:
         return
     if (dest.namespace, dest.service) in ctx.index.services:
         return
-    if _external(ctx, str(target.get("name"))):
+    if _external(ctx, name):
         return
-    ctx.report("MT0100", rule, ("spec", field, "name"), service=dest.service,
-               namespace=dest.namespace, field=f"spec.{field}.name")
+    at = ("spec", *field, "name")
+    ctx.report("MT0100", rule, at, service=dest.service, namespace=dest.namespace,
+               field=format_path(at))
 
 
 def run(ctx: Context) -> None:
@@ -39,17 +41,24 @@ def run(ctx: Context) -> None:
         ctx.report_at("MT0002")
         return
     for rule in rules:
-        _check(ctx, rule, "destination", as_dict(rule.spec.get("destination")),
-               index.destination(rule))
-        mirror = rule.spec.get("mirror")
-        if isinstance(mirror, dict):
-            _check(ctx, rule, "mirror", mirror, target_destination(rule, mirror))
+        value = index.model(rule)
+        if value is None:  # a broken rule is MT0001's
+            continue
+        _check(ctx, rule, ("destination",), value.destination.name, index.destination(rule))
+        for i, subset in enumerate(getattr(value, "split", ())):  # another service's share
+            if subset.service is not None:
+                _check(ctx, rule, ("route", i, "destination"), subset.service.name,
+                       index.service_destination(rule, subset.service))
+        mirror = getattr(value, "mirror", None)
+        if mirror is not None:
+            _check(ctx, rule, ("mirror",), mirror.service.name,
+                   index.service_destination(rule, mirror.service))
 
 
 ANALYZER = Analyzer(
     name="destination-not-found",
-    description="RouteRule and DestinationPolicy destinations (and mirrors) must name an "
-                "existing Service.",
+    description="RouteRule and DestinationPolicy destinations (a route's other services and "
+                "mirrors too) must name an existing Service.",
     kinds=("RouteRule", "DestinationPolicy", "Service", "EgressRule", GATEWAY_ROUTE),
     codes=("MT0100", "MT0002"),
     run=run,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
-from meshtool.analysis.items import Item, as_dict, as_list
+from meshtool.analysis.items import Item
 from meshtool.model.hosts import is_ip_pattern
 
 
@@ -25,18 +25,12 @@ class Opening:
     index: int  # position in spec.ports
 
 
-def _openings(rule: Item) -> list[Opening]:
-    host = as_dict(rule.spec.get("destination")).get("service")
-    if not isinstance(host, str) or not host:
+def _openings(ctx: Context, rule: Item) -> list[Opening]:
+    egress = ctx.index.model(rule)
+    if egress is None or not egress.ports:  # broken (MT0001's), or no port listed
         return []
-    host = host.lower().rstrip(".")
-    out = []
-    for i, port in enumerate(as_list(rule.spec.get("ports"))):
-        port = as_dict(port)
-        number = port.get("port")
-        if isinstance(number, int) and not isinstance(number, bool):
-            out.append(Opening(rule, host, number, str(port.get("protocol", "http")).lower(), i))
-    return out
+    host = egress.pattern.lower().rstrip(".")
+    return [Opening(rule, host, p.port, p.protocol, i) for i, p in enumerate(egress.ports)]
 
 
 def _parents(host: str) -> list[str]:
@@ -49,7 +43,7 @@ def run(ctx: Context) -> None:
     by_key: dict[tuple[str, int], list[Opening]] = defaultdict(list)
     ip_by_port: dict[int, list[Opening]] = defaultdict(list)
     for rule in ctx.index.egress_rules:
-        for o in _openings(rule):
+        for o in _openings(ctx, rule):
             by_key[(o.host, o.port)].append(o)
     for (host, port), same in by_key.items():
         first = same[0]

@@ -11,8 +11,8 @@ from meshtool.analysis.remote import REMOTE_CLUSTER, remote_objects
 
 def _has_locality_policy(ctx: Context, namespace: str, service: str) -> bool:
     for policy in ctx.index.policies_by_destination.get(Destination(service, namespace), []):
-        locality = as_dict(as_dict(policy.spec.get("loadBalancing")).get("locality"))
-        if locality and locality.get("enabled", True) is not False:
+        value = ctx.index.model(policy)
+        if value is not None and value.locality:  # as the sidecar reads it
             return True
     return False
 

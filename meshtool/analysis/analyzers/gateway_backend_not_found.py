@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
-from meshtool.analysis.index import target_destination
-from meshtool.analysis.items import as_dict
 from meshtool.model.kinds import GATEWAY_ROUTE
 
 
@@ -15,8 +13,9 @@ def run(ctx: Context) -> None:
     if not routes or not index.knows_services:
         return  # destination-not-found says once that Services are missing from the input
     for route in routes:
-        for i, backend in enumerate(route.spec.get("backends") or []):
-            dest = target_destination(route, as_dict(as_dict(backend).get("service")))
+        value = index.model(route)
+        for i, backend in enumerate(value.backends if value is not None else ()):
+            dest = index.service_destination(route, backend.service)
             if dest is None or dest.namespace is None:
                 continue
             if (dest.namespace, dest.service) not in index.services:

@@ -18,21 +18,16 @@ import re
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
 from meshtool.analysis.index import Index
-from meshtool.analysis.items import Item, as_dict, as_list, str_map
+from meshtool.analysis.items import as_dict, as_list, str_map
 from meshtool.analysis.workloads import Workload
-from meshtool.conventions import DEFAULT_NAMESPACE, INJECTION_LABEL
-from meshtool.model import native
+from meshtool.conventions import INJECTION_LABEL
 from meshtool.model.kinds import ACCESS_POLICY, MTLS_POLICY
 from meshtool.model.peermodes import peer_modes
 
 
-def _parsed(items: list[Item], kind: str) -> list:
-    out = []
-    for item in items:
-        value = native.parse(kind, item.namespace or DEFAULT_NAMESPACE, item.name, item.spec).value
-        if value is not None:  # a broken one is MT0001's
-            out.append(value)
-    return out
+def _parsed(index: Index, kind: str) -> list:
+    values = (index.model(item) for item in index.by_kind.get(kind, []))
+    return [v for v in values if v is not None]  # a broken one is MT0001's
 
 
 def _strict_by(index: Index, policies: list, namespace: str, service: str) -> str | None:
@@ -111,17 +106,18 @@ def _allowed_account(accesses: list, namespace: str, service: str, account: str,
 
 def run(ctx: Context) -> None:
     index = ctx.index
-    policies = _parsed(index.by_kind.get(MTLS_POLICY, []), MTLS_POLICY)
+    policies = _parsed(index, MTLS_POLICY)
     if not any(p.mode == "STRICT" or "STRICT" in p.ports.values() for p in policies):
         return
     strict = _services(index, policies)
     for item in index.policies:
-        tls = as_dict(item.spec.get("tls")).get("mode")
+        value = index.model(item)
+        tls = value.tls if value is not None else None
         dest = index.destination(item)
         if tls == "DISABLE" and dest is not None and (dest.namespace, dest.service) in strict:
             ctx.report("MT0400", item, ("spec", "tls", "mode"), service=dest.display,
                        policy=strict[(dest.namespace, dest.service)])
-    accesses = _parsed(index.by_kind.get(ACCESS_POLICY, []), ACCESS_POLICY)
+    accesses = _parsed(index, ACCESS_POLICY)
     for w in index.workloads:
         if not _without_sidecar(index, w):
             continue

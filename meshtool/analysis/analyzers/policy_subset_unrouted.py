@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
-from meshtool.analysis.items import as_dict, as_list, format_labels, str_map
+from meshtool.analysis.items import format_labels
 
 
 def _compatible(a: dict[str, str], b: dict[str, str]) -> bool:
@@ -15,7 +15,8 @@ def _compatible(a: dict[str, str], b: dict[str, str]) -> bool:
 def run(ctx: Context) -> None:
     index = ctx.index
     for policy in index.policies:
-        labels = str_map(as_dict(policy.spec.get("destination")).get("labels"))
+        value = index.model(policy)
+        labels = dict(value.labels) if value is not None else {}
         destination = index.destination(policy)
         if not labels or destination is None:
             continue
@@ -28,14 +29,13 @@ def run(ctx: Context) -> None:
             continue
         reached = False
         for rule in rules:
-            routes = [as_dict(r) for r in as_list(rule.spec.get("route"))]
-            if not routes:  # a rule without routes (fault, timeout...) sends to every pod
-                reached = True
-            for route in routes:
-                weight = route.get("weight")
-                if weight == 0:
-                    continue
-                if _compatible(str_map(route.get("labels")), labels):
+            route = index.model(rule)
+            # A rule without routes (fault, timeout...) has one subset, every pod, weight 100.
+            for subset in route.split if route is not None else ():
+                if subset.weight == 0 or (subset.service is not None and index.service_destination(
+                        rule, subset.service) != destination):
+                    continue  # no traffic, or traffic to another service
+                if _compatible(dict(subset.labels), labels):
                     reached = True
             if reached:
                 break

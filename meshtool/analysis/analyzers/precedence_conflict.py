@@ -10,18 +10,15 @@ from meshtool.analysis.items import Item
 from meshtool.analysis.matching import disjoint, match_of
 
 
-def precedence(rule: Item) -> int:
-    value = rule.spec.get("precedence")
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def run(ctx: Context) -> None:
     for destination, rules in ctx.index.routes_by_destination.items():
         if len(rules) < 2:
             continue
         by_precedence: dict[int, list[Item]] = defaultdict(list)
         for rule in rules:
-            by_precedence[precedence(rule)].append(rule)
+            route = ctx.index.model(rule)
+            if route is not None:  # a broken rule is MT0001's
+                by_precedence[route.precedence].append(rule)
         for prec, group in by_precedence.items():
             matches = [match_of(r.spec) for r in group]
             for j in range(1, len(group)):

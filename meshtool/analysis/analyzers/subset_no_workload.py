@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
-from meshtool.analysis.index import Destination, target_destination
-from meshtool.analysis.items import Item, as_dict, as_list, format_labels, str_map
+from meshtool.analysis.index import Destination
+from meshtool.analysis.items import Item, format_labels
 
 
 def _check(ctx: Context, rule: Item, dest: Destination | None, labels: dict[str, str],
@@ -24,18 +24,21 @@ def run(ctx: Context) -> None:
     if not index.knows_services:
         return
     for rule in index.route_rules:
-        spec = rule.spec
-        destination = index.destination(rule)
-        for i, route in enumerate(as_list(spec.get("route"))):
-            labels = str_map(as_dict(route).get("labels"))
-            _check(ctx, rule, destination, labels, ("spec", "route", i, "labels"))
-        mirror = spec.get("mirror")
-        if isinstance(mirror, dict):
-            _check(ctx, rule, target_destination(rule, mirror), str_map(mirror.get("labels")),
-                   ("spec", "mirror", "labels"))
+        route = index.model(rule)
+        if route is None:  # a broken rule is MT0001's
+            continue
+        for i, subset in enumerate(route.split):  # in the order of spec.route
+            dest = index.destination(rule) if subset.service is None \
+                else index.service_destination(rule, subset.service)
+            _check(ctx, rule, dest, dict(subset.labels), ("spec", "route", i, "labels"))
+        if route.mirror is not None:
+            _check(ctx, rule, index.service_destination(rule, route.mirror.service),
+                   dict(route.mirror.labels), ("spec", "mirror", "labels"))
     for policy in index.policies:
-        labels = str_map(as_dict(policy.spec.get("destination")).get("labels"))
-        _check(ctx, policy, index.destination(policy), labels, ("spec", "destination", "labels"))
+        value = index.model(policy)
+        if value is not None:
+            _check(ctx, policy, index.destination(policy), dict(value.labels),
+                   ("spec", "destination", "labels"))
 
 
 ANALYZER = Analyzer(

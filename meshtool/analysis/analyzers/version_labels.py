@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from meshtool.analysis.analyzer import Analyzer
 from meshtool.analysis.context import Context
-from meshtool.analysis.items import as_dict, as_list, str_map
 
 CHECKED_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Pod")
 
@@ -12,8 +11,8 @@ CHECKED_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Pod")
 def _versioned_namespaces(ctx: Context) -> set[str]:
     out = set()
     for rule in ctx.index.route_rules:
-        if any("version" in str_map(as_dict(r).get("labels"))
-               for r in as_list(rule.spec.get("route"))):
+        route = ctx.index.model(rule)
+        if route is not None and any("version" in s.labels for s in route.split):
             dest = ctx.index.destination(rule)
             if dest is not None and dest.namespace:
                 out.add(dest.namespace)

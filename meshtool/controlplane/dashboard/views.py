@@ -10,6 +10,7 @@ import time
 from collections import Counter
 
 from meshtool.conventions import DEFAULT_NAMESPACE
+from meshtool.model import native
 
 STATUSES = ("SYNCED", "STALE", "NOT SENT", "ERROR")
 
@@ -81,18 +82,21 @@ def splits(rules: dict, graph: dict) -> list[dict]:
     out = []
     for r in rules.get("rules") or []:
         spec = r["manifest"].get("spec") or {}
-        route = spec.get("route")
-        dest = (spec.get("destination") or {}).get("name")
-        if r["kind"] != "RouteRule" or not route or not dest:
+        if r["kind"] != "RouteRule" or not spec.get("route"):
             continue
-        total_weight = sum(int(x.get("weight", 100 if len(route) == 1 else 0)) for x in route)
+        route = native.parse(r["kind"], r["namespace"] or DEFAULT_NAMESPACE, r["name"],
+                             spec).value  # the weights as the sidecar reads them
+        if route is None:
+            continue
+        dest = route.destination.name
+        total_weight = sum(s.weight for s in route.split)
         seen = observed.get(dest, Counter())
         seen_total = sum(seen.values())
         targets = []
-        for x in route:
-            labels = x.get("labels") or {}
+        for subset in route.split:
+            labels = dict(subset.labels)
             ver = labels.get("version", "-")
-            weight = int(x.get("weight", 100 if len(route) == 1 else 0))
+            weight = subset.weight
             targets.append({"labels": labels, "version": ver, "weight": weight,
                             "share": round(100 * weight / total_weight) if total_weight else 0,
                             "observed": round(100 * seen.get(ver, 0) / seen_total, 1)

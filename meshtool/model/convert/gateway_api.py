@@ -265,6 +265,7 @@ def _match(m: Any, path: FieldPath, grpc: bool, out: Conversion) -> dict:
     for key, value in m.items():
         at = path + (key,)
         if key == "path" and not grpc:
+            _only(value, at, ("type", "value"), out)
             kind = value.get("type", "PathPrefix") if isinstance(value, dict) else None
             text = value.get("value", "/") if isinstance(value, dict) else None
             op = {"Exact": "exact", "PathPrefix": _PATH_PREFIX,
@@ -281,31 +282,36 @@ def _match(m: Any, path: FieldPath, grpc: bool, out: Conversion) -> dict:
             else:
                 headers["method"] = {"exact": value}
         elif key == "headers":
-            for i, h in enumerate(value if isinstance(value, list) else [None]):
-                if not isinstance(h, dict) or not isinstance(h.get("name"), str) \
-                        or not isinstance(h.get("value"), str):
-                    out.problem(at + (i,), "needs name and value")
-                    continue
-                op = {"Exact": "exact", "RegularExpression": "regex"}.get(h.get("type", "Exact"))
-                if op is None:
-                    out.problem(at + (i, "type"), "must be Exact or RegularExpression")
-                    continue
-                headers[h["name"].lower()] = {op: h["value"]}
+            headers.update((name.lower(), cond) for name, cond in _conditions(value, at, out))
         elif key == "queryParams" and not grpc:
-            query = headers.setdefault(_QUERY, {})
-            for i, q in enumerate(value if isinstance(value, list) else [None]):
-                if not isinstance(q, dict) or not isinstance(q.get("name"), str) \
-                        or not isinstance(q.get("value"), str):
-                    out.problem(at + (i,), "needs name and value")
-                    continue
-                op = {"Exact": "exact", "RegularExpression": "regex"}.get(q.get("type", "Exact"))
-                if op is None:
-                    out.problem(at + (i, "type"), "must be Exact or RegularExpression")
-                    continue
-                query[q["name"]] = {op: q["value"]}
+            headers.setdefault(_QUERY, {}).update(_conditions(value, at, out))
         else:
             out.unsupported(at, "matches on path, headers, queryParams and method convert")
     return headers
+
+
+def _conditions(value: Any, path: FieldPath, out: Conversion) -> list[tuple[str, dict]]:
+    """headers or queryParams matches [{name, value, type}] -> [(name, {exact|regex: value})]."""
+    found = []
+    for i, m in enumerate(value if isinstance(value, list) else [None]):
+        if not isinstance(m, dict) or not isinstance(m.get("name"), str) \
+                or not isinstance(m.get("value"), str):
+            out.problem(path + (i,), "needs name and value")
+            continue
+        _only(m, path + (i,), ("name", "value", "type"), out)
+        op = {"Exact": "exact", "RegularExpression": "regex"}.get(m.get("type", "Exact"))
+        if op is None:
+            out.problem(path + (i, "type"), "must be Exact or RegularExpression")
+            continue
+        found.append((m["name"], {op: m["value"]}))
+    return found
+
+
+def _only(value: Any, path: FieldPath, keys: tuple[str, ...], out: Conversion) -> None:
+    """Refuse, naming it, every field of a mapping outside `keys`."""
+    for key in value if isinstance(value, dict) else ():
+        if key not in keys:
+            out.unsupported(path + (key,))
 
 
 def _grpc_method(value: Any, path: FieldPath, out: Conversion) -> dict:
@@ -315,6 +321,7 @@ def _grpc_method(value: Any, path: FieldPath, out: Conversion) -> dict:
     if value.get("type", "Exact") != "Exact":
         out.unsupported(path + ("type",), "Exact gRPC method matches convert")
         return {}
+    _only(value, path, ("type", "service", "method"), out)
     service, method = value.get("service"), value.get("method")
     if isinstance(service, str) and isinstance(method, str):
         return {"uri": {"exact": f"/{service}/{method}"}}
@@ -369,9 +376,14 @@ def _filters(value: Any, path: FieldPath, parent: dict, rspec: dict, out: Conver
     if not isinstance(value, list):
         out.problem(path, "must be a list")
         return
+    configs = {"RequestHeaderModifier": "requestHeaderModifier", "RequestRedirect": "requestRedirect",
+               "ResponseHeaderModifier": "responseHeaderModifier", "URLRewrite": "urlRewrite",
+               "RequestMirror": "requestMirror"}
     for i, f in enumerate(value):
         at = path + (i,)
         kind = f.get("type") if isinstance(f, dict) else None
+        if kind in configs:
+            _only(f, at, ("type", configs[kind]), out)
         if kind in ("RequestHeaderModifier", "ResponseHeaderModifier"):
             key = "requestHeaderModifier" if kind == "RequestHeaderModifier" \
                 else "responseHeaderModifier"
@@ -433,6 +445,7 @@ def _header_ops(value: Any, path: FieldPath, out: Conversion) -> dict:
                         or not isinstance(h.get("value"), str):
                     out.problem(path + (op, i), "needs name and value")
                 else:
+                    _only(h, path + (op, i), ("name", "value"), out)
                     pairs[h["name"]] = h["value"]
             ops[op] = pairs
         elif op == "remove":

@@ -166,6 +166,16 @@ def test_grpc_method_match_is_the_path():
     (route([{}], hostnames=["10.0.0.1"]), "spec.hostnames[0]", "no IP address"),
     (route([{}], hostnames=["benigno:5000"]), "spec.hostnames[0]", "no port"),
     (route([{}], hostnames="benigno"), "spec.hostnames", "must be a list"),
+    (route([{"matches": [{"headers": [{"name": "x", "value": "1", "invert": True}]}]}]),
+     "spec.rules[0].matches[0].headers[0].invert", "cannot be converted"),
+    (route([{"matches": [{"path": {"value": "/a", "caseInsensitive": True}}]}]),
+     "spec.rules[0].matches[0].path.caseInsensitive", "cannot be converted"),
+    (route([{"filters": [{"type": "RequestMirror", "requestMirror": {
+        "backendRef": {"name": "shadow"}}, "urlRewrite": {"hostname": "x"}}]}]),
+     "spec.rules[0].filters[0].urlRewrite", "cannot be converted"),
+    (route([{"filters": [{"type": "RequestHeaderModifier", "requestHeaderModifier": {
+        "set": [{"name": "x", "value": "1", "append": True}]}}]}]),
+     "spec.rules[0].filters[0].requestHeaderModifier.set[0].append", "cannot be converted"),
     (route([{}], parents=[{"kind": "Service", "name": "benigno", "port": "http"}]),
      "spec.parentRefs[0].port", "must be a port number"),
 ])
