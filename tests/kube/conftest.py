@@ -71,11 +71,11 @@ def kube_namespace(kube_cluster, request) -> Iterator[str]:
 
 def _delete_rules(api_client, namespace: str) -> None:
     """What the namespace controller would do (none runs here): remove the meshtool rules (and
-    Ingresses) left in the namespace, so that a later test's control plane, which reads every namespace, starts clean."""
+    Ingresses, and other APIs' rules) left in the namespace, so that a later test's control plane, which reads every namespace, starts clean."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
-    from meshtool.model.kinds import API_GROUP, API_VERSION, PLURALS
+    from meshtool.model.kinds import API_GROUP, API_VERSION, FOREIGN_KINDS, PLURALS
 
     custom = client.CustomObjectsApi(api_client)
     for plural in PLURALS.values():
@@ -86,6 +86,19 @@ def _delete_rules(api_client, namespace: str) -> None:
                 raise
     # Ingresses are rules too (the gateway's): a control plane reads them in every namespace
     client.NetworkingV1Api(api_client).delete_collection_namespaced_ingress(namespace)
+    # ...and so are the other APIs' objects (VirtualServices, HTTPRoutes, Gateways) where
+    # their CRDs are installed
+    for fk in FOREIGN_KINDS:
+        if fk.group == "networking.k8s.io":
+            continue  # Ingress: above
+        for version in reversed(fk.versions):
+            try:
+                custom.delete_collection_namespaced_custom_object(fk.group, version, namespace,
+                                                                  fk.plural)
+                break
+            except ApiException as e:
+                if e.status != 404:  # not installed, or not this version
+                    raise
 
 
 @pytest.fixture(scope="session")
