@@ -20,8 +20,9 @@ pattern) -> RouteRules.
   two limits the one try); retry attempts, codes and backoff.
 - hostnames: the route applies only to requests whose Host (without its port) is one of them;
   `*.example.com` matches any name ending in `.example.com`, as the specification says.
-- A parentRef's port is checked (1-65535), but meshtool's rules are per Service: the route
-  applies to every port of its parent (the same for the usual one-port Service).
+- A port (of a parent, a backend, a mirror) is checked (1-65535), but meshtool's rules are per
+  Service: the route applies to every port of its parent, and a backend or mirror gets requests
+  at its endpoints (the same for the usual one-port Service).
 Anything else is refused naming its field, never dropped.
 """
 
@@ -237,22 +238,28 @@ def _parents(value: Any, namespace: str | None, out: Conversion,
         if gateway_parent(ref):
             gateways.append((ref, at))
             continue
-        if ref.get("kind", "Gateway") != "Service" or ref.get("group", "") not in _SERVICE_GROUPS:
-            out.problem(at + ("kind",), "parents are Services (mesh routes) or Gateways (ingress)")
-            continue
-        for key in ref:
-            if key not in ("group", "kind", "name", "namespace", "port"):
-                out.unsupported(at + (key,))
-        port = ref.get("port")
-        if port is not None and (isinstance(port, bool) or not isinstance(port, int)
-                                 or not 1 <= port <= 65535):
-            out.problem(at + ("port",), "must be a port number, 1 to 65535")
-            continue
-        parents.append((_service(ref, namespace), at))
+        service = _service_ref(ref, at, namespace, out, default_kind="Gateway",
+                               wrong_kind="parents are Services (mesh routes) or Gateways (ingress)")
+        if service is not None:
+            parents.append((service, at))
     return parents
 
 
-def _service(ref: dict, namespace: str | None) -> dict:
+def _service_ref(ref: dict, path: FieldPath, namespace: str | None, out: Conversion, *,
+                 default_kind: str = "Service", wrong_kind: str = "must be a Service",
+                 also: tuple[str, ...] = ()) -> dict | None:
+    """A Service reference (a parent, a backend, a mirror) -> the native {name, namespace};
+    None, with the problem said, when it is another kind, has fields outside the set or a bad
+    port. The port is checked only: meshtool's rules are per Service (docs/rules.md)."""
+    if ref.get("kind", default_kind) != "Service" or ref.get("group", "") not in _SERVICE_GROUPS:
+        out.problem(path + ("kind",), wrong_kind)
+        return None
+    _only(ref, path, ("group", "kind", "name", "namespace", "port", *also), out)
+    port = ref.get("port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                             or not 1 <= port <= 65535):
+        out.problem(path + ("port",), "must be a port number, 1 to 65535")
+        return None
     ns = ref.get("namespace") or namespace
     return {"name": ref["name"], "namespace": ns} if ns else {"name": ref["name"]}
 
@@ -344,17 +351,14 @@ def _backends(value: Any, path: FieldPath, parent: dict, rspec: dict, out: Conve
         if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
             out.problem(at, "must be a mapping with name")
             return
-        if ref.get("kind", "Service") != "Service" or ref.get("group", "") not in _SERVICE_GROUPS:
-            out.problem(at + ("kind",), "backends are Services")
+        backend = _service_ref(ref, at, parent.get("namespace"), out,
+                               wrong_kind="backends are Services", also=("weight",))
+        if backend is None:
             return
-        for key in ref:
-            if key not in ("group", "kind", "name", "namespace", "port", "weight"):
-                out.unsupported(at + (key,))
         weight = ref.get("weight", 1)
         if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
             out.problem(at + ("weight",), "must be an integer, 0 or more")
             return
-        backend = _service(ref, parent.get("namespace"))
         same = backend["name"] == parent["name"] and \
             backend.get("namespace") == parent.get("namespace")
         routes.append({} if same else {"destination": backend})
@@ -425,13 +429,7 @@ def _mirror(value: Any, path: FieldPath, parent: dict, out: Conversion) -> dict 
     if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
         out.problem(at, "needs a Service name")
         return None
-    if ref.get("kind", "Service") != "Service" or ref.get("group", "") not in _SERVICE_GROUPS:
-        out.problem(at + ("kind",), "mirrors are Services")
-        return None
-    for key in ref:
-        if key not in ("group", "kind", "name", "namespace", "port"):
-            out.unsupported(at + (key,))
-    return _service(ref, parent.get("namespace"))
+    return _service_ref(ref, at, parent.get("namespace"), out, wrong_kind="mirrors are Services")
 
 
 def _header_ops(value: Any, path: FieldPath, out: Conversion) -> dict:

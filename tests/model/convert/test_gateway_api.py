@@ -166,6 +166,11 @@ def test_grpc_method_match_is_the_path():
     (route([{}], hostnames=["10.0.0.1"]), "spec.hostnames[0]", "no IP address"),
     (route([{}], hostnames=["benigno:5000"]), "spec.hostnames[0]", "no port"),
     (route([{}], hostnames="benigno"), "spec.hostnames", "must be a list"),
+    (route([{"backendRefs": [{"name": "benigno", "port": 0}]}]),
+     "spec.rules[0].backendRefs[0].port", "must be a port number"),
+    (route([{"filters": [{"type": "RequestMirror", "requestMirror": {
+        "backendRef": {"name": "shadow", "port": "http"}}}]}]),
+     "spec.rules[0].filters[0].requestMirror.backendRef.port", "must be a port number"),
     (route([{"filters": [{"type": "URLRewrite", "urlRewrite": {"hostname": "x"}}]}],
            kind="GRPCRoute"), "spec.rules[0].filters[0].type", "GRPCRoute has no URLRewrite"),
     (route([{"retry": {"attempts": 2}}], kind="GRPCRoute"), "spec.rules[0].retry",
