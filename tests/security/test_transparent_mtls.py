@@ -16,7 +16,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -96,8 +95,9 @@ def test_pod_to_pod_over_mtls_and_only_tls_on_the_wire(cluster):
     dump = cluster.dir / "wire.pcap"
     tcpdump = cluster.node.start("tcpdump", "-i", "v2", "-U", "--immediate-mode", "-w",
                                  str(dump), "tcp port 5000", log="tcpdump.log")
-    wait_for(lambda: dump.exists() and dump.stat().st_size > 0, 10, what="tcpdump writing")
-    time.sleep(0.5)  # tcpdump's filter is attached once its file header is written
+    # tcpdump says "listening on" once its filter is attached and its file opened
+    wait_for(lambda: "listening on" in cluster.node.log("tcpdump.log"), 10,
+             what="tcpdump listening")
     bodies = [_mesh_call(cluster, f"/{MARKER}") for _ in range(3)]
     # from the node into magnanimo's pod, whose app calls benigno through both sidecars
     via_app = cluster.node.curl(f"http://{cluster.pods['magnanimo'].address}:4000/hw2")

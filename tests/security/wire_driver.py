@@ -9,7 +9,6 @@ import http.client
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -50,10 +49,12 @@ def main(out: Path) -> None:
                  "--admin-port", str(admin)], stdout=log, stderr=log))
             wait_for(lambda a=admin: ready(a), 30, what=f"{service} ready")
         dump = out / "wire.pcap"
-        tcpdump = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-w", str(dump),
-                                    f"tcp port {b_in}"], stderr=subprocess.PIPE)
-        wait_for(lambda: dump.exists() and dump.stat().st_size > 0, 10, what="tcpdump writing")
-        time.sleep(0.5)  # tcpdump's filter is attached once its file header is written
+        tcpdump_log = out / "tcpdump.log"
+        with tcpdump_log.open("wb") as log:
+            tcpdump = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-w",
+                                        str(dump), f"tcp port {b_in}"], stderr=log)
+        # tcpdump says "listening on" once its filter is attached and its file opened
+        wait_for(lambda: b"listening on" in tcpdump_log.read_bytes(), 10, what="tcpdump listening")
         statuses = []
 
         def through_mesh():

@@ -79,7 +79,7 @@ def _convert(doc: dict, context: Context, *, grpc: bool) -> Conversion:
             out.problem(("spec", "rules", i), "must be a mapping")
             continue
         for key in rule:
-            if key not in _RULE_KEYS or (grpc and key == "timeouts"):
+            if key not in _RULE_KEYS or (grpc and key in ("timeouts", "retry")):  # not in GRPCRoute
                 out.unsupported(("spec", "rules", i, key))
         matches = rule.get("matches")
         if matches is None or matches == []:
@@ -116,7 +116,7 @@ def _convert(doc: dict, context: Context, *, grpc: bool) -> Conversion:
                 sink = out if report else Conversion()
                 _backends(rule.get("backendRefs"), base + ("backendRefs",), parent, rspec, sink)
                 origin[("spec", "route")] = base + ("backendRefs",)
-                _filters(rule.get("filters"), base + ("filters",), parent, rspec, sink)
+                _filters(rule.get("filters"), base + ("filters",), parent, rspec, sink, grpc)
                 _timeouts(rule, base, rspec, sink)
                 _fit_prefix_rewrite(rspec, variant)
                 produced.append((rspec, origin))
@@ -370,7 +370,8 @@ def _backends(value: Any, path: FieldPath, parent: dict, rspec: dict, out: Conve
                                                   if k != "weight"}]
 
 
-def _filters(value: Any, path: FieldPath, parent: dict, rspec: dict, out: Conversion) -> None:
+def _filters(value: Any, path: FieldPath, parent: dict, rspec: dict, out: Conversion,
+             grpc: bool = False) -> None:
     if value is None:
         return
     if not isinstance(value, list):
@@ -382,6 +383,9 @@ def _filters(value: Any, path: FieldPath, parent: dict, rspec: dict, out: Conver
     for i, f in enumerate(value):
         at = path + (i,)
         kind = f.get("type") if isinstance(f, dict) else None
+        if grpc and kind in ("RequestRedirect", "URLRewrite"):  # HTTPRoute's only
+            out.unsupported(at + ("type",), f"GRPCRoute has no {kind} filter")
+            continue
         if kind in configs:
             _only(f, at, ("type", configs[kind]), out)
         if kind in ("RequestHeaderModifier", "ResponseHeaderModifier"):
