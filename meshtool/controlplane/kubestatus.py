@@ -37,6 +37,7 @@ class KubeStatusReporter:
         self._queue: queue.Queue = queue.Queue()
         self._ingresses: dict = {}  # Ingress key -> the last verdict queued for it
         self._gateway_api: dict = {}  # Gateway / HTTPRoute key -> the last verdict queued
+        self._istio: dict = {}  # Istio Gateway / VirtualService key -> the last problem seen
         self._thread = threading.Thread(target=self._run, name="kube-status", daemon=True)
         self._thread.start()
 
@@ -51,7 +52,7 @@ class KubeStatusReporter:
     def compiled(self, rules, compiled, services: list[dict]) -> None:
         """After each snapshot: the gateway's address for the Ingresses it serves, an Event
         for those it cannot (meshtool.controlplane.ingressstatus); each verdict written once."""
-        from meshtool.controlplane import gatewayapistatus, ingressstatus
+        from meshtool.controlplane import gatewayapistatus, ingressstatus, istiostatus
 
         for verdict in ingressstatus.verdicts(rules, compiled, services):
             if self._ingresses.get(verdict.key) != verdict:
@@ -61,6 +62,11 @@ class KubeStatusReporter:
             if self._gateway_api.get(verdict.key) != verdict:
                 self._gateway_api[verdict.key] = verdict
                 self._queue.put(("gateway-api", verdict.key, verdict))
+        for key, api_version, problem in istiostatus.problems(rules, compiled):
+            if self._istio.get(key, None) != problem:
+                self._istio[key] = problem
+                if problem is not None:  # an Event per new reason; nothing to clear
+                    self._queue.put(("istio", key, (api_version, problem)))
 
     def certificates(self, problems: list) -> None:
         """Certificates a gateway resource names and the gateway cannot serve (each problem
@@ -87,6 +93,8 @@ class KubeStatusReporter:
                     self._write_ingress(message)
                 elif verdict == "gateway-api":
                     self._write_gateway_api(message)
+                elif verdict == "istio":
+                    self._write_istio(key, *message)
                 elif verdict == "certificate":
                     self._write_certificate(message)
                 else:
@@ -175,6 +183,25 @@ class KubeStatusReporter:
         except ApiException as exc:
             if exc.status != 404:  # deleted meanwhile: nothing to say
                 raise
+
+    def _write_istio(self, key, api_version: str, problem: str) -> None:
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        from meshtool.controlplane.istiostatus import PLURALS
+
+        kind, namespace, name = key
+        group, _, version = api_version.partition("/")
+        try:
+            obj = client.CustomObjectsApi(self._api_client).get_namespaced_custom_object(
+                group, version, namespace, PLURALS[kind], name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return  # deleted meanwhile
+            raise
+        self._event(namespace, kind.partition(".")[0], name, obj["metadata"],
+                    f"not served by the meshtool gateway: {problem}", api_version=api_version,
+                    prefix="")
 
     def _write_certificate(self, problem) -> None:
         from kubernetes import client

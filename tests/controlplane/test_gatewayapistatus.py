@@ -82,3 +82,18 @@ def test_other_controllers_entries_and_unchanged_transition_times_are_kept():
     assert ours["parentRef"] == json.loads(verdict.parents[0][0])
     assert {c["lastTransitionTime"] for c in ours["conditions"]} == {"T1"}
     assert {c["observedGeneration"] for c in ours["conditions"]} == {2}
+
+
+def test_istio_resources_of_the_gateway_only_are_reported():
+    from meshtool.controlplane.istiostatus import problems
+
+    def vs(name: str, gateways: list[str]) -> Resource:
+        return Resource.from_manifest({
+            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": name, "namespace": "shop"},
+            "spec": {"hosts": ["web"], "gateways": gateways,
+                     "http": [{"route": [{"destination": {"host": "web"}}]}]}})
+    stored = [vs("mesh-only", ["mesh"]), vs("edge", ["missing"])]
+    found = problems({r.key: r for r in stored}, compile_resources(stored, {("shop", "web")}))
+    assert [(k[2], p) for k, _, p in found] == [
+        ("edge", "spec.gateways[0]: Gateway 'missing' not found")]

@@ -1,8 +1,9 @@
 """End to end: behind the gateway's route, the Service's own RouteRules apply in full (issue 14:
 "routes to mesh services keep every routing feature"): a header match chooses the version,
-retries recover a flaky instance, and the split is by weight; a snapshot with a bad gateway
-route is refused whole (NACKed) and the last good one keeps serving. A real `meshtool gateway
-run` reads a snapshot file; the two instances are scripted servers in this process.
+retries recover a flaky instance, a timeout cuts a slow answer short, and the split is by
+weight; a snapshot with a bad gateway route is refused whole (NACKed) and the last good one
+keeps serving. A real `meshtool gateway run` reads a snapshot file; the two instances are
+scripted servers in this process.
 """
 
 from __future__ import annotations
@@ -36,12 +37,17 @@ def instance(version: str):
             with self.lock:
                 self.calls[self.path] += 1
                 n = self.calls[self.path]
+            if self.path == "/slow":
+                time.sleep(2)
             status = 503 if self.path == "/flaky" and n % 3 else 200
             body = f"{version} {self.path}".encode()
-            self.send_response(status)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # /slow: the gateway gave up on it (the timeout test)
 
         def log_message(self, *args):
             pass
@@ -152,6 +158,19 @@ def test_retries_of_the_service_recover_a_flaky_instance_behind_the_gateway(gate
     for _ in range(6):
         status, headers, body = get(port, "/shop/flaky")
         assert (status, headers["x-meshtool-attempts"], body) == (200, "3", "v1 /flaky")
+
+
+def test_a_timeout_of_the_service_answers_504_fast_behind_the_gateway(gateway):
+    port, apply, _ = gateway
+    apply("timeout", [rule("RouteRule", "shop", {"destination": {"name": "shop"}, "route": to("v1"),
+                                                 "httpReqTimeout": {"simpleTimeout": {
+                                                     "timeout": "300ms"}}})])
+    started = time.monotonic()
+    status, headers, _ = get(port, "/shop/slow")
+    took = time.monotonic() - started
+    assert (status, headers["x-meshtool-error"]) == (504, "upstream request timeout")
+    assert 0.25 < took < 1.5  # the instance takes 2 s: the gateway did not wait for it
+    assert get(port, "/shop/fast")[:1] == (200,)  # only the slow path is cut short
 
 
 def test_the_weights_of_the_service_split_exactly_behind_the_gateway(gateway):

@@ -74,3 +74,34 @@ def test_gateways_and_their_routes_get_a_controllers_status(kube_cluster, kube_n
                 ports=[client.V1ServicePort(port=5000)], selector={"app": "nowhere"})))
         wait(lambda: ours("nobackend")["ResolvedRefs"] == ("True", "ResolvedRefs"),
              what="the route resolved")
+
+
+def test_istio_gateway_resources_the_gateway_cannot_serve_get_a_warning_event(
+        kube_cluster, kube_namespace, meshtool_crds, gateway_crds, tmp_path):
+    core = client.CoreV1Api(kube_cluster.api_client)
+    custom = client.CustomObjectsApi(kube_cluster.api_client)
+    ns = kube_namespace
+    istio = ("networking.istio.io", "v1")
+    custom.create_namespaced_custom_object(*istio, ns, "gateways", {
+        "apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": "tcp"},
+        "spec": {"servers": [{"port": {"number": 9000, "name": "tcp", "protocol": "TCP"},
+                              "hosts": ["*"]}]}})
+    custom.create_namespaced_custom_object(*istio, ns, "virtualservices", {
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "shop"},
+        "spec": {"hosts": ["shop.example.com"], "gateways": ["missing"],
+                 "http": [{"route": [{"destination": {"host": "benigno"}}]}]}})
+
+    def warnings(name: str) -> list[str]:
+        events = core.list_namespaced_event(ns, field_selector=f"involvedObject.name={name}")
+        return [e.message for e in events.items if e.type == "Warning"]
+
+    cp = ControlPlaneProcess("kubernetes", log=tmp_path / "cp.log")
+    cp.args = ("--kubeconfig", str(kube_cluster.kubeconfig), "-n", ns)
+    with cp.start(timeout=30):
+        [gateway] = wait(lambda: warnings("tcp"), what="the Gateway's Warning event")
+        assert gateway.startswith("not served by the meshtool gateway: spec.servers[0]")
+        assert "'TCP'" in gateway
+        [route] = wait(lambda: warnings("shop"), what="the VirtualService's Warning event")
+        assert route == ("not served by the meshtool gateway: spec.gateways[0]: Gateway "
+                         "'missing' not found")
