@@ -58,10 +58,36 @@ def dump_manifests_json(manifests: list[dict], *, single: bool) -> str:
     return dump_json(data)
 
 
-def dump_yaml(data: Any) -> str:
+# A YAML 1.2 reader (ruamel, Go's yaml.v3, kubectl) takes these plain scalars for numbers where
+# PyYAML's YAML 1.1 resolver sees strings: an exponent without a sign ("3.02364e34", a snapshot
+# version whose hash happens to look so) and octal "0o17". PyYAML quotes only what 1.1 misreads.
+_NUMBER_IN_YAML_12 = r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+"
+
+
+def _dumper():
+    import re
+
     import yaml
 
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    number = re.compile(_NUMBER_IN_YAML_12)
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper, value: str):
+        style = "'" if number.fullmatch(value) else None  # the quotes PyYAML uses itself
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return Dumper
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML that a YAML 1.1 and a YAML 1.2 reader both read back as `data`."""
+    import yaml
+
+    return yaml.dump(data, Dumper=_dumper(), sort_keys=False, default_flow_style=False,
+                     allow_unicode=True)
 
 
 def dump_yaml_stream(items: list[Any]) -> str:
