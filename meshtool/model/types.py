@@ -13,7 +13,7 @@ from typing import Mapping, NamedTuple
 EXACT, PREFIX, REGEX = "exact", "prefix", "regex"
 MATCH_KINDS = (EXACT, PREFIX, REGEX)
 # Header-match names that stand for parts of the request rather than headers.
-REQUEST_PARTS = ("uri", "scheme", "method", "authority")
+REQUEST_PARTS = ("uri", "scheme", "method", "authority", "port")  # port: the Service port called
 QUERY = "?"  # HeaderMatch.name "?lang" is the query parameter lang: never a header name
 
 LB_METHODS = ("ROUND_ROBIN", "LEAST_CONN", "RANDOM")

@@ -9,6 +9,7 @@ All start with "meshtool." so they never meet mitmproxy's own keys.
 SNAPSHOT = "meshtool.snapshot"          # the snapshot pinned for the whole request
 DIRECTION = "meshtool.direction"        # "inbound" or "outbound"
 SERVICE = "meshtool.service"            # the destination mesh service (also set by the gateway)
+SERVICE_PORT = "meshtool.service_port"  # gateway: the Service port its route's backend names
 RULE = "meshtool.rule"                  # the compiled route that matched
 SUBSET = "meshtool.subset"              # the subset the weighted split chose
 ENDPOINTS = "meshtool.endpoints"        # endpoints in load-balancing order (circuit breaker filters)

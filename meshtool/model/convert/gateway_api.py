@@ -20,9 +20,9 @@ pattern) -> RouteRules.
   two limits the one try); retry attempts, codes and backoff.
 - hostnames: the route applies only to requests whose Host (without its port) is one of them;
   `*.example.com` matches any name ending in `.example.com`, as the specification says.
-- A port (of a parent, a backend, a mirror) is checked (1-65535), but meshtool's rules are per
-  Service: the route applies to every port of its parent, and a backend or mirror gets requests
-  at its endpoints (the same for the usual one-port Service).
+- A parent's port (1-65535) limits the route to calls to that Service port (a "port" match, as
+  GAMMA says); without one it holds for every port. A backend's or a mirror's port is checked
+  only: they get requests at their endpoints (the same for the usual one-port Service).
 Anything else is refused naming its field, never dropped.
 """
 
@@ -92,7 +92,7 @@ def _convert(doc: dict, context: Context, *, grpc: bool) -> Conversion:
     name = object_name(doc)
     ranks = _ranks(items, grpc)
     produced: list[tuple[dict, dict]] = []
-    for p, (parent, ppath) in enumerate(parents):
+    for p, (parent, ppath, port) in enumerate(parents):
         for k, (i, j, rule) in enumerate(items):
             base: FieldPath = ("spec", "rules", i)
             headers: dict[str, dict] = {}
@@ -101,6 +101,8 @@ def _convert(doc: dict, context: Context, *, grpc: bool) -> Conversion:
             query = headers.pop(_QUERY, None)
             if authority:
                 headers["authority"] = authority
+            if port is not None:  # GAMMA: the route holds for calls to this Service port only
+                headers["port"] = {"exact": str(port)}
             for variant in _path_variants(headers, rule):
                 rspec: dict[str, Any] = {"destination": parent}
                 origin = {(): (), ("metadata",): ("metadata",), ("spec",): base,
@@ -111,8 +113,9 @@ def _convert(doc: dict, context: Context, *, grpc: bool) -> Conversion:
                            **({"queryParams": query} if query else {})}
                 if request:
                     rspec["match"] = {"request": request}
-                    origin[("spec", "match")] = base + ("matches", j) if j is not None \
-                        else ("spec", "hostnames")
+                    origin[("spec", "match")] = (
+                        base + ("matches", j) if j is not None
+                        else ("spec", "hostnames") if authority else ppath + ("port",))
                 report = p == 0 and (j is None or j == 0)  # each field's problems once
                 sink = out if report else Conversion()
                 _backends(rule.get("backendRefs"), base + ("backendRefs",), parent, rspec, sink)
@@ -223,8 +226,9 @@ def _fit_prefix_rewrite(rspec: dict, variant: dict[str, dict]) -> None:
 
 
 def _parents(value: Any, namespace: str | None, out: Conversion,
-             gateways: list[tuple[dict, FieldPath]]) -> list[tuple[dict, FieldPath]]:
-    """The Service parents; Gateway parents (ingress) go to `gateways`."""
+             gateways: list[tuple[dict, FieldPath]]) -> list[tuple[dict, FieldPath, int | None]]:
+    """The Service parents, each with the port it names (None: every port of the Service);
+    Gateway parents (ingress) go to `gateways`."""
     path: FieldPath = ("spec", "parentRefs")
     if not isinstance(value, list) or not value:
         out.problem(path, "needs a parentRef: a Service (the mesh's GAMMA pattern) or a Gateway")
@@ -241,7 +245,7 @@ def _parents(value: Any, namespace: str | None, out: Conversion,
         service = _service_ref(ref, at, namespace, out, default_kind="Gateway",
                                wrong_kind="parents are Services (mesh routes) or Gateways (ingress)")
         if service is not None:
-            parents.append((service, at))
+            parents.append((service, at, ref.get("port")))
     return parents
 
 
@@ -250,7 +254,8 @@ def _service_ref(ref: dict, path: FieldPath, namespace: str | None, out: Convers
                  also: tuple[str, ...] = ()) -> dict | None:
     """A Service reference (a parent, a backend, a mirror) -> the native {name, namespace};
     None, with the problem said, when it is another kind, has fields outside the set or a bad
-    port. The port is checked only: meshtool's rules are per Service (docs/rules.md)."""
+    port. A parent's port becomes a "port" match of its rules (_parents); a backend's or a
+    mirror's is checked only: they get requests at their endpoints (docs/rules.md)."""
     if ref.get("kind", default_kind) != "Service" or ref.get("group", "") not in _SERVICE_GROUPS:
         out.problem(path + ("kind",), wrong_kind)
         return None

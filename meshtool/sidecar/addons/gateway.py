@@ -53,7 +53,7 @@ class GatewayRouting:
                 301 if req.method in ("GET", "HEAD") else 308, b"",
                 {"location": f"https://{host}{port}{req.path}"})
             return
-        key, _ = route.backends.pick()
+        key, backend = route.backends.pick()
         svc = snap.services.get(key)
         if svc is None:  # the control plane leaves such a route out; a file snapshot may not
             flow.response = http.Response.make(
@@ -67,3 +67,5 @@ class GatewayRouting:
         req.headers["x-forwarded-host"] = authority
         req.headers["x-forwarded-proto"] = "https" if secure else "http"
         flow.metadata[flowkeys.SERVICE] = svc
+        if backend.port is not None:  # the port a "port" match of the Service's rules sees
+            flow.metadata[flowkeys.SERVICE_PORT] = backend.port

@@ -50,7 +50,8 @@ class Routing:
             md[flowkeys.EXTERNAL] = (name or req.host, req.port)
             return
         md[flowkeys.SERVICE] = svc
-        rule = self._choose(snap.rules.get((svc.namespace, svc.name), ()), req)
+        rule = self._choose(snap.rules.get((svc.namespace, svc.name), ()), req,
+                            md.get(flowkeys.SERVICE_PORT))
         if rule is not None:
             md[flowkeys.RULE] = rule
             if rule.redirect:
@@ -95,7 +96,9 @@ class Routing:
         self.responseheaders(flow)  # a response made by the sidecar has no responseheaders event
 
     @staticmethod
-    def _choose(rules, req: http.Request):
+    def _choose(rules, req: http.Request, port: int | None = None):
+        """The first rule whose matchers all hold. `port`: the Service port called when it is
+        not the request's own (behind a gateway, the port its route's backend names)."""
         for rule in rules:  # best precedence first
             for m in rule.matchers:
                 if m.name == "uri":  # the path without its query string, as Envoy matches
@@ -106,6 +109,8 @@ class Routing:
                     text = req.scheme
                 elif m.name == "authority":
                     text = req.host_header or req.host
+                elif m.name == "port":  # the Service port: the URL's, or the original destination's
+                    text = str(port or req.port)
                 elif m.name[0] == QUERY:  # a query parameter, by its first value
                     text = req.query.get(m.name[1:])
                 else:

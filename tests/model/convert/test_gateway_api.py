@@ -6,7 +6,8 @@ from meshtool.model import native
 from meshtool.model.convert import Context, converter_for
 from meshtool.rules.yamlio import format_path
 
-PARENT = [{"group": "", "kind": "Service", "name": "benigno", "port": 5000}]
+# no port: the route holds for every port of the Service (a parent's port is a test of its own)
+PARENT = [{"group": "", "kind": "Service", "name": "benigno"}]
 
 
 def route(rules, parents=PARENT, kind="HTTPRoute", api="gateway.networking.k8s.io/v1", **spec):
@@ -23,7 +24,7 @@ def specs(out):
     return [c.manifest["spec"] for c in out.converted]
 
 
-def through_sidecar(out, urls, services=("benigno",)):
+def through_sidecar(out, urls, services=("benigno",), ports=(5000,)):
     """The converted rules through the sidecar's own compile and Routing addon, on mitmproxy
     flows: {url: the flow after routing}."""
     from mitmproxy import http
@@ -34,7 +35,7 @@ def through_sidecar(out, urls, services=("benigno",)):
     from meshtool.sidecar.snapshot import compile_snapshot
 
     snap = compile_snapshot({"version": "1", "services": [
-        {"name": name, "ports": [5000], "endpoints": [{"address": "127.0.0.1", "port": 1}]}
+        {"name": name, "ports": list(ports), "endpoints": [{"address": "127.0.0.1", "port": 1}]}
         for name in services], "rules": [c.manifest for c in out.converted]},
         Identity(service="caller"))
 
@@ -410,3 +411,16 @@ def test_precedence_follows_the_specifications_order_of_matches_not_the_list_ord
     flows = through_sidecar(out, ["http://benigno:5000/api/v1", "http://benigno:5000/api/users/7"])
     assert flows["http://benigno:5000/api/v1"].metadata["meshtool.rule"].precedence == 4
     assert flows["http://benigno:5000/api/users/7"].metadata["meshtool.rule"].precedence == 5
+
+
+def test_a_parent_port_limits_the_route_to_calls_to_that_service_port_in_the_sidecar():
+    """GAMMA: a parentRef with a port attaches the route to that port of the Service only."""
+    out, problems = convert(route([{"backendRefs": [{"name": "benigno-v2", "port": 5001}]}],
+                                  parents=[{"kind": "Service", "name": "benigno", "port": 5001}]))
+    assert problems == {}
+    [spec] = specs(out)
+    assert spec["match"] == {"request": {"headers": {"port": {"exact": "5001"}}}}
+    flows = through_sidecar(out, ["http://benigno:5001/", "http://benigno:5000/"],
+                            services=("benigno", "benigno-v2"), ports=(5000, 5001))
+    assert flows["http://benigno:5001/"].metadata["meshtool.rule"].name == "default/canary"
+    assert "meshtool.rule" not in flows["http://benigno:5000/"].metadata  # the other port
