@@ -58,7 +58,7 @@ def dump_manifests_json(manifests: list[dict], *, single: bool) -> str:
     return dump_json(data)
 
 
-# A YAML 1.2 reader (ruamel, Go's yaml.v3, kubectl) takes these plain scalars for numbers where
+# A YAML 1.2 reader (ruamel, and others that follow 1.2) takes these plain scalars for numbers where
 # PyYAML's YAML 1.1 resolver sees strings: an exponent without a sign ("3.02364e34", a snapshot
 # version whose hash happens to look so) and octal "0o17". PyYAML quotes only what 1.1 misreads.
 _NUMBER_IN_YAML_12 = r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+"
