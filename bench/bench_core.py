@@ -17,13 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.bench_sidecar import NGINX_CONF, _cpu_seconds, _pin, _port, _wait, _wrk
+from bench.bench_sidecar import (ABSOLUTE_LUA, NGINX_CONF, SNAPSHOT, _cpu_seconds, _pin, _port,
+                                 _wait, _wrk)
 from bench.harness import Figure
-
-SNAPSHOT = ('{{"version": "bench", "services": [{{"name": "benigno", "ports": [5000], "endpoints": '
-            '[{{"address": "127.0.0.1", "port": {backend}, "labels": {{"version": "v1"}}}}]}}], '
-            '"rules": [{{"kind": "RouteRule", "metadata": {{"name": "all-v1"}}, "spec": {{'
-            '"destination": {{"name": "benigno"}}, "route": [{{"labels": {{"version": "v1"}}}}]}}}}]}}')
 
 
 def _per_cpu_second(port: int, pid: int, lua: Path, seconds: float) -> float:
@@ -41,7 +37,7 @@ def run(quick: bool = False) -> list[Figure]:
     (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, backend=backend, proxy=_port()))
     (tmp / "snapshot.json").write_text(SNAPSHOT.format(backend=backend))
     mesh_lua, core_lua = tmp / "mesh.lua", tmp / "core.lua"
-    mesh_lua.write_text('wrk.path = "http://benigno:5000/hw2"\n')
+    mesh_lua.write_text(ABSOLUTE_LUA)
     core_lua.write_text(f'wrk.path = "http://127.0.0.1:{backend}/hw2"\n')
     meshtool = str(Path(sys.executable).with_name("meshtool"))
     quiet = subprocess.DEVNULL

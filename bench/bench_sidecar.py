@@ -49,6 +49,11 @@ http {{
 }}
 """
 
+# benigno v1 at the nginx backend, and a route rule to it: the sidecar's work per request
+SNAPSHOT = ('{{"version": "bench", "services": [{{"name": "benigno", "ports": [5000], "endpoints": '
+            '[{{"address": "127.0.0.1", "port": {backend}, "labels": {{"version": "v1"}}}}]}}], '
+            '"rules": [{{"kind": "RouteRule", "metadata": {{"name": "all-v1"}}, "spec": {{'
+            '"destination": {{"name": "benigno"}}, "route": [{{"labels": {{"version": "v1"}}}}]}}}}]}}')
 ABSOLUTE_LUA = 'wrk.path = "http://benigno:5000/hw2"\n'
 
 
@@ -134,11 +139,7 @@ def run(quick: bool = False) -> list[Figure]:
     lua = tmp / "absolute.lua"
     lua.write_text(ABSOLUTE_LUA)
     snapshot = tmp / "snapshot.json"
-    snapshot.write_text(
-        '{"version": "bench", "services": [{"name": "benigno", "ports": [5000], "endpoints": '
-        f'[{{"address": "127.0.0.1", "port": {backend}, "labels": {{"version": "v1"}}}}]}}], '
-        '"rules": [{"kind": "RouteRule", "metadata": {"name": "all-v1"}, "spec": {'
-        '"destination": {"name": "benigno"}, "route": [{"labels": {"version": "v1"}}]}}]}')
+    snapshot.write_text(SNAPSHOT.format(backend=backend))
     procs = []
     devnull = subprocess.DEVNULL
     try:

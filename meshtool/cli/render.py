@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -64,6 +65,7 @@ def dump_manifests_json(manifests: list[dict], *, single: bool) -> str:
 _NUMBER_IN_YAML_12 = r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+"
 
 
+@functools.lru_cache(maxsize=None)  # one class for every dump (get -o yaml dumps per item)
 def _dumper():
     import re
 

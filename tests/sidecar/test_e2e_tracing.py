@@ -35,26 +35,33 @@ def zipkin(tmp_path_factory):
         z.close()
 
 
-@pytest.fixture
-def egress_mesh(zipkin, tmp_path, monkeypatch):
+def traced_mesh(spec, rules: str, zipkin, tmp_path, monkeypatch):
+    """A local mesh whose every proxy exports all its spans to `zipkin`, with `rules` applied
+    and ACKed everywhere: yields its state, then takes it down."""
     from meshtool.localmesh.demo import apply_files, wait_synced
-    from meshtool.localmesh.meshfile import load_meshfile
     from meshtool.localmesh.supervisor import down, up
     from meshtool.store import open_store
 
-    # every sidecar the mesh starts inherits these (meshtool proxy run --zipkin/--trace-sampling)
+    # every proxy the mesh starts inherits these (proxy/gateway run --zipkin/--trace-sampling)
     monkeypatch.setenv("MESHTOOL_ZIPKIN", zipkin.spans_endpoint)
     monkeypatch.setenv("MESHTOOL_TRACE_SAMPLING", "100")
     store = str(tmp_path / "store.db")
-    state = up(load_meshfile(ROOT / "samples" / "egress" / "mesh.yaml"), tmp_path, store=store,
-               control_plane_port=free_port(), timeout=60)
+    state = up(spec, tmp_path, store=store, control_plane_port=free_port(), timeout=60)
     try:
         with open_store(store) as st:
-            _, revision = apply_files(st, [str(ROOT / "samples/egress/rules/egress-msgd.yaml")])
-        wait_synced(state, revision, len(state.sidecars()), 30)
+            _, revision = apply_files(st, [str(ROOT / rules)])
+        wait_synced(state, revision, len(state.proxies()), 30)
         yield state
     finally:
         down(tmp_path)
+
+
+@pytest.fixture
+def egress_mesh(zipkin, tmp_path, monkeypatch):
+    from meshtool.localmesh.meshfile import load_meshfile
+
+    yield from traced_mesh(load_meshfile(ROOT / "samples" / "egress" / "mesh.yaml"),
+                           "samples/egress/rules/egress-msgd.yaml", zipkin, tmp_path, monkeypatch)
 
 
 def _get(port: int, path: str, headers=None) -> tuple[int, dict, bytes]:
@@ -148,24 +155,11 @@ def ingress_mesh(zipkin, tmp_path, monkeypatch):
     gateway too (`meshtool gateway run` reads the same --zipkin/--trace-sampling variables)."""
     from dataclasses import replace
 
-    from meshtool.localmesh.demo import apply_files, wait_synced
     from meshtool.localmesh.meshfile import load_meshfile
-    from meshtool.localmesh.supervisor import down, up
-    from meshtool.store import open_store
 
-    monkeypatch.setenv("MESHTOOL_ZIPKIN", zipkin.spans_endpoint)
-    monkeypatch.setenv("MESHTOOL_TRACE_SAMPLING", "100")
     spec = load_meshfile(ROOT / "samples" / "ingress" / "mesh.yaml")
     spec = replace(spec, gateways=tuple(replace(g, port=None) for g in spec.gateways))
-    store = str(tmp_path / "store.db")
-    state = up(spec, tmp_path, store=store, control_plane_port=free_port(), timeout=60)
-    try:
-        with open_store(store) as st:
-            _, revision = apply_files(st, [str(ROOT / "samples/ingress/ingress.yaml")])
-        wait_synced(state, revision, len(state.proxies()), 30)
-        yield state
-    finally:
-        down(tmp_path)
+    yield from traced_mesh(spec, "samples/ingress/ingress.yaml", zipkin, tmp_path, monkeypatch)
 
 
 def test_a_request_through_the_gateway_starts_the_trace_at_the_gateway(zipkin, ingress_mesh):

@@ -9,12 +9,11 @@ import urllib.request
 
 from kubernetes import client
 
-from meshtool.ports import free_port
 from meshtool.testing.processes import ControlPlaneProcess
 
 from .kubeobjects import create_pod, create_service, set_pod_status
 from .test_kube_mode import (V1, V2, config_dump, get, procs,  # noqa: F401 - procs: fixture
-                             rule_names, start_app, start_sidecar, wait)
+                             rule_names, start_benigno_v1_v2, start_sidecar, wait)
 
 NET = ("networking.istio.io", "v1")
 GW = ("gateway.networking.k8s.io", "v1")
@@ -48,9 +47,7 @@ def test_a_virtualservice_with_its_destinationrule_and_an_httproute_steer_a_real
     core = client.CoreV1Api(kube_cluster.api_client)
     custom = client.CustomObjectsApi(kube_cluster.api_client)
     ns = kube_namespace
-    app_port = free_port()
-    start_app(procs, V1, app_port, "v1")
-    start_app(procs, V2, app_port, "v2")
+    app_port = start_benigno_v1_v2(procs)
     for name, labels in (("benigno", {"app": "benigno"}),
                          ("benigno-v1", {"app": "benigno", "version": "v1"}),
                          ("benigno-v2", {"app": "benigno", "version": "v2"})):

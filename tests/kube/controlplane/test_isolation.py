@@ -13,11 +13,11 @@ import urllib.request
 
 from kubernetes import client
 
-from meshtool.testing.processes import ControlPlaneProcess, free_port
+from meshtool.testing.processes import ControlPlaneProcess
 
 from .kubeobjects import create_pod, create_service, set_pod_status
 from .test_kube_mode import (V1, V2, config_dump, get, proxy_status, route_rule, rule_names,
-                             start_app, start_sidecar, wait)
+                             start_benigno_v1_v2, start_sidecar, wait)
 from .test_kube_mode import procs  # noqa: F401 - the fixture
 
 GROUP, VERSION = "config.meshtool.io", "v1alpha1"
@@ -47,9 +47,7 @@ def test_an_invalid_rule_is_isolated_reported_and_goes_live_when_fixed(
     core = client.CoreV1Api(kube_cluster.api_client)
     custom = client.CustomObjectsApi(kube_cluster.api_client)
     ns = kube_namespace
-    app_port = free_port()
-    start_app(procs, V1, app_port, "v1")
-    start_app(procs, V2, app_port, "v2")
+    app_port = start_benigno_v1_v2(procs)
     create_service(core, ns, "benigno", {"app": "benigno"}, port=5000, target=app_port)
     for name, ip in (("benigno-v1", V1), ("benigno-v2", V2)):
         create_pod(core, ns, name, {"app": "benigno", "version": name[-2:]})

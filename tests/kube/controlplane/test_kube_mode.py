@@ -114,6 +114,14 @@ def start_app(procs, host: str, port: int, version: str) -> None:
          str(port), "--version", version], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
 
+def start_benigno_v1_v2(procs) -> int:
+    """benigno v1 at V1 and v2 at V2, both on one free port (their pods' IPs): the port."""
+    port = free_port()
+    start_app(procs, V1, port, "v1")
+    start_app(procs, V2, port, "v2")
+    return port
+
+
 def start_sidecar(procs, tmp_path, cp_address: str, namespace: str) -> dict:
     ports = {name: free_port() for name in ("app", "inbound", "outbound", "admin")}
     log = open(tmp_path / "sidecar.log", "wb")
@@ -154,9 +162,7 @@ def test_rule_and_pod_changes_reach_a_real_sidecar(kube_cluster, kube_namespace,
     core = client.CoreV1Api(kube_cluster.api_client)
     custom = client.CustomObjectsApi(kube_cluster.api_client)
     ns = kube_namespace
-    app_port = free_port()
-    start_app(procs, V1, app_port, "v1")
-    start_app(procs, V2, app_port, "v2")
+    app_port = start_benigno_v1_v2(procs)
     create_service(core, ns, "benigno", {"app": "benigno"}, port=5000, target=app_port)
     create_pod(core, ns, "benigno-v1", {"app": "benigno", "version": "v1"})
     set_pod_status(core, ns, "benigno-v1", V1, ready=True)
